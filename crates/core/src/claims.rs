@@ -1,0 +1,329 @@
+//! The access token's claims (contract section 3; RFC 9068).
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::ser::{SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ClientId, OrgId, UserId};
+use crate::scope::{Scope, ScopeSet};
+
+/// The `aud` claim: one audience or several (RFC 7519 §4.1.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// A single audience, serialized as a string.
+    One(String),
+    /// Several audiences, serialized as an array.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Builds the claim from a list: one entry becomes a string, more an array.
+    pub fn from_list(mut audiences: Vec<String>) -> Self {
+        if audiences.len() == 1 {
+            Audience::One(audiences.remove(0))
+        } else {
+            Audience::Many(audiences)
+        }
+    }
+
+    /// Whether `audience` is one of the claim's values.
+    pub fn contains(&self, audience: &str) -> bool {
+        self.iter().any(|a| a == audience)
+    }
+
+    /// The audiences, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let slice: &[String] = match self {
+            Audience::One(one) => std::slice::from_ref(one),
+            Audience::Many(many) => many,
+        };
+        slice.iter().map(String::as_str)
+    }
+}
+
+impl From<&str> for Audience {
+    fn from(audience: &str) -> Self {
+        Audience::One(audience.to_owned())
+    }
+}
+
+impl From<String> for Audience {
+    fn from(audience: String) -> Self {
+        Audience::One(audience)
+    }
+}
+
+impl Serialize for Audience {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Audience::One(one) => serializer.serialize_str(one),
+            Audience::Many(many) => many.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AudienceVisitor;
+        impl<'de> Visitor<'de> for AudienceVisitor {
+            type Value = Audience;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
+                Ok(Audience::One(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Audience, E> {
+                Ok(Audience::One(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+                let mut many = Vec::with_capacity(seq.size_hint().unwrap_or(2).min(16));
+                while let Some(one) = seq.next_element::<String>()? {
+                    many.push(one);
+                }
+                Ok(Audience::Many(many))
+            }
+        }
+        deserializer.deserialize_any(AudienceVisitor)
+    }
+}
+
+/// The claims of an m2m-auth access token.
+///
+/// Claims that this type does not name are ignored when a token is read, as
+/// RFC 7519 §4 asks; they are not kept. `scope` is the source of truth: the
+/// `scopes` array is written from it, and a token whose `scopes` array
+/// disagrees with its `scope` string is refused as malformed.
+///
+/// ```
+/// use m2m_core::{AccessTokenClaims, Audience};
+/// let claims = AccessTokenClaims {
+///     iss: "https://auth.example.com".into(),
+///     sub: "m2m_abc".into(),
+///     client_id: "m2m_abc".into(),
+///     aud: Audience::from("https://api.example.com"),
+///     exp: 1_700_003_600,
+///     nbf: Some(1_700_000_000),
+///     iat: 1_700_000_000,
+///     jti: "t1".into(),
+///     scope: "invoices:read".parse()?,
+///     oid: Some("org_1".into()),
+///     uid: None,
+/// };
+/// assert!(claims.has_scope("invoices:read"));
+/// assert_eq!(claims.org_id().map(|o| o.as_str()), Some("org_1"));
+/// let json = serde_json::to_value(&claims).unwrap();
+/// assert_eq!(json["scopes"], serde_json::json!(["invoices:read"]));
+/// # Ok::<(), m2m_core::ScopeError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessTokenClaims {
+    /// Issuer URL, exactly as in the issuer's metadata.
+    pub iss: String,
+    /// Subject: the client id, or for a user-level client the user id.
+    pub sub: String,
+    /// The machine client the token was issued to.
+    pub client_id: ClientId,
+    /// Audience(s) the token is meant for.
+    pub aud: Audience,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Not before, seconds since the epoch (m2m-auth sets it equal to `iat`).
+    pub nbf: Option<u64>,
+    /// Issued at, seconds since the epoch.
+    pub iat: u64,
+    /// Unique token id, used by revocation.
+    pub jti: String,
+    /// Granted scopes (`scope` string; also written as the `scopes` array).
+    pub scope: ScopeSet,
+    /// Organization id (`oid`).
+    pub oid: Option<OrgId>,
+    /// User id (`uid`), for user-level clients.
+    pub uid: Option<UserId>,
+}
+
+impl AccessTokenClaims {
+    /// The organization the token acts for, if any.
+    pub fn org_id(&self) -> Option<&OrgId> {
+        self.oid.as_ref()
+    }
+
+    /// The user the token acts for, if any.
+    pub fn user_id(&self) -> Option<&UserId> {
+        self.uid.as_ref()
+    }
+
+    /// The machine client.
+    pub fn client_id(&self) -> &ClientId {
+        &self.client_id
+    }
+
+    /// Whether `scope` was granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.contains(scope)
+    }
+
+    /// The granted scopes.
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.scope
+    }
+}
+
+/// Serializes a [`ScopeSet`] as a JSON array without building a `Vec`.
+struct ScopesArray<'a>(&'a ScopeSet);
+
+impl Serialize for ScopesArray<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for scope in self.0 {
+            seq.serialize_element(scope.as_str())?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct WireOut<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    client_id: &'a ClientId,
+    aud: &'a Audience,
+    exp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
+    iat: u64,
+    jti: &'a str,
+    scope: &'a ScopeSet,
+    scopes: ScopesArray<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oid: Option<&'a OrgId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<&'a UserId>,
+}
+
+impl Serialize for AccessTokenClaims {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireOut {
+            iss: &self.iss,
+            sub: &self.sub,
+            client_id: &self.client_id,
+            aud: &self.aud,
+            exp: self.exp,
+            nbf: self.nbf,
+            iat: self.iat,
+            jti: &self.jti,
+            scope: &self.scope,
+            scopes: ScopesArray(&self.scope),
+            oid: self.oid.as_ref(),
+            uid: self.uid.as_ref(),
+        }
+        .serialize(serializer)
+    }
+}
+
+#[derive(Deserialize)]
+struct WireIn {
+    iss: String,
+    sub: String,
+    client_id: ClientId,
+    aud: Audience,
+    exp: u64,
+    #[serde(default)]
+    nbf: Option<u64>,
+    iat: u64,
+    jti: String,
+    scope: ScopeSet,
+    #[serde(default)]
+    scopes: Option<Vec<Scope>>,
+    #[serde(default)]
+    oid: Option<OrgId>,
+    #[serde(default)]
+    uid: Option<UserId>,
+}
+
+impl<'de> Deserialize<'de> for AccessTokenClaims {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireIn::deserialize(deserializer)?;
+        if let Some(scopes) = wire.scopes {
+            let agrees = scopes.len() == wire.scope.len()
+                && scopes.iter().all(|s| wire.scope.contains(s.as_str()));
+            if !agrees {
+                return Err(de::Error::custom(
+                    "the `scopes` array does not match the `scope` string",
+                ));
+            }
+        }
+        Ok(AccessTokenClaims {
+            iss: wire.iss,
+            sub: wire.sub,
+            client_id: wire.client_id,
+            aud: wire.aud,
+            exp: wire.exp,
+            nbf: wire.nbf,
+            iat: wire.iat,
+            jti: wire.jti,
+            scope: wire.scope,
+            oid: wire.oid,
+            uid: wire.uid,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: "https://issuer".into(),
+            sub: "m2m_a".into(),
+            client_id: "m2m_a".into(),
+            aud: Audience::Many(vec!["a".into(), "b".into()]),
+            exp: 20,
+            nbf: Some(10),
+            iat: 10,
+            jti: "j".into(),
+            scope: ScopeSet::parse("x:r y:w").unwrap(),
+            oid: Some("o".into()),
+            uid: None,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_wire_names() {
+        let claims = sample();
+        let value = serde_json::to_value(&claims).unwrap();
+        assert_eq!(value["scope"], "x:r y:w");
+        assert_eq!(value["scopes"], json!(["x:r", "y:w"]));
+        assert_eq!(value["aud"], json!(["a", "b"]));
+        assert_eq!(value["oid"], "o");
+        assert!(value.get("uid").is_none());
+        let back: AccessTokenClaims = serde_json::from_value(value).unwrap();
+        assert_eq!(back, claims);
+    }
+
+    #[test]
+    fn unknown_claims_are_ignored_and_mismatched_scopes_refused() {
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["extra"] = json!({"nested": true});
+        assert!(serde_json::from_value::<AccessTokenClaims>(value.clone()).is_ok());
+        value["scopes"] = json!(["x:r", "admin"]);
+        assert!(serde_json::from_value::<AccessTokenClaims>(value).is_err());
+    }
+
+    #[test]
+    fn audience_forms() {
+        let one: Audience = serde_json::from_value(json!("api")).unwrap();
+        assert_eq!(one, Audience::One("api".into()));
+        assert!(one.contains("api"));
+        assert_eq!(
+            Audience::from_list(vec!["x".into()]),
+            Audience::One("x".into())
+        );
+        assert!(serde_json::from_value::<Audience>(json!(5)).is_err());
+        assert!(serde_json::from_value::<Audience>(json!([5])).is_err());
+    }
+}

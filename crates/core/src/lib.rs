@@ -1,0 +1,79 @@
+//! m2m-core: the types that the m2m-auth issuer and guard share, so they can
+//! never disagree on a claim, a scope or a key.
+//!
+//! - [`Scope`], [`ScopeSet`], [`ScopeRequirement`]: scope syntax and checks.
+//! - [`AccessTokenClaims`], [`Audience`], [`ClientId`], [`OrgId`], [`UserId`]: token contents.
+//! - [`ClientKind`], [`TokenTtl`]: client registration rules.
+//! - [`ClientSecret`], [`SecretHasher`]: credentials and how they are stored.
+//! - [`SigningKey`], [`VerifyingKey`], [`KeySet`], [`PublicJwk`], [`JwkSet`]: keys.
+//! - [`KeyRing`], [`RotationPolicy`]: rotation as pure functions of time.
+//! - [`sign`], [`Validation`]: JWS compact tokens, signed and verified with ring.
+//! - [`RevocationFeed`]: what guards poll to learn of revocations.
+//!
+//! No I/O, no async, no global state: time is always passed in.
+//!
+//! ```
+//! use m2m_core::*;
+//! let key = SigningKey::generate(Algorithm::ES256)?;
+//! let now = 1_700_000_000;
+//! let claims = AccessTokenClaims {
+//!     iss: "https://auth.example.com".into(),
+//!     sub: "m2m_1".into(),
+//!     client_id: "m2m_1".into(),
+//!     aud: Audience::from("https://api.example.com"),
+//!     iat: now, nbf: Some(now), exp: now + 3600,
+//!     jti: random_id("").unwrap(),
+//!     scope: "invoices:read".parse().unwrap(),
+//!     oid: Some("org_1".into()),
+//!     uid: None,
+//! };
+//! let token = sign(&key, &claims)?;
+//!
+//! let keys = KeySet::from_jwk_set(&JwkSet { keys: vec![key.public_jwk().clone()] })?;
+//! let validation = Validation::new("https://auth.example.com", "https://api.example.com");
+//! let verified = validation.verify(&token, &keys, now + 10).expect("valid token");
+//! assert!(verified.claims.has_scope("invoices:read"));
+//! assert_eq!(
+//!     validation.verify(&token, &keys, now + 7200),
+//!     Err(VerifyError::Expired)
+//! );
+//! # Ok::<(), KeyError>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod b64;
+mod claims;
+mod client;
+mod credentials;
+mod ids;
+mod jwk;
+mod key;
+mod keyring;
+mod revocation;
+mod scope;
+mod token;
+
+pub use claims::{AccessTokenClaims, Audience};
+pub use client::{BindingError, ClientKind, TokenTtl, TtlOutOfRange, UnknownClientKind};
+pub use credentials::{
+    CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX, ClientSecret, MAX_SECRET_LEN, RandomnessUnavailable,
+    SecretHash, SecretHasher, random_bytes, random_id,
+};
+pub use ids::{ClientId, InvalidId, MAX_ID_LEN, OrgId, UserId, validate_id};
+pub use jwk::{JwkSet, PublicJwk};
+pub use key::{Algorithm, KeyError, KeySet, SigningKey, VerifyingKey};
+pub use keyring::{KeyRing, KeySchedule, KeyState, RingEntry, RotationPolicy};
+pub use revocation::{RevocationFeed, RevokedClient, RevokedToken};
+pub use scope::{MAX_SCOPE_LEN, Scope, ScopeError, ScopeRequirement, ScopeSet};
+pub use token::{
+    ACCESS_TOKEN_TYP, DEFAULT_LEEWAY_SECS, DEFAULT_MAX_TOKEN_LEN, Validation, VerifiedToken,
+    VerifyError, sign,
+};
+
+/// Seconds since the Unix epoch, from the system clock (0 if the clock is before 1970).
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,142 @@
+//! Key generation, import, JWK form and redaction.
+
+use m2m_core::{Algorithm, JwkSet, KeyError, KeySet, PublicJwk, SigningKey, VerifyingKey, sign};
+
+use crate::common::*;
+
+#[test]
+fn generated_keys_round_trip_through_pkcs8() {
+    for alg in [Algorithm::EdDSA, Algorithm::ES256] {
+        let key = SigningKey::generate(alg).unwrap();
+        assert_eq!(key.algorithm(), alg);
+        let again = SigningKey::from_pkcs8_der(key.pkcs8_der()).unwrap();
+        assert_eq!(again.kid(), key.kid());
+        assert_eq!(again.public_jwk(), key.public_jwk());
+        assert_ne!(SigningKey::generate(alg).unwrap().kid(), key.kid());
+    }
+}
+
+#[test]
+fn rsa_generation_follows_the_feature() {
+    let result = SigningKey::generate(Algorithm::RS256);
+    if cfg!(feature = "rsa-keygen") {
+        assert_eq!(result.unwrap().algorithm(), Algorithm::RS256);
+    } else {
+        assert_eq!(result.unwrap_err(), KeyError::RsaGenerationUnavailable);
+    }
+}
+
+#[test]
+fn pem_and_der_import_infer_the_algorithm() {
+    for alg in ALGS {
+        let key = key(alg);
+        assert_eq!(key.algorithm(), alg);
+        let jwk = key.public_jwk();
+        assert_eq!(jwk.alg.as_deref(), Some(alg.as_str()));
+        assert_eq!(jwk.key_use.as_deref(), Some("sig"));
+        assert_eq!(jwk.kid.as_deref(), Some(key.kid()));
+        assert_eq!(jwk.thumbprint().unwrap(), key.kid());
+    }
+    let der = include_bytes!("fixtures/rsa2048.der");
+    assert_eq!(
+        SigningKey::from_pkcs8_der(der).unwrap().kid(),
+        key(Algorithm::RS256).kid()
+    );
+    assert_eq!(
+        SigningKey::from_pkcs8_der(b"not a key").unwrap_err(),
+        KeyError::InvalidPrivateKey
+    );
+    assert_eq!(
+        SigningKey::from_pkcs8_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+            .unwrap_err(),
+        KeyError::InvalidPem
+    );
+}
+
+#[test]
+fn jwk_members_are_exactly_the_rfc_ones() {
+    let members = |alg| {
+        let value = serde_json::to_value(key(alg).public_jwk()).unwrap();
+        let mut names: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        members(Algorithm::EdDSA),
+        ["alg", "crv", "kid", "kty", "use", "x"]
+    );
+    assert_eq!(
+        members(Algorithm::ES256),
+        ["alg", "crv", "kid", "kty", "use", "x", "y"]
+    );
+    assert_eq!(
+        members(Algorithm::RS256),
+        ["alg", "e", "kid", "kty", "n", "use"]
+    );
+    let rsa = key(Algorithm::RS256).public_jwk().clone();
+    assert_eq!(rsa.e.as_deref(), Some("AQAB"));
+}
+
+#[test]
+fn debug_never_shows_private_material() {
+    for alg in ALGS {
+        let key = key(alg);
+        let shown = format!("{key:?}");
+        assert!(shown.contains(key.kid()));
+        let pem_body: String = pem_of(alg)
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        assert!(!shown.contains(&pem_body[..16]));
+        assert!(!shown.to_lowercase().contains("pkcs8"));
+    }
+}
+
+#[test]
+fn jwk_loading_refuses_what_does_not_fit() {
+    let mut jwk = key(Algorithm::ES256).public_jwk().clone();
+    jwk.alg = Some("RS256".into());
+    assert!(matches!(
+        VerifyingKey::from_jwk(&jwk),
+        Err(KeyError::AlgorithmMismatch { .. })
+    ));
+    let mut jwk = key(Algorithm::ES256).public_jwk().clone();
+    jwk.y = None;
+    assert_eq!(
+        VerifyingKey::from_jwk(&jwk).unwrap_err(),
+        KeyError::MissingMember("y")
+    );
+    let oct: PublicJwk = serde_json::from_str(r#"{"kty":"oct","k":"c2VjcmV0"}"#).unwrap();
+    assert!(matches!(
+        VerifyingKey::from_jwk(&oct),
+        Err(KeyError::UnsupportedKeyType(_))
+    ));
+    // A 1024-bit RSA key is too small.
+    let small: PublicJwk = serde_json::from_str(&format!(
+        r#"{{"kty":"RSA","e":"AQAB","n":"{}"}}"#,
+        "w".repeat(171)
+    ))
+    .unwrap();
+    assert!(matches!(
+        VerifyingKey::from_jwk(&small),
+        Err(KeyError::InvalidPublicKey(_))
+    ));
+}
+
+#[test]
+fn a_jwk_set_skips_encryption_keys() {
+    let sig = key(Algorithm::EdDSA);
+    let mut enc = key(Algorithm::RS256).public_jwk().clone();
+    enc.key_use = Some("enc".into());
+    enc.kid = Some("enc-key".into());
+    let set = JwkSet {
+        keys: vec![sig.public_jwk().clone(), enc],
+    };
+    let json = serde_json::to_string(&set).unwrap();
+    let back: JwkSet = serde_json::from_str(&json).unwrap();
+    let keys = KeySet::from_jwk_set(&back).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(keys.contains(sig.kid()));
+    let token = sign(&sig, &claims()).unwrap();
+    assert!(validation().verify(&token, &keys, NOW).is_ok());
+}

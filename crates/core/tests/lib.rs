@@ -1,0 +1,8 @@
+//! m2m-core's integration tests, compiled as one binary.
+
+mod common;
+mod differential;
+mod keys;
+mod properties;
+mod refusals;
+mod vectors;
