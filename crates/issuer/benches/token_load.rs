@@ -1,0 +1,203 @@
+//! Load benchmark of the token endpoint: client credentials with Basic auth,
+//! MemoryStore, ES256 and EdDSA, 64 concurrent keep-alive connections, the
+//! load generator in the same process on the same machine.
+//!
+//! ```sh
+//! cargo bench -p m2m-issuer --bench token_load
+//! M2M_BENCH_SECS=10 M2M_BENCH_CONCURRENCY=64 cargo bench -p m2m-issuer --bench token_load
+//! ```
+//!
+//! For each algorithm it prints tokens/s, latency percentiles, and the bare
+//! signing rate of a key of the same algorithm on one thread, for reference.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use base64::Engine;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use m2m_core::{AccessTokenClaims, Algorithm, Audience, SigningKey};
+use m2m_issuer::Issuer;
+use m2m_issuer::store::MemoryStore;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Signs as many tokens as it can for `secs` on one thread.
+fn bare_signing_rate(alg: Algorithm, secs: f64) -> f64 {
+    let key = SigningKey::generate(alg).expect("key");
+    let now = m2m_core::now_unix();
+    let mut claims = AccessTokenClaims {
+        iss: "http://127.0.0.1:1/auth".into(),
+        sub: "m2m_aaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+        client_id: "m2m_aaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+        aud: Audience::from("http://127.0.0.1:1/auth"),
+        exp: now + 3600,
+        nbf: Some(now),
+        iat: now,
+        jti: String::new(),
+        scope: "invoices:read invoices:write".parse().expect("scope"),
+        oid: Some("org_1".into()),
+        uid: None,
+    };
+    let start = Instant::now();
+    let mut count = 0u64;
+    while start.elapsed().as_secs_f64() < secs {
+        claims.jti = m2m_core::random_id("").expect("random");
+        std::hint::black_box(m2m_core::sign(&key, &claims).expect("sign"));
+        count += 1;
+    }
+    count as f64 / start.elapsed().as_secs_f64()
+}
+
+struct Outcome {
+    ok: u64,
+    errors: u64,
+    latencies_us: Vec<u32>,
+}
+
+async fn worker(
+    addr: SocketAddr,
+    authorization: String,
+    warmup_until: Instant,
+    until: Instant,
+) -> Outcome {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(connection);
+    let mut outcome = Outcome {
+        ok: 0,
+        errors: 0,
+        latencies_us: Vec::with_capacity(100_000),
+    };
+    let body = Bytes::from_static(b"grant_type=client_credentials");
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            return outcome;
+        }
+        let request = http::Request::post("/auth/oauth/token")
+            .header("host", "127.0.0.1")
+            .header("authorization", authorization.as_str())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(body.clone()))
+            .expect("request");
+        sender.ready().await.expect("connection ready");
+        let response = sender.send_request(request).await.expect("send");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let elapsed = now.elapsed();
+        if now < warmup_until {
+            continue;
+        }
+        if status == 200 && bytes.starts_with(b"{\"access_token\"") {
+            outcome.ok += 1;
+            outcome
+                .latencies_us
+                .push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+        } else {
+            outcome.errors += 1;
+        }
+    }
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[index]) / 1000.0
+}
+
+async fn run(alg: Algorithm, secs: u64, concurrency: u64) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let issuer = Issuer::builder(format!("http://{addr}/auth"), MemoryStore::new())
+        .algorithm(alg)
+        .build()
+        .await
+        .expect("issuer");
+    let (client_id, secret) = issuer
+        .bootstrap_admin()
+        .await
+        .expect("bootstrap")
+        .expect("empty store");
+    let app = Router::new().nest("/auth", issuer.router());
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("serve");
+    });
+    let authorization = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{client_id}:{}", secret.expose()))
+    );
+    let warmup = Duration::from_secs(1);
+    let start = Instant::now();
+    let warmup_until = start + warmup;
+    let until = warmup_until + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| tokio::spawn(worker(addr, authorization.clone(), warmup_until, until)))
+        .collect();
+    let mut ok = 0;
+    let mut errors = 0;
+    let mut latencies = Vec::new();
+    for task in tasks {
+        let outcome = task.await.expect("worker");
+        ok += outcome.ok;
+        errors += outcome.errors;
+        latencies.extend(outcome.latencies_us);
+    }
+    let measured = (Instant::now() - warmup_until).as_secs_f64();
+    server.abort();
+    latencies.sort_unstable();
+    let bare = tokio::task::spawn_blocking(move || bare_signing_rate(alg, 2.0))
+        .await
+        .expect("bare signing");
+    println!(
+        "{alg:<6} concurrency {concurrency}, {secs} s: {:>8.0} tokens/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {errors} errors; bare signing (1 thread): {:>8.0} signs/s; audit events dropped: {}",
+        ok as f64 / measured,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0),
+        bare,
+        issuer.dropped_audit_events(),
+    );
+}
+
+fn main() {
+    let secs = env_or("M2M_BENCH_SECS", 5);
+    let concurrency = env_or("M2M_BENCH_CONCURRENCY", 64);
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "token endpoint load, {threads} runtime threads (server and load generator share them)"
+    );
+    for alg in [Algorithm::ES256, Algorithm::EdDSA] {
+        runtime.block_on(run(alg, secs, concurrency));
+    }
+}

@@ -1,0 +1,275 @@
+//! A larger service that mounts the issuer under `/auth` and guards its own
+//! routes with the issuer's tokens.
+//!
+//! The service has its own state (an invoice list) and routes
+//! (`/api/invoices`, `/healthz`). Its guard here is a few lines of
+//! middleware over m2m-core that takes the issuer's keys in process (a
+//! `watch` of the published JWK Set) and its revocations as they happen;
+//! `m2m-guard` does the same job with caching and a revocation feed.
+//!
+//! ```sh
+//! cargo run -p m2m-issuer --example mount_issuer               # serve on 127.0.0.1:8080
+//! cargo run -p m2m-issuer --example mount_issuer -- --self-test  # serve on a free port, call it, exit
+//! ```
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use m2m_core::{AccessTokenClaims, JwkSet, KeySet, Validation};
+use m2m_issuer::Issuer;
+use m2m_issuer::store::{MemoryStore, RevocationEntry};
+use serde_json::json;
+use tokio::sync::watch;
+
+/// The host service's own state.
+#[derive(Clone)]
+struct AppState {
+    invoices: Arc<Mutex<Vec<String>>>,
+    guard: Guard,
+}
+
+/// Verifies Bearer tokens against the issuer's keys, in process.
+#[derive(Clone)]
+struct Guard {
+    jwks: watch::Receiver<JwkSet>,
+    validation: Validation,
+    revoked: Arc<Mutex<HashSet<String>>>,
+    issuer: Issuer,
+}
+
+impl Guard {
+    fn new(issuer: &Issuer, audience: &str) -> Guard {
+        let revoked = Arc::new(Mutex::new(HashSet::new()));
+        // Learn of revocations as the issuer makes them.
+        let mut feed = issuer.subscribe_revocations();
+        let seen = Arc::clone(&revoked);
+        tokio::spawn(async move {
+            while let Ok(entry) = feed.recv().await {
+                if let RevocationEntry::Token { jti, .. } = entry {
+                    seen.lock().expect("lock").insert(jti);
+                }
+            }
+        });
+        Guard {
+            jwks: issuer.subscribe_jwks(),
+            validation: Validation::new(issuer.issuer_url(), audience),
+            revoked,
+            issuer: issuer.clone(),
+        }
+    }
+
+    /// The claims of a valid token with `scope`, or the refusal's status and error.
+    fn check(
+        &self,
+        request: &Request,
+        scope: &str,
+    ) -> Result<AccessTokenClaims, (StatusCode, &'static str)> {
+        let invalid = (StatusCode::UNAUTHORIZED, "invalid_token");
+        let token = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or((StatusCode::UNAUTHORIZED, "unauthorized"))?;
+        let keys = KeySet::from_jwk_set(&self.jwks.borrow()).map_err(|_| invalid)?;
+        let claims = self
+            .validation
+            .verify(token, &keys, self.issuer.now())
+            .map_err(|_| invalid)?
+            .claims;
+        if self.revoked.lock().expect("lock").contains(&claims.jti) {
+            return Err(invalid);
+        }
+        if !claims.has_scope(scope) {
+            return Err((StatusCode::FORBIDDEN, "insufficient_scope"));
+        }
+        Ok(claims)
+    }
+}
+
+async fn require_invoices_read(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match state.guard.check(&request, "invoices:read") {
+        Ok(claims) => {
+            request.extensions_mut().insert(claims);
+            next.run(request).await
+        }
+        Err((status, error)) => (
+            status,
+            [(
+                header::WWW_AUTHENTICATE,
+                format!("Bearer realm=\"api\", error=\"{error}\""),
+            )],
+            Json(json!({"error": error})),
+        )
+            .into_response(),
+    }
+}
+
+async fn list_invoices(
+    State(state): State<AppState>,
+    Extension(claims): Extension<AccessTokenClaims>,
+) -> Json<serde_json::Value> {
+    let invoices = state.invoices.lock().expect("lock").clone();
+    Json(json!({
+        "org": claims.org_id().map(|o| o.as_str()),
+        "client": claims.client_id().as_str(),
+        "invoices": invoices,
+    }))
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let self_test = std::env::args().any(|a| a == "--self-test");
+    let listen = if self_test {
+        "127.0.0.1:0"
+    } else {
+        "127.0.0.1:8080"
+    };
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let root = format!("http://{addr}");
+    let api_audience = format!("{root}/api");
+
+    // The issuer lives at /auth of this service: that is its URL.
+    let issuer = Issuer::builder(format!("{root}/auth"), MemoryStore::new())
+        .build()
+        .await?;
+    let (admin_id, admin_secret) = issuer.bootstrap_admin().await?.ok_or("store not empty")?;
+
+    let state = AppState {
+        invoices: Arc::new(Mutex::new(vec!["INV-1".into(), "INV-2".into()])),
+        guard: Guard::new(&issuer, &api_audience),
+    };
+    let api = Router::new()
+        .route("/api/invoices", get(list_invoices))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_invoices_read,
+        ));
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api)
+        .with_state(state)
+        .nest("/auth", issuer.router())
+        .merge(issuer.well_known_router());
+
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    println!("serving on {root}; issuer at {root}/auth");
+
+    if !self_test {
+        println!("bootstrap admin client_id: {admin_id} (its secret is not printed)");
+        server.await??;
+        return Ok(());
+    }
+
+    // Self-test: an admin registers a client for the API, which gets a token and calls it.
+    let http = reqwest::Client::new();
+    let token = |id: String, secret: String| {
+        let http = http.clone();
+        let url = format!("{root}/auth/oauth/token");
+        async move {
+            let body: serde_json::Value = http
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await?
+                .json()
+                .await?;
+            Ok::<String, reqwest::Error>(
+                body["access_token"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+    };
+    let admin_token = token(admin_id.to_string(), admin_secret.expose().to_owned()).await?;
+    let created: serde_json::Value = http
+        .post(format!("{root}/auth/admin/clients"))
+        .bearer_auth(&admin_token)
+        .json(&json!({
+            "name": "billing agent", "kind": "service", "org_id": "org_1",
+            "scopes": ["invoices:read"], "audiences": [api_audience],
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let client_id = created["client_id"]
+        .as_str()
+        .ok_or("no client_id")?
+        .to_owned();
+    let secret = created["client_secret"]
+        .as_str()
+        .ok_or("no secret")?
+        .to_owned();
+    let access = token(client_id.clone(), secret.clone()).await?;
+
+    let invoices = http
+        .get(format!("{root}/api/invoices"))
+        .bearer_auth(&access)
+        .send()
+        .await?;
+    println!("GET /api/invoices with a token: {}", invoices.status());
+    assert_eq!(invoices.status(), 200);
+    println!("  {}", invoices.text().await?);
+    let anonymous = http.get(format!("{root}/api/invoices")).send().await?;
+    println!("GET /api/invoices without a token: {}", anonymous.status());
+    assert_eq!(anonymous.status(), 401);
+    // The admin token is for the issuer's audience, not the API's.
+    let wrong = http
+        .get(format!("{root}/api/invoices"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await?;
+    println!(
+        "GET /api/invoices with a token for another audience: {}",
+        wrong.status()
+    );
+    assert_eq!(wrong.status(), 401);
+
+    let revoked = http
+        .post(format!("{root}/auth/oauth/revoke"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await?;
+    assert_eq!(revoked.status(), 200);
+    // The guard hears of the revocation through a channel: allow it a moment.
+    let mut status = StatusCode::OK;
+    for _ in 0..50 {
+        let after = http
+            .get(format!("{root}/api/invoices"))
+            .bearer_auth(&access)
+            .send()
+            .await?;
+        status = after.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    println!("GET /api/invoices after revoking the token: {status}");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    println!("self-test passed");
+    Ok(())
+}
