@@ -427,3 +427,29 @@ async fn failed_authentication_is_throttled_per_client_and_per_address() {
         "the window passed"
     );
 }
+
+#[tokio::test]
+async fn a_wrong_method_is_a_json_405() {
+    let mut server = TestServer::start().await;
+    let response = server
+        .http
+        .get(server.url("/oauth/token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "method_not_allowed"
+    );
+    let token = server.admin_token().await;
+    let response = server
+        .http
+        .put(server.url("/admin/clients"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert!(response.json::<Value>().await.unwrap()["error"].is_string());
+}
