@@ -174,6 +174,10 @@ async fn keys_are_sealed_at_rest_and_a_wrong_master_key_fails_at_start() {
     let stored = store.list_keys().await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].kid, first.jwks().keys[0].kid.clone().unwrap());
+    assert!(
+        m2m_core::SigningKey::from_pkcs8_der(&stored[0].encrypted_private_key).is_err(),
+        "the store holds a sealed blob, not a PKCS#8 key"
+    );
 
     // Same master key: the same key ring loads.
     let again = Issuer::builder_with_shared_store("https://auth.example.com", Arc::clone(&store))
@@ -183,10 +187,14 @@ async fn keys_are_sealed_at_rest_and_a_wrong_master_key_fails_at_start() {
         .unwrap();
     assert_eq!(again.jwks(), first.jwks());
 
-    let wrong = Issuer::builder_with_shared_store("https://auth.example.com", Arc::clone(&store))
-        .master_key([2; 32])
-        .build()
-        .await;
+    let builder = Issuer::builder_with_shared_store("https://auth.example.com", Arc::clone(&store))
+        .master_key([2; 32]);
+    let debug = format!("{builder:?}");
+    assert!(
+        debug.contains("<redacted>") && !debug.contains("[2, 2"),
+        "{debug}"
+    );
+    let wrong = builder.build().await;
     match wrong {
         Err(IssuerError::KeyDecryption { kid }) => assert_eq!(kid, stored[0].kid),
         other => panic!("expected KeyDecryption, got {other:?}"),
