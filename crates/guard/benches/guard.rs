@@ -1,0 +1,2 @@
+//! Benchmark (written in a later commit).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Example (written in a later commit).
+fn main() {}
