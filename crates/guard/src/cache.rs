@@ -14,6 +14,14 @@
 //!   eighth of the entries is dropped (they verify again on their next use).
 //!   Inserts happen only after a signature check, so an attacker cannot fill
 //!   the cache without valid tokens.
+//! - Hashing: the map's hasher is SipHash with a random key (std's
+//!   `RandomState`) over the token's length and its last 32 bytes, which are
+//!   signature bytes, unpredictable for every token the issuer signs. Equality
+//!   still compares the whole token. Hashing all of a ~600-byte token was the
+//!   largest cost of a cache hit.
+
+use std::collections::hash_map::{DefaultHasher, RandomState};
+use std::hash::{BuildHasher, Hasher};
 
 use dashmap::DashMap;
 
@@ -28,14 +36,39 @@ pub(crate) struct Entry {
 
 #[derive(Debug)]
 pub(crate) struct TokenCache {
-    map: DashMap<Box<str>, Entry>,
+    map: DashMap<Box<str>, Entry, TailState>,
     max_entries: usize,
+}
+
+/// Builds [`TailHasher`]s keyed like std's `RandomState`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TailState(RandomState);
+
+impl BuildHasher for TailState {
+    type Hasher = TailHasher;
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher(self.0.build_hasher())
+    }
+}
+
+/// SipHash over the length and the last 32 bytes of what is written.
+#[derive(Debug)]
+pub(crate) struct TailHasher(DefaultHasher);
+
+impl Hasher for TailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(&bytes[bytes.len().saturating_sub(32)..]);
+        self.0.write_usize(bytes.len());
+    }
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
 }
 
 impl TokenCache {
     pub(crate) fn new(max_entries: usize) -> Self {
         TokenCache {
-            map: DashMap::new(),
+            map: DashMap::with_hasher(TailState::default()),
             max_entries,
         }
     }
@@ -146,6 +179,16 @@ mod tests {
             cache.get("t19", |_| true).is_some(),
             "the newest entry is kept"
         );
+    }
+
+    #[test]
+    fn same_tail_different_tokens_are_different_entries() {
+        let cache = TokenCache::new(8);
+        let tail = "x".repeat(40);
+        cache.insert(&format!("a{tail}"), entry(1000), 0, 0);
+        assert!(cache.get(&format!("b{tail}"), |_| true).is_none());
+        cache.insert(&format!("b{tail}"), entry(1000), 0, 0);
+        assert_eq!(cache.len(), 2);
     }
 
     #[test]

@@ -372,13 +372,17 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ()> {
     if values.next().is_some() {
         return Err(());
     }
-    let value = value.to_str().map_err(|_| ())?;
+    // Header values hold no control characters but may hold bytes >= 0x80;
+    // UTF-8 is checked fast, and anything not base64url fails verification.
+    let value = std::str::from_utf8(value.as_bytes()).map_err(|_| ())?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("Bearer") {
         return Ok(None);
     }
     let token = rest.trim_matches(' ');
-    if token.is_empty() || token.contains([' ', '\t']) {
+    // Byte searches (memchr), not a char-set pattern: this runs on every request.
+    let bytes = token.as_bytes();
+    if bytes.is_empty() || bytes.contains(&b' ') || bytes.contains(&b'\t') {
         return Err(());
     }
     Ok(Some(token))
