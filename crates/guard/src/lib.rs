@@ -14,7 +14,7 @@
 //! `WWW-Authenticate: Bearer realm="api"` for a missing token, 401 with
 //! `error="invalid_token"` for a bad, expired or revoked one, 403 with
 //! `error="insufficient_scope", scope="..."` for missing scopes, each with a
-//! JSON body `{"error","error_description"}`. [`challenge`] is the one
+//! JSON body `{"error","error_description"}`. [`challenge()`] is the one
 //! function that maps a [`Rejection`] to that answer.
 //!
 //! ```
@@ -68,7 +68,7 @@
 //! Modules, in the order a request meets them: [`layer`] and [`service`] (the
 //! Layer/Service pair), [`future`] (its response future), `cache` (verified
 //! tokens), [`keys`] (key sources and refresh), [`revocation`], [`extract`]
-//! (the axum extractor), [`challenge`] (refusals).
+//! (the axum extractor), [`challenge`](mod@challenge) (refusals).
 //!
 //! ## Features
 //!
