@@ -282,11 +282,8 @@ impl Store for PostgresStore {
     async fn delete_client(&self, client_id: &ClientId, revoked_at: u64) -> StoreResult<bool> {
         let revoked_at = rows::to_db(revoked_at, "revoked_at")?;
         let mut tx = self.begin().await?;
-        sqlx::query(rows::DELETE_SECRETS_OF)
-            .bind(client_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        // The client's row first (as add_secret locks it first), then its
+        // secrets (the foreign key cascades too; this does not depend on it).
         let deleted = sqlx::query(rows::DELETE_CLIENT)
             .bind(client_id.as_str())
             .execute(&mut *tx)
@@ -295,6 +292,11 @@ impl Store for PostgresStore {
         if deleted.rows_affected() == 0 {
             return Ok(false); // dropping `tx` rolls back
         }
+        sqlx::query(rows::DELETE_SECRETS_OF)
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         lock(&mut tx, "revocation_log").await?;
         sqlx::query(rows::INSERT_CLIENT_REVOCATION)
             .bind(client_id.as_str())

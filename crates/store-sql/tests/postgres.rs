@@ -32,6 +32,14 @@ async fn secret_limit_holds_under_concurrency() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_races_with_add_secret() {
+    with_postgres("delete_races_with_add_secret", |store| async move {
+        scenarios::delete_races_with_add_secret(&store).await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn revocation_log() {
     with_postgres("revocation_log", |store| async move {

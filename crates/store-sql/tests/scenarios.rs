@@ -519,3 +519,52 @@ pub(crate) async fn audit_pages_newest_first<S: Store>(store: &S) {
     assert_eq!(page.items[0].at, NOW + 2);
     assert_eq!(page.next, Some(page.items[0].seq));
 }
+
+/// Deleting a client while secrets are being added to it: no error, no
+/// deadlock, no orphan secret, and one revocation entry.
+pub(crate) async fn delete_races_with_add_secret<S: Store + Clone>(store: &S) {
+    let c = client("m2m_doomed", ClientKind::Org, Some("o"));
+    store
+        .create_client(&c, &secret("m2m_doomed", "s0", None))
+        .await
+        .unwrap();
+    let adders: Vec<_> = (0..10u32)
+        .map(|i| {
+            let store = store.clone();
+            // Some reuse the first secret's id: a conflict, never a deadlock.
+            let id = if i.is_multiple_of(3) {
+                "s0".to_owned()
+            } else {
+                format!("s{i}")
+            };
+            tokio::spawn(async move {
+                match store
+                    .add_secret(&secret("m2m_doomed", &id, None), 5, NOW)
+                    .await
+                {
+                    Ok(_) | Err(StoreError::Conflict(_)) => {}
+                    Err(other) => panic!("add_secret: {other}"),
+                }
+            })
+        })
+        .collect();
+    let deleter = {
+        let store = store.clone();
+        let id = c.client_id.clone();
+        tokio::spawn(async move { store.delete_client(&id, NOW).await.unwrap() })
+    };
+    for adder in adders {
+        adder.await.unwrap();
+    }
+    assert!(deleter.await.unwrap());
+    assert_eq!(store.get_client(&c.client_id).await.unwrap(), None);
+    assert!(store.list_secrets(&c.client_id).await.unwrap().is_empty());
+    let (log, _) = store.revocations_since(None, 100).await.unwrap();
+    assert_eq!(
+        log,
+        vec![RevocationEntry::Client {
+            client_id: c.client_id.clone(),
+            revoked_at: NOW
+        }]
+    );
+}

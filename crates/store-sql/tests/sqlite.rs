@@ -69,6 +69,12 @@ async fn secret_limit_holds_across_pools() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_races_with_add_secret() {
+    let (_dir, store) = support::sqlite().await;
+    scenarios::delete_races_with_add_secret(&store).await;
+}
+
 #[tokio::test]
 async fn revocation_log() {
     let (_dir, store) = support::sqlite().await;
