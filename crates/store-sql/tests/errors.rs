@@ -87,3 +87,15 @@ async fn a_newer_schema_fails_the_migration() {
     let err = open_fails(&url).await;
     assert!(matches!(err, SqlStoreError::Migrate { .. }), "{err}");
 }
+
+/// Opening a store and using it work inside `tokio::spawn`: the futures are `Send`.
+#[test]
+fn futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let connect = SqlStore::connect("sqlite::memory:");
+    assert_send(&connect);
+    let sqlite = m2m_store_sql::SqliteStore::open("unused.db");
+    assert_send(&sqlite);
+    let postgres = m2m_store_sql::PostgresStore::connect_with_schema("postgres://x", "s");
+    assert_send(&postgres);
+}
