@@ -114,7 +114,8 @@ where
 }
 
 /// Runs `body` with the database URL and a fresh, unique schema name, then
-/// drops that schema (best effort), whether `body` passed or panicked.
+/// drops that schema and every `{schema}_...` (best effort), whether `body`
+/// passed or panicked.
 pub(crate) async fn with_postgres_schema<F, Fut>(test: &str, body: F)
 where
     F: FnOnce(String, String) -> Fut,
@@ -133,10 +134,21 @@ where
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
     let outcome = tokio::spawn(body(url.clone(), schema.clone())).await;
+    // The schema, and any `{schema}_...` that `body` made from its name.
     if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
-        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-            .execute(&mut conn)
-            .await;
+        let names: Vec<String> = sqlx::query_scalar("SELECT nspname::text FROM pg_namespace")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+        let prefix = format!("{schema}_");
+        for name in names
+            .iter()
+            .filter(|n| **n == schema || n.starts_with(&prefix))
+        {
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                .execute(&mut conn)
+                .await;
+        }
         let _ = conn.close().await;
     }
     if let Err(error) = outcome {
