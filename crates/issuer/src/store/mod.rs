@@ -1,0 +1,329 @@
+//! Persistence: the [`Store`] trait that every backend implements.
+//!
+//! The issuer owns all policy (validation, hashing, encryption, limits'
+//! meaning); a store only keeps records and enforces, atomically and in the
+//! database itself, the few invariants that must hold across replicas:
+//!
+//! - at most `max_live` live secrets per client ([`Store::add_secret`]);
+//! - a client's deletion and its entry in the revocation feed happen together
+//!   ([`Store::delete_client`]);
+//! - key-ring changes are compare-and-swap, so two replicas rotating at once
+//!   cannot both win ([`Store::save_key_ring`]).
+//!
+//! A store never sees a secret or a private key in clear: it gets
+//! [`SecretHash`]es and encrypted PKCS#8 blobs.
+//!
+//! Times are seconds since the Unix epoch. Cursors are the store's own
+//! ordering values; the issuer wraps them into opaque strings.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+pub mod conformance;
+mod memory;
+
+use m2m_core::{
+    Algorithm, ClientId, ClientKind, KeySchedule, OrgId, PublicJwk, ScopeSet, SecretHash, TokenTtl,
+    UserId,
+};
+pub use memory::MemoryStore;
+
+/// A registered machine client, without its secrets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRecord {
+    /// The client id (`m2m_...`).
+    pub client_id: ClientId,
+    /// A human-readable name.
+    pub name: String,
+    /// What the client acts for.
+    pub kind: ClientKind,
+    /// The organization (org and user clients; optional for service clients).
+    pub org_id: Option<OrgId>,
+    /// The user (user clients, after consent).
+    pub user_id: Option<UserId>,
+    /// The scopes the client may be granted.
+    pub scopes: ScopeSet,
+    /// The audiences the client may ask for; empty means the issuer's default.
+    pub audiences: Vec<String>,
+    /// Lifetime of the client's access tokens.
+    pub token_ttl: TokenTtl,
+    /// Registered redirect URIs (user clients).
+    pub redirect_uris: Vec<String>,
+    /// Free-form JSON object kept for the caller.
+    pub metadata: serde_json::Value,
+    /// A disabled client can get no token.
+    pub enabled: bool,
+    /// When it was registered.
+    pub created_at: u64,
+    /// When it was last changed.
+    pub updated_at: u64,
+}
+
+/// One of a client's secrets, as stored: a keyed hash, never the secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRecord {
+    /// The secret's id (shown to admins; not secret).
+    pub secret_id: String,
+    /// The client it belongs to.
+    pub client_id: ClientId,
+    /// HMAC-SHA-256 of the secret under the issuer's pepper.
+    pub hash: SecretHash,
+    /// When it was created.
+    pub created_at: u64,
+    /// When it stops working, if ever.
+    pub expires_at: Option<u64>,
+    /// When it last authenticated a request (updated coarsely, see the issuer docs).
+    pub last_used_at: Option<u64>,
+}
+
+impl SecretRecord {
+    /// Whether the secret still works at `now`.
+    pub fn is_live(&self, now: u64) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// A signing key as stored: its private half encrypted by the issuer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredKey {
+    /// The key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// The algorithm it signs with.
+    pub alg: Algorithm,
+    /// The PKCS#8 private key, sealed with AES-256-GCM by the issuer.
+    pub encrypted_private_key: Vec<u8>,
+    /// The public half, as published.
+    pub public_jwk: PublicJwk,
+    /// When it is published, signs and is dropped.
+    pub schedule: KeySchedule,
+}
+
+/// A revoked access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRevocation {
+    /// The token's `jti`.
+    pub jti: String,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The token's `exp`: after it the entry may be dropped.
+    pub exp: u64,
+    /// When it was revoked.
+    pub revoked_at: u64,
+}
+
+/// One entry of the revocation log, in feed order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevocationEntry {
+    /// A token was revoked.
+    Token {
+        /// The token's `jti`.
+        jti: String,
+        /// The token's `exp`.
+        exp: u64,
+    },
+    /// A client was deleted or disabled: its tokens issued at or before
+    /// `revoked_at` are refused.
+    Client {
+        /// The client.
+        client_id: ClientId,
+        /// When.
+        revoked_at: u64,
+    },
+}
+
+/// An audit event. `detail` never holds a secret or a token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    /// Store-assigned, increasing; `0` when appending.
+    pub seq: u64,
+    /// When it happened.
+    pub at: u64,
+    /// What happened: `token.issued`, `auth.failed`, `client.created`, ...
+    pub kind: String,
+    /// The client the event is about, if any.
+    pub client_id: Option<ClientId>,
+    /// The admin client that acted, for admin changes.
+    pub actor: Option<ClientId>,
+    /// More about it (a reason category, changed field names, ...).
+    pub detail: serde_json::Value,
+}
+
+/// Which clients to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientFilter {
+    /// Only clients of this organization.
+    pub org_id: Option<OrgId>,
+    /// Only clients of this kind.
+    pub kind: Option<ClientKind>,
+}
+
+/// One page of a listing and where the next one starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T, C> {
+    /// The items, in listing order.
+    pub items: Vec<T>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next: Option<C>,
+}
+
+/// The outcome of [`Store::add_secret`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddSecret {
+    /// The secret was stored.
+    Added,
+    /// The client already has `max_live` live secrets; nothing was stored.
+    LimitReached,
+    /// No such client; nothing was stored.
+    NoSuchClient,
+}
+
+/// A store failed. The issuer answers such failures with a 5xx (they are not
+/// the caller's fault) and logs them.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A record with the same identity exists already.
+    Conflict(String),
+    /// The backend failed (connection lost, disk full, ...).
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// A stored record could not be read back (corrupt or from a newer version).
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Wraps a backend error.
+    pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Backend(Box::new(error))
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Conflict(what) => write!(f, "already exists: {what}"),
+            StoreError::Backend(error) => write!(f, "store backend failed: {error}"),
+            StoreError::Corrupt(what) => write!(f, "stored record is unreadable: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Backend(error) => Some(&**error),
+            _ => None,
+        }
+    }
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where the issuer keeps clients, secret hashes, signing keys, revocations
+/// and audit events.
+///
+/// Implementations: `MemoryStore` in this crate, SQLite and PostgreSQL in
+/// `m2m-store-sql`. Every implementation must pass
+/// `m2m_issuer::store::conformance`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- clients ----
+
+    /// Stores a new client and its first secret, atomically.
+    /// A client with the same id is a [`StoreError::Conflict`].
+    async fn create_client(&self, client: &ClientRecord, secret: &SecretRecord) -> StoreResult<()>;
+
+    /// The client with this id.
+    async fn get_client(&self, client_id: &ClientId) -> StoreResult<Option<ClientRecord>>;
+
+    /// Clients matching `filter`, ordered by client id, starting after
+    /// `after` (a client id), at most `limit` of them.
+    async fn list_clients(
+        &self,
+        filter: &ClientFilter,
+        after: Option<&ClientId>,
+        limit: usize,
+    ) -> StoreResult<Page<ClientRecord, ClientId>>;
+
+    /// Replaces a client's fields (matched by id). Returns whether it existed.
+    async fn update_client(&self, client: &ClientRecord) -> StoreResult<bool>;
+
+    /// Deletes a client and its secrets and, in the same transaction, appends
+    /// a [`RevocationEntry::Client`] to the revocation log. Returns whether it existed.
+    async fn delete_client(&self, client_id: &ClientId, revoked_at: u64) -> StoreResult<bool>;
+
+    /// Appends a [`RevocationEntry::Client`] without deleting (a client was disabled).
+    async fn revoke_client(&self, client_id: &ClientId, revoked_at: u64) -> StoreResult<()>;
+
+    // ---- secrets ----
+
+    /// A client's secrets (live and expired), oldest first.
+    async fn list_secrets(&self, client_id: &ClientId) -> StoreResult<Vec<SecretRecord>>;
+
+    /// Adds a secret unless the client already has `max_live` secrets live at
+    /// `now`. The check and the insert are one atomic step in the database.
+    async fn add_secret(
+        &self,
+        secret: &SecretRecord,
+        max_live: usize,
+        now: u64,
+    ) -> StoreResult<AddSecret>;
+
+    /// Deletes one secret. Returns whether it existed.
+    async fn delete_secret(&self, client_id: &ClientId, secret_id: &str) -> StoreResult<bool>;
+
+    /// Records that a secret authenticated a request at `at`.
+    async fn touch_secret(&self, client_id: &ClientId, secret_id: &str, at: u64)
+    -> StoreResult<()>;
+
+    // ---- signing keys ----
+
+    /// Every stored signing key.
+    async fn list_keys(&self) -> StoreResult<Vec<StoredKey>>;
+
+    /// Replaces the key ring with `keys` (inserting new kids, updating
+    /// schedules, deleting kids not in `keys`) if and only if the stored kids
+    /// are exactly `expected_kids` (in any order). Returns whether it did;
+    /// `false` means another replica changed the ring first: reload and retry.
+    async fn save_key_ring(
+        &self,
+        keys: &[StoredKey],
+        expected_kids: &[String],
+    ) -> StoreResult<bool>;
+
+    // ---- revocation ----
+
+    /// Revokes a token (idempotent: revoking it again changes nothing) and
+    /// appends it to the revocation log the first time.
+    async fn revoke_token(&self, revocation: &TokenRevocation) -> StoreResult<()>;
+
+    /// Whether a token is revoked.
+    async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool>;
+
+    /// Revocation-log entries after `after` (a sequence number; `None` for the
+    /// start), in log order, at most `limit`. Returns the entries and the
+    /// sequence number of the last one returned (or `after` when none).
+    async fn revocations_since(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<(Vec<RevocationEntry>, Option<u64>)>;
+
+    /// Drops token revocations whose `exp` is before `before`.
+    async fn purge_revocations(&self, before: u64) -> StoreResult<u64>;
+
+    // ---- audit ----
+
+    /// Appends events (their `seq` is ignored and assigned by the store).
+    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()>;
+
+    /// Events, newest first, optionally for one client, starting before
+    /// sequence number `before`, at most `limit`.
+    async fn list_audit(
+        &self,
+        client_id: Option<&ClientId>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Page<AuditEvent, u64>>;
+}
