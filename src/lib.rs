@@ -4,11 +4,17 @@
 //!
 //! - [`core`]: claims, scopes, client kinds, signing keys, JWKS and JWS sign/verify.
 //! - `issuer` (feature `issuer`): the authorization server as an axum Router.
+//! - `guard` (feature `guard`): the tower Layer and axum extractor that verify
+//!   Bearer tokens and check each route's scopes (`m2m-guard`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub use m2m_core as core;
 
+/// The tower Layer and axum extractor that verify Bearer tokens and check
+/// each route's scopes (`m2m-guard`).
+#[cfg(feature = "guard")]
+pub use m2m_guard as guard;
 /// The authorization server as an axum Router (`m2m-issuer`).
 #[cfg(feature = "issuer")]
 pub use m2m_issuer as issuer;

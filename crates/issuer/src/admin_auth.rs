@@ -1,27 +1,32 @@
-//! Protection of the admin API: a Bearer token issued by this issuer, with
-//! audience the issuer URL and scope `m2m:admin`, checked in process against
-//! the issuer's own keys. Answers follow RFC 6750 §3 as contract section 9
-//! says:
+//! Protection of the admin API by m2m-guard: a Bearer token issued by this
+//! issuer, with audience the issuer URL and scope `m2m:admin`, verified in
+//! process against the issuer's own keys (pushed into the guard's
+//! [`InProcessKeys`] whenever the key ring changes) and refused once revoked
+//! (revocations made on this node are pushed into the guard at once; a
+//! revocation made on another replica is caught by a store check on each
+//! admin request). Answers follow RFC 6750 §3 as contract section 9 says:
 //!
 //! | request | status | `WWW-Authenticate` | body `error` |
 //! |---|---|---|---|
 //! | no Bearer token | 401 | `Bearer realm="m2m-admin"` | `unauthorized` |
 //! | bad, expired or revoked token | 401 | `..., error="invalid_token"` | `invalid_token` |
 //! | token without `m2m:admin` | 403 | `..., error="insufficient_scope", scope="m2m:admin"` | `insufficient_scope` |
-//!
-//! This is the one seam to swap for `m2m-guard` once it exists: [`protect`]
-//! is the only function the admin router calls.
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
-use m2m_core::{ClientId, Validation};
+use http::{HeaderValue, StatusCode, header};
+use m2m_core::{ClientId, JwkSet};
+use m2m_guard::{Auth, Guard, InProcessKeys, Revocations};
+use tokio::sync::{broadcast, watch};
 
 use crate::routes::still_valid;
-use crate::{ADMIN_SCOPE, Issuer};
+use crate::store::RevocationEntry;
+use crate::{ADMIN_SCOPE, Issuer, IssuerError};
 
 const REALM: &str = "m2m-admin";
 
@@ -29,46 +34,62 @@ const REALM: &str = "m2m-admin";
 #[derive(Debug, Clone)]
 pub(crate) struct AdminActor(pub(crate) ClientId);
 
-/// Puts the admin check in front of every route of `routes` (with
-/// `route_layer`, so unknown paths stay 404).
-pub(crate) fn protect(routes: Router<Issuer>, issuer: &Issuer) -> Router<Issuer> {
-    routes.route_layer(middleware::from_fn_with_state(
-        issuer.clone(),
-        require_admin,
-    ))
-}
-
-enum Bearer<'a> {
-    Missing,
-    Malformed,
-    Token(&'a str),
-}
-
-fn bearer(headers: &HeaderMap) -> Bearer<'_> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Bearer::Missing;
-    };
-    if values.next().is_some() {
-        return Bearer::Malformed;
-    }
-    let Ok(value) = value.to_str() else {
-        return Bearer::Malformed;
-    };
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-            let token = token.trim();
-            if token.is_empty() || token.contains(' ') {
-                Bearer::Malformed
-            } else {
-                Bearer::Token(token)
+/// Builds the guard of the admin API, fed in process: the current JWK Set
+/// now, and every change after it; this node's revocations as they happen.
+/// The feeding tasks end when the issuer (the senders) is dropped.
+pub(crate) async fn admin_guard(
+    issuer_url: &str,
+    leeway: u64,
+    clock: Arc<dyn Fn() -> u64 + Send + Sync>,
+    mut jwks: watch::Receiver<JwkSet>,
+    mut revoked: broadcast::Receiver<RevocationEntry>,
+) -> Result<Guard, IssuerError> {
+    let keys = InProcessKeys::new();
+    keys.set_jwk_set(&jwks.borrow_and_update())
+        .map_err(IssuerError::Key)?;
+    let revocations = Revocations::new();
+    let guard = Guard::builder(issuer_url, issuer_url)
+        .in_process(&keys)
+        .revocations(&revocations)
+        .leeway(leeway)
+        .realm(REALM)
+        .clock(clock)
+        .build()
+        .await
+        .map_err(|e| IssuerError::Config(format!("admin guard: {e}")))?;
+    tokio::spawn(async move {
+        while jwks.changed().await.is_ok() {
+            let set = jwks.borrow_and_update().clone();
+            if let Err(error) = keys.set_jwk_set(&set) {
+                tracing::error!(%error, "the admin guard could not load the issuer's keys");
             }
         }
-        // "Bearer" with nothing after it.
-        None if value.trim().eq_ignore_ascii_case("bearer") => Bearer::Malformed,
-        // Another scheme (Basic, ...): no Bearer token was presented.
-        _ => Bearer::Missing,
-    }
+    });
+    tokio::spawn(async move {
+        loop {
+            match revoked.recv().await {
+                Ok(RevocationEntry::Token { jti, exp }) => revocations.revoke_jti(jti, exp),
+                Ok(RevocationEntry::Client {
+                    client_id,
+                    revoked_at,
+                }) => revocations.revoke_client(client_id.into_string(), revoked_at),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    Ok(guard)
+}
+
+/// Puts the admin guard (scope `m2m:admin`) and the store check in front of
+/// every route of `routes`, with `route_layer`, so unknown paths stay 404.
+pub(crate) fn protect(routes: Router<Issuer>, issuer: &Issuer) -> Router<Issuer> {
+    routes
+        .route_layer(middleware::from_fn_with_state(
+            issuer.clone(),
+            still_valid_admin,
+        ))
+        .route_layer(issuer.inner.admin_guard.require([ADMIN_SCOPE]))
 }
 
 fn challenge(status: StatusCode, www: String, error: &str, description: &str) -> Response {
@@ -82,15 +103,6 @@ fn challenge(status: StatusCode, www: String, error: &str, description: &str) ->
     response
 }
 
-fn unauthorized() -> Response {
-    challenge(
-        StatusCode::UNAUTHORIZED,
-        format!("Bearer realm=\"{REALM}\""),
-        "unauthorized",
-        "a Bearer token with scope m2m:admin is required",
-    )
-}
-
 fn invalid_token(description: &str) -> Response {
     challenge(
         StatusCode::UNAUTHORIZED,
@@ -102,32 +114,18 @@ fn invalid_token(description: &str) -> Response {
     )
 }
 
-fn insufficient_scope() -> Response {
-    challenge(
-        StatusCode::FORBIDDEN,
-        format!("Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{ADMIN_SCOPE}\""),
-        "insufficient_scope",
-        "the token lacks scope m2m:admin",
-    )
-}
-
-async fn require_admin(State(issuer): State<Issuer>, mut request: Request, next: Next) -> Response {
-    let inner = &*issuer.inner;
-    let token = match bearer(request.headers()) {
-        Bearer::Missing => return unauthorized(),
-        Bearer::Malformed => return invalid_token("malformed Authorization header"),
-        Bearer::Token(token) => token,
+/// After the guard: refuses a token revoked on another replica, or whose
+/// client was disabled or deleted there, and names the acting admin.
+async fn still_valid_admin(
+    State(issuer): State<Issuer>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    // The guard runs first and always inserts `Auth`; fail closed regardless.
+    let Some(auth) = request.extensions().get::<Auth>().cloned() else {
+        return invalid_token("not authenticated");
     };
-    let now = inner.now();
-    let keys = inner.keys.snapshot().verifying_keys(now);
-    let verified = Validation::new(inner.issuer_url.as_str(), inner.issuer_url.as_str())
-        .leeway(inner.leeway)
-        .verify(token, &keys, now);
-    let claims = match verified {
-        Ok(verified) => verified.claims,
-        Err(error) => return invalid_token(error.reason()),
-    };
-    match still_valid(inner, &claims).await {
+    match still_valid(&issuer.inner, auth.claims()).await {
         Ok(true) => {}
         Ok(false) => return invalid_token("revoked"),
         Err(error) => {
@@ -135,11 +133,8 @@ async fn require_admin(State(issuer): State<Issuer>, mut request: Request, next:
             return crate::error::AdminError::server_error().into_response();
         }
     }
-    if !claims.has_scope(ADMIN_SCOPE) {
-        return insufficient_scope();
-    }
     request
         .extensions_mut()
-        .insert(AdminActor(claims.client_id));
+        .insert(AdminActor(auth.client_id().clone()));
     next.run(request).await
 }

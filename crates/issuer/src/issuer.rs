@@ -62,6 +62,8 @@ pub(crate) struct Inner {
     pub(crate) jwks_max_age: u64,
     pub(crate) default_audience: String,
     pub(crate) leeway: u64,
+    /// m2m-guard in front of the admin API, fed with this issuer's keys.
+    pub(crate) admin_guard: m2m_guard::Guard,
 }
 
 /// How often `last_used_at` is written per secret at most, in seconds.
@@ -344,6 +346,14 @@ impl IssuerBuilder {
         let keys = KeyManager::start(&*self.store, &crypt, self.alg, self.policy, now).await?;
         let dummy_hash = hasher.hash("m2ms_dummy-secret-for-unknown-clients");
         let (revocations, _) = broadcast::channel(1024);
+        let admin_guard = crate::admin_auth::admin_guard(
+            &issuer_url,
+            self.leeway,
+            Arc::clone(&self.clock),
+            keys.subscribe(),
+            revocations.subscribe(),
+        )
+        .await?;
         let inner = Arc::new(Inner {
             default_audience: self.default_audience.unwrap_or_else(|| issuer_url.clone()),
             issuer_url,
@@ -360,6 +370,7 @@ impl IssuerBuilder {
             dummy_hash,
             jwks_max_age: self.jwks_max_age,
             leeway: self.leeway,
+            admin_guard,
         });
         tokio::spawn(background(Arc::downgrade(&inner), self.key_check_interval));
         Ok(Issuer { inner })

@@ -616,3 +616,40 @@ async fn audit_records_tokens_failures_and_admin_changes_with_the_actor() {
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn a_revoked_admin_token_is_refused_at_once_though_the_guard_cached_it() {
+    let mut server = TestServer::start().await;
+    let (id, secret) = server.admin_credentials().await;
+    let token = server.admin_token().await;
+    let fresh = server.admin_token().await;
+    let (http, url) = (server.http.clone(), server.url("/admin/clients"));
+    let list = |token: String| {
+        let request = http.get(&url).bearer_auth(token);
+        async move { request.send().await.unwrap() }
+    };
+    // Verified once: the admin guard now has it in its cache.
+    assert_eq!(list(token.clone()).await.status(), 200);
+    let revoked = server
+        .http
+        .post(server.url("/oauth/revoke"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let response = list(token).await;
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with("Bearer realm=\"m2m-admin\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    // Another admin token of the same client still works.
+    assert_eq!(list(fresh).await.status(), 200);
+}
