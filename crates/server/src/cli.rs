@@ -78,6 +78,16 @@ pub struct ServeArgs {
     /// Signing algorithm for new keys [default: es256].
     #[arg(long, env = "M2M_ALGORITHM")]
     pub algorithm: Option<SigningAlgorithm>,
+    /// JWKS Cache-Control max-age in seconds [default: 300].
+    #[arg(long, env = "M2M_JWKS_MAX_AGE")]
+    pub jwks_max_age: Option<u64>,
+    /// Seconds a new key is published before it signs; at least the JWKS max-age [default: 3600].
+    #[arg(long, env = "M2M_KEY_PREPUBLISH")]
+    pub key_prepublish: Option<u64>,
+    /// Seconds between reloads of the key ring from the database (picks up
+    /// other replicas' rotations) and checks for a due rotation [default: 60].
+    #[arg(long, env = "M2M_KEY_REFRESH_INTERVAL")]
+    pub key_refresh_interval: Option<u64>,
 }
 
 /// Log output format.

@@ -24,6 +24,9 @@ pub(crate) struct ServeConfig {
     pub(crate) bootstrap_admin_file: PathBuf,
     pub(crate) log_format: LogFormat,
     pub(crate) algorithm: SigningAlgorithm,
+    pub(crate) jwks_max_age_secs: u64,
+    pub(crate) key_prepublish_secs: u64,
+    pub(crate) key_refresh_interval_secs: u64,
 }
 
 /// The `--config` file: the same settings as the flags.
@@ -36,6 +39,9 @@ struct FileConfig {
     bootstrap_admin_file: Option<PathBuf>,
     log_format: Option<LogFormat>,
     algorithm: Option<SigningAlgorithm>,
+    jwks_max_age: Option<u64>,
+    key_prepublish: Option<u64>,
+    key_refresh_interval: Option<u64>,
 }
 
 impl ServeConfig {
@@ -77,6 +83,13 @@ impl ServeConfig {
                 .algorithm
                 .or(file.algorithm)
                 .unwrap_or(SigningAlgorithm::Es256),
+            jwks_max_age_secs: args.jwks_max_age.or(file.jwks_max_age).unwrap_or(300),
+            key_prepublish_secs: args.key_prepublish.or(file.key_prepublish).unwrap_or(3_600),
+            key_refresh_interval_secs: args
+                .key_refresh_interval
+                .or(file.key_refresh_interval)
+                .unwrap_or(60)
+                .max(1),
         })
     }
 }

@@ -6,7 +6,9 @@ mod commands;
 mod config;
 mod http;
 mod masterkey;
+mod metrics;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -46,10 +48,7 @@ fn chain(error: &anyhow::Error) -> String {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let endpoint = cli.endpoint.as_str();
     match cli.command {
-        Command::Serve(args) => {
-            let _ = args;
-            anyhow::bail!("serve is not wired yet")
-        }
+        Command::Serve(args) => serve::serve(args).await,
         Command::Client(command) => {
             let admin = http::Admin::login(endpoint, &cli.admin_file).await?;
             commands::client(&admin, command).await
