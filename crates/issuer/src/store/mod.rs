@@ -19,10 +19,15 @@
 use std::fmt;
 
 use async_trait::async_trait;
+
+pub mod conformance;
+mod memory;
+
 use m2m_core::{
     Algorithm, ClientId, ClientKind, KeySchedule, OrgId, PublicJwk, ScopeSet, SecretHash, TokenTtl,
     UserId,
 };
+pub use memory::MemoryStore;
 
 /// A registered machine client, without its secrets.
 #[derive(Debug, Clone, PartialEq)]

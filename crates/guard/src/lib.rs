@@ -1,0 +1,109 @@
+//! m2m-guard: a tower Layer that authenticates Bearer JWT access tokens and
+//! authorizes each route by scope (contract section 9).
+//!
+//! Build one [`Guard`] from the verifier configuration (issuer, audiences,
+//! leeway, algorithms) and a key source (a JWKS URL, a static JWK Set, or
+//! [`InProcessKeys`] pushed by an issuer in the same process). Then put
+//! [`Guard::require`] (all of the scopes), [`Guard::require_any`] (one of
+//! them), [`Guard::authenticate`] (any valid token) or [`Guard::optional`]
+//! (anonymous or valid) on each route with axum's `route_layer`, so an unknown
+//! path stays 404. Handlers read the verified claims with the [`Auth`]
+//! extractor (or `Option<Auth>`).
+//!
+//! Refusals are responses, never errors (RFC 6750 §3): 401 with
+//! `WWW-Authenticate: Bearer realm="api"` for a missing token, 401 with
+//! `error="invalid_token"` for a bad, expired or revoked one, 403 with
+//! `error="insufficient_scope", scope="..."` for missing scopes, each with a
+//! JSON body `{"error","error_description"}`. [`challenge()`] is the one
+//! function that maps a [`Rejection`] to that answer.
+//!
+//! ```
+//! use axum::{Router, routing::get, body::Body};
+//! use m2m_core::*;
+//! use m2m_guard::{Auth, Guard};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The issuer's key and a token it signed (normally from m2m-issuer).
+//! let key = SigningKey::generate(Algorithm::ES256)?;
+//! let now = now_unix();
+//! let claims = AccessTokenClaims {
+//!     iss: "https://auth.example.com".into(),
+//!     sub: "m2m_1".into(),
+//!     client_id: "m2m_1".into(),
+//!     aud: Audience::from("https://api.example.com"),
+//!     iat: now, nbf: Some(now), exp: now + 3600,
+//!     jti: "t1".into(),
+//!     scope: "invoices:read".parse()?,
+//!     oid: Some("org_1".into()),
+//!     uid: None,
+//! };
+//! let token = sign(&key, &claims)?;
+//!
+//! // The API: one guard, a layer per route.
+//! let guard = Guard::builder("https://auth.example.com", "https://api.example.com")
+//!     .jwk_set(JwkSet { keys: vec![key.public_jwk().clone()] })
+//!     .build()
+//!     .await?;
+//! let app = Router::new()
+//!     .route("/invoices", get(|auth: Auth| async move { auth.client_id().to_string() }))
+//!     .route_layer(guard.require(["invoices:read"]));
+//!
+//! let request = |auth: Option<String>| {
+//!     let mut builder = http::Request::get("/invoices");
+//!     if let Some(auth) = auth {
+//!         builder = builder.header("authorization", auth);
+//!     }
+//!     builder.body(Body::empty()).unwrap()
+//! };
+//! let ok = app.clone().oneshot(request(Some(format!("Bearer {token}")))).await?;
+//! assert_eq!(ok.status(), 200);
+//! let missing = app.oneshot(request(None)).await?;
+//! assert_eq!(missing.status(), 401);
+//! assert_eq!(missing.headers()["www-authenticate"], r#"Bearer realm="api""#);
+//! # Ok(()) }
+//! ```
+//!
+//! Modules, in the order a request meets them: [`layer`] and [`service`] (the
+//! Layer/Service pair), [`future`] (its response future), `cache` (verified
+//! tokens), [`keys`] (key sources and refresh), [`revocation`], [`extract`]
+//! (the axum extractor), [`challenge`](mod@challenge) (refusals).
+//!
+//! ## Features
+//!
+//! - `rustls` (off by default): fetch the JWKS and the revocation feed over
+//!   https, with rustls on the ring provider configured for this client only
+//!   (no process-wide crypto provider is installed). Off by default: it turns
+//!   on reqwest's `rustls-no-provider`, and then any other reqwest client in
+//!   the same binary that brings neither its own TLS configuration nor a
+//!   provider panics when built; and a guard fed in-process, or over http on a
+//!   private network, needs no TLS stack. An `https://` URL without the
+//!   feature is a clear [`BuildError::TlsUnavailable`] at build, never a
+//!   silent downgrade.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod body;
+mod cache;
+pub mod challenge;
+pub mod extract;
+mod fetch;
+pub mod future;
+mod guard;
+pub mod keys;
+pub mod layer;
+pub mod revocation;
+pub mod service;
+
+pub use body::ResponseBody;
+pub use challenge::{Challenge, Rejection, challenge};
+pub use extract::{Auth, AuthRejection, Claims};
+pub use future::ResponseFuture;
+pub use guard::{
+    BuildError, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_RESPONSE_BYTES, Guard, GuardBuilder,
+};
+pub use keys::InProcessKeys;
+pub use layer::RequireScopesLayer;
+pub use revocation::Revocations;
+pub use service::RequireScopes;

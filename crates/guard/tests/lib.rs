@@ -1,0 +1,9 @@
+//! Integration tests of m2m-guard, as one binary.
+
+mod common;
+
+mod cache;
+mod keys;
+mod plain;
+mod responses;
+mod revocation;

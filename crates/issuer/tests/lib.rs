@@ -1,0 +1,3 @@
+//! Integration tests of m2m-issuer, compiled as one binary.
+
+mod store;

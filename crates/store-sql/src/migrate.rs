@@ -1,0 +1,61 @@
+//! The schema migrations, embedded in the binary: one folder per dialect.
+//!
+//! sqlx's `migrate!` macro would do the same at the cost of its proc-macro
+//! crate (and a second build of the drivers); a [`MigrationSource`] over
+//! `include_str!` keeps the build small. Migrations are append-only: never
+//! edit one that has shipped, add the next number.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+
+/// One migration: version, description, SQL.
+type Step = (i64, &'static str, &'static str);
+
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE: &[Step] = &[(
+    1,
+    "initial",
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+)];
+
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES: &[Step] = &[(
+    1,
+    "initial",
+    include_str!("../migrations/postgres/0001_initial.sql"),
+)];
+
+#[derive(Debug)]
+struct Embedded(&'static [Step]);
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(
+        self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 's>> {
+        let migrations = self
+            .0
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    Cow::Borrowed(sql),
+                    false,
+                )
+            })
+            .collect();
+        Box::pin(std::future::ready(Ok(migrations)))
+    }
+}
+
+/// The migrator for one dialect's steps.
+pub(crate) async fn migrator(
+    steps: &'static [Step],
+) -> Result<Migrator, sqlx::migrate::MigrateError> {
+    Migrator::new(Embedded(steps)).await
+}

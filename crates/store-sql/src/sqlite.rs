@@ -1,0 +1,485 @@
+//! [`SqliteStore`]: the store in one SQLite file.
+//!
+//! Settings, on every connection:
+//!
+//! - `journal_mode = WAL`: readers never block the writer or each other.
+//! - `synchronous = NORMAL`: a committed transaction survives a crash of the
+//!   process (it is in the WAL, which the OS holds); a power loss or OS crash
+//!   may lose the last transactions before a checkpoint, never corrupt the
+//!   file. That is SQLite's recommended setting for WAL.
+//! - `busy_timeout = 5 s`: a writer waits for another instead of failing.
+//! - `foreign_keys = ON`.
+//!
+//! SQLite has one writer at a time per file. Every transaction that reads
+//! and then writes starts with `BEGIN IMMEDIATE`, which takes the write lock
+//! first, so the read and the write are one atomic step even across
+//! processes sharing the file (a plain `BEGIN` would take it only at the
+//! first write, and fail with `SQLITE_BUSY` if another writer came between).
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use m2m_core::ClientId;
+use m2m_issuer::store::{
+    AddSecret, AuditEvent, ClientFilter, ClientRecord, Page, RevocationEntry, SecretRecord, Store,
+    StoreError, StoreResult, StoredKey, TokenRevocation,
+};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::SqlStoreError;
+use crate::rows::{self, Arg, AuditParams, Built, ClientParams, KeyParams, SecretParams};
+
+rows::impl_row_ext!(SqliteRow);
+
+/// How long a writer waits for the write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections in the pool of a file database. Reads run in parallel; writes
+/// take turns whatever the pool size.
+const MAX_CONNECTIONS: u32 = 4;
+
+/// The issuer's [`Store`] in a SQLite database.
+///
+/// Cloning is cheap: clones share one connection pool.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    target: Arc<str>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("database", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens `sqlite://PATH?mode=rwc` (creating the file), `sqlite://PATH`
+    /// (the file must exist) or `sqlite::memory:`, and migrates it.
+    pub async fn connect(url: &str) -> Result<Self, SqlStoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| SqlStoreError::InvalidUrl(e.to_string()))?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        Self::connect_with(options, in_memory).await
+    }
+
+    /// Opens the database file at `path`, creating it if missing, and migrates it.
+    pub async fn open(path: impl AsRef<std::path::Path>) -> Result<Self, SqlStoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        Self::connect_with(options, false).await
+    }
+
+    async fn connect_with(
+        options: SqliteConnectOptions,
+        in_memory: bool,
+    ) -> Result<Self, SqlStoreError> {
+        let target: Arc<str> = if in_memory {
+            "SQLite in-memory database".into()
+        } else {
+            format!("SQLite database {}", options.get_filename().display()).into()
+        };
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool_options = if in_memory {
+            // Each connection to `:memory:` would be its own database: keep
+            // exactly one, for the life of the store.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
+        };
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .map_err(|e| SqlStoreError::connect(&target, e))?;
+        let migrator = crate::migrate::migrator(crate::migrate::SQLITE)
+            .await
+            .map_err(|e| SqlStoreError::migrate(&target, e))?;
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(|e| SqlStoreError::connect(&target, e))?;
+        migrator
+            .run_direct(&mut *conn)
+            .await
+            .map_err(|e| SqlStoreError::migrate(&target, e))?;
+        drop(conn);
+        Ok(SqliteStore { pool, target })
+    }
+
+    /// Closes the connection pool, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A transaction that holds the database's write lock from its start.
+    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::backend)
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+
+fn bind_built(built: &Built) -> Query<'_> {
+    let mut query = sqlx::query(&built.sql);
+    for arg in &built.args {
+        query = match arg {
+            Arg::Text(text) => query.bind(text.as_str()),
+            Arg::Int(int) => query.bind(*int),
+        };
+    }
+    query
+}
+
+fn bind_client<'q>(sql: &'q str, p: &'q ClientParams<'q>) -> Query<'q> {
+    sqlx::query(sql)
+        .bind(p.client_id)
+        .bind(p.name)
+        .bind(p.kind)
+        .bind(p.org_id)
+        .bind(p.user_id)
+        .bind(p.scopes.as_str())
+        .bind(p.audiences.as_str())
+        .bind(p.token_ttl)
+        .bind(p.redirect_uris.as_str())
+        .bind(p.metadata.as_str())
+        .bind(p.enabled)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+}
+
+fn bind_secret<'q>(p: &'q SecretParams<'q>) -> Query<'q> {
+    sqlx::query(rows::INSERT_SECRET)
+        .bind(p.client_id)
+        .bind(p.secret_id)
+        .bind(p.hash)
+        .bind(p.created_at)
+        .bind(p.expires_at)
+        .bind(p.last_used_at)
+}
+
+fn bind_key<'q>(p: &'q KeyParams<'q>) -> Query<'q> {
+    sqlx::query(rows::UPSERT_KEY)
+        .bind(p.kid)
+        .bind(p.alg)
+        .bind(p.encrypted_private_key)
+        .bind(p.public_jwk.as_str())
+        .bind(p.created_at)
+        .bind(p.signs_from)
+        .bind(p.signs_until)
+        .bind(p.published_until)
+}
+
+fn backend(error: sqlx::Error) -> StoreError {
+    StoreError::backend(error)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_client(&self, client: &ClientRecord, secret: &SecretRecord) -> StoreResult<()> {
+        let client_params = ClientParams::new(client)?;
+        let secret_params = SecretParams::new(secret)?;
+        let mut tx = self.write().await?;
+        bind_client(rows::INSERT_CLIENT, &client_params)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| rows::insert_error(e, || format!("client {}", client.client_id)))?;
+        bind_secret(&secret_params)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| rows::insert_error(e, || format!("secret {}", secret.secret_id)))?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_client(&self, client_id: &ClientId) -> StoreResult<Option<ClientRecord>> {
+        let sql = rows::get_client_sql();
+        let row = sqlx::query(&sql)
+            .bind(client_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::client_from_row).transpose()
+    }
+
+    async fn list_clients(
+        &self,
+        filter: &ClientFilter,
+        after: Option<&ClientId>,
+        limit: usize,
+    ) -> StoreResult<Page<ClientRecord, ClientId>> {
+        let built = rows::list_clients_query(filter, after, rows::fetch_for(limit));
+        let found = bind_built(&built)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let clients = found
+            .iter()
+            .map(rows::client_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(rows::page(clients, limit, |c| c.client_id.clone()))
+    }
+
+    async fn update_client(&self, client: &ClientRecord) -> StoreResult<bool> {
+        let params = ClientParams::new(client)?;
+        let done = bind_client(rows::UPDATE_CLIENT, &params)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_client(&self, client_id: &ClientId, revoked_at: u64) -> StoreResult<bool> {
+        let revoked_at = rows::to_db(revoked_at, "revoked_at")?;
+        let mut tx = self.write().await?;
+        // The client's row first (as add_secret locks it first), then its
+        // secrets (the foreign key cascades too; this does not depend on it).
+        let deleted = sqlx::query(rows::DELETE_CLIENT)
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if deleted.rows_affected() == 0 {
+            return Ok(false); // dropping `tx` rolls back
+        }
+        sqlx::query(rows::DELETE_SECRETS_OF)
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(rows::INSERT_CLIENT_REVOCATION)
+            .bind(client_id.as_str())
+            .bind(revoked_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn revoke_client(&self, client_id: &ClientId, revoked_at: u64) -> StoreResult<()> {
+        let revoked_at = rows::to_db(revoked_at, "revoked_at")?;
+        sqlx::query(rows::INSERT_CLIENT_REVOCATION)
+            .bind(client_id.as_str())
+            .bind(revoked_at)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn list_secrets(&self, client_id: &ClientId) -> StoreResult<Vec<SecretRecord>> {
+        let found = sqlx::query(rows::LIST_SECRETS)
+            .bind(client_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        found.iter().map(rows::secret_from_row).collect()
+    }
+
+    async fn add_secret(
+        &self,
+        secret: &SecretRecord,
+        max_live: usize,
+        now: u64,
+    ) -> StoreResult<AddSecret> {
+        let params = SecretParams::new(secret)?;
+        let now = rows::clamp_i64(now);
+        // The write lock, taken by BEGIN IMMEDIATE, makes count-then-insert atomic.
+        let mut tx = self.write().await?;
+        let exists = sqlx::query(rows::CLIENT_EXISTS)
+            .bind(params.client_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if exists.is_none() {
+            return Ok(AddSecret::NoSuchClient);
+        }
+        let live: i64 = sqlx::query(rows::COUNT_LIVE_SECRETS)
+            .bind(params.client_id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+        if usize::try_from(live).unwrap_or(usize::MAX) >= max_live {
+            return Ok(AddSecret::LimitReached);
+        }
+        bind_secret(&params)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| rows::insert_error(e, || format!("secret {}", secret.secret_id)))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(AddSecret::Added)
+    }
+
+    async fn delete_secret(&self, client_id: &ClientId, secret_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query(rows::DELETE_SECRET)
+            .bind(client_id.as_str())
+            .bind(secret_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn touch_secret(
+        &self,
+        client_id: &ClientId,
+        secret_id: &str,
+        at: u64,
+    ) -> StoreResult<()> {
+        let at = rows::to_db(at, "last_used_at")?;
+        sqlx::query(rows::TOUCH_SECRET)
+            .bind(client_id.as_str())
+            .bind(secret_id)
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        let found = sqlx::query(rows::LIST_KEYS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        found.iter().map(rows::key_from_row).collect()
+    }
+
+    async fn save_key_ring(
+        &self,
+        keys: &[StoredKey],
+        expected_kids: &[String],
+    ) -> StoreResult<bool> {
+        let params = keys
+            .iter()
+            .map(KeyParams::new)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut tx = self.write().await?;
+        let stored: Vec<String> = sqlx::query_scalar(rows::LIST_KIDS)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if !rows::same_kids(stored.clone(), expected_kids) {
+            return Ok(false);
+        }
+        for kid in stored
+            .iter()
+            .filter(|kid| !keys.iter().any(|k| &k.kid == *kid))
+        {
+            sqlx::query(rows::DELETE_KEY)
+                .bind(kid.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        for key in &params {
+            bind_key(key).execute(&mut *tx).await.map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn revoke_token(&self, revocation: &TokenRevocation) -> StoreResult<()> {
+        let exp = rows::to_db(revocation.exp, "exp")?;
+        let revoked_at = rows::to_db(revocation.revoked_at, "revoked_at")?;
+        // One statement: atomic, and a second revocation of the jti is a no-op.
+        sqlx::query(rows::INSERT_TOKEN_REVOCATION)
+            .bind(revocation.jti.as_str())
+            .bind(revocation.client_id.as_str())
+            .bind(exp)
+            .bind(revoked_at)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool> {
+        let found = sqlx::query(rows::IS_TOKEN_REVOKED)
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(found.is_some())
+    }
+
+    async fn revocations_since(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<(Vec<RevocationEntry>, Option<u64>)> {
+        let found = sqlx::query(rows::REVOCATIONS_SINCE)
+            .bind(rows::clamp_i64(after.unwrap_or(0)))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows::revocation_page(&found, after)
+    }
+
+    async fn purge_revocations(&self, before: u64) -> StoreResult<u64> {
+        let done = sqlx::query(rows::PURGE_REVOCATIONS)
+            .bind(rows::clamp_i64(before))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        let params = AuditParams::all(events)?;
+        let mut tx = self.write().await?;
+        for event in &params {
+            sqlx::query(rows::INSERT_AUDIT)
+                .bind(event.at)
+                .bind(event.kind)
+                .bind(event.client_id)
+                .bind(event.actor)
+                .bind(event.detail.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn list_audit(
+        &self,
+        client_id: Option<&ClientId>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Page<AuditEvent, u64>> {
+        let built = rows::list_audit_query(client_id, before, rows::fetch_for(limit));
+        let found = bind_built(&built)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let events = found
+            .iter()
+            .map(rows::audit_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(rows::page(events, limit, |e| e.seq))
+    }
+}
