@@ -14,3 +14,7 @@ pub use m2m_core as core;
 /// each route's scopes (`m2m-guard`).
 #[cfg(feature = "guard")]
 pub use m2m_guard as guard;
+
+/// Access tokens for machine clients: cached, refreshed before expiry (`m2m-client`).
+#[cfg(feature = "client")]
+pub use m2m_client as client;
