@@ -1,5 +1,54 @@
 //! m2m-issuer: the m2m-auth authorization server as an axum Router.
+//!
+//! It registers machine clients, issues their credentials, and trades them
+//! for short-lived signed JWT access tokens (contract sections 3-7). Build
+//! an [`Issuer`] with a [`Store`](store::Store), then mount
+//! [`Issuer::router`] where the issuer URL says:
+//!
+//! ```
+//! use axum::Router;
+//! use m2m_issuer::{Issuer, store::MemoryStore};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let issuer = Issuer::builder("https://api.example.com/auth", MemoryStore::new())
+//!     .master_key([42; 32]) // keep a stable one with a persistent store
+//!     .build()
+//!     .await?;
+//! // First start: an admin client for the admin API (credentials shown once).
+//! let (admin_id, admin_secret) = issuer.bootstrap_admin().await?.expect("empty store");
+//! assert!(admin_secret.expose().starts_with("m2ms_"));
+//!
+//! let app: Router = Router::new()
+//!     .nest("/auth", issuer.router())
+//!     .merge(issuer.well_known_router()); // RFC 8414 §3 path at the root
+//! // axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+//! # let _ = (app, admin_id);
+//! # Ok::<(), m2m_issuer::IssuerError>(())
+//! # }).unwrap();
+//! ```
+//!
+//! Serve with `into_make_service_with_connect_info::<SocketAddr>()` so that
+//! failed authentication is also throttled per source address; without it
+//! only the per-client limit applies.
+//!
+//! The long-form guide (endpoints, error mapping, who may introspect what,
+//! throttling, key rotation timeline, caching bounds) is `docs/issuer.md` in
+//! the repository.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod admin_auth;
+mod audit;
+mod clients;
+mod error;
+mod issuer;
+mod keycrypt;
+mod keys;
+mod routes;
 pub mod store;
+mod throttle;
+
+pub use error::IssuerError;
+pub use issuer::{ADMIN_SCOPE, Issuer, IssuerBuilder, LAST_USED_GRANULARITY_SECS};
+pub use keys::Rotation;
+pub use throttle::ThrottleConfig;

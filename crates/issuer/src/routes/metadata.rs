@@ -1,0 +1,67 @@
+//! `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata.
+//!
+//! Served relative to the mount (so at `https://host/auth/.well-known/...`
+//! for the issuer `https://host/auth`); RFC 8414 §3 places it at
+//! `https://host/.well-known/oauth-authorization-server/auth`, which
+//! [`Issuer::well_known_router`](crate::Issuer::well_known_router) serves
+//! when merged at the host's root.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, header};
+
+use crate::Issuer;
+
+/// The RFC 8414 §3 path for `issuer_url`, from the host's root.
+pub(super) fn well_known_path(issuer_url: &str) -> String {
+    let after_scheme = issuer_url
+        .split_once("://")
+        .map_or(issuer_url, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
+    format!("/.well-known/oauth-authorization-server{path}")
+}
+
+pub(super) async fn metadata(State(issuer): State<Issuer>) -> Response {
+    let base = issuer.issuer_url();
+    let body = serde_json::json!({
+        "issuer": base,
+        "token_endpoint": format!("{base}/oauth/token"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "introspection_endpoint": format!("{base}/oauth/introspect"),
+        "revocation_endpoint": format!("{base}/oauth/revoke"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": [],
+        "revocation_feed_endpoint": format!("{base}/oauth/revocations"),
+    });
+    let mut response = Json(body).into_response();
+    let cache = format!("public, max-age={}", issuer.inner.jwks_max_age);
+    if let Ok(value) = HeaderValue::from_str(&cache) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8414_path_inserts_the_well_known_segment_before_the_issuer_path() {
+        assert_eq!(
+            well_known_path("https://example.com/auth"),
+            "/.well-known/oauth-authorization-server/auth"
+        );
+        assert_eq!(
+            well_known_path("https://example.com"),
+            "/.well-known/oauth-authorization-server"
+        );
+        assert_eq!(
+            well_known_path("http://127.0.0.1:8080/a/b"),
+            "/.well-known/oauth-authorization-server/a/b"
+        );
+    }
+}
