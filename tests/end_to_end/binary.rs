@@ -18,7 +18,10 @@ impl Drop for Serve {
 /// `cargo test --workspace`; built here if it is missing).
 fn m2m_binary() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
     let bin = dir.join(format!("m2m{}", std::env::consts::EXE_SUFFIX));
     if !bin.exists() {
         let status = Command::new(env!("CARGO"))
@@ -46,7 +49,10 @@ async fn the_m2m_binary_issues_tokens_a_guard_accepts() {
     let _serve = Serve(
         Command::new(m2m_binary())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database", &format!("sqlite://{}?mode=rwc", dir.join("m2m.db").display())])
+            .args([
+                "--database",
+                &format!("sqlite://{}?mode=rwc", dir.join("m2m.db").display()),
+            ])
             .args(["--bootstrap-admin-file", &admin_file.display().to_string()])
             .env_remove("M2M_KEY_ENCRYPTION_KEY")
             .stdout(Stdio::null())
@@ -67,7 +73,8 @@ async fn the_m2m_binary_issues_tokens_a_guard_accepts() {
     }
 
     let admin: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&admin_file).expect("admin file")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(&admin_file).expect("admin file"))
+            .expect("json");
     let admin_tokens = m2m_client::TokenSource::builder(
         format!("{endpoint}/oauth/token"),
         admin["client_id"].as_str().expect("id"),
@@ -104,8 +111,13 @@ async fn the_m2m_binary_issues_tokens_a_guard_accepts() {
     .build()
     .expect("source");
     let token = client.token().await.expect("token");
-    let auth = guard.check_token(token.secret()).expect("the guard accepts the binary's token");
-    assert_eq!(auth.client_id().as_str(), created["client_id"].as_str().expect("id"));
+    let auth = guard
+        .check_token(token.secret())
+        .expect("the guard accepts the binary's token");
+    assert_eq!(
+        auth.client_id().as_str(),
+        created["client_id"].as_str().expect("id")
+    );
     assert!(guard.check_token("not.a.token").is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,8 +15,16 @@ async fn deleting_a_client_stops_its_tokens_within_one_poll_interval() {
     .await;
     let (id, secret) = world.create_client(&["reports:read"]).await;
     let (keep, keep_secret) = world.create_client(&["reports:read"]).await;
-    let token = world.token_source(&id, &secret).token().await.expect("token");
-    let kept = world.token_source(&keep, &keep_secret).token().await.expect("token");
+    let token = world
+        .token_source(&id, &secret)
+        .token()
+        .await
+        .expect("token");
+    let kept = world
+        .token_source(&keep, &keep_secret)
+        .token()
+        .await
+        .expect("token");
     // Verified once, so the guard has both in its cache.
     assert_eq!(world.call_api(token.secret()).await, 200);
     assert_eq!(world.call_api(kept.secret()).await, 200);
@@ -37,7 +45,10 @@ async fn deleting_a_client_stops_its_tokens_within_one_poll_interval() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let took = deleted_at.elapsed();
-    assert!(took <= poll + Duration::from_millis(500), "took {took:?} for a {poll:?} poll");
+    assert!(
+        took <= poll + Duration::from_millis(500),
+        "took {took:?} for a {poll:?} poll"
+    );
     // Other clients are untouched.
     assert_eq!(world.call_api(kept.secret()).await, 200);
 }

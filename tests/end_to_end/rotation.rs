@@ -10,7 +10,9 @@ fn kid_of(token: &str) -> String {
     use base64::Engine as _;
     let header = token.split('.').next().expect("header");
     let json: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).expect("b64"),
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .expect("b64"),
     )
     .expect("json");
     json["kid"].as_str().expect("kid").to_owned()
@@ -56,8 +58,21 @@ async fn rotation_under_steady_traffic_loses_no_request() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(failures.is_empty(), "{} of {calls} calls failed: {failures:?}", failures.len());
-    assert_eq!(kids.len(), 2, "tokens were signed by the old key and then the new one: {kids:?}");
+    assert!(
+        failures.is_empty(),
+        "{} of {calls} calls failed: {failures:?}",
+        failures.len()
+    );
+    assert_eq!(
+        kids.len(),
+        2,
+        "tokens were signed by the old key and then the new one: {kids:?}"
+    );
     assert!(kids.contains(&old_kid));
     assert!(calls > 100, "too little traffic to mean anything: {calls}");
+    assert_eq!(
+        world.guard.key_count(),
+        2,
+        "the guard holds the old and the new key"
+    );
 }

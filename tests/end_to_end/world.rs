@@ -123,14 +123,22 @@ impl World {
         let response = self
             .http
             .post(format!("{}/admin/clients", self.issuer_url))
-            .header("authorization", self.admin.token().await.expect("admin token").authorization())
+            .header(
+                "authorization",
+                self.admin
+                    .token()
+                    .await
+                    .expect("admin token")
+                    .authorization(),
+            )
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()
             .await
             .expect("create client");
         assert_eq!(response.status(), 201);
-        let created: Value = serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
+        let created: Value =
+            serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
         (
             created["client_id"].as_str().expect("id").to_owned(),
             ClientSecret::from_received(created["client_secret"].as_str().expect("secret")),
@@ -141,7 +149,14 @@ impl World {
         let response = self
             .http
             .delete(format!("{}/admin/clients/{client_id}", self.issuer_url))
-            .header("authorization", self.admin.token().await.expect("admin token").authorization())
+            .header(
+                "authorization",
+                self.admin
+                    .token()
+                    .await
+                    .expect("admin token")
+                    .authorization(),
+            )
             .send()
             .await
             .expect("delete client");
@@ -149,9 +164,13 @@ impl World {
     }
 
     pub(crate) fn token_source(&self, client_id: &str, secret: &ClientSecret) -> TokenSource {
-        TokenSource::builder(format!("{}/oauth/token", self.issuer_url), client_id, secret.expose())
-            .build()
-            .expect("token source")
+        TokenSource::builder(
+            format!("{}/oauth/token", self.issuer_url),
+            client_id,
+            secret.expose(),
+        )
+        .build()
+        .expect("token source")
     }
 
     /// Calls the guarded API with a token; returns the status.

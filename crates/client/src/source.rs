@@ -300,8 +300,8 @@ impl TokenSource {
                 Err(_) => Error::InvalidResponse(format!("status {status} without an OAuth error")),
             });
         }
-        let parsed: TokenResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::InvalidResponse(e.to_string()))?;
+        let parsed: TokenResponse =
+            serde_json::from_slice(&bytes).map_err(|e| Error::InvalidResponse(e.to_string()))?;
         if !parsed.token_type.eq_ignore_ascii_case("bearer") {
             return Err(Error::InvalidResponse(format!(
                 "token_type {:?} is not Bearer",

@@ -35,7 +35,11 @@ pub(crate) async fn client(admin: &Admin, command: ClientCommand) -> Result<()> 
         ClientCommand::List(args) => list_clients(admin, args).await,
         ClientCommand::Show(args) => {
             let client = admin
-                .call(Method::GET, &format!("/admin/clients/{}", encode(&args.client_id)), None)
+                .call(
+                    Method::GET,
+                    &format!("/admin/clients/{}", encode(&args.client_id)),
+                    None,
+                )
                 .await?;
             if args.json {
                 print_json(&client)
@@ -91,7 +95,10 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
     }
     print_client(&created);
     println!();
-    println!("client_secret: {}", created["client_secret"].as_str().unwrap_or("?"));
+    println!(
+        "client_secret: {}",
+        created["client_secret"].as_str().unwrap_or("?")
+    );
     println!("(shown once: store it now)");
     Ok(())
 }
@@ -130,14 +137,21 @@ async fn list_clients(admin: &Admin, args: ClientListArgs) -> Result<()> {
                         text(&c["name"]),
                         text(&c["kind"]),
                         text(&c["org_id"]),
-                        if c["enabled"].as_bool() == Some(false) { "no".into() } else { "yes".into() },
+                        if c["enabled"].as_bool() == Some(false) {
+                            "no".into()
+                        } else {
+                            "yes".into()
+                        },
                         scopes_text(&c["scopes"]),
                     ]
                 })
                 .collect()
         })
         .unwrap_or_default();
-    print_table(&["CLIENT_ID", "NAME", "KIND", "ORG_ID", "ENABLED", "SCOPES"], &rows);
+    print_table(
+        &["CLIENT_ID", "NAME", "KIND", "ORG_ID", "ENABLED", "SCOPES"],
+        &rows,
+    );
     if let Some(next) = page["next_cursor"].as_str() {
         println!("more: --cursor {next}");
     }
@@ -165,7 +179,9 @@ async fn update_client(admin: &Admin, args: ClientUpdateArgs) -> Result<()> {
         body.insert("enabled".into(), json!(false));
     }
     if body.is_empty() {
-        bail!("nothing to change: give at least one of --name, --scope, --audience, --ttl, --enable, --disable");
+        bail!(
+            "nothing to change: give at least one of --name, --scope, --audience, --ttl, --enable, --disable"
+        );
     }
     let updated = admin
         .call(
@@ -275,9 +291,12 @@ pub(crate) async fn verify(endpoint: &str, args: VerifyArgs) -> Result<()> {
     let issuer = match args.issuer {
         Some(issuer) => issuer,
         None => {
-            let metadata = get_json(&http, &url(endpoint, "/.well-known/oauth-authorization-server"))
-                .await
-                .context("cannot read the issuer's metadata; pass --issuer")?;
+            let metadata = get_json(
+                &http,
+                &url(endpoint, "/.well-known/oauth-authorization-server"),
+            )
+            .await
+            .context("cannot read the issuer's metadata; pass --issuer")?;
             metadata["issuer"]
                 .as_str()
                 .ok_or_else(|| anyhow!("the metadata has no issuer; pass --issuer"))?

@@ -78,7 +78,10 @@ impl ServeConfig {
                 .clone()
                 .or(file.bootstrap_admin_file)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_ADMIN_FILE)),
-            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
             algorithm: args
                 .algorithm
                 .or(file.algorithm)
@@ -124,8 +127,14 @@ mod tests {
 
     #[test]
     fn sqlite_paths() {
-        assert_eq!(sqlite_path("sqlite://m2m.db?mode=rwc"), Some("m2m.db".into()));
-        assert_eq!(sqlite_path("sqlite:///var/lib/m2m.db"), Some("/var/lib/m2m.db".into()));
+        assert_eq!(
+            sqlite_path("sqlite://m2m.db?mode=rwc"),
+            Some("m2m.db".into())
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/m2m.db"),
+            Some("/var/lib/m2m.db".into())
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://h/db"), None);
     }
@@ -135,7 +144,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("m2m-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("m2m.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9999\"\ndatabase = \"sqlite://x.db\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9999\"\ndatabase = \"sqlite://x.db\"\n",
+        )
+        .unwrap();
         let args = ServeArgs {
             database: Some("sqlite://flag.db".into()),
             config: Some(path.clone()),

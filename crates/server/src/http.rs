@@ -95,7 +95,10 @@ pub(crate) async fn fetch_token(
         .await
         .with_context(|| format!("{endpoint}/oauth/token answered {status} without JSON"))?;
     if !status.is_success() {
-        bail!("token request refused ({status}): {}", describe_error(&json));
+        bail!(
+            "token request refused ({status}): {}",
+            describe_error(&json)
+        );
     }
     Ok(json)
 }
@@ -169,7 +172,12 @@ impl Admin {
     }
 
     /// Calls the admin API; a non-2xx answer is an error naming its `error`.
-    pub(crate) async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value> {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value> {
         let mut request = self
             .http
             .request(method.clone(), url(&self.endpoint, path))
@@ -189,7 +197,10 @@ impl Admin {
             bail!("{method} {path}: not found");
         }
         if !status.is_success() {
-            bail!("{method} {path} failed ({status}): {}", describe_error(&json));
+            bail!(
+                "{method} {path} failed ({status}): {}",
+                describe_error(&json)
+            );
         }
         Ok(json)
     }

@@ -20,7 +20,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The binary, unlike the libraries, may choose the process-wide TLS crypto.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

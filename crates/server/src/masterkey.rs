@@ -58,12 +58,21 @@ pub(crate) fn parse(text: &str) -> Result<MasterKey> {
 /// `<database>.key` beside it (made on first use, mode 0600); else, for
 /// in-memory SQLite, a random one. PostgreSQL needs the variable, so that
 /// every replica has the same key.
-pub(crate) fn load(env_value: Option<String>, sqlite_file: Option<&Path>, is_postgres: bool) -> Result<(MasterKey, Source)> {
+pub(crate) fn load(
+    env_value: Option<String>,
+    sqlite_file: Option<&Path>,
+    is_postgres: bool,
+) -> Result<(MasterKey, Source)> {
     if let Some(value) = env_value {
-        return Ok((parse(&value).with_context(|| format!("invalid {ENV}"))?, Source::Env));
+        return Ok((
+            parse(&value).with_context(|| format!("invalid {ENV}"))?,
+            Source::Env,
+        ));
     }
     if is_postgres {
-        bail!("set {ENV} (32 bytes, hex or base64): every replica sharing a PostgreSQL database must use the same key");
+        bail!(
+            "set {ENV} (32 bytes, hex or base64): every replica sharing a PostgreSQL database must use the same key"
+        );
     }
     let Some(db) = sqlite_file else {
         return Ok((MasterKey(m2m_core::random_bytes()?), Source::Ephemeral));

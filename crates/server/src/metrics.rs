@@ -58,9 +58,16 @@ impl Metrics {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP m2m_tokens_issued_total Access tokens issued.");
         let _ = writeln!(out, "# TYPE m2m_tokens_issued_total counter");
-        let _ = writeln!(out, "m2m_tokens_issued_total {}", self.tokens_issued.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "m2m_tokens_issued_total {}",
+            self.tokens_issued.load(Ordering::Relaxed)
+        );
 
-        let _ = writeln!(out, "# HELP m2m_token_request_duration_seconds Token endpoint latency.");
+        let _ = writeln!(
+            out,
+            "# HELP m2m_token_request_duration_seconds Token endpoint latency."
+        );
         let _ = writeln!(out, "# TYPE m2m_token_request_duration_seconds histogram");
         for (bucket, bound) in self.token_latency_buckets.iter().zip(BUCKETS) {
             let _ = writeln!(
@@ -70,7 +77,10 @@ impl Metrics {
             );
         }
         let count = self.token_latency_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "m2m_token_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "m2m_token_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let _ = writeln!(
             out,
             "m2m_token_request_duration_seconds_sum {}",
@@ -78,7 +88,10 @@ impl Metrics {
         );
         let _ = writeln!(out, "m2m_token_request_duration_seconds_count {count}");
 
-        let _ = writeln!(out, "# HELP m2m_token_failures_total Failed token requests, by status.");
+        let _ = writeln!(
+            out,
+            "# HELP m2m_token_failures_total Failed token requests, by status."
+        );
         let _ = writeln!(out, "# TYPE m2m_token_failures_total counter");
         for (status, n) in snapshot(&self.token_failures) {
             let reason = match status {
@@ -93,13 +106,19 @@ impl Metrics {
             );
         }
 
-        let _ = writeln!(out, "# HELP m2m_guard_rejections_total Requests refused by the guard on protected routes.");
+        let _ = writeln!(
+            out,
+            "# HELP m2m_guard_rejections_total Requests refused by the guard on protected routes."
+        );
         let _ = writeln!(out, "# TYPE m2m_guard_rejections_total counter");
         for (status, n) in snapshot(&self.guard_rejections) {
             let _ = writeln!(out, "m2m_guard_rejections_total{{status=\"{status}\"}} {n}");
         }
 
-        let _ = writeln!(out, "# HELP m2m_http_requests_total HTTP requests by route and status.");
+        let _ = writeln!(
+            out,
+            "# HELP m2m_http_requests_total HTTP requests by route and status."
+        );
         let _ = writeln!(out, "# TYPE m2m_http_requests_total counter");
         if let Ok(requests) = self.requests.lock() {
             for ((route, status), n) in requests.iter() {

@@ -83,6 +83,9 @@ pub(crate) fn print_client(client: &Value) {
                     .collect()
             })
             .collect();
-        print_table(&["SECRET_ID", "CREATED_AT", "EXPIRES_AT", "LAST_USED_AT"], &rows);
+        print_table(
+            &["SECRET_ID", "CREATED_AT", "EXPIRES_AT", "LAST_USED_AT"],
+            &rows,
+        );
     }
 }

@@ -35,7 +35,8 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr().context("listener address")?;
 
-    let is_postgres = config.database.starts_with("postgres://") || config.database.starts_with("postgresql://");
+    let is_postgres =
+        config.database.starts_with("postgres://") || config.database.starts_with("postgresql://");
     let sqlite_file = sqlite_path(&config.database);
     let (master, source) = masterkey::load(
         std::env::var(masterkey::ENV).ok(),
@@ -44,7 +45,9 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
     )?;
     match &source {
         Source::Env => tracing::info!("signing keys are encrypted under {}", masterkey::ENV),
-        Source::File(path) => tracing::info!(path = %path.display(), "signing keys are encrypted under the key file"),
+        Source::File(path) => {
+            tracing::info!(path = %path.display(), "signing keys are encrypted under the key file")
+        }
         Source::Generated(path) => tracing::warn!(
             path = %path.display(),
             "{} is not set: generated a key file beside the database to encrypt signing keys; keep it safe and out of backups that leave this machine, or set {} from a secret manager",
@@ -114,7 +117,10 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         .merge(issuer.router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready).with_state(store.clone()))
-        .route("/metrics", get(metrics::serve).with_state(Arc::clone(&metrics)))
+        .route(
+            "/metrics",
+            get(metrics::serve).with_state(Arc::clone(&metrics)),
+        )
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&metrics),
             metrics::record,

@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -144,7 +144,10 @@ impl Server {
             String::from_utf8_lossy(&output.stderr)
         );
         serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-            panic!("m2m {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
+            panic!(
+                "m2m {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
         })
     }
 
@@ -179,13 +182,25 @@ impl Drop for Server {
 
 /// A minimal blocking HTTP/1.1 GET or POST over a TCP stream: enough for the
 /// tests, with no client library in the way. Returns (status, headers, body).
-pub(crate) fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> std::io::Result<(u16, String, String)> {
+pub(crate) fn http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
     use std::io::{Read as _, Write as _};
-    let rest = url.strip_prefix("http://").ok_or_else(|| std::io::Error::other("http only"))?;
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| std::io::Error::other("http only"))?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
     let mut stream = std::net::TcpStream::connect(host)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -200,7 +215,10 @@ pub(crate) fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other("no status"))?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -211,7 +229,9 @@ pub(crate) fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if size == 0 || rest.len() < size {
             break;
         }
@@ -227,11 +247,15 @@ pub(crate) fn ureq_get(url: &str) -> std::io::Result<(u16, String)> {
 
 /// Reads the admin file.
 pub(crate) fn admin_credentials(server: &Server) -> (String, String) {
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(&server.admin_file).expect("admin file"))
-        .expect("admin file JSON");
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(&server.admin_file).expect("admin file"))
+            .expect("admin file JSON");
     (
         json["client_id"].as_str().expect("client_id").to_owned(),
-        json["client_secret"].as_str().expect("client_secret").to_owned(),
+        json["client_secret"]
+            .as_str()
+            .expect("client_secret")
+            .to_owned(),
     )
 }
 

@@ -22,7 +22,10 @@ fn serve_fails(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> St
             let Output { status, stderr, .. } = child.wait_with_output().expect("output");
             assert!(!status.success(), "m2m serve {args:?} should fail");
             let stderr = String::from_utf8_lossy(&stderr).into_owned();
-            let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+            let errors: Vec<&str> = stderr
+                .lines()
+                .filter(|l| l.starts_with("error: "))
+                .collect();
             assert_eq!(errors.len(), 1, "one error line expected, got:\n{stderr}");
             return errors[0].to_owned();
         }
@@ -35,7 +38,11 @@ fn serve_fails(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> St
 #[cfg(unix)]
 fn mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
-    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 #[test]
@@ -51,27 +58,49 @@ fn bootstrap_happens_once_and_shutdown_is_graceful() {
         assert_eq!(mode(&dir.path().join("m2m.db.key")), 0o600);
     }
     let log = server.log_text();
-    assert!(log.contains("m2m-admin.json"), "the log names the file:\n{log}");
+    assert!(
+        log.contains("m2m-admin.json"),
+        "the log names the file:\n{log}"
+    );
     assert!(!log.contains(&secret), "the log must never hold the secret");
-    assert!(log.contains("M2M_KEY_ENCRYPTION_KEY"), "a warning about the generated key file:\n{log}");
+    assert!(
+        log.contains("M2M_KEY_ENCRYPTION_KEY"),
+        "a warning about the generated key file:\n{log}"
+    );
 
     // The admin credentials work.
     let (status, body) = token(&server.endpoint, &client_id, &secret);
     assert_eq!(status, 200, "{body}");
 
     let before = std::fs::read(&server.admin_file).expect("admin file");
-    let modified = std::fs::metadata(&server.admin_file).and_then(|m| m.modified()).expect("mtime");
+    let modified = std::fs::metadata(&server.admin_file)
+        .and_then(|m| m.modified())
+        .expect("mtime");
     let status = server.terminate();
     assert!(status.success(), "SIGTERM exit status: {status}");
 
-    let mut again = Server::start(dir.path(), Options { log_name: Some("second.log".into()), ..Options::default() });
-    assert_eq!(std::fs::read(&again.admin_file).expect("admin file"), before);
+    let mut again = Server::start(
+        dir.path(),
+        Options {
+            log_name: Some("second.log".into()),
+            ..Options::default()
+        },
+    );
     assert_eq!(
-        std::fs::metadata(&again.admin_file).and_then(|m| m.modified()).expect("mtime"),
+        std::fs::read(&again.admin_file).expect("admin file"),
+        before
+    );
+    assert_eq!(
+        std::fs::metadata(&again.admin_file)
+            .and_then(|m| m.modified())
+            .expect("mtime"),
         modified
     );
     let (status, _) = token(&again.endpoint, &client_id, &secret);
-    assert_eq!(status, 200, "the same admin client still works after a restart");
+    assert_eq!(
+        status, 200,
+        "the same admin client still works after a restart"
+    );
     assert!(again.terminate().success());
 }
 
@@ -79,26 +108,55 @@ fn bootstrap_happens_once_and_shutdown_is_graceful() {
 fn health_readiness_and_metrics() {
     let dir = TempDir::new("health");
     let server = Server::start(dir.path(), Options::default());
-    assert_eq!(ureq_get(&format!("{}/healthz", server.endpoint)).expect("healthz").0, 200);
-    assert_eq!(ureq_get(&format!("{}/readyz", server.endpoint)).expect("readyz").0, 200);
+    assert_eq!(
+        ureq_get(&format!("{}/healthz", server.endpoint))
+            .expect("healthz")
+            .0,
+        200
+    );
+    assert_eq!(
+        ureq_get(&format!("{}/readyz", server.endpoint))
+            .expect("readyz")
+            .0,
+        200
+    );
     let (client_id, secret) = admin_credentials(&server);
     assert_eq!(token(&server.endpoint, &client_id, &secret).0, 200);
     assert_eq!(token(&server.endpoint, &client_id, "m2ms_wrong").0, 401);
     let (status, metrics) = ureq_get(&format!("{}/metrics", server.endpoint)).expect("metrics");
     assert_eq!(status, 200);
     assert!(metrics.contains("m2m_tokens_issued_total 1"), "{metrics}");
-    assert!(metrics.contains("m2m_token_failures_total{status=\"401\""), "{metrics}");
-    assert!(metrics.contains("m2m_token_request_duration_seconds_count 2"), "{metrics}");
-    let (status, _, _) = http("GET", &format!("{}/admin/clients", server.endpoint), &[], "").expect("admin");
+    assert!(
+        metrics.contains("m2m_token_failures_total{status=\"401\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("m2m_token_request_duration_seconds_count 2"),
+        "{metrics}"
+    );
+    let (status, _, _) = http(
+        "GET",
+        &format!("{}/admin/clients", server.endpoint),
+        &[],
+        "",
+    )
+    .expect("admin");
     assert_eq!(status, 401);
     let (_, metrics) = ureq_get(&format!("{}/metrics", server.endpoint)).expect("metrics");
-    assert!(metrics.contains("m2m_guard_rejections_total{status=\"401\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("m2m_guard_rejections_total{status=\"401\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[test]
 fn bad_database_url() {
     let dir = TempDir::new("badurl");
-    let line = serve_fails(dir.path(), &["--database", "mysql://nowhere/x", "--listen", "127.0.0.1:0"], &[]);
+    let line = serve_fails(
+        dir.path(),
+        &["--database", "mysql://nowhere/x", "--listen", "127.0.0.1:0"],
+        &[],
+    );
     assert!(line.contains("database"), "{line}");
 }
 
@@ -108,7 +166,11 @@ fn busy_port() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
     let db = format!("sqlite://{}?mode=rwc", dir.path().join("m2m.db").display());
-    let line = serve_fails(dir.path(), &["--listen", &format!("127.0.0.1:{port}"), "--database", &db], &[]);
+    let line = serve_fails(
+        dir.path(),
+        &["--listen", &format!("127.0.0.1:{port}"), "--database", &db],
+        &[],
+    );
     assert!(line.contains(&port.to_string()), "{line}");
 }
 
@@ -119,19 +181,32 @@ fn wrong_encryption_key() {
     let key_b = "22".repeat(32);
     let mut server = Server::start(
         dir.path(),
-        Options { env: vec![("M2M_KEY_ENCRYPTION_KEY".into(), key_a)], ..Options::default() },
+        Options {
+            env: vec![("M2M_KEY_ENCRYPTION_KEY".into(), key_a)],
+            ..Options::default()
+        },
     );
     assert!(server.terminate().success());
     let db = format!("sqlite://{}?mode=rwc", dir.path().join("m2m.db").display());
     let line = serve_fails(
         dir.path(),
-        &["--listen", &format!("127.0.0.1:{}", free_port()), "--database", &db],
+        &[
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--database",
+            &db,
+        ],
         &[("M2M_KEY_ENCRYPTION_KEY", &key_b)],
     );
     assert!(line.to_lowercase().contains("key"), "{line}");
     let line = serve_fails(
         dir.path(),
-        &["--listen", &format!("127.0.0.1:{}", free_port()), "--database", &db],
+        &[
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--database",
+            &db,
+        ],
         &[("M2M_KEY_ENCRYPTION_KEY", "not-a-key")],
     );
     assert!(line.contains("M2M_KEY_ENCRYPTION_KEY"), "{line}");
@@ -141,7 +216,11 @@ fn wrong_encryption_key() {
 fn unreadable_config() {
     let dir = TempDir::new("config");
     let missing = dir.path().join("missing.toml");
-    let line = serve_fails(dir.path(), &["--config", &missing.display().to_string()], &[]);
+    let line = serve_fails(
+        dir.path(),
+        &["--config", &missing.display().to_string()],
+        &[],
+    );
     assert!(line.contains("config"), "{line}");
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "listen = [1, 2\n").expect("write");

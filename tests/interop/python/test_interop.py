@@ -125,7 +125,7 @@ def test_wrong_secret_is_invalid_client():
 
 
 def token_for(scopes):
-    client = create_client(["invoices:read", "invoices:write"])
+    client = create_client(["invoices:read", "invoices:write", "reports:read"])
     session = OAuth2Session(client["client_id"], client["client_secret"], scope=" ".join(scopes))
     return session.fetch_token(metadata()["token_endpoint"], grant_type="client_credentials")["access_token"]
 
@@ -137,14 +137,25 @@ def test_guarded_route_accepts_the_right_scope():
 
 
 def test_guarded_route_refuses_a_missing_scope():
-    token = token_for(["invoices:write"])
+    # GET /invoices needs invoices:read or invoices:write; this token has neither.
+    token = token_for(["reports:read"])
     response = requests.get(f"{API}/invoices", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert response.status_code == 403
     challenge = response.headers["WWW-Authenticate"]
     assert challenge.startswith("Bearer ")
     assert 'error="insufficient_scope"' in challenge
-    assert 'scope="invoices:read"' in challenge
+    assert 'scope="invoices:read invoices:write"' in challenge
     assert response.json()["error"] == "insufficient_scope"
+    # POST needs invoices:write (all-of): a read token is refused with that scope named.
+    token = token_for(["invoices:read"])
+    response = requests.post(
+        f"{API}/invoices",
+        json={"id": 0, "customer": "acme", "amount_cents": 100},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 403
+    assert 'scope="invoices:write"' in response.headers["WWW-Authenticate"]
 
 
 def test_guarded_route_refuses_a_tampered_token():
