@@ -6,11 +6,15 @@
 //! - `issuer` (feature `issuer`): the authorization server as an axum Router.
 //! - `guard` (feature `guard`): the tower Layer and axum extractor that verify
 //!   Bearer tokens and check each route's scopes (`m2m-guard`).
+//! - `client` (feature `client`): access tokens for machine clients (`m2m-client`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub use m2m_core as core;
 
+/// Access tokens for machine clients: cached, refreshed before expiry (`m2m-client`).
+#[cfg(feature = "client")]
+pub use m2m_client as client;
 /// The tower Layer and axum extractor that verify Bearer tokens and check
 /// each route's scopes (`m2m-guard`).
 #[cfg(feature = "guard")]

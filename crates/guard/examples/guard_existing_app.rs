@@ -101,7 +101,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(middleware::from_fn(server_header))
         .with_state(state);
 
-    let addr = SocketAddr::from(([127, 0, 0, 1], 3000));
+    let addr: SocketAddr = std::env::var("INVOICES_LISTEN")
+        .unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
+        .parse()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on http://{addr}");
     axum::serve(listener, app).await?;

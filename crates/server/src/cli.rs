@@ -1,0 +1,306 @@
+//! The command line: `m2m serve` and the admin commands (contract section 8).
+//!
+//! Every flag also reads an environment variable `M2M_<FLAG>`; for `serve`,
+//! a flag or variable beats the `--config` file, which beats the default.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// m2m-auth: machine-to-machine OAuth 2.0 server and admin CLI.
+#[derive(Debug, Parser)]
+#[command(name = "m2m", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Where the server listens, for the admin commands.
+    #[arg(
+        long,
+        global = true,
+        env = "M2M_ENDPOINT",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub(crate) endpoint: String,
+
+    /// JSON file with the admin client's credentials {"client_id","client_secret"}.
+    #[arg(
+        long,
+        global = true,
+        env = "M2M_ADMIN_FILE",
+        default_value = "./m2m-admin.json"
+    )]
+    pub(crate) admin_file: PathBuf,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage machine clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage a client's secrets.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Get an access token with client credentials and print it.
+    Token(TokenArgs),
+    /// Verify an access token against a JWKS; print its claims as JSON.
+    Verify(VerifyArgs),
+}
+
+/// `m2m serve`.
+#[derive(Debug, Args, Default, Clone)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "M2M_LISTEN")]
+    pub(crate) listen: Option<String>,
+    /// The issuer URL, as it appears in tokens and metadata [default: http://<listen>].
+    #[arg(long, env = "M2M_ISSUER")]
+    pub(crate) issuer: Option<String>,
+    /// Database URL: sqlite://m2m.db?mode=rwc or postgres://... [default: sqlite://m2m.db?mode=rwc].
+    #[arg(long, env = "M2M_DATABASE")]
+    pub(crate) database: Option<String>,
+    /// Where to write the bootstrap admin credentials on first start [default: ./m2m-admin.json].
+    #[arg(long, env = "M2M_BOOTSTRAP_ADMIN_FILE")]
+    pub(crate) bootstrap_admin_file: Option<PathBuf>,
+    /// A TOML file with any of these settings (keys as the flags, with underscores).
+    #[arg(long, env = "M2M_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Log format [default: text].
+    #[arg(long, env = "M2M_LOG_FORMAT")]
+    pub(crate) log_format: Option<LogFormat>,
+    /// Signing algorithm for new keys [default: es256].
+    #[arg(long, env = "M2M_ALGORITHM")]
+    pub(crate) algorithm: Option<SigningAlgorithm>,
+    /// JWKS Cache-Control max-age in seconds [default: 300].
+    #[arg(long, env = "M2M_JWKS_MAX_AGE")]
+    pub(crate) jwks_max_age: Option<u64>,
+    /// Seconds a new key is published before it signs; at least the JWKS max-age [default: 3600].
+    #[arg(long, env = "M2M_KEY_PREPUBLISH")]
+    pub(crate) key_prepublish: Option<u64>,
+    /// Seconds between reloads of the key ring from the database (picks up
+    /// other replicas' rotations) and checks for a due rotation [default: 60].
+    #[arg(long, env = "M2M_KEY_REFRESH_INTERVAL")]
+    pub(crate) key_refresh_interval: Option<u64>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Signing algorithm names on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SigningAlgorithm {
+    /// ECDSA P-256 (the default).
+    Es256,
+    /// Ed25519.
+    Eddsa,
+    /// RSA 3072, PKCS#1 v1.5.
+    Rs256,
+}
+
+impl From<SigningAlgorithm> for m2m_core::Algorithm {
+    fn from(alg: SigningAlgorithm) -> Self {
+        match alg {
+            SigningAlgorithm::Es256 => m2m_core::Algorithm::ES256,
+            SigningAlgorithm::Eddsa => m2m_core::Algorithm::EdDSA,
+            SigningAlgorithm::Rs256 => m2m_core::Algorithm::RS256,
+        }
+    }
+}
+
+/// `m2m client ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientCommand {
+    /// Register a client; prints its secret once.
+    Create(ClientCreateArgs),
+    /// List clients.
+    List(ClientListArgs),
+    /// Show one client and its secrets' ids and dates.
+    Show(ClientIdArgs),
+    /// Change a client.
+    Update(ClientUpdateArgs),
+    /// Delete a client: it gets no new token and its live tokens are revoked.
+    Delete(ClientIdArgs),
+}
+
+/// `m2m client create`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientCreateArgs {
+    /// A name for people.
+    #[arg(long, env = "M2M_NAME")]
+    pub(crate) name: String,
+    /// org, user or service.
+    #[arg(long, env = "M2M_KIND")]
+    pub(crate) kind: String,
+    /// Organization id (org and user clients).
+    #[arg(long, env = "M2M_ORG_ID")]
+    pub(crate) org_id: Option<String>,
+    /// User id (user clients).
+    #[arg(long, env = "M2M_USER_ID")]
+    pub(crate) user_id: Option<String>,
+    /// Allowed scope; repeat, or separate with spaces.
+    #[arg(long = "scope", env = "M2M_SCOPE", value_delimiter = ' ')]
+    pub(crate) scopes: Vec<String>,
+    /// Allowed audience; repeat (service clients need one).
+    #[arg(long = "audience", env = "M2M_AUDIENCE", value_delimiter = ' ')]
+    pub(crate) audiences: Vec<String>,
+    /// Token lifetime in seconds (300 to 86400).
+    #[arg(long, env = "M2M_TTL")]
+    pub(crate) ttl: Option<u64>,
+    /// Redirect URI (user clients); repeat.
+    #[arg(long = "redirect-uri", env = "M2M_REDIRECT_URI", value_delimiter = ' ')]
+    pub(crate) redirect_uris: Vec<String>,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `m2m client list`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientListArgs {
+    /// Only this organization's clients.
+    #[arg(long, env = "M2M_ORG_ID")]
+    pub(crate) org_id: Option<String>,
+    /// Only clients of this kind.
+    #[arg(long, env = "M2M_KIND")]
+    pub(crate) kind: Option<String>,
+    /// At most this many per page.
+    #[arg(long, env = "M2M_LIMIT")]
+    pub(crate) limit: Option<u32>,
+    /// Start at this cursor (from a previous page).
+    #[arg(long, env = "M2M_CURSOR")]
+    pub(crate) cursor: Option<String>,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// A command on one client.
+#[derive(Debug, Args)]
+pub(crate) struct ClientIdArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `m2m client update`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientUpdateArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// New name.
+    #[arg(long, env = "M2M_NAME")]
+    pub(crate) name: Option<String>,
+    /// Replace the allowed scopes; repeat.
+    #[arg(long = "scope", env = "M2M_SCOPE", value_delimiter = ' ')]
+    pub(crate) scopes: Option<Vec<String>>,
+    /// Replace the allowed audiences; repeat.
+    #[arg(long = "audience", env = "M2M_AUDIENCE", value_delimiter = ' ')]
+    pub(crate) audiences: Option<Vec<String>>,
+    /// New token lifetime in seconds.
+    #[arg(long, env = "M2M_TTL")]
+    pub(crate) ttl: Option<u64>,
+    /// Enable the client.
+    #[arg(long, conflicts_with = "disable")]
+    pub(crate) enable: bool,
+    /// Disable the client (its live tokens are revoked).
+    #[arg(long)]
+    pub(crate) disable: bool,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `m2m secret ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SecretCommand {
+    /// Add a secret to a client (at most five live); prints it once.
+    Add(SecretAddArgs),
+    /// Remove one secret.
+    Remove(SecretRemoveArgs),
+}
+
+/// `m2m secret add`.
+#[derive(Debug, Args)]
+pub(crate) struct SecretAddArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// When the secret stops working (RFC 3339).
+    #[arg(long, env = "M2M_EXPIRES_AT")]
+    pub(crate) expires_at: Option<String>,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `m2m secret remove`.
+#[derive(Debug, Args)]
+pub(crate) struct SecretRemoveArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// The secret id.
+    pub(crate) secret_id: String,
+}
+
+/// `m2m key ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Start a signing-key rotation.
+    Rotate {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `m2m token`.
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// The client id.
+    #[arg(long, env = "M2M_CLIENT_ID")]
+    pub(crate) client_id: String,
+    /// The client secret (prefer the environment variable to the flag: flags show in `ps`).
+    #[arg(long, env = "M2M_CLIENT_SECRET", hide_env_values = true)]
+    pub(crate) client_secret: String,
+    /// Scope to ask for; repeat. Default: all the client's scopes.
+    #[arg(long = "scope", env = "M2M_SCOPE", value_delimiter = ' ')]
+    pub(crate) scopes: Vec<String>,
+    /// Audience to ask for (RFC 8707 resource).
+    #[arg(long, env = "M2M_AUDIENCE")]
+    pub(crate) audience: Option<String>,
+    /// Print the whole token response as JSON instead of the bare token.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `m2m verify`.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The access token.
+    pub(crate) token: String,
+    /// JWKS URL [default: <endpoint>/.well-known/jwks.json].
+    #[arg(long, env = "M2M_JWKS")]
+    pub(crate) jwks: Option<String>,
+    /// Expected audience [default: the issuer URL, the issuer's default audience].
+    #[arg(long, env = "M2M_AUDIENCE")]
+    pub(crate) audience: Option<String>,
+    /// Expected issuer [default: read from <endpoint>'s metadata].
+    #[arg(long, env = "M2M_ISSUER")]
+    pub(crate) issuer: Option<String>,
+}

@@ -1,0 +1,348 @@
+//! The admin commands, `token` and `verify`: thin clients of the HTTP API.
+
+use anyhow::{Context, Result, anyhow, bail};
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use crate::cli::{
+    ClientCommand, ClientCreateArgs, ClientListArgs, ClientUpdateArgs, KeyCommand, SecretCommand,
+    TokenArgs, VerifyArgs,
+};
+use crate::http::{Admin, fetch_token, http_client, url};
+use crate::output::{print_client, print_json, print_table};
+
+/// Splits repeated and space-separated values into one list.
+fn words(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split(' '))
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Percent-encodes one path segment or query value.
+fn encode(value: &str) -> String {
+    serde_urlencoded::to_string([("", value)])
+        .map(|pair| pair.trim_start_matches('=').to_owned())
+        .unwrap_or_default()
+}
+
+/// `m2m client ...`.
+pub(crate) async fn client(admin: &Admin, command: ClientCommand) -> Result<()> {
+    match command {
+        ClientCommand::Create(args) => create_client(admin, args).await,
+        ClientCommand::List(args) => list_clients(admin, args).await,
+        ClientCommand::Show(args) => {
+            let client = admin
+                .call(
+                    Method::GET,
+                    &format!("/admin/clients/{}", encode(&args.client_id)),
+                    None,
+                )
+                .await?;
+            if args.json {
+                print_json(&client)
+            } else {
+                print_client(&client);
+                Ok(())
+            }
+        }
+        ClientCommand::Update(args) => update_client(admin, args).await,
+        ClientCommand::Delete(args) => {
+            admin
+                .call(
+                    Method::DELETE,
+                    &format!("/admin/clients/{}", encode(&args.client_id)),
+                    None,
+                )
+                .await?;
+            if args.json {
+                print_json(&json!({"deleted": args.client_id}))
+            } else {
+                println!("deleted {}", args.client_id);
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
+    let mut body = Map::new();
+    body.insert("name".into(), json!(args.name));
+    body.insert("kind".into(), json!(args.kind));
+    body.insert("scopes".into(), json!(words(&args.scopes)));
+    if let Some(org_id) = args.org_id {
+        body.insert("org_id".into(), json!(org_id));
+    }
+    if let Some(user_id) = args.user_id {
+        body.insert("user_id".into(), json!(user_id));
+    }
+    if !args.audiences.is_empty() {
+        body.insert("audiences".into(), json!(words(&args.audiences)));
+    }
+    if let Some(ttl) = args.ttl {
+        body.insert("token_ttl_seconds".into(), json!(ttl));
+    }
+    if !args.redirect_uris.is_empty() {
+        body.insert("redirect_uris".into(), json!(words(&args.redirect_uris)));
+    }
+    let created = admin
+        .call(Method::POST, "/admin/clients", Some(&Value::Object(body)))
+        .await?;
+    if args.json {
+        return print_json(&created);
+    }
+    print_client(&created);
+    println!();
+    println!(
+        "client_secret: {}",
+        created["client_secret"].as_str().unwrap_or("?")
+    );
+    println!("(shown once: store it now)");
+    Ok(())
+}
+
+async fn list_clients(admin: &Admin, args: ClientListArgs) -> Result<()> {
+    let mut query = Vec::new();
+    if let Some(org_id) = &args.org_id {
+        query.push(("org_id", org_id.clone()));
+    }
+    if let Some(kind) = &args.kind {
+        query.push(("kind", kind.clone()));
+    }
+    if let Some(limit) = args.limit {
+        query.push(("limit", limit.to_string()));
+    }
+    if let Some(cursor) = &args.cursor {
+        query.push(("cursor", cursor.clone()));
+    }
+    let mut path = "/admin/clients".to_owned();
+    if !query.is_empty() {
+        path.push('?');
+        path.push_str(&serde_urlencoded::to_string(&query)?);
+    }
+    let page = admin.call(Method::GET, &path, None).await?;
+    if args.json {
+        return print_json(&page);
+    }
+    let rows: Vec<Vec<String>> = page["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|c| {
+                    vec![
+                        text(&c["client_id"]),
+                        text(&c["name"]),
+                        text(&c["kind"]),
+                        text(&c["org_id"]),
+                        if c["enabled"].as_bool() == Some(false) {
+                            "no".into()
+                        } else {
+                            "yes".into()
+                        },
+                        scopes_text(&c["scopes"]),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    print_table(
+        &["CLIENT_ID", "NAME", "KIND", "ORG_ID", "ENABLED", "SCOPES"],
+        &rows,
+    );
+    if let Some(next) = page["next_cursor"].as_str() {
+        println!("more: --cursor {next}");
+    }
+    Ok(())
+}
+
+async fn update_client(admin: &Admin, args: ClientUpdateArgs) -> Result<()> {
+    let mut body = Map::new();
+    if let Some(name) = args.name {
+        body.insert("name".into(), json!(name));
+    }
+    if let Some(scopes) = args.scopes {
+        body.insert("scopes".into(), json!(words(&scopes)));
+    }
+    if let Some(audiences) = args.audiences {
+        body.insert("audiences".into(), json!(words(&audiences)));
+    }
+    if let Some(ttl) = args.ttl {
+        body.insert("token_ttl_seconds".into(), json!(ttl));
+    }
+    if args.enable {
+        body.insert("enabled".into(), json!(true));
+    }
+    if args.disable {
+        body.insert("enabled".into(), json!(false));
+    }
+    if body.is_empty() {
+        bail!(
+            "nothing to change: give at least one of --name, --scope, --audience, --ttl, --enable, --disable"
+        );
+    }
+    let updated = admin
+        .call(
+            Method::PATCH,
+            &format!("/admin/clients/{}", encode(&args.client_id)),
+            Some(&Value::Object(body)),
+        )
+        .await?;
+    if args.json {
+        print_json(&updated)
+    } else {
+        print_client(&updated);
+        Ok(())
+    }
+}
+
+/// `m2m secret ...`.
+pub(crate) async fn secret(admin: &Admin, command: SecretCommand) -> Result<()> {
+    match command {
+        SecretCommand::Add(args) => {
+            let body = match &args.expires_at {
+                Some(at) => json!({"expires_at": at}),
+                None => json!({}),
+            };
+            let created = admin
+                .call(
+                    Method::POST,
+                    &format!("/admin/clients/{}/secrets", encode(&args.client_id)),
+                    Some(&body),
+                )
+                .await?;
+            if args.json {
+                return print_json(&created);
+            }
+            println!("secret_id:     {}", text(&created["secret_id"]));
+            println!("client_secret: {}", text(&created["client_secret"]));
+            if let Some(at) = created["expires_at"].as_str() {
+                println!("expires_at:    {at}");
+            }
+            println!("(shown once: store it now)");
+            Ok(())
+        }
+        SecretCommand::Remove(args) => {
+            admin
+                .call(
+                    Method::DELETE,
+                    &format!(
+                        "/admin/clients/{}/secrets/{}",
+                        encode(&args.client_id),
+                        encode(&args.secret_id)
+                    ),
+                    None,
+                )
+                .await?;
+            println!("removed secret {} of {}", args.secret_id, args.client_id);
+            Ok(())
+        }
+    }
+}
+
+/// `m2m key ...`.
+pub(crate) async fn key(admin: &Admin, command: KeyCommand) -> Result<()> {
+    match command {
+        KeyCommand::Rotate { json } => {
+            let result = admin.call(Method::POST, "/admin/keys/rotate", None).await?;
+            if json {
+                print_json(&result)
+            } else {
+                let rows: Vec<Vec<String>> = result
+                    .as_object()
+                    .map(|o| o.iter().map(|(k, v)| vec![k.clone(), text(v)]).collect())
+                    .unwrap_or_default();
+                print_table(&["FIELD", "VALUE"], &rows);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `m2m token`: prints the bare access token (or the whole response with --json).
+pub(crate) async fn token(endpoint: &str, args: TokenArgs) -> Result<()> {
+    let http = http_client()?;
+    let scopes = words(&args.scopes);
+    let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
+    let response = fetch_token(
+        &http,
+        endpoint,
+        &args.client_id,
+        &args.client_secret,
+        scope.as_deref(),
+        args.audience.as_deref(),
+    )
+    .await?;
+    if args.json {
+        return print_json(&response);
+    }
+    let token = response["access_token"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the token response has no access_token"))?;
+    println!("{token}");
+    Ok(())
+}
+
+/// `m2m verify`: exit 0 and the claims as JSON, or an error (exit 1).
+pub(crate) async fn verify(endpoint: &str, args: VerifyArgs) -> Result<()> {
+    let http = http_client()?;
+    let issuer = match args.issuer {
+        Some(issuer) => issuer,
+        None => {
+            let metadata = get_json(
+                &http,
+                &url(endpoint, "/.well-known/oauth-authorization-server"),
+            )
+            .await
+            .context("cannot read the issuer's metadata; pass --issuer")?;
+            metadata["issuer"]
+                .as_str()
+                .ok_or_else(|| anyhow!("the metadata has no issuer; pass --issuer"))?
+                .to_owned()
+        }
+    };
+    let jwks_url = args
+        .jwks
+        .unwrap_or_else(|| url(endpoint, "/.well-known/jwks.json"));
+    let jwks: m2m_core::JwkSet = serde_json::from_value(get_json(&http, &jwks_url).await?)
+        .with_context(|| format!("{jwks_url} is not a JWK Set"))?;
+    let keys = m2m_core::KeySet::from_jwk_set(&jwks)
+        .with_context(|| format!("{jwks_url} has an unusable key"))?;
+    let audience = args.audience.unwrap_or_else(|| issuer.clone());
+    let validation = m2m_core::Validation::new(issuer, audience);
+    let verified = validation
+        .verify(args.token.trim(), &keys, m2m_core::now_unix())
+        .map_err(|e| anyhow!("invalid token: {e}"))?;
+    print_json(&serde_json::to_value(&verified.claims)?)
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value> {
+    let response = http
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("{url} answered {status}");
+    }
+    let bytes = response.bytes().await?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{url} did not answer JSON"))
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn scopes_text(value: &Value) -> String {
+    value
+        .as_array()
+        .map(|a| a.iter().map(text).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| text(value))
+}

@@ -1,0 +1,170 @@
+//! `m2m serve`'s settings: flags and `M2M_*` variables beat the `--config`
+//! TOML file, which beats the defaults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::cli::{LogFormat, ServeArgs, SigningAlgorithm};
+
+/// The default database: a SQLite file in the working directory.
+pub(crate) const DEFAULT_DATABASE: &str = "sqlite://m2m.db?mode=rwc";
+/// The default listen address.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default bootstrap admin file.
+pub(crate) const DEFAULT_ADMIN_FILE: &str = "./m2m-admin.json";
+
+/// The settings `serve` runs with.
+#[derive(Debug, Clone)]
+pub(crate) struct ServeConfig {
+    pub(crate) listen: String,
+    pub(crate) issuer: String,
+    pub(crate) database: String,
+    pub(crate) bootstrap_admin_file: PathBuf,
+    pub(crate) log_format: LogFormat,
+    pub(crate) algorithm: SigningAlgorithm,
+    pub(crate) jwks_max_age_secs: u64,
+    pub(crate) key_prepublish_secs: u64,
+    pub(crate) key_refresh_interval_secs: u64,
+}
+
+/// The `--config` file: the same settings as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    issuer: Option<String>,
+    database: Option<String>,
+    bootstrap_admin_file: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    algorithm: Option<SigningAlgorithm>,
+    jwks_max_age: Option<u64>,
+    key_prepublish: Option<u64>,
+    key_refresh_interval: Option<u64>,
+}
+
+impl ServeConfig {
+    /// Resolves the settings from flags/env, the config file and defaults.
+    pub(crate) fn resolve(args: &ServeArgs) -> Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file_config(path)?,
+            None => FileConfig::default(),
+        };
+        let listen = args
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let issuer = args
+            .issuer
+            .clone()
+            .or(file.issuer)
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let issuer = issuer.trim_end_matches('/').to_owned();
+        if !(issuer.starts_with("http://") || issuer.starts_with("https://")) {
+            bail!("the issuer URL must start with http:// or https://, got {issuer:?}");
+        }
+        Ok(ServeConfig {
+            listen,
+            issuer,
+            database: args
+                .database
+                .clone()
+                .or(file.database)
+                .unwrap_or_else(|| DEFAULT_DATABASE.to_owned()),
+            bootstrap_admin_file: args
+                .bootstrap_admin_file
+                .clone()
+                .or(file.bootstrap_admin_file)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_ADMIN_FILE)),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            algorithm: args
+                .algorithm
+                .or(file.algorithm)
+                .unwrap_or(SigningAlgorithm::Es256),
+            jwks_max_age_secs: args.jwks_max_age.or(file.jwks_max_age).unwrap_or(300),
+            key_prepublish_secs: args.key_prepublish.or(file.key_prepublish).unwrap_or(3_600),
+            key_refresh_interval_secs: args
+                .key_refresh_interval
+                .or(file.key_refresh_interval)
+                .unwrap_or(60)
+                .max(1),
+        })
+    }
+}
+
+fn read_file_config(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        // toml's messages span several lines; keep the first for a one-line error.
+        let first = e.to_string();
+        let first = first.lines().next().unwrap_or("invalid TOML").to_owned();
+        anyhow::anyhow!("invalid config file {}: {first}", path.display())
+    })
+}
+
+/// The file path of a SQLite URL (`sqlite://m2m.db?mode=rwc` → `m2m.db`), or
+/// `None` for PostgreSQL and in-memory SQLite.
+pub(crate) fn sqlite_path(database: &str) -> Option<PathBuf> {
+    let rest = database
+        .strip_prefix("sqlite://")
+        .or_else(|| database.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite://m2m.db?mode=rwc"),
+            Some("m2m.db".into())
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/m2m.db"),
+            Some("/var/lib/m2m.db".into())
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let dir = std::env::temp_dir().join(format!("m2m-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m2m.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9999\"\ndatabase = \"sqlite://x.db\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            database: Some("sqlite://flag.db".into()),
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        let config = ServeConfig::resolve(&args).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9999");
+        assert_eq!(config.database, "sqlite://flag.db");
+        assert_eq!(config.issuer, "http://127.0.0.1:9999");
+        assert_eq!(config.log_format, LogFormat::Text);
+        std::fs::write(&path, "listen = 5\n").unwrap();
+        let err = ServeConfig::resolve(&args).unwrap_err().to_string();
+        assert!(err.starts_with("invalid config file"), "{err}");
+        assert!(!err.contains('\n'));
+        std::fs::write(&path, "colour = \"blue\"\n").unwrap();
+        assert!(ServeConfig::resolve(&args).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

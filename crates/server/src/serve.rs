@@ -1,0 +1,242 @@
+//! `m2m serve`: open the store, start the issuer, bootstrap on an empty
+//! database, serve HTTP until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use m2m_core::RotationPolicy;
+use m2m_issuer::Issuer;
+use m2m_store_sql::SqlStore;
+use tokio::net::TcpListener;
+
+use crate::cli::{LogFormat, ServeArgs};
+use crate::config::{ServeConfig, sqlite_path};
+use crate::masterkey::{self, Source};
+use crate::metrics::{self, Metrics};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(8);
+
+/// Runs the server until a shutdown signal.
+pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
+    let config = ServeConfig::resolve(&args)?;
+    init_logging(config.log_format);
+
+    // Bind first: a busy port is reported before anything is written.
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr().context("listener address")?;
+
+    let is_postgres =
+        config.database.starts_with("postgres://") || config.database.starts_with("postgresql://");
+    let sqlite_file = sqlite_path(&config.database);
+    let (master, source) = masterkey::load(
+        std::env::var(masterkey::ENV).ok(),
+        sqlite_file.as_deref(),
+        is_postgres,
+    )?;
+    match &source {
+        Source::Env => tracing::info!("signing keys are encrypted under {}", masterkey::ENV),
+        Source::File(path) => {
+            tracing::info!(path = %path.display(), "signing keys are encrypted under the key file")
+        }
+        Source::Generated(path) => tracing::warn!(
+            path = %path.display(),
+            "{} is not set: generated a key file beside the database to encrypt signing keys; keep it safe and out of backups that leave this machine, or set {} from a secret manager",
+            masterkey::ENV,
+            masterkey::ENV
+        ),
+        Source::Ephemeral => tracing::warn!(
+            "{} is not set and the database is in memory: using a random key for this process only",
+            masterkey::ENV
+        ),
+    }
+
+    let store = SqlStore::connect(&config.database)
+        .await
+        .map_err(|e| anyhow!("cannot open the database: {e}"))?;
+    let policy = RotationPolicy {
+        prepublish_secs: config.key_prepublish_secs,
+        ..RotationPolicy::default()
+    };
+    let issuer = Issuer::builder(config.issuer.clone(), store.clone())
+        .algorithm(config.algorithm.into())
+        .master_key(master.0)
+        .jwks_max_age(config.jwks_max_age_secs)
+        .rotation_policy(policy)
+        .key_check_interval(Duration::from_secs(config.key_refresh_interval_secs))
+        .build()
+        .await
+        .map_err(|e| anyhow!("cannot start the issuer: {e}"))?;
+
+    // Refuse before bootstrapping, or the new admin credentials would be lost.
+    let empty = {
+        use m2m_issuer::store::Store as _;
+        store
+            .list_clients(&Default::default(), None, 1)
+            .await
+            .map_err(|e| anyhow!("cannot read the database: {e}"))?
+            .items
+            .is_empty()
+    };
+    if empty && config.bootstrap_admin_file.exists() {
+        return Err(anyhow!(
+            "{} exists already but the database is empty; move the file away and restart",
+            config.bootstrap_admin_file.display()
+        ));
+    }
+    if let Some((client_id, secret)) = issuer
+        .bootstrap_admin()
+        .await
+        .map_err(|e| anyhow!("cannot create the bootstrap admin client: {e}"))?
+    {
+        let json = serde_json::json!({
+            "client_id": client_id.as_str(),
+            "client_secret": secret.expose(),
+        });
+        write_admin_file(&config.bootstrap_admin_file, &json.to_string())?;
+        tracing::info!(
+            path = %config.bootstrap_admin_file.display(),
+            %client_id,
+            "empty database: created the admin client and wrote its credentials (mode 0600)"
+        );
+    } else {
+        tracing::info!("database has clients already: bootstrap skipped");
+    }
+
+    let metrics = Arc::new(Metrics::default());
+    let app = Router::new()
+        .merge(issuer.router())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready).with_state(store.clone()))
+        .route(
+            "/metrics",
+            get(metrics::serve).with_state(Arc::clone(&metrics)),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&metrics),
+            metrics::record,
+        ));
+
+    tracing::info!(listen = %local, issuer = %config.issuer, database = %redact(&config.database), "m2m serving");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut server = tokio::spawn(async move {
+        let mut stop_rx = stop_rx;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        })
+        .await
+    });
+
+    tokio::select! {
+        result = &mut server => {
+            result.context("server task")?.context("server failed")?;
+        }
+        () = shutdown_signal() => {
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stop_tx.send(true);
+            match tokio::time::timeout(DRAIN, &mut server).await {
+                Ok(result) => result.context("server task")?.context("server failed")?,
+                Err(_) => {
+                    tracing::warn!("in-flight requests did not finish within {DRAIN:?}; exiting anyway");
+                    server.abort();
+                }
+            }
+        }
+    }
+    issuer.flush_audit().await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `GET /readyz`: 200 when the database answers.
+async fn ready(State(store): State<SqlStore>) -> (StatusCode, &'static str) {
+    use m2m_issuer::store::Store as _;
+    match store.list_keys().await {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn write_admin_file(path: &Path, contents: &str) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    masterkey::write_private(path, contents.as_bytes())
+}
+
+/// The database URL without its password, for the log.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite://m2m.db"), "sqlite://m2m.db");
+    }
+}

@@ -1,0 +1,146 @@
+//! The admin CLI against a running server: every command of contract section 8.
+
+use crate::harness::*;
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn admin_commands_token_and_verify() {
+    let dir = TempDir::new("cli");
+    let server = Server::start(dir.path(), Options::default());
+
+    let created = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "billing agent",
+        "--kind",
+        "org",
+        "--org-id",
+        "org_42",
+        "--scope",
+        "invoices:read",
+        "--scope",
+        "invoices:write",
+        "--json",
+    ]);
+    let client_id = created["client_id"].as_str().expect("client_id").to_owned();
+    let secret = created["client_secret"]
+        .as_str()
+        .expect("client_secret")
+        .to_owned();
+    assert!(client_id.starts_with("m2m_"));
+    assert_eq!(created["kind"], "org");
+    assert_eq!(created["org_id"], "org_42");
+
+    // People get tables.
+    let table = stdout(&server.cli(&["client", "list"]));
+    assert!(table.starts_with("CLIENT_ID"), "{table}");
+    assert!(
+        table.contains(&client_id) && table.contains("billing agent"),
+        "{table}"
+    );
+    let listed = server.cli_json(&["client", "list", "--org-id", "org_42", "--json"]);
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+    let shown = server.cli_json(&["client", "show", &client_id, "--json"]);
+    assert_eq!(shown["name"], "billing agent");
+    assert!(
+        shown.get("client_secret").is_none(),
+        "a secret is shown only once"
+    );
+
+    // token prints the bare token; verify prints its claims and exits 0.
+    let output = server.cli(&[
+        "token",
+        "--client-id",
+        &client_id,
+        "--client-secret",
+        &secret,
+        "--scope",
+        "invoices:read",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let access = stdout(&output).trim().to_owned();
+    assert_eq!(access.matches('.').count(), 2, "{access}");
+    let claims = server.cli_json(&["verify", &access]);
+    assert_eq!(claims["client_id"], client_id.as_str());
+    assert_eq!(claims["oid"], "org_42");
+    assert_eq!(claims["scope"], "invoices:read");
+    assert_eq!(claims["iss"], server.endpoint.as_str());
+
+    // A tampered token: exit 1 and a reason.
+    let mut tampered = access.clone();
+    tampered.pop();
+    tampered.push(if access.ends_with('A') { 'B' } else { 'A' });
+    let output = server.cli(&["verify", &tampered]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid token"));
+    // Another audience than the token's.
+    let output = server.cli(&["verify", &access, "--audience", "https://elsewhere"]);
+    assert_eq!(output.status.code(), Some(1));
+
+    // A second secret works; removing it makes exactly it fail.
+    let added = server.cli_json(&["secret", "add", &client_id, "--json"]);
+    let second = added["client_secret"].as_str().expect("secret").to_owned();
+    let second_id = added["secret_id"].as_str().expect("id").to_owned();
+    assert_eq!(token(&server.endpoint, &client_id, &second).0, 200);
+    let output = server.cli(&["secret", "remove", &client_id, &second_id]);
+    assert!(output.status.success());
+    assert_eq!(token(&server.endpoint, &client_id, &second).0, 401);
+    assert_eq!(token(&server.endpoint, &client_id, &secret).0, 200);
+
+    // Disable, enable, delete.
+    let updated = server.cli_json(&["client", "update", &client_id, "--disable", "--json"]);
+    assert_eq!(updated["enabled"], false);
+    assert_eq!(token(&server.endpoint, &client_id, &secret).0, 401);
+    server.cli_json(&[
+        "client", "update", &client_id, "--enable", "--name", "renamed", "--json",
+    ]);
+    assert_eq!(token(&server.endpoint, &client_id, &secret).0, 200);
+    let output = server.cli(&["client", "delete", &client_id]);
+    assert!(output.status.success());
+    assert_eq!(token(&server.endpoint, &client_id, &secret).0, 401);
+    let output = server.cli(&["client", "show", &client_id]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("404"));
+
+    // Key rotation answers with the new key.
+    let rotated = server.cli_json(&["key", "rotate", "--json"]);
+    assert!(
+        rotated.as_object().is_some_and(|o| !o.is_empty()),
+        "{rotated}"
+    );
+}
+
+#[test]
+fn clear_errors_without_a_server_or_admin_file() {
+    let dir = TempDir::new("cli-errors");
+    let output = m2m(dir.path())
+        .args([
+            "--endpoint",
+            &format!("http://127.0.0.1:{}", free_port()),
+            "client",
+            "list",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: cannot read the admin file"),
+        "{stderr}"
+    );
+    let output = m2m(dir.path())
+        .args(["--endpoint", &format!("http://127.0.0.1:{}", free_port())])
+        .args(["token", "--client-id", "m2m_x", "--client-secret", "m2ms_y"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach"));
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the `m2m` binary: real processes, real SQLite files,
+//! real PostgreSQL, real HTTP on 127.0.0.1.
+
+mod harness;
+
+mod cli;
+mod durability;
+mod replicas;
+mod startup;

@@ -1,0 +1,229 @@
+//! Start-up: bootstrap on an empty database only, graceful shutdown, health
+//! endpoints, and one-line errors for bad input.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+/// Runs `m2m serve` with `args`, expecting it to fail promptly.
+fn serve_fails(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut child = m2m(dir)
+        .arg("serve")
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            let Output { status, stderr, .. } = child.wait_with_output().expect("output");
+            assert!(!status.success(), "m2m serve {args:?} should fail");
+            let stderr = String::from_utf8_lossy(&stderr).into_owned();
+            let errors: Vec<&str> = stderr
+                .lines()
+                .filter(|l| l.starts_with("error: "))
+                .collect();
+            assert_eq!(errors.len(), 1, "one error line expected, got:\n{stderr}");
+            return errors[0].to_owned();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("m2m serve {args:?} kept running");
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn bootstrap_happens_once_and_shutdown_is_graceful() {
+    let dir = TempDir::new("bootstrap");
+    let mut server = Server::start(dir.path(), Options::default());
+    let (client_id, secret) = admin_credentials(&server);
+    assert!(client_id.starts_with("m2m_"), "{client_id}");
+    assert!(secret.starts_with("m2ms_"));
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&server.admin_file), 0o600);
+        assert_eq!(mode(&dir.path().join("m2m.db.key")), 0o600);
+    }
+    let log = server.log_text();
+    assert!(
+        log.contains("m2m-admin.json"),
+        "the log names the file:\n{log}"
+    );
+    assert!(!log.contains(&secret), "the log must never hold the secret");
+    assert!(
+        log.contains("M2M_KEY_ENCRYPTION_KEY"),
+        "a warning about the generated key file:\n{log}"
+    );
+
+    // The admin credentials work.
+    let (status, body) = token(&server.endpoint, &client_id, &secret);
+    assert_eq!(status, 200, "{body}");
+
+    let before = std::fs::read(&server.admin_file).expect("admin file");
+    let modified = std::fs::metadata(&server.admin_file)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let status = server.terminate();
+    assert!(status.success(), "SIGTERM exit status: {status}");
+
+    let mut again = Server::start(
+        dir.path(),
+        Options {
+            log_name: Some("second.log".into()),
+            ..Options::default()
+        },
+    );
+    assert_eq!(
+        std::fs::read(&again.admin_file).expect("admin file"),
+        before
+    );
+    assert_eq!(
+        std::fs::metadata(&again.admin_file)
+            .and_then(|m| m.modified())
+            .expect("mtime"),
+        modified
+    );
+    let (status, _) = token(&again.endpoint, &client_id, &secret);
+    assert_eq!(
+        status, 200,
+        "the same admin client still works after a restart"
+    );
+    assert!(again.terminate().success());
+}
+
+#[test]
+fn health_readiness_and_metrics() {
+    let dir = TempDir::new("health");
+    let server = Server::start(dir.path(), Options::default());
+    assert_eq!(
+        ureq_get(&format!("{}/healthz", server.endpoint))
+            .expect("healthz")
+            .0,
+        200
+    );
+    assert_eq!(
+        ureq_get(&format!("{}/readyz", server.endpoint))
+            .expect("readyz")
+            .0,
+        200
+    );
+    let (client_id, secret) = admin_credentials(&server);
+    assert_eq!(token(&server.endpoint, &client_id, &secret).0, 200);
+    assert_eq!(token(&server.endpoint, &client_id, "m2ms_wrong").0, 401);
+    let (status, metrics) = ureq_get(&format!("{}/metrics", server.endpoint)).expect("metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("m2m_tokens_issued_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("m2m_token_failures_total{status=\"401\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("m2m_token_request_duration_seconds_count 2"),
+        "{metrics}"
+    );
+    let (status, _, _) = http(
+        "GET",
+        &format!("{}/admin/clients", server.endpoint),
+        &[],
+        "",
+    )
+    .expect("admin");
+    assert_eq!(status, 401);
+    let (_, metrics) = ureq_get(&format!("{}/metrics", server.endpoint)).expect("metrics");
+    assert!(
+        metrics.contains("m2m_guard_rejections_total{status=\"401\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn bad_database_url() {
+    let dir = TempDir::new("badurl");
+    let line = serve_fails(
+        dir.path(),
+        &["--database", "mysql://nowhere/x", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    assert!(line.contains("database"), "{line}");
+}
+
+#[test]
+fn busy_port() {
+    let dir = TempDir::new("busy");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("m2m.db").display());
+    let line = serve_fails(
+        dir.path(),
+        &["--listen", &format!("127.0.0.1:{port}"), "--database", &db],
+        &[],
+    );
+    assert!(line.contains(&port.to_string()), "{line}");
+}
+
+#[test]
+fn wrong_encryption_key() {
+    let dir = TempDir::new("wrongkey");
+    let key_a = "11".repeat(32);
+    let key_b = "22".repeat(32);
+    let mut server = Server::start(
+        dir.path(),
+        Options {
+            env: vec![("M2M_KEY_ENCRYPTION_KEY".into(), key_a)],
+            ..Options::default()
+        },
+    );
+    assert!(server.terminate().success());
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("m2m.db").display());
+    let line = serve_fails(
+        dir.path(),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--database",
+            &db,
+        ],
+        &[("M2M_KEY_ENCRYPTION_KEY", &key_b)],
+    );
+    assert!(line.to_lowercase().contains("key"), "{line}");
+    let line = serve_fails(
+        dir.path(),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--database",
+            &db,
+        ],
+        &[("M2M_KEY_ENCRYPTION_KEY", "not-a-key")],
+    );
+    assert!(line.contains("M2M_KEY_ENCRYPTION_KEY"), "{line}");
+}
+
+#[test]
+fn unreadable_config() {
+    let dir = TempDir::new("config");
+    let missing = dir.path().join("missing.toml");
+    let line = serve_fails(
+        dir.path(),
+        &["--config", &missing.display().to_string()],
+        &[],
+    );
+    assert!(line.contains("config"), "{line}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "listen = [1, 2\n").expect("write");
+    let line = serve_fails(dir.path(), &["--config", &bad.display().to_string()], &[]);
+    assert!(line.contains("bad.toml"), "{line}");
+}

@@ -1,0 +1,117 @@
+// Independent Node clients against real `m2m serve` processes:
+// openid-client discovers each issuer through RFC 8414 metadata and runs the
+// client-credentials grant; jose verifies the token with createRemoteJWKSet.
+//
+// Environment (set by tests/interop/run.sh): M2M_ISSUERS is a JSON object
+// {"ES256": {"endpoint": "...", "admin_file": "..."}, "EdDSA": {...}, "RS256": {...}}.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as client from 'openid-client';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+
+const issuers = JSON.parse(process.env.M2M_ISSUERS);
+
+async function adminToken(issuer) {
+  const creds = JSON.parse(readFileSync(issuer.admin_file, 'utf8'));
+  const config = await client.discovery(
+    new URL(issuer.endpoint),
+    creds.client_id,
+    undefined,
+    client.ClientSecretBasic(creds.client_secret),
+    { algorithm: 'oauth2', execute: [client.allowInsecureRequests] },
+  );
+  const tokens = await client.clientCredentialsGrant(config, { scope: 'm2m:admin' });
+  return tokens.access_token;
+}
+
+async function createClient(issuer) {
+  const response = await fetch(`${issuer.endpoint}/admin/clients`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await adminToken(issuer)}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      name: 'node interop',
+      kind: 'org',
+      org_id: 'org_node',
+      scopes: ['reports:read', 'reports:write'],
+    }),
+  });
+  assert.equal(response.status, 201, await response.clone().text());
+  return response.json();
+}
+
+for (const [alg, issuer] of Object.entries(issuers)) {
+  for (const method of ['client_secret_post', 'client_secret_basic']) {
+    test(`${alg}: openid-client ${method} then jose jwtVerify`, async () => {
+      const created = await createClient(issuer);
+      const auth = method === 'client_secret_basic'
+        ? client.ClientSecretBasic(created.client_secret)
+        : client.ClientSecretPost(created.client_secret);
+      const config = await client.discovery(
+        new URL(issuer.endpoint),
+        created.client_id,
+        undefined,
+        auth,
+        { algorithm: 'oauth2', execute: [client.allowInsecureRequests] },
+      );
+      const server = config.serverMetadata();
+      assert.equal(server.issuer, issuer.endpoint);
+      assert.ok(server.grant_types_supported.includes('client_credentials'));
+
+      const tokens = await client.clientCredentialsGrant(config, { scope: 'reports:read' });
+      assert.equal(tokens.token_type.toLowerCase(), 'bearer');
+      assert.equal(tokens.scope, 'reports:read');
+      assert.ok(tokens.expires_in > 0 && tokens.expires_in <= 3600);
+
+      const header = decodeProtectedHeader(tokens.access_token);
+      assert.equal(header.alg, alg);
+      assert.equal(header.typ, 'at+jwt');
+
+      const jwks = createRemoteJWKSet(new URL(server.jwks_uri));
+      const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, {
+        issuer: issuer.endpoint,
+        audience: issuer.endpoint,
+        typ: 'at+jwt',
+        algorithms: [alg],
+      });
+      assert.equal(protectedHeader.kid, header.kid);
+      assert.equal(payload.client_id, created.client_id);
+      assert.equal(payload.oid, 'org_node');
+      assert.equal(payload.scope, 'reports:read');
+      assert.deepEqual(payload.scopes, ['reports:read']);
+      assert.equal(payload.nbf, payload.iat);
+      assert.equal(typeof payload.jti, 'string');
+
+      // jose refuses the token for another audience, and a tampered one.
+      await assert.rejects(
+        jwtVerify(tokens.access_token, jwks, { issuer: issuer.endpoint, audience: 'https://elsewhere' }),
+        (e) => e.code === 'ERR_JWT_CLAIM_VALIDATION_FAILED',
+      );
+      const [h, p, s] = tokens.access_token.split('.');
+      const forged = Buffer.from(JSON.stringify({ ...payload, scope: 'reports:read reports:admin' })).toString('base64url');
+      await assert.rejects(
+        jwtVerify(`${h}.${forged}.${s}`, jwks, { issuer: issuer.endpoint, audience: issuer.endpoint }),
+        (e) => e.code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+      );
+    });
+  }
+
+  test(`${alg}: a scope the client lacks is invalid_scope`, async () => {
+    const created = await createClient(issuer);
+    const config = await client.discovery(
+      new URL(issuer.endpoint),
+      created.client_id,
+      created.client_secret,
+      undefined,
+      { algorithm: 'oauth2', execute: [client.allowInsecureRequests] },
+    );
+    await assert.rejects(
+      client.clientCredentialsGrant(config, { scope: 'reports:admin' }),
+      (e) => e.error === 'invalid_scope' && e.status === 400,
+    );
+  });
+}

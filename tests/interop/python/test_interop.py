@@ -1,0 +1,182 @@
+"""Independent Python clients against a real `m2m serve`.
+
+authlib runs the client-credentials grant (client_secret_basic and
+client_secret_post); PyJWT's PyJWKClient verifies the access token against the
+issuer's jwks_uri; requests calls a route of the guarded example app.
+
+Environment (set by tests/interop/run.sh):
+  M2M_ENDPOINT    the issuer (ES256), e.g. http://127.0.0.1:18080
+  M2M_ADMIN_FILE  its bootstrap admin credentials
+  M2M_API         the guarded example app, e.g. http://127.0.0.1:18090
+  M2M_API_AUDIENCE the audience the example app expects
+"""
+
+import base64
+import json
+import os
+
+import jwt
+import pytest
+import requests
+from authlib.integrations.requests_client import OAuth2Session
+
+ENDPOINT = os.environ["M2M_ENDPOINT"]
+API = os.environ["M2M_API"]
+API_AUDIENCE = os.environ["M2M_API_AUDIENCE"]
+
+
+def metadata():
+    response = requests.get(f"{ENDPOINT}/.well-known/oauth-authorization-server", timeout=10)
+    assert response.status_code == 200
+    return response.json()
+
+
+def admin_token():
+    with open(os.environ["M2M_ADMIN_FILE"]) as f:
+        creds = json.load(f)
+    session = OAuth2Session(creds["client_id"], creds["client_secret"], scope="m2m:admin")
+    token = session.fetch_token(metadata()["token_endpoint"], grant_type="client_credentials")
+    return token["access_token"]
+
+
+def create_client(scopes, audiences=None, kind="service"):
+    body = {"name": "python interop", "kind": kind, "scopes": scopes}
+    if kind == "service":
+        body["audiences"] = audiences or [API_AUDIENCE]
+    else:
+        body["org_id"] = "org_py"
+    response = requests.post(
+        f"{ENDPOINT}/admin/clients",
+        json=body,
+        headers={"Authorization": f"Bearer {admin_token()}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["client_id"].startswith("m2m_")
+    assert created["client_secret"].startswith("m2ms_")
+    return created
+
+
+def test_metadata_is_rfc8414():
+    meta = metadata()
+    assert meta["issuer"] == ENDPOINT
+    for key in ("token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint"):
+        assert meta[key].startswith(ENDPOINT + "/"), key
+    assert "client_credentials" in meta["grant_types_supported"]
+    assert {"client_secret_basic", "client_secret_post"} <= set(
+        meta["token_endpoint_auth_methods_supported"]
+    )
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_authlib_client_credentials_and_pyjwt_verification(method):
+    client = create_client(["invoices:read", "invoices:write"])
+    session = OAuth2Session(
+        client["client_id"],
+        client["client_secret"],
+        token_endpoint_auth_method=method,
+        scope="invoices:read",
+    )
+    token = session.fetch_token(metadata()["token_endpoint"], grant_type="client_credentials")
+    assert token["token_type"].lower() == "bearer"
+    assert token["scope"] == "invoices:read"
+    assert 0 < token["expires_in"] <= 3600
+
+    access = token["access_token"]
+    header = jwt.get_unverified_header(access)
+    assert header["typ"] == "at+jwt"
+    assert header["alg"] == "ES256"
+    jwks = jwt.PyJWKClient(metadata()["jwks_uri"])
+    key = jwks.get_signing_key_from_jwt(access)
+    assert key.key_id == header["kid"]
+    claims = jwt.decode(
+        access,
+        key.key,
+        algorithms=["ES256"],
+        audience=API_AUDIENCE,
+        issuer=ENDPOINT,
+        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
+    )
+    assert claims["client_id"] == client["client_id"]
+    assert claims["sub"] == client["client_id"]
+    assert claims["scope"] == "invoices:read"
+    assert claims["scopes"] == ["invoices:read"]
+    assert claims["nbf"] == claims["iat"]
+    assert claims["exp"] - claims["iat"] == 3600
+
+    # The wrong audience is refused by PyJWT too.
+    with pytest.raises(jwt.InvalidAudienceError):
+        jwt.decode(access, key.key, algorithms=["ES256"], audience="https://elsewhere", issuer=ENDPOINT)
+
+
+def test_wrong_secret_is_invalid_client():
+    client = create_client(["invoices:read"])
+    response = requests.post(
+        metadata()["token_endpoint"],
+        data={"grant_type": "client_credentials"},
+        auth=(client["client_id"], "m2ms_wrong"),
+        timeout=10,
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def token_for(scopes):
+    client = create_client(["invoices:read", "invoices:write", "reports:read"])
+    session = OAuth2Session(client["client_id"], client["client_secret"], scope=" ".join(scopes))
+    return session.fetch_token(metadata()["token_endpoint"], grant_type="client_credentials")["access_token"]
+
+
+def test_guarded_route_accepts_the_right_scope():
+    token = token_for(["invoices:read"])
+    response = requests.get(f"{API}/invoices", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def test_guarded_route_refuses_a_missing_scope():
+    # GET /invoices needs invoices:read or invoices:write; this token has neither.
+    token = token_for(["reports:read"])
+    response = requests.get(f"{API}/invoices", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert response.status_code == 403
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert 'error="insufficient_scope"' in challenge
+    assert 'scope="invoices:read invoices:write"' in challenge
+    assert response.json()["error"] == "insufficient_scope"
+    # POST needs invoices:write (all-of): a read token is refused with that scope named.
+    token = token_for(["invoices:read"])
+    response = requests.post(
+        f"{API}/invoices",
+        json={"id": 0, "customer": "acme", "amount_cents": 100},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 403
+    assert 'scope="invoices:write"' in response.headers["WWW-Authenticate"]
+
+
+def test_guarded_route_refuses_a_tampered_token():
+    token = token_for(["invoices:read"])
+    head, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["scope"] = "invoices:read invoices:admin"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    response = requests.get(
+        f"{API}/invoices", headers={"Authorization": f"Bearer {head}.{forged}.{signature}"}, timeout=10
+    )
+    assert response.status_code == 401
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert 'error="invalid_token"' in challenge
+    assert response.json()["error"] == "invalid_token"
+
+
+def test_guarded_route_without_a_token():
+    response = requests.get(f"{API}/invoices", timeout=10)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer realm=")
+    assert "error=" not in response.headers["WWW-Authenticate"]
+    assert response.json()["error"] == "unauthorized"
