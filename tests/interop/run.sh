@@ -14,7 +14,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
-cargo build --quiet --bin m2m --example guard_existing_app -p m2m-server -p m2m-guard
+# The same features as the test build (`cargo test --workspace --all-features`), so nothing rebuilds.
+cargo build --quiet --workspace --all-features --bin m2m --example guard_existing_app
 bin="$root/target/debug"
 
 work=$(mktemp -d)

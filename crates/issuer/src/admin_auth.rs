@@ -21,7 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use m2m_core::{ClientId, JwkSet};
-use m2m_guard::{Auth, Guard, InProcessKeys, Revocations};
+use m2m_guard::{Auth, Guard, GuardBuilder, InProcessKeys, Revocations};
 use tokio::sync::{broadcast, watch};
 
 use crate::routes::still_valid;
@@ -34,13 +34,11 @@ const REALM: &str = "m2m-admin";
 #[derive(Debug, Clone)]
 pub(crate) struct AdminActor(pub(crate) ClientId);
 
-/// Builds the guard of the admin API, fed in process: the current JWK Set
-/// now, and every change after it; this node's revocations as they happen.
+/// Completes `builder` into a guard fed in process: the JWK Set of `jwks`
+/// now and on every change, and each revocation of `revoked` as it happens.
 /// The feeding tasks end when the issuer (the senders) is dropped.
-pub(crate) async fn admin_guard(
-    issuer_url: &str,
-    leeway: u64,
-    clock: Arc<dyn Fn() -> u64 + Send + Sync>,
+pub(crate) async fn fed_guard(
+    builder: GuardBuilder,
     mut jwks: watch::Receiver<JwkSet>,
     mut revoked: broadcast::Receiver<RevocationEntry>,
 ) -> Result<Guard, IssuerError> {
@@ -48,20 +46,17 @@ pub(crate) async fn admin_guard(
     keys.set_jwk_set(&jwks.borrow_and_update())
         .map_err(IssuerError::Key)?;
     let revocations = Revocations::new();
-    let guard = Guard::builder(issuer_url, issuer_url)
+    let guard = builder
         .in_process(&keys)
         .revocations(&revocations)
-        .leeway(leeway)
-        .realm(REALM)
-        .clock(clock)
         .build()
         .await
-        .map_err(|e| IssuerError::Config(format!("admin guard: {e}")))?;
+        .map_err(|e| IssuerError::Config(format!("in-process guard: {e}")))?;
     tokio::spawn(async move {
         while jwks.changed().await.is_ok() {
             let set = jwks.borrow_and_update().clone();
             if let Err(error) = keys.set_jwk_set(&set) {
-                tracing::error!(%error, "the admin guard could not load the issuer's keys");
+                tracing::error!(%error, "an in-process guard could not load the issuer's keys");
             }
         }
     });
@@ -79,6 +74,21 @@ pub(crate) async fn admin_guard(
         }
     });
     Ok(guard)
+}
+
+/// The guard of the admin API: audience the issuer URL, realm `m2m-admin`.
+pub(crate) async fn admin_guard(
+    issuer_url: &str,
+    leeway: u64,
+    clock: Arc<dyn Fn() -> u64 + Send + Sync>,
+    jwks: watch::Receiver<JwkSet>,
+    revoked: broadcast::Receiver<RevocationEntry>,
+) -> Result<Guard, IssuerError> {
+    let builder = Guard::builder(issuer_url, issuer_url)
+        .leeway(leeway)
+        .realm(REALM)
+        .clock(clock);
+    fed_guard(builder, jwks, revoked).await
 }
 
 /// Puts the admin guard (scope `m2m:admin`) and the store check in front of

@@ -525,6 +525,35 @@ impl Issuer {
         self.inner.keys.subscribe()
     }
 
+    /// Completes `builder` into an [`m2m_guard::Guard`] for the host's own
+    /// routes, fed in process by this issuer: its JWK Set now and on every
+    /// key-ring change, and this node's revocations as they happen (no HTTP,
+    /// no polling). Give `builder` the issuer and audience it should expect,
+    /// and no key source of its own.
+    ///
+    /// ```
+    /// use m2m_guard::Guard;
+    /// use m2m_issuer::{Issuer, store::MemoryStore};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let issuer = Issuer::builder("https://example.com/auth", MemoryStore::new()).build().await?;
+    /// let guard = issuer
+    ///     .guard(Guard::builder(issuer.issuer_url(), "https://example.com/api"))
+    ///     .await?;
+    /// let api: axum::Router = axum::Router::new()
+    ///     .route("/api/invoices", axum::routing::get(|| async { "[]" }))
+    ///     .route_layer(guard.require(["invoices:read"]));
+    /// # let _ = api;
+    /// # Ok::<(), m2m_issuer::IssuerError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn guard(
+        &self,
+        builder: m2m_guard::GuardBuilder,
+    ) -> Result<m2m_guard::Guard, IssuerError> {
+        crate::admin_auth::fed_guard(builder, self.subscribe_jwks(), self.subscribe_revocations())
+            .await
+    }
+
     /// Revocations as this node makes them (token revoked, client deleted or
     /// disabled). Other replicas' revocations arrive only through the feed.
     pub fn subscribe_revocations(&self) -> broadcast::Receiver<RevocationEntry> {

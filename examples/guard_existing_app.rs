@@ -3,7 +3,7 @@
 //! after the `[guard]` banner at the end are new. Delete them and you have the
 //! app as it was. docs/guard.md walks through it.
 //!
-//! Run: `cargo run -p m2m-guard --example guard_existing_app`
+//! Run: `cargo run --example guard_existing_app`
 //!
 //! With `M2M_JWKS_URL` (and `M2M_ISSUER`, `M2M_AUDIENCE`) set, the guard reads
 //! the issuer's JWKS; without, the example makes a demo key, prints a token

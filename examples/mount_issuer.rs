@@ -2,128 +2,38 @@
 //! routes with the issuer's tokens.
 //!
 //! The service has its own state (an invoice list) and routes
-//! (`/api/invoices`, `/healthz`). Its guard here is a few lines of
-//! middleware over m2m-core that takes the issuer's keys in process (a
-//! `watch` of the published JWK Set) and its revocations as they happen;
-//! `m2m-guard` does the same job with caching and a revocation feed.
+//! (`/api/invoices`, `/healthz`). Its routes are guarded by `m2m-guard`, fed
+//! in process by the issuer ([`Issuer::guard`]): the issuer's keys as they
+//! change and its revocations as they happen, with no HTTP call.
 //!
 //! ```sh
-//! cargo run -p m2m-issuer --example mount_issuer               # serve on 127.0.0.1:8080
-//! cargo run -p m2m-issuer --example mount_issuer -- --self-test  # serve on a free port, call it, exit
+//! cargo run --example mount_issuer               # serve on 127.0.0.1:8080
+//! cargo run --example mount_issuer -- --self-test  # serve on a free port, call it, exit
 //! ```
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Extension, Json, Router};
-use m2m_core::{AccessTokenClaims, JwkSet, KeySet, Validation};
+use axum::{Json, Router};
+use m2m_guard::{Auth, Guard};
 use m2m_issuer::Issuer;
-use m2m_issuer::store::{MemoryStore, RevocationEntry};
+use m2m_issuer::store::MemoryStore;
 use serde_json::json;
-use tokio::sync::watch;
 
 /// The host service's own state.
 #[derive(Clone)]
 struct AppState {
     invoices: Arc<Mutex<Vec<String>>>,
-    guard: Guard,
 }
 
-/// Verifies Bearer tokens against the issuer's keys, in process.
-#[derive(Clone)]
-struct Guard {
-    jwks: watch::Receiver<JwkSet>,
-    validation: Validation,
-    revoked: Arc<Mutex<HashSet<String>>>,
-    issuer: Issuer,
-}
-
-impl Guard {
-    fn new(issuer: &Issuer, audience: &str) -> Guard {
-        let revoked = Arc::new(Mutex::new(HashSet::new()));
-        // Learn of revocations as the issuer makes them.
-        let mut feed = issuer.subscribe_revocations();
-        let seen = Arc::clone(&revoked);
-        tokio::spawn(async move {
-            while let Ok(entry) = feed.recv().await {
-                if let RevocationEntry::Token { jti, .. } = entry {
-                    seen.lock().expect("lock").insert(jti);
-                }
-            }
-        });
-        Guard {
-            jwks: issuer.subscribe_jwks(),
-            validation: Validation::new(issuer.issuer_url(), audience),
-            revoked,
-            issuer: issuer.clone(),
-        }
-    }
-
-    /// The claims of a valid token with `scope`, or the refusal's status and error.
-    fn check(
-        &self,
-        request: &Request,
-        scope: &str,
-    ) -> Result<AccessTokenClaims, (StatusCode, &'static str)> {
-        let invalid = (StatusCode::UNAUTHORIZED, "invalid_token");
-        let token = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or((StatusCode::UNAUTHORIZED, "unauthorized"))?;
-        let keys = KeySet::from_jwk_set(&self.jwks.borrow()).map_err(|_| invalid)?;
-        let claims = self
-            .validation
-            .verify(token, &keys, self.issuer.now())
-            .map_err(|_| invalid)?
-            .claims;
-        if self.revoked.lock().expect("lock").contains(&claims.jti) {
-            return Err(invalid);
-        }
-        if !claims.has_scope(scope) {
-            return Err((StatusCode::FORBIDDEN, "insufficient_scope"));
-        }
-        Ok(claims)
-    }
-}
-
-async fn require_invoices_read(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    match state.guard.check(&request, "invoices:read") {
-        Ok(claims) => {
-            request.extensions_mut().insert(claims);
-            next.run(request).await
-        }
-        Err((status, error)) => (
-            status,
-            [(
-                header::WWW_AUTHENTICATE,
-                format!("Bearer realm=\"api\", error=\"{error}\""),
-            )],
-            Json(json!({"error": error})),
-        )
-            .into_response(),
-    }
-}
-
-async fn list_invoices(
-    State(state): State<AppState>,
-    Extension(claims): Extension<AccessTokenClaims>,
-) -> Json<serde_json::Value> {
-    let invoices = state.invoices.lock().expect("lock").clone();
+async fn list_invoices(State(state): State<AppState>, auth: Auth) -> Json<serde_json::Value> {
+    let invoices = state.invoices.lock().map(|v| v.clone()).unwrap_or_default();
     Json(json!({
-        "org": claims.org_id().map(|o| o.as_str()),
-        "client": claims.client_id().as_str(),
+        "org": auth.org_id().map(|o| o.as_str()),
+        "client": auth.client_id().as_str(),
         "invoices": invoices,
     }))
 }
@@ -153,14 +63,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let state = AppState {
         invoices: Arc::new(Mutex::new(vec!["INV-1".into(), "INV-2".into()])),
-        guard: Guard::new(&issuer, &api_audience),
     };
+    // m2m-guard, fed by the issuer in process.
+    let guard = issuer
+        .guard(Guard::builder(issuer.issuer_url(), api_audience.as_str()))
+        .await?;
     let api = Router::new()
         .route("/api/invoices", get(list_invoices))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_invoices_read,
-        ));
+        .route_layer(guard.require(["invoices:read"]));
     let app = Router::new()
         .route("/healthz", get(healthz))
         .merge(api)
@@ -254,7 +164,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .send()
         .await?;
     assert_eq!(revoked.status(), 200);
-    // The guard hears of the revocation through a channel: allow it a moment.
+    // The guard hears of the revocation through a channel, at once or nearly.
     let mut status = StatusCode::OK;
     for _ in 0..50 {
         let after = http
