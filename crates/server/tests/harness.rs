@@ -110,10 +110,10 @@ impl Server {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("m2m serve exited early ({status}):\n{}", self.log_text());
             }
-            if let Ok(response) = ureq_get(&format!("{}/healthz", self.endpoint)) {
-                if response.0 == 200 {
-                    return;
-                }
+            if let Ok(response) = ureq_get(&format!("{}/healthz", self.endpoint))
+                && response.0 == 200
+            {
+                return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -32,6 +32,7 @@ fn serve_fails(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> St
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("m2m serve {args:?} kept running");
 }
 
