@@ -63,10 +63,10 @@ async fn the_m2m_binary_issues_tokens_a_guard_accepts() {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = http.get(format!("{endpoint}/healthz")).send().await {
-            if r.status() == 200 {
-                break;
-            }
+        if let Ok(r) = http.get(format!("{endpoint}/healthz")).send().await
+            && r.status() == 200
+        {
+            break;
         }
         assert!(Instant::now() < deadline, "m2m serve did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
