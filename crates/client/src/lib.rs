@@ -19,15 +19,20 @@
 //! .build()?;
 //!
 //! let token = tokens.token().await?;
-//! let response = reqwest::Client::new()
-//!     .get("https://api.example.com/invoices")
-//!     .header("authorization", token.authorization())
-//!     .send()
-//!     .await;
-//! # let _ = response;
+//! // Send it with any HTTP client, as `Authorization: Bearer <token>`.
+//! let authorization: String = token.authorization();
+//! # let _ = authorization;
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Features
+//!
+//! - `rustls` (off by default): https token endpoints, with rustls on the
+//!   ring provider configured for this client only; no process-wide crypto
+//!   provider is installed, and no other HTTP client in the binary is
+//!   affected. Without it, an `https://` endpoint is an [`Error::Config`] at
+//!   build.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -5,6 +5,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use bytes::Bytes;
+use http::{Request, Uri};
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -116,10 +122,17 @@ impl TokenSourceBuilder {
                 self.token_endpoint
             )));
         }
+        let endpoint: Uri = self.token_endpoint.parse().map_err(|e| {
+            Error::Config(format!(
+                "the token endpoint {:?} is not a valid URL: {e}",
+                self.token_endpoint
+            ))
+        })?;
         let http = http_client(https, self.timeout)?;
         Ok(TokenSource {
             inner: Arc::new(Inner {
                 http,
+                endpoint,
                 settings: self,
                 current: Mutex::new(None),
                 refresh: tokio::sync::Mutex::new(()),
@@ -129,7 +142,16 @@ impl TokenSourceBuilder {
 }
 
 #[cfg(feature = "rustls")]
-fn http_client(_https: bool, timeout: Duration) -> Result<reqwest::Client, Error> {
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "rustls"))]
+type Connector = HttpConnector;
+
+type HttpClient = Client<Connector, Full<Bytes>>;
+
+/// hyper-util's client with a connector of its own: nothing here depends on,
+/// or changes, how other HTTP clients in the same binary are configured.
+#[cfg(feature = "rustls")]
+fn http_client(_https: bool, timeout: Duration) -> Result<HttpClient, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
@@ -140,24 +162,47 @@ fn http_client(_https: bool, timeout: Duration) -> Result<reqwest::Client, Error
         .map_err(|e| Error::Config(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .timeout(timeout)
-        .build()
-        .map_err(|e| Error::Config(e.to_string()))
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(timeout));
+    // The https connector hands plain http URLs to this one.
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(client_with(connector))
 }
 
 #[cfg(not(feature = "rustls"))]
-fn http_client(https: bool, timeout: Duration) -> Result<reqwest::Client, Error> {
+fn http_client(https: bool, timeout: Duration) -> Result<HttpClient, Error> {
     if https {
         return Err(Error::Config(
             "https token endpoints need the `rustls` feature of m2m-client".into(),
         ));
     }
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .map_err(|e| Error::Config(e.to_string()))
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(timeout));
+    Ok(client_with(http))
+}
+
+fn client_with(connector: Connector) -> HttpClient {
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .build(connector)
+}
+
+/// An error and its causes, outermost first: hyper-util's own text alone
+/// ("client error (Connect)") does not say what went wrong.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Client-credentials tokens, cached and refreshed. Cheap to clone; clones
@@ -168,7 +213,9 @@ pub struct TokenSource {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    http: HttpClient,
+    /// The token endpoint, parsed once at build.
+    endpoint: Uri,
     settings: TokenSourceBuilder,
     current: Mutex<Option<AccessToken>>,
     /// Held while a request is in flight, so concurrent callers share it.
@@ -248,6 +295,29 @@ impl TokenSource {
         (Instant::now() + margin < token.expires_at).then(|| token.clone())
     }
 
+    /// Sends the request and reads at most [`MAX_RESPONSE`] bytes of the answer.
+    async fn send(&self, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), Error> {
+        let response = self
+            .inner
+            .http
+            .request(request)
+            .await
+            .map_err(|e| Error::Transport(chain(&e)))?;
+        let status = response.status().as_u16();
+        let bytes = Limited::new(response.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<LengthLimitError>() {
+                    Error::InvalidResponse("the response is too large".into())
+                } else {
+                    Error::Transport(chain(e.as_ref()))
+                }
+            })?
+            .to_bytes();
+        Ok((status, bytes))
+    }
+
     async fn fetch(&self) -> Result<AccessToken, Error> {
         let settings = &self.inner.settings;
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
@@ -264,32 +334,23 @@ impl TokenSource {
         let body = Zeroizing::new(
             serde_urlencoded::to_string(&form).map_err(|e| Error::Config(e.to_string()))?,
         );
-        let mut request = self
-            .inner
-            .http
-            .post(&settings.token_endpoint)
+        let mut request = Request::post(self.inner.endpoint.clone())
             .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(body.to_string());
+            .header("accept", "application/json");
         if settings.basic_auth {
             request = request.header(
                 "authorization",
                 basic(&settings.client_id, &settings.client_secret),
             );
         }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| Error::Config(e.to_string()))?;
         let started = Instant::now();
-        let response = request
-            .send()
+        // The deadline covers the whole exchange, the body included.
+        let (status, bytes) = tokio::time::timeout(settings.timeout, self.send(request))
             .await
-            .map_err(|e| Error::Transport(e.to_string()))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Error::Transport(e.to_string()))?;
-        if bytes.len() > MAX_RESPONSE {
-            return Err(Error::InvalidResponse("the response is too large".into()));
-        }
+            .map_err(|_| Error::Transport(format!("no answer within {:?}", settings.timeout)))??;
         if !(200..300).contains(&status) {
             return Err(match serde_json::from_slice::<ErrorResponse>(&bytes) {
                 Ok(e) => Error::Refused {

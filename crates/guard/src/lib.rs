@@ -74,13 +74,12 @@
 //!
 //! - `rustls` (off by default): fetch the JWKS and the revocation feed over
 //!   https, with rustls on the ring provider configured for this client only
-//!   (no process-wide crypto provider is installed). Off by default: it turns
-//!   on reqwest's `rustls-no-provider`, and then any other reqwest client in
-//!   the same binary that brings neither its own TLS configuration nor a
-//!   provider panics when built; and a guard fed in-process, or over http on a
-//!   private network, needs no TLS stack. An `https://` URL without the
-//!   feature is a clear [`BuildError::TlsUnavailable`] at build, never a
-//!   silent downgrade.
+//!   (no process-wide crypto provider is installed). The guard's HTTP client
+//!   is hyper-util's with a connector of its own (hyper-rustls with this
+//!   feature), so it changes nothing for the other HTTP clients in the binary.
+//!   Off by default: a guard fed in-process, or over http on a private
+//!   network, needs no TLS stack. An `https://` URL without the feature is a
+//!   clear [`BuildError::TlsUnavailable`] at build, never a silent downgrade.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -154,7 +154,7 @@ impl fmt::Debug for Revocations {
 pub(crate) fn spawn_poll(
     revocations: Revocations,
     fetcher: Fetcher,
-    url: reqwest::Url,
+    url: url::Url,
     interval: Duration,
     clock: Clock,
     leeway: u64,

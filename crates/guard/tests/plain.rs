@@ -77,8 +77,7 @@ async fn under_a_plain_hyper_server_over_tcp() {
         }
     });
 
-    // A plain hyper client: reqwest built with this crate's `rustls` feature
-    // needs a preconfigured TLS config, see the crate docs.
+    // A plain hyper client, as a caller of the guarded app.
     let ok = http_get(addr, Some(&token(&key, "invoices:read"))).await;
     assert_eq!(ok.status(), StatusCode::OK);
     let body = ok.into_body().collect().await.unwrap().to_bytes();

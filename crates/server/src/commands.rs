@@ -1,14 +1,14 @@
 //! The admin commands, `token` and `verify`: thin clients of the HTTP API.
 
 use anyhow::{Context, Result, anyhow, bail};
-use reqwest::Method;
+use http::Method;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{
     ClientCommand, ClientCreateArgs, ClientListArgs, ClientUpdateArgs, KeyCommand, SecretCommand,
     TokenArgs, VerifyArgs,
 };
-use crate::http::{Admin, fetch_token, http_client, url};
+use crate::http::{Admin, Http, fetch_token, url};
 use crate::output::{print_client, print_json, print_table};
 
 /// Splits repeated and space-separated values into one list.
@@ -263,7 +263,7 @@ pub(crate) async fn key(admin: &Admin, command: KeyCommand) -> Result<()> {
 
 /// `m2m token`: prints the bare access token (or the whole response with --json).
 pub(crate) async fn token(endpoint: &str, args: TokenArgs) -> Result<()> {
-    let http = http_client()?;
+    let http = Http::new()?;
     let scopes = words(&args.scopes);
     let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
     let response = fetch_token(
@@ -287,7 +287,7 @@ pub(crate) async fn token(endpoint: &str, args: TokenArgs) -> Result<()> {
 
 /// `m2m verify`: exit 0 and the claims as JSON, or an error (exit 1).
 pub(crate) async fn verify(endpoint: &str, args: VerifyArgs) -> Result<()> {
-    let http = http_client()?;
+    let http = Http::new()?;
     let issuer = match args.issuer {
         Some(issuer) => issuer,
         None => {
@@ -318,18 +318,16 @@ pub(crate) async fn verify(endpoint: &str, args: VerifyArgs) -> Result<()> {
     print_json(&serde_json::to_value(&verified.claims)?)
 }
 
-async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value> {
+async fn get_json(http: &Http, url: &str) -> Result<Value> {
     let response = http
-        .get(url)
-        .send()
+        .send(Method::GET, url, &[], None)
         .await
         .with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status();
+    let status = response.status;
     if !status.is_success() {
         bail!("{url} answered {status}");
     }
-    let bytes = response.bytes().await?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{url} did not answer JSON"))
+    serde_json::from_slice(&response.body).with_context(|| format!("{url} did not answer JSON"))
 }
 
 fn text(value: &Value) -> String {

@@ -2,9 +2,18 @@
 //! client's credentials, then call the admin API with it.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use reqwest::{Method, StatusCode};
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -23,25 +32,96 @@ impl std::fmt::Debug for AdminCredentials {
     }
 }
 
-/// An HTTP client for the CLI. TLS uses rustls with ring, set per client.
-pub(crate) fn http_client() -> Result<reqwest::Client> {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        // A certificate the store cannot parse is skipped, as browsers do.
-        let _ = roots.add(cert);
+/// How long one CLI request may take, the answer's body included.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest answer the CLI reads, in bytes.
+const MAX_RESPONSE: usize = 16 * 1024 * 1024;
+
+/// The CLI's HTTP client: hyper-util with rustls on ring, set for this
+/// client only; it does not follow redirects.
+#[derive(Debug, Clone)]
+pub(crate) struct Http {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+/// A status and the whole body of an answer.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Bytes,
+}
+
+impl Response {
+    /// The body as JSON; an empty body is `null`.
+    pub(crate) fn json(&self) -> Result<Value> {
+        if self.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_slice(&self.body)?)
     }
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS setup")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .context("HTTP client setup")
+}
+
+impl Http {
+    /// A client trusting the platform's root certificates.
+    pub(crate) fn new() -> Result<Self> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        for cert in native.certs {
+            // A certificate the store cannot parse is skipped, as browsers do.
+            let _ = roots.add(cert);
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("TLS setup")?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(TIMEOUT));
+        http.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Ok(Http { client })
+    }
+
+    /// Sends one request and reads the whole answer, within [`TIMEOUT`].
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(HeaderName, &str)],
+        body: Option<String>,
+    ) -> Result<Response> {
+        let mut request = Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            request = request.header(name, *value);
+        }
+        let request = request
+            .body(Full::new(body.map(Bytes::from).unwrap_or_default()))
+            .with_context(|| format!("invalid request to {url}"))?;
+        tokio::time::timeout(TIMEOUT, self.exchange(request))
+            .await
+            .map_err(|_| anyhow!("no answer within {} s", TIMEOUT.as_secs()))?
+    }
+
+    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<Response> {
+        let response = self.client.request(request).await?;
+        let status = response.status();
+        let body = Limited::new(response.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map_err(|e| anyhow!(e))
+            .context("reading the answer")?
+            .to_bytes();
+        Ok(Response { status, body })
+    }
 }
 
 /// Joins the endpoint and a path.
@@ -64,9 +144,10 @@ pub(crate) fn basic_auth(client_id: &str, client_secret: &str) -> String {
     )
 }
 
-/// Trades client credentials for a token at `/oauth/token`; returns the JSON response.
+/// Trades client credentials for a token at `/oauth/token`; returns the
+/// issuer's JSON response as it is (`m2m token --json` prints it).
 pub(crate) async fn fetch_token(
-    http: &reqwest::Client,
+    http: &Http,
     endpoint: &str,
     client_id: &str,
     client_secret: &str,
@@ -81,18 +162,22 @@ pub(crate) async fn fetch_token(
         form.push(("resource", resource));
     }
     let body = serde_urlencoded::to_string(&form)?;
+    let authorization = basic_auth(client_id, client_secret);
     let response = http
-        .post(url(endpoint, "/oauth/token"))
-        .header("authorization", basic_auth(client_id, client_secret))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
+        .send(
+            Method::POST,
+            &url(endpoint, "/oauth/token"),
+            &[
+                (AUTHORIZATION, &authorization),
+                (CONTENT_TYPE, "application/x-www-form-urlencoded"),
+            ],
+            Some(body),
+        )
         .await
         .with_context(|| format!("cannot reach {endpoint}"))?;
-    let status = response.status();
+    let status = response.status;
     let json: Value = response
-        .json_value()
-        .await
+        .json()
         .with_context(|| format!("{endpoint}/oauth/token answered {status} without JSON"))?;
     if !status.is_success() {
         bail!(
@@ -112,26 +197,12 @@ pub(crate) fn describe_error(json: &Value) -> String {
     }
 }
 
-/// Reads a JSON body; reqwest's `json` feature is not needed for this alone.
-trait JsonValue {
-    async fn json_value(self) -> Result<Value>;
-}
-
-impl JsonValue for reqwest::Response {
-    async fn json_value(self) -> Result<Value> {
-        let bytes = self.bytes().await?;
-        if bytes.is_empty() {
-            return Ok(Value::Null);
-        }
-        Ok(serde_json::from_slice(&bytes)?)
-    }
-}
-
 /// A logged-in admin session.
 #[derive(Debug)]
 pub(crate) struct Admin {
-    http: reqwest::Client,
+    http: Http,
     endpoint: String,
+    /// `Bearer <admin token>`.
     token: String,
 }
 
@@ -150,24 +221,26 @@ impl Admin {
                 admin_file.display()
             )
         })?;
-        let http = http_client()?;
-        let response = fetch_token(
-            &http,
-            endpoint,
-            &credentials.client_id,
-            &credentials.client_secret,
-            Some("m2m:admin"),
-            None,
+        // One token for this command: m2m-client does the request
+        // (client_secret_basic) and checks the answer.
+        let tokens = m2m_client::TokenSource::builder(
+            url(endpoint, "/oauth/token"),
+            credentials.client_id,
+            credentials.client_secret,
         )
-        .await?;
-        let token = response["access_token"]
-            .as_str()
-            .ok_or_else(|| anyhow!("the token response has no access_token"))?
-            .to_owned();
+        .scope("m2m:admin")
+        .timeout(TIMEOUT)
+        .build()?;
+        let token = tokens.token().await.map_err(|e| match e {
+            m2m_client::Error::Transport(_) => {
+                anyhow!(e).context(format!("cannot reach {endpoint}"))
+            }
+            e => anyhow!(e),
+        })?;
         Ok(Admin {
-            http,
+            http: Http::new()?,
             endpoint: endpoint.to_owned(),
-            token,
+            token: token.authorization(),
         })
     }
 
@@ -178,21 +251,22 @@ impl Admin {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value> {
-        let mut request = self
-            .http
-            .request(method.clone(), url(&self.endpoint, path))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
+        let mut headers = vec![(AUTHORIZATION, self.token.as_str())];
+        if body.is_some() {
+            headers.push((CONTENT_TYPE, "application/json"));
         }
-        let response = request
-            .send()
+        let response = self
+            .http
+            .send(
+                method.clone(),
+                &url(&self.endpoint, path),
+                &headers,
+                body.map(Value::to_string),
+            )
             .await
             .with_context(|| format!("cannot reach {}", self.endpoint))?;
-        let status = response.status();
-        let json = response.json_value().await.unwrap_or(Value::Null);
+        let status = response.status;
+        let json = response.json().unwrap_or(Value::Null);
         if status == StatusCode::NOT_FOUND && json.is_null() {
             bail!("{method} {path}: not found");
         }

@@ -5,5 +5,6 @@ mod harness;
 
 mod cli;
 mod durability;
+mod libraries;
 mod replicas;
 mod startup;

@@ -50,7 +50,7 @@ impl Default for RemoteTimings {
 
 #[derive(Debug)]
 pub(crate) struct Remote {
-    url: reqwest::Url,
+    url: url::Url,
     fetcher: Fetcher,
     timings: RemoteTimings,
     /// Held while fetching; holds the time of the last unknown-kid re-fetch.
@@ -58,7 +58,7 @@ pub(crate) struct Remote {
 }
 
 impl Remote {
-    pub(crate) fn new(url: reqwest::Url, fetcher: Fetcher, timings: RemoteTimings) -> Self {
+    pub(crate) fn new(url: url::Url, fetcher: Fetcher, timings: RemoteTimings) -> Self {
         Remote {
             url,
             fetcher,
