@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::audit::AuditSink;
 use crate::clients;
+use crate::consent::ConsentHandler;
 use crate::error::IssuerError;
 use crate::keycrypt::{self, KeyCrypt};
 use crate::keys::{KeyManager, Rotation};
@@ -64,6 +65,8 @@ pub(crate) struct Inner {
     pub(crate) leeway: u64,
     /// m2m-guard in front of the admin API, fed with this issuer's keys.
     pub(crate) admin_guard: m2m_guard::Guard,
+    /// The host's consent hook; `None` turns user-level clients off.
+    pub(crate) consent: Option<Arc<dyn ConsentHandler>>,
 }
 
 /// How often `last_used_at` is written per secret at most, in seconds.
@@ -208,6 +211,7 @@ pub struct IssuerBuilder {
     key_check_interval: Duration,
     audit_capacity: usize,
     leeway: u64,
+    consent: Option<Arc<dyn ConsentHandler>>,
 }
 
 impl fmt::Debug for IssuerBuilder {
@@ -225,6 +229,7 @@ impl fmt::Debug for IssuerBuilder {
             .field("default_audience", &self.default_audience)
             .field("client_cache_ttl", &self.client_cache_ttl)
             .field("key_check_interval", &self.key_check_interval)
+            .field("consent", &self.consent)
             .finish_non_exhaustive()
     }
 }
@@ -306,6 +311,15 @@ impl IssuerBuilder {
         self
     }
 
+    /// The host's consent hook, which turns user-level clients on
+    /// (`/oauth/authorize`, the `authorization_code` and `refresh_token`
+    /// grants). See [`crate::consent`]; [`DevConsent`](crate::consent::DevConsent)
+    /// is for development only.
+    pub fn consent(mut self, handler: Arc<dyn ConsentHandler>) -> Self {
+        self.consent = Some(handler);
+        self
+    }
+
     /// Checks the configuration, loads or creates the signing keys, and
     /// starts the background tasks on the current Tokio runtime.
     ///
@@ -371,6 +385,7 @@ impl IssuerBuilder {
             jwks_max_age: self.jwks_max_age,
             leeway: self.leeway,
             admin_guard,
+            consent: self.consent,
         });
         tokio::spawn(background(Arc::downgrade(&inner), self.key_check_interval));
         Ok(Issuer { inner })
@@ -438,6 +453,7 @@ impl Issuer {
             key_check_interval: Duration::from_secs(60),
             audit_capacity: 65_536,
             leeway: m2m_core::DEFAULT_LEEWAY_SECS,
+            consent: None,
         }
     }
 
