@@ -567,7 +567,8 @@ impl Issuer {
 
     /// What the background task does every `key_check_interval`: reload the
     /// keys, rotate if due, prune retired keys past their time, and purge
-    /// revocations of expired tokens. Tests call it after moving the clock.
+    /// revocations of expired tokens and expired authorization codes. Tests
+    /// call it after moving the clock.
     pub async fn tick(&self) -> Result<Option<Rotation>, IssuerError> {
         let inner = &self.inner;
         let now = inner.now();
@@ -576,6 +577,8 @@ impl Issuer {
             .store
             .purge_revocations(now.saturating_sub(inner.leeway))
             .await?;
+        // Codes live 60 s; an expired one is refused whether or not it is here.
+        inner.store.purge_auth_codes(now).await?;
         Ok(rotation)
     }
 
