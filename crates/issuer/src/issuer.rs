@@ -19,7 +19,9 @@ use crate::consent::ConsentHandler;
 use crate::error::IssuerError;
 use crate::keycrypt::{self, KeyCrypt};
 use crate::keys::{KeyManager, Rotation};
-use crate::store::{ClientRecord, RevocationEntry, SecretRecord, Store, StoreResult};
+use crate::store::{
+    ClientRecord, RevocationEntry, SecretRecord, Store, StoreResult, TokenRevocation,
+};
 use crate::throttle::{Throttle, ThrottleConfig};
 
 /// The scope that the admin API requires.
@@ -99,6 +101,17 @@ impl Inner {
                 tracing::warn!(%error, "could not record a secret's last use");
             }
         });
+    }
+
+    /// Tells this node's in-process subscribers (`subscribe_revocations`)
+    /// about revoked tokens; other replicas learn of them from the feed.
+    pub(crate) fn announce_revoked(&self, revoked: Vec<TokenRevocation>) {
+        for token in revoked {
+            let _ = self.revocations.send(RevocationEntry::Token {
+                jti: token.jti,
+                exp: token.exp,
+            });
+        }
     }
 
     /// The client and its secrets, from the short-lived cache or the store.

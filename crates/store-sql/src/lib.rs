@@ -304,7 +304,7 @@ impl Store for SqlStore {
         client_id: &ClientId,
         grant_id: &str,
         now: u64,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<Vec<TokenRevocation>>> {
         delegate!(self.revoke_grant(client_id, grant_id, now))
     }
 

@@ -11,7 +11,7 @@ use m2m_core::{
 };
 use m2m_issuer::store::{
     AuditEvent, AuthCodeRecord, ClientFilter, ClientRecord, GrantRecord, RefreshTokenRecord,
-    RevocationEntry, SecretRecord, StoreError, StoreResult, StoredKey,
+    RevocationEntry, SecretRecord, StoreError, StoreResult, StoredKey, TokenRevocation,
 };
 
 pub(crate) const CLIENT_COLUMNS: &str = "client_id, name, kind, org_id, user_id, scopes, \
@@ -578,6 +578,24 @@ pub(crate) const REVOKE_GRANT_TOKENS: &str = "INSERT INTO revocation_log \
     SELECT 'token', access_jti, client_id, access_exp, $2 FROM refresh_tokens \
     WHERE grant_id = $1 AND access_exp >= $2 ORDER BY created_at, access_jti \
     ON CONFLICT (jti) DO NOTHING";
+
+/// The family's unexpired access tokens, in issue order.
+pub(crate) const GRANT_ACCESS_TOKENS: &str = "SELECT access_jti, client_id, access_exp \
+    FROM refresh_tokens WHERE grant_id = $1 AND access_exp >= $2 ORDER BY created_at, access_jti";
+
+/// A row of [`GRANT_ACCESS_TOKENS`] as the revocation it became at `now`.
+pub(crate) fn family_revocation_from_row(
+    row: &impl RowExt,
+    now: i64,
+) -> StoreResult<TokenRevocation> {
+    let jti = row.text("access_jti")?;
+    Ok(TokenRevocation {
+        client_id: ClientId::new(row.text("client_id")?),
+        exp: from_db(row.int("access_exp")?, &format!("access_exp of {jti}"))?,
+        revoked_at: from_db(now, "revoked_at")?,
+        jti,
+    })
+}
 
 const REFRESH_COLUMNS: &str = "token_hash, grant_id, client_id, scopes, access_jti, access_exp, \
     created_at, expires_at, used_at";

@@ -646,7 +646,7 @@ impl Store for SqliteStore {
         client_id: &ClientId,
         grant_id: &str,
         now: u64,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<Vec<TokenRevocation>>> {
         let now = rows::to_db(now, "revoked_at")?;
         let mut tx = self.write().await?;
         let found = sqlx::query(rows::REVOKE_GRANT)
@@ -657,7 +657,7 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         if found.is_none() {
-            return Ok(false);
+            return Ok(None);
         }
         sqlx::query(rows::REVOKE_GRANT_TOKENS)
             .bind(grant_id)
@@ -665,8 +665,18 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        let family = sqlx::query(rows::GRANT_ACCESS_TOKENS)
+            .bind(grant_id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let revoked = family
+            .iter()
+            .map(|row| rows::family_revocation_from_row(row, now))
+            .collect::<StoreResult<Vec<_>>>()?;
         tx.commit().await.map_err(backend)?;
-        Ok(true)
+        Ok(Some(revoked))
     }
 
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {

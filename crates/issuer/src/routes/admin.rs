@@ -356,9 +356,10 @@ async fn revoke_grant(
         return Err(AdminError::not_found("no such grant"));
     }
     let now = inner.now();
-    if !inner.store.revoke_grant(&client_id, &grant_id, now).await? {
+    let Some(revoked) = inner.store.revoke_grant(&client_id, &grant_id, now).await? else {
         return Err(AdminError::not_found("no such grant"));
-    }
+    };
+    inner.announce_revoked(revoked);
     inner.audit.record(
         now,
         "grant.revoked",

@@ -93,10 +93,13 @@ async fn revoke_family(
     now: u64,
     reason: &'static str,
 ) -> Result<(), OAuthError> {
-    inner
+    if let Some(revoked) = inner
         .store
         .revoke_grant(&client.client_id, grant_id, now)
-        .await?;
+        .await?
+    {
+        inner.announce_revoked(revoked);
+    }
     inner.audit.record(
         now,
         "grant.revoked",

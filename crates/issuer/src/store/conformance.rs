@@ -1232,24 +1232,38 @@ async fn grants(store: &dyn Store) {
     );
 
     // Revocation of the family.
-    assert!(
-        !store
+    assert_eq!(
+        store
             .revoke_grant(&ClientId::new("m2m_other"), "grant_1", T0 + 20)
             .await
             .expect("revoke_grant"),
+        None,
         "revoke_grant must not revoke another client's grant"
     );
-    assert!(
-        !store
+    assert_eq!(
+        store
             .revoke_grant(&client, "nope", T0 + 20)
             .await
-            .expect("revoke_grant")
+            .expect("revoke_grant"),
+        None
     );
-    assert!(
-        store
-            .revoke_grant(&client, "grant_1", T0 + 20)
-            .await
-            .expect("revoke_grant")
+    let revoked = store
+        .revoke_grant(&client, "grant_1", T0 + 20)
+        .await
+        .expect("revoke_grant")
+        .expect("the client has grant_1");
+    let expected: Vec<TokenRevocation> = [("jti-a", T0 + 900), ("jti-c", T0 + 10 + 900)]
+        .iter()
+        .map(|(jti, exp)| TokenRevocation {
+            jti: (*jti).to_owned(),
+            client_id: client.clone(),
+            exp: *exp,
+            revoked_at: T0 + 20,
+        })
+        .collect();
+    assert_eq!(
+        revoked, expected,
+        "revoke_grant must return the family's unexpired access tokens in issue order"
     );
     for jti in ["jti-a", "jti-c"] {
         assert!(
@@ -1286,6 +1300,7 @@ async fn grants(store: &dyn Store) {
             .revoke_grant(&client, "grant_1", T0 + 30)
             .await
             .expect("revoking a grant twice must not fail")
+            .is_some()
     );
     let (again, _) = store
         .revocations_since(None, 100)

@@ -429,38 +429,44 @@ impl Store for MemoryStore {
         client_id: &ClientId,
         grant_id: &str,
         now: u64,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<Vec<TokenRevocation>>> {
         let mut state = lock(&self.grants);
         let Some(grant) = state
             .grants
             .get_mut(grant_id)
             .filter(|g| &g.client_id == client_id)
         else {
-            return Ok(false);
+            return Ok(None);
         };
         grant.revoked_at.get_or_insert(now);
+        let mut family: Vec<&RefreshTokenRecord> = state
+            .refresh
+            .values()
+            .filter(|t| t.grant_id == grant_id && t.access_exp >= now)
+            .collect();
+        family.sort_by(|a, b| {
+            (a.created_at, a.access_jti.as_str()).cmp(&(b.created_at, b.access_jti.as_str()))
+        });
         let mut log = lock(&self.revocations);
-        for token in state.refresh.values() {
-            if token.grant_id == grant_id
-                && token.access_exp >= now
-                && !log.tokens.contains_key(&token.access_jti)
-            {
-                log.tokens.insert(
-                    token.access_jti.clone(),
-                    TokenRevocation {
-                        jti: token.access_jti.clone(),
-                        client_id: token.client_id.clone(),
-                        exp: token.access_exp,
-                        revoked_at: now,
-                    },
-                );
+        let mut revoked = Vec::with_capacity(family.len());
+        for token in family {
+            let revocation = TokenRevocation {
+                jti: token.access_jti.clone(),
+                client_id: token.client_id.clone(),
+                exp: token.access_exp,
+                revoked_at: now,
+            };
+            if !log.tokens.contains_key(&token.access_jti) {
+                log.tokens
+                    .insert(token.access_jti.clone(), revocation.clone());
                 log.append(RevocationEntry::Token {
                     jti: token.access_jti.clone(),
                     exp: token.access_exp,
                 });
             }
+            revoked.push(revocation);
         }
-        Ok(true)
+        Ok(Some(revoked))
     }
 
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {

@@ -469,14 +469,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes a client's grant at `now`, atomically: its refresh tokens
     /// stop working, and the access tokens issued under it that are not
-    /// expired at `now` enter the revocation log. Idempotent. Returns
-    /// whether the client has such a grant.
+    /// expired at `now` enter the revocation log. Idempotent. Returns `None`
+    /// when the client has no such grant, else those access tokens (the
+    /// issuer tells in-process guards about them), in issue order.
     async fn revoke_grant(
         &self,
         client_id: &ClientId,
         grant_id: &str,
         now: u64,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Option<Vec<TokenRevocation>>>;
 
     // ---- audit ----
 
