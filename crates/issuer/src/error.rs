@@ -96,6 +96,7 @@ pub(crate) enum OAuthCode {
     UnsupportedGrantType,
     InvalidScope,
     InvalidTarget,
+    InvalidGrant,
     SlowDown,
     ServerError,
 }
@@ -109,6 +110,7 @@ impl OAuthCode {
             OAuthCode::UnsupportedGrantType => "unsupported_grant_type",
             OAuthCode::InvalidScope => "invalid_scope",
             OAuthCode::InvalidTarget => "invalid_target",
+            OAuthCode::InvalidGrant => "invalid_grant",
             OAuthCode::SlowDown => "slow_down",
             OAuthCode::ServerError => "server_error",
         }

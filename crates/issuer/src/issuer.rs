@@ -15,10 +15,13 @@ use tokio::sync::{broadcast, watch};
 
 use crate::audit::AuditSink;
 use crate::clients;
+use crate::consent::ConsentHandler;
 use crate::error::IssuerError;
 use crate::keycrypt::{self, KeyCrypt};
 use crate::keys::{KeyManager, Rotation};
-use crate::store::{ClientRecord, RevocationEntry, SecretRecord, Store, StoreResult};
+use crate::store::{
+    ClientRecord, RevocationEntry, SecretRecord, Store, StoreResult, TokenRevocation,
+};
 use crate::throttle::{Throttle, ThrottleConfig};
 
 /// The scope that the admin API requires.
@@ -64,6 +67,8 @@ pub(crate) struct Inner {
     pub(crate) leeway: u64,
     /// m2m-guard in front of the admin API, fed with this issuer's keys.
     pub(crate) admin_guard: m2m_guard::Guard,
+    /// The host's consent hook; `None` turns user-level clients off.
+    pub(crate) consent: Option<Arc<dyn ConsentHandler>>,
 }
 
 /// How often `last_used_at` is written per secret at most, in seconds.
@@ -96,6 +101,17 @@ impl Inner {
                 tracing::warn!(%error, "could not record a secret's last use");
             }
         });
+    }
+
+    /// Tells this node's in-process subscribers (`subscribe_revocations`)
+    /// about revoked tokens; other replicas learn of them from the feed.
+    pub(crate) fn announce_revoked(&self, revoked: Vec<TokenRevocation>) {
+        for token in revoked {
+            let _ = self.revocations.send(RevocationEntry::Token {
+                jti: token.jti,
+                exp: token.exp,
+            });
+        }
     }
 
     /// The client and its secrets, from the short-lived cache or the store.
@@ -208,6 +224,7 @@ pub struct IssuerBuilder {
     key_check_interval: Duration,
     audit_capacity: usize,
     leeway: u64,
+    consent: Option<Arc<dyn ConsentHandler>>,
 }
 
 impl fmt::Debug for IssuerBuilder {
@@ -225,6 +242,7 @@ impl fmt::Debug for IssuerBuilder {
             .field("default_audience", &self.default_audience)
             .field("client_cache_ttl", &self.client_cache_ttl)
             .field("key_check_interval", &self.key_check_interval)
+            .field("consent", &self.consent)
             .finish_non_exhaustive()
     }
 }
@@ -306,6 +324,15 @@ impl IssuerBuilder {
         self
     }
 
+    /// The host's consent hook, which turns user-level clients on
+    /// (`/oauth/authorize`, the `authorization_code` and `refresh_token`
+    /// grants). See [`crate::consent`]; [`DevConsent`](crate::consent::DevConsent)
+    /// is for development only.
+    pub fn consent(mut self, handler: Arc<dyn ConsentHandler>) -> Self {
+        self.consent = Some(handler);
+        self
+    }
+
     /// Checks the configuration, loads or creates the signing keys, and
     /// starts the background tasks on the current Tokio runtime.
     ///
@@ -371,6 +398,7 @@ impl IssuerBuilder {
             jwks_max_age: self.jwks_max_age,
             leeway: self.leeway,
             admin_guard,
+            consent: self.consent,
         });
         tokio::spawn(background(Arc::downgrade(&inner), self.key_check_interval));
         Ok(Issuer { inner })
@@ -438,6 +466,7 @@ impl Issuer {
             key_check_interval: Duration::from_secs(60),
             audit_capacity: 65_536,
             leeway: m2m_core::DEFAULT_LEEWAY_SECS,
+            consent: None,
         }
     }
 
@@ -580,7 +609,8 @@ impl Issuer {
 
     /// What the background task does every `key_check_interval`: reload the
     /// keys, rotate if due, prune retired keys past their time, and purge
-    /// revocations of expired tokens. Tests call it after moving the clock.
+    /// revocations of expired tokens and expired authorization codes. Tests
+    /// call it after moving the clock.
     pub async fn tick(&self) -> Result<Option<Rotation>, IssuerError> {
         let inner = &self.inner;
         let now = inner.now();
@@ -589,6 +619,8 @@ impl Issuer {
             .store
             .purge_revocations(now.saturating_sub(inner.leeway))
             .await?;
+        // Codes live 60 s; an expired one is refused whether or not it is here.
+        inner.store.purge_auth_codes(now).await?;
         Ok(rotation)
     }
 

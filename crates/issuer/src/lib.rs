@@ -40,6 +40,7 @@
 mod admin_auth;
 mod audit;
 mod clients;
+pub mod consent;
 mod error;
 mod issuer;
 mod keycrypt;

@@ -7,3 +7,4 @@ mod introspect_revoke;
 mod keys;
 mod store;
 mod token;
+mod user_clients;

@@ -53,10 +53,11 @@ mod rows;
 mod sqlite;
 
 use async_trait::async_trait;
-use m2m_core::ClientId;
+use m2m_core::{ClientId, UserId};
 use m2m_issuer::store::{
-    AddSecret, AuditEvent, ClientFilter, ClientRecord, Page, RevocationEntry, SecretRecord, Store,
-    StoreResult, StoredKey, TokenRevocation,
+    AddSecret, AuditEvent, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode, GrantRecord,
+    Page, RefreshTokenRecord, RevocationEntry, RotateRefresh, SecretRecord, Store, StoreResult,
+    StoredKey, TokenRevocation,
 };
 
 pub use error::SqlStoreError;
@@ -248,6 +249,63 @@ impl Store for SqlStore {
 
     async fn purge_revocations(&self, before: u64) -> StoreResult<u64> {
         delegate!(self.purge_revocations(before))
+    }
+
+    async fn create_auth_code(&self, code: &AuthCodeRecord) -> StoreResult<()> {
+        delegate!(self.create_auth_code(code))
+    }
+
+    async fn consume_auth_code(&self, code_hash: &[u8], now: u64) -> StoreResult<ConsumeCode> {
+        delegate!(self.consume_auth_code(code_hash, now))
+    }
+
+    async fn purge_auth_codes(&self, before: u64) -> StoreResult<u64> {
+        delegate!(self.purge_auth_codes(before))
+    }
+
+    async fn create_grant(
+        &self,
+        grant: &GrantRecord,
+        refresh: &RefreshTokenRecord,
+    ) -> StoreResult<()> {
+        delegate!(self.create_grant(grant, refresh))
+    }
+
+    async fn get_grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>> {
+        delegate!(self.get_grant(grant_id))
+    }
+
+    async fn list_grants(
+        &self,
+        client_id: &ClientId,
+        user_id: Option<&UserId>,
+    ) -> StoreResult<Vec<GrantRecord>> {
+        delegate!(self.list_grants(client_id, user_id))
+    }
+
+    async fn get_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
+        delegate!(self.get_refresh_token(token_hash))
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new: &RefreshTokenRecord,
+        now: u64,
+    ) -> StoreResult<RotateRefresh> {
+        delegate!(self.rotate_refresh_token(old_hash, new, now))
+    }
+
+    async fn revoke_grant(
+        &self,
+        client_id: &ClientId,
+        grant_id: &str,
+        now: u64,
+    ) -> StoreResult<Option<Vec<TokenRevocation>>> {
+        delegate!(self.revoke_grant(client_id, grant_id, now))
     }
 
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {

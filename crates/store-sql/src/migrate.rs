@@ -16,18 +16,32 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 type Step = (i64, &'static str, &'static str);
 
 #[cfg(feature = "sqlite")]
-pub(crate) const SQLITE: &[Step] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/sqlite/0001_initial.sql"),
-)];
+pub(crate) const SQLITE: &[Step] = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "user clients",
+        include_str!("../migrations/sqlite/0002_user_clients.sql"),
+    ),
+];
 
 #[cfg(feature = "postgres")]
-pub(crate) const POSTGRES: &[Step] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/postgres/0001_initial.sql"),
-)];
+pub(crate) const POSTGRES: &[Step] = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "user clients",
+        include_str!("../migrations/postgres/0002_user_clients.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(&'static [Step]);

@@ -10,8 +10,8 @@ use m2m_core::{
     UserId,
 };
 use m2m_issuer::store::{
-    AuditEvent, ClientFilter, ClientRecord, RevocationEntry, SecretRecord, StoreError, StoreResult,
-    StoredKey,
+    AuditEvent, AuthCodeRecord, ClientFilter, ClientRecord, GrantRecord, RefreshTokenRecord,
+    RevocationEntry, SecretRecord, StoreError, StoreResult, StoredKey, TokenRevocation,
 };
 
 pub(crate) const CLIENT_COLUMNS: &str = "client_id, name, kind, org_id, user_id, scopes, \
@@ -524,4 +524,230 @@ pub(crate) fn revocation_page(
         entries.push(entry);
     }
     Ok((entries, last))
+}
+
+// ---- user-level clients: codes, grants, refresh tokens ----
+
+const CODE_COLUMNS: &str = "code_hash, client_id, grant_id, redirect_uri, code_challenge, \
+    user_id, org_id, scopes, created_at, expires_at";
+
+pub(crate) const INSERT_CODE: &str = "INSERT INTO auth_codes (code_hash, client_id, grant_id, \
+    redirect_uri, code_challenge, user_id, org_id, scopes, created_at, expires_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// Marks a code used unless it was: the one atomic step of a code's single use.
+pub(crate) fn consume_code_sql() -> String {
+    format!(
+        "UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL \
+         RETURNING {CODE_COLUMNS}"
+    )
+}
+
+pub(crate) fn get_code_sql() -> String {
+    format!("SELECT {CODE_COLUMNS} FROM auth_codes WHERE code_hash = $1")
+}
+
+pub(crate) const PURGE_CODES: &str = "DELETE FROM auth_codes WHERE expires_at < $1";
+
+const GRANT_COLUMNS: &str = "grant_id, client_id, user_id, org_id, scopes, created_at, revoked_at";
+
+pub(crate) const INSERT_GRANT: &str = "INSERT INTO grants (grant_id, client_id, user_id, org_id, \
+    scopes, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub(crate) fn get_grant_sql() -> String {
+    format!("SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = $1")
+}
+
+/// A client's grants; `$2` is a user id or NULL for all users.
+pub(crate) fn list_grants_sql() -> String {
+    format!(
+        "SELECT {GRANT_COLUMNS} FROM grants WHERE client_id = $1 \
+         AND ($2 IS NULL OR user_id = $2) ORDER BY created_at, grant_id"
+    )
+}
+
+/// Revokes a grant (keeping the first revocation time); returns a row when
+/// the client has the grant.
+pub(crate) const REVOKE_GRANT: &str = "UPDATE grants SET revoked_at = COALESCE(revoked_at, $3) \
+    WHERE client_id = $1 AND grant_id = $2 RETURNING grant_id";
+
+/// Appends the family's unexpired access tokens to the revocation log, each
+/// jti once.
+pub(crate) const REVOKE_GRANT_TOKENS: &str = "INSERT INTO revocation_log \
+    (kind, jti, client_id, exp, revoked_at) \
+    SELECT 'token', access_jti, client_id, access_exp, $2 FROM refresh_tokens \
+    WHERE grant_id = $1 AND access_exp >= $2 ORDER BY created_at, access_jti \
+    ON CONFLICT (jti) DO NOTHING";
+
+/// The family's unexpired access tokens, in issue order.
+pub(crate) const GRANT_ACCESS_TOKENS: &str = "SELECT access_jti, client_id, access_exp \
+    FROM refresh_tokens WHERE grant_id = $1 AND access_exp >= $2 ORDER BY created_at, access_jti";
+
+/// A row of [`GRANT_ACCESS_TOKENS`] as the revocation it became at `now`.
+pub(crate) fn family_revocation_from_row(
+    row: &impl RowExt,
+    now: i64,
+) -> StoreResult<TokenRevocation> {
+    let jti = row.text("access_jti")?;
+    Ok(TokenRevocation {
+        client_id: ClientId::new(row.text("client_id")?),
+        exp: from_db(row.int("access_exp")?, &format!("access_exp of {jti}"))?,
+        revoked_at: from_db(now, "revoked_at")?,
+        jti,
+    })
+}
+
+const REFRESH_COLUMNS: &str = "token_hash, grant_id, client_id, scopes, access_jti, access_exp, \
+    created_at, expires_at, used_at";
+
+pub(crate) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, grant_id, \
+    client_id, scopes, access_jti, access_exp, created_at, expires_at, used_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+pub(crate) fn get_refresh_sql() -> String {
+    format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1")
+}
+
+/// Marks a refresh token used unless it was: decides, atomically, which of
+/// concurrent rotations wins.
+pub(crate) const USE_REFRESH: &str =
+    "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL";
+
+/// An authorization code's columns, in [`INSERT_CODE`] order.
+#[derive(Debug)]
+pub(crate) struct CodeParams<'a> {
+    pub(crate) code_hash: &'a [u8],
+    pub(crate) client_id: &'a str,
+    pub(crate) grant_id: &'a str,
+    pub(crate) redirect_uri: &'a str,
+    pub(crate) code_challenge: &'a str,
+    pub(crate) user_id: &'a str,
+    pub(crate) org_id: &'a str,
+    pub(crate) scopes: String,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
+}
+
+impl<'a> CodeParams<'a> {
+    pub(crate) fn new(code: &'a AuthCodeRecord) -> StoreResult<Self> {
+        Ok(CodeParams {
+            code_hash: &code.code_hash,
+            client_id: code.client_id.as_str(),
+            grant_id: &code.grant_id,
+            redirect_uri: &code.redirect_uri,
+            code_challenge: &code.code_challenge,
+            user_id: code.user_id.as_str(),
+            org_id: code.org_id.as_str(),
+            scopes: code.scopes.to_string(),
+            created_at: to_db(code.created_at, "code created_at")?,
+            expires_at: to_db(code.expires_at, "code expires_at")?,
+        })
+    }
+}
+
+fn scopes_from(text: &str, what: &str) -> StoreResult<ScopeSet> {
+    ScopeSet::parse(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+pub(crate) fn code_from_row(row: &impl RowExt) -> StoreResult<AuthCodeRecord> {
+    let grant_id = row.text("grant_id")?;
+    let what = |column: &str| format!("auth_codes.{column} of grant {grant_id}");
+    Ok(AuthCodeRecord {
+        code_hash: row.blob("code_hash")?,
+        client_id: ClientId::new(row.text("client_id")?),
+        redirect_uri: row.text("redirect_uri")?,
+        code_challenge: row.text("code_challenge")?,
+        user_id: UserId::new(row.text("user_id")?),
+        org_id: OrgId::new(row.text("org_id")?),
+        scopes: scopes_from(&row.text("scopes")?, &what("scopes"))?,
+        created_at: from_db(row.int("created_at")?, &what("created_at"))?,
+        expires_at: from_db(row.int("expires_at")?, &what("expires_at"))?,
+        grant_id,
+    })
+}
+
+/// A grant's columns, in [`INSERT_GRANT`] order.
+#[derive(Debug)]
+pub(crate) struct GrantParams<'a> {
+    pub(crate) grant_id: &'a str,
+    pub(crate) client_id: &'a str,
+    pub(crate) user_id: &'a str,
+    pub(crate) org_id: &'a str,
+    pub(crate) scopes: String,
+    pub(crate) created_at: i64,
+    pub(crate) revoked_at: Option<i64>,
+}
+
+impl<'a> GrantParams<'a> {
+    pub(crate) fn new(grant: &'a GrantRecord) -> StoreResult<Self> {
+        Ok(GrantParams {
+            grant_id: &grant.grant_id,
+            client_id: grant.client_id.as_str(),
+            user_id: grant.user_id.as_str(),
+            org_id: grant.org_id.as_str(),
+            scopes: grant.scopes.to_string(),
+            created_at: to_db(grant.created_at, "grant created_at")?,
+            revoked_at: opt_to_db(grant.revoked_at, "grant revoked_at")?,
+        })
+    }
+}
+
+pub(crate) fn grant_from_row(row: &impl RowExt) -> StoreResult<GrantRecord> {
+    let grant_id = row.text("grant_id")?;
+    let what = |column: &str| format!("grants.{column} of {grant_id}");
+    Ok(GrantRecord {
+        client_id: ClientId::new(row.text("client_id")?),
+        user_id: UserId::new(row.text("user_id")?),
+        org_id: OrgId::new(row.text("org_id")?),
+        scopes: scopes_from(&row.text("scopes")?, &what("scopes"))?,
+        created_at: from_db(row.int("created_at")?, &what("created_at"))?,
+        revoked_at: opt_from_db(row.opt_int("revoked_at")?, &what("revoked_at"))?,
+        grant_id,
+    })
+}
+
+/// A refresh token's columns, in [`INSERT_REFRESH`] order.
+#[derive(Debug)]
+pub(crate) struct RefreshParams<'a> {
+    pub(crate) token_hash: &'a [u8],
+    pub(crate) grant_id: &'a str,
+    pub(crate) client_id: &'a str,
+    pub(crate) scopes: String,
+    pub(crate) access_jti: &'a str,
+    pub(crate) access_exp: i64,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) used_at: Option<i64>,
+}
+
+impl<'a> RefreshParams<'a> {
+    pub(crate) fn new(token: &'a RefreshTokenRecord) -> StoreResult<Self> {
+        Ok(RefreshParams {
+            token_hash: &token.token_hash,
+            grant_id: &token.grant_id,
+            client_id: token.client_id.as_str(),
+            scopes: token.scopes.to_string(),
+            access_jti: &token.access_jti,
+            access_exp: to_db(token.access_exp, "refresh access_exp")?,
+            created_at: to_db(token.created_at, "refresh created_at")?,
+            expires_at: to_db(token.expires_at, "refresh expires_at")?,
+            used_at: opt_to_db(token.used_at, "refresh used_at")?,
+        })
+    }
+}
+
+pub(crate) fn refresh_from_row(row: &impl RowExt) -> StoreResult<RefreshTokenRecord> {
+    let grant_id = row.text("grant_id")?;
+    let what = |column: &str| format!("refresh_tokens.{column} of grant {grant_id}");
+    Ok(RefreshTokenRecord {
+        token_hash: row.blob("token_hash")?,
+        client_id: ClientId::new(row.text("client_id")?),
+        scopes: scopes_from(&row.text("scopes")?, &what("scopes"))?,
+        access_jti: row.text("access_jti")?,
+        access_exp: from_db(row.int("access_exp")?, &what("access_exp"))?,
+        created_at: from_db(row.int("created_at")?, &what("created_at"))?,
+        expires_at: from_db(row.int("expires_at")?, &what("expires_at"))?,
+        used_at: opt_from_db(row.opt_int("used_at")?, &what("used_at"))?,
+        grant_id,
+    })
 }

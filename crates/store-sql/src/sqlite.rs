@@ -22,10 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use m2m_core::ClientId;
+use m2m_core::{ClientId, UserId};
 use m2m_issuer::store::{
-    AddSecret, AuditEvent, ClientFilter, ClientRecord, Page, RevocationEntry, SecretRecord, Store,
-    StoreError, StoreResult, StoredKey, TokenRevocation,
+    AddSecret, AuditEvent, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode, GrantRecord,
+    Page, RefreshTokenRecord, RevocationEntry, RotateRefresh, SecretRecord, Store, StoreError,
+    StoreResult, StoredKey, TokenRevocation,
 };
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -34,7 +35,10 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use crate::SqlStoreError;
-use crate::rows::{self, Arg, AuditParams, Built, ClientParams, KeyParams, SecretParams};
+use crate::rows::{
+    self, Arg, AuditParams, Built, ClientParams, CodeParams, GrantParams, KeyParams, RefreshParams,
+    SecretParams,
+};
 
 rows::impl_row_ext!(SqliteRow);
 
@@ -175,6 +179,44 @@ fn bind_secret<'q>(p: &'q SecretParams<'q>) -> Query<'q> {
         .bind(p.created_at)
         .bind(p.expires_at)
         .bind(p.last_used_at)
+}
+
+fn bind_code<'q>(p: &'q CodeParams<'q>) -> Query<'q> {
+    sqlx::query(rows::INSERT_CODE)
+        .bind(p.code_hash)
+        .bind(p.client_id)
+        .bind(p.grant_id)
+        .bind(p.redirect_uri)
+        .bind(p.code_challenge)
+        .bind(p.user_id)
+        .bind(p.org_id)
+        .bind(p.scopes.as_str())
+        .bind(p.created_at)
+        .bind(p.expires_at)
+}
+
+fn bind_grant<'q>(p: &'q GrantParams<'q>) -> Query<'q> {
+    sqlx::query(rows::INSERT_GRANT)
+        .bind(p.grant_id)
+        .bind(p.client_id)
+        .bind(p.user_id)
+        .bind(p.org_id)
+        .bind(p.scopes.as_str())
+        .bind(p.created_at)
+        .bind(p.revoked_at)
+}
+
+fn bind_refresh<'q>(p: &'q RefreshParams<'q>) -> Query<'q> {
+    sqlx::query(rows::INSERT_REFRESH)
+        .bind(p.token_hash)
+        .bind(p.grant_id)
+        .bind(p.client_id)
+        .bind(p.scopes.as_str())
+        .bind(p.access_jti)
+        .bind(p.access_exp)
+        .bind(p.created_at)
+        .bind(p.expires_at)
+        .bind(p.used_at)
 }
 
 fn bind_key<'q>(p: &'q KeyParams<'q>) -> Query<'q> {
@@ -446,6 +488,195 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(done.rows_affected())
+    }
+
+    async fn create_auth_code(&self, code: &AuthCodeRecord) -> StoreResult<()> {
+        let params = CodeParams::new(code)?;
+        bind_code(&params)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| rows::insert_error(e, || "authorization code".to_owned()))?;
+        Ok(())
+    }
+
+    async fn consume_auth_code(&self, code_hash: &[u8], now: u64) -> StoreResult<ConsumeCode> {
+        let now = rows::to_db(now, "used_at")?;
+        // The conditional UPDATE alone decides who consumes the code: of
+        // concurrent ones, exactly one finds `used_at IS NULL`.
+        let consumed = sqlx::query(&rows::consume_code_sql())
+            .bind(code_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        if let Some(row) = consumed {
+            return Ok(ConsumeCode::Consumed(rows::code_from_row(&row)?));
+        }
+        let stored = sqlx::query(&rows::get_code_sql())
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(match stored {
+            Some(row) => ConsumeCode::AlreadyUsed(rows::code_from_row(&row)?),
+            None => ConsumeCode::NotFound,
+        })
+    }
+
+    async fn purge_auth_codes(&self, before: u64) -> StoreResult<u64> {
+        let done = sqlx::query(rows::PURGE_CODES)
+            .bind(rows::clamp_i64(before))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_grant(
+        &self,
+        grant: &GrantRecord,
+        refresh: &RefreshTokenRecord,
+    ) -> StoreResult<()> {
+        let grant_params = GrantParams::new(grant)?;
+        let refresh_params = RefreshParams::new(refresh)?;
+        let mut tx = self.write().await?;
+        bind_grant(&grant_params)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| rows::insert_error(e, || format!("grant {}", grant.grant_id)))?;
+        bind_refresh(&refresh_params)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| rows::insert_error(e, || "refresh token".to_owned()))?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>> {
+        let row = sqlx::query(&rows::get_grant_sql())
+            .bind(grant_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::grant_from_row).transpose()
+    }
+
+    async fn list_grants(
+        &self,
+        client_id: &ClientId,
+        user_id: Option<&UserId>,
+    ) -> StoreResult<Vec<GrantRecord>> {
+        let found = sqlx::query(&rows::list_grants_sql())
+            .bind(client_id.as_str())
+            .bind(user_id.map(UserId::as_str))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        found.iter().map(rows::grant_from_row).collect()
+    }
+
+    async fn get_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
+        let row = sqlx::query(&rows::get_refresh_sql())
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::refresh_from_row).transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new: &RefreshTokenRecord,
+        now: u64,
+    ) -> StoreResult<RotateRefresh> {
+        let params = RefreshParams::new(new)?;
+        let used_at = rows::to_db(now, "used_at")?;
+        let mut tx = self.write().await?;
+        let Some(row) = sqlx::query(&rows::get_refresh_sql())
+            .bind(old_hash)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(RotateRefresh::NotFound);
+        };
+        let old = rows::refresh_from_row(&row)?;
+        if old.grant_id != new.grant_id {
+            return Err(StoreError::Conflict(
+                "a rotated refresh token must stay in its grant".to_owned(),
+            ));
+        }
+        // The grant's row, locked against a concurrent revoke_grant, which
+        // must see every access token of the family.
+        let grant = sqlx::query("SELECT revoked_at FROM grants WHERE grant_id = $1")
+            .bind(old.grant_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let revoked = match &grant {
+            None => true,
+            Some(row) => row.try_get::<Option<i64>, _>(0).map_err(backend)?.is_some(),
+        };
+        if revoked {
+            return Ok(RotateRefresh::GrantRevoked);
+        }
+        // Of concurrent rotations, exactly one finds `used_at IS NULL`.
+        let marked = sqlx::query(rows::USE_REFRESH)
+            .bind(old_hash)
+            .bind(used_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if marked.rows_affected() == 0 {
+            return Ok(RotateRefresh::Reused(old));
+        }
+        bind_refresh(&params)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| rows::insert_error(e, || "refresh token".to_owned()))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(RotateRefresh::Rotated(old))
+    }
+
+    async fn revoke_grant(
+        &self,
+        client_id: &ClientId,
+        grant_id: &str,
+        now: u64,
+    ) -> StoreResult<Option<Vec<TokenRevocation>>> {
+        let now = rows::to_db(now, "revoked_at")?;
+        let mut tx = self.write().await?;
+        let found = sqlx::query(rows::REVOKE_GRANT)
+            .bind(client_id.as_str())
+            .bind(grant_id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if found.is_none() {
+            return Ok(None);
+        }
+        sqlx::query(rows::REVOKE_GRANT_TOKENS)
+            .bind(grant_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let family = sqlx::query(rows::GRANT_ACCESS_TOKENS)
+            .bind(grant_id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let revoked = family
+            .iter()
+            .map(|row| rows::family_revocation_from_row(row, now))
+            .collect::<StoreResult<Vec<_>>>()?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(revoked))
     }
 
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {

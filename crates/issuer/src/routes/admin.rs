@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::request::Parts;
 use http::{StatusCode, header};
-use m2m_core::{ClientId, ClientKind, OrgId};
+use m2m_core::{ClientId, ClientKind, OrgId, UserId};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -28,7 +28,7 @@ use crate::clients::{
     self, ClientView, CreateClient, CreateSecret, MAX_LIVE_SECRETS, UpdateClient, rfc3339,
 };
 use crate::error::AdminError;
-use crate::store::{AddSecret, AuditEvent, ClientFilter, RevocationEntry};
+use crate::store::{AddSecret, AuditEvent, ClientFilter, GrantRecord, RevocationEntry};
 
 const ADMIN_BODY_LIMIT: usize = 64 * 1024;
 const DEFAULT_LIMIT: usize = 50;
@@ -45,6 +45,11 @@ pub(crate) fn router(issuer: &Issuer) -> Router<Issuer> {
         .route(
             "/admin/clients/{client_id}/secrets/{secret_id}",
             delete(delete_secret),
+        )
+        .route("/admin/clients/{client_id}/grants", get(list_grants))
+        .route(
+            "/admin/clients/{client_id}/grants/{grant_id}",
+            delete(revoke_grant),
         )
         .route("/admin/keys/rotate", post(rotate))
         .route("/admin/audit", get(audit));
@@ -285,6 +290,82 @@ async fn delete_client(
         Some(&client_id),
         Some(&actor),
         json!({}),
+    );
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn grant_view(grant: &GrantRecord) -> serde_json::Value {
+    json!({
+        "grant_id": grant.grant_id,
+        "client_id": grant.client_id.as_str(),
+        "user_id": grant.user_id.as_str(),
+        "org_id": grant.org_id.as_str(),
+        "scopes": grant.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "created_at": rfc3339(grant.created_at),
+        "revoked_at": grant.revoked_at.map(rfc3339),
+    })
+}
+
+/// `GET /admin/clients/{client_id}/grants[?user_id=]`: a user-level
+/// client's grants (revoked ones too), oldest first.
+async fn list_grants(
+    State(issuer): State<Issuer>,
+    AdminPath(client_id): AdminPath<String>,
+    request: Request,
+) -> Result<Response, AdminError> {
+    let inner = &*issuer.inner;
+    let client_id = client_id_param(client_id)?;
+    let (parts, _) = request.into_parts();
+    let mut user_id = None;
+    for (name, value) in query_pairs(&parts)? {
+        match name.as_str() {
+            "user_id" => {
+                m2m_core::validate_id(&value)
+                    .map_err(|e| AdminError::bad_request(format!("user_id: {e}")))?;
+                user_id = Some(UserId::new(value));
+            }
+            other => {
+                return Err(AdminError::bad_request(format!(
+                    "unknown query parameter {}",
+                    other.chars().take(64).collect::<String>()
+                )));
+            }
+        }
+    }
+    if inner.store.get_client(&client_id).await?.is_none() {
+        return Err(AdminError::not_found("no such client"));
+    }
+    let grants = inner
+        .store
+        .list_grants(&client_id, user_id.as_ref())
+        .await?;
+    let items: Vec<serde_json::Value> = grants.iter().map(grant_view).collect();
+    Ok(Json(json!({ "items": items })).into_response())
+}
+
+/// `DELETE /admin/clients/{client_id}/grants/{grant_id}`: revokes the grant;
+/// its refresh tokens stop working and its access tokens enter the feed.
+async fn revoke_grant(
+    State(issuer): State<Issuer>,
+    axum::Extension(AdminActor(actor)): axum::Extension<AdminActor>,
+    AdminPath((client_id, grant_id)): AdminPath<(String, String)>,
+) -> Result<Response, AdminError> {
+    let inner = &*issuer.inner;
+    let client_id = client_id_param(client_id)?;
+    if grant_id.len() > m2m_core::MAX_ID_LEN {
+        return Err(AdminError::not_found("no such grant"));
+    }
+    let now = inner.now();
+    let Some(revoked) = inner.store.revoke_grant(&client_id, &grant_id, now).await? else {
+        return Err(AdminError::not_found("no such grant"));
+    };
+    inner.announce_revoked(revoked);
+    inner.audit.record(
+        now,
+        "grant.revoked",
+        Some(&client_id),
+        Some(&actor),
+        json!({ "grant_id": grant_id, "reason": "admin" }),
     );
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -24,7 +24,7 @@ pub(super) fn well_known_path(issuer_url: &str) -> String {
 
 pub(super) async fn metadata(State(issuer): State<Issuer>) -> Response {
     let base = issuer.issuer_url();
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "issuer": base,
         "token_endpoint": format!("{base}/oauth/token"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
@@ -37,6 +37,15 @@ pub(super) async fn metadata(State(issuer): State<Issuer>) -> Response {
         "response_types_supported": [],
         "revocation_feed_endpoint": format!("{base}/oauth/revocations"),
     });
+    if issuer.inner.consent.is_some() {
+        // User-level clients are on (a consent handler is configured).
+        body["authorization_endpoint"] = format!("{base}/oauth/authorize").into();
+        body["grant_types_supported"] =
+            serde_json::json!(["client_credentials", "authorization_code", "refresh_token"]);
+        body["response_types_supported"] = serde_json::json!(["code"]);
+        body["code_challenge_methods_supported"] = serde_json::json!(["S256"]);
+        body["authorization_response_iss_parameter_supported"] = true.into();
+    }
     let mut response = Json(body).into_response();
     let cache = format!("public, max-age={}", issuer.inner.jwks_max_age);
     if let Ok(value) = HeaderValue::from_str(&cache) {

@@ -3,7 +3,8 @@
 //!
 //! | method, path | module |
 //! |---|---|
-//! | POST /oauth/token | [`token`] |
+//! | POST /oauth/token | [`token`], [`grants`] |
+//! | GET /oauth/authorize | [`authorize`] |
 //! | GET /.well-known/jwks.json | [`jwks`] |
 //! | GET /.well-known/oauth-authorization-server | [`metadata`] |
 //! | POST /oauth/introspect | [`introspect`] |
@@ -30,6 +31,8 @@ use crate::issuer::{CachedClient, Inner};
 use crate::store::SecretRecord;
 
 pub(crate) mod admin;
+mod authorize;
+mod grants;
 mod introspect;
 mod jwks;
 mod metadata;
@@ -43,6 +46,7 @@ pub(crate) const OAUTH_BODY_LIMIT: usize = 16 * 1024;
 pub(crate) fn router(issuer: Issuer) -> Router {
     Router::new()
         .route("/oauth/token", post(token::token))
+        .route("/oauth/authorize", get(authorize::authorize))
         .route("/oauth/introspect", post(introspect::introspect))
         .route("/oauth/revoke", post(revoke::revoke))
         .route("/oauth/revocations", get(revocations::feed))

@@ -1,4 +1,5 @@
-//! `POST /oauth/token` (contract section 6, RFC 6749 §4.4 and §5).
+//! `POST /oauth/token` (contract section 6, RFC 6749 §4.4 and §5); the
+//! user-level grants are in [`super::grants`].
 //!
 //! The hot path: one client lookup (cached briefly), one constant-time HMAC
 //! per stored secret, one signature with a key read from an `ArcSwap`, no
@@ -42,13 +43,19 @@ async fn issue(issuer: &Issuer, request: Request) -> Result<Response, OAuthError
     let auth = authenticate(inner, &credentials, source_ip(&parts), now, "token").await?;
     let client = &*auth.entry.client;
 
-    if grant_type != "client_credentials" {
-        // authorization_code and refresh_token belong to user-level clients,
-        // which are not served yet.
-        return Err(OAuthError::new(
-            OAuthCode::UnsupportedGrantType,
-            "only grant_type client_credentials is supported",
-        ));
+    match grant_type {
+        "client_credentials" => {}
+        // User-level clients (routes::grants); off without a consent handler.
+        "authorization_code" => {
+            return super::grants::authorization_code(inner, client, &form, now).await;
+        }
+        "refresh_token" => return super::grants::refresh_token(inner, client, &form, now).await,
+        _ => {
+            return Err(OAuthError::new(
+                OAuthCode::UnsupportedGrantType,
+                "grant_type must be client_credentials, authorization_code or refresh_token",
+            ));
+        }
     }
     if !client.kind.uses_client_credentials() {
         return Err(OAuthError::new(

@@ -23,8 +23,9 @@ use m2m_core::{
 };
 
 use super::{
-    AddSecret, AuditEvent, ClientFilter, ClientRecord, RevocationEntry, SecretRecord, Store,
-    StoreError, StoredKey, TokenRevocation,
+    AddSecret, AuditEvent, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode, GrantRecord,
+    RefreshTokenRecord, RevocationEntry, RotateRefresh, SecretRecord, Store, StoreError, StoredKey,
+    TokenRevocation,
 };
 
 const T0: u64 = 1_700_000_000;
@@ -48,6 +49,10 @@ where
     audit(&make().await).await;
     concurrent_secrets(Arc::new(make().await)).await;
     concurrent_key_ring(Arc::new(make().await)).await;
+    auth_codes(&make().await).await;
+    grants(&make().await).await;
+    concurrent_codes(Arc::new(make().await)).await;
+    concurrent_refresh(Arc::new(make().await)).await;
 }
 
 fn client(id: &str, kind: ClientKind, org: Option<&str>) -> ClientRecord {
@@ -994,5 +999,397 @@ async fn concurrent_key_ring<S: Store>(store: Arc<S>) {
         store.list_keys().await.expect("list_keys").len(),
         1,
         "the ring must hold only the winner's key"
+    );
+}
+
+fn auth_code(hash: u8, grant_id: &str) -> AuthCodeRecord {
+    AuthCodeRecord {
+        code_hash: vec![hash; 32],
+        client_id: ClientId::new("m2m_user"),
+        grant_id: grant_id.to_owned(),
+        redirect_uri: "https://app.example.com/callback?x=1".to_owned(),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+        user_id: UserId::new("user_1"),
+        org_id: OrgId::new("org_1"),
+        scopes: ScopeSet::parse("invoices:read invoices:write").expect("valid scopes"),
+        created_at: T0,
+        expires_at: T0 + 60,
+    }
+}
+
+fn grant(grant_id: &str, user: &str, created_at: u64) -> GrantRecord {
+    GrantRecord {
+        grant_id: grant_id.to_owned(),
+        client_id: ClientId::new("m2m_user"),
+        user_id: UserId::new(user),
+        org_id: OrgId::new("org_1"),
+        scopes: ScopeSet::parse("invoices:read invoices:write").expect("valid scopes"),
+        created_at,
+        revoked_at: None,
+    }
+}
+
+fn refresh(hash: u8, grant_id: &str, jti: &str, at: u64) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        token_hash: vec![hash; 32],
+        grant_id: grant_id.to_owned(),
+        client_id: ClientId::new("m2m_user"),
+        scopes: ScopeSet::parse("invoices:read").expect("valid scopes"),
+        access_jti: jti.to_owned(),
+        access_exp: at + 900,
+        created_at: at,
+        expires_at: at + 86_400,
+        used_at: None,
+    }
+}
+
+async fn auth_codes(store: &dyn Store) {
+    let code = auth_code(1, "grant_1");
+    store
+        .create_auth_code(&code)
+        .await
+        .expect("create_auth_code");
+    assert!(
+        matches!(
+            store.create_auth_code(&code).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "create_auth_code with an existing hash must be a Conflict"
+    );
+    assert_eq!(
+        store
+            .consume_auth_code(&[9; 32], T0 + 1)
+            .await
+            .expect("consume_auth_code"),
+        ConsumeCode::NotFound,
+        "consume_auth_code of an unknown hash must be NotFound"
+    );
+    assert_eq!(
+        store
+            .consume_auth_code(&code.code_hash, T0 + 1)
+            .await
+            .expect("consume_auth_code"),
+        ConsumeCode::Consumed(code.clone()),
+        "the first consume_auth_code must return the code as stored"
+    );
+    assert_eq!(
+        store
+            .consume_auth_code(&code.code_hash, T0 + 2)
+            .await
+            .expect("consume_auth_code"),
+        ConsumeCode::AlreadyUsed(code.clone()),
+        "a second consume_auth_code must report AlreadyUsed with the code"
+    );
+    let late = AuthCodeRecord {
+        expires_at: T0 + 500,
+        ..auth_code(2, "grant_2")
+    };
+    store
+        .create_auth_code(&late)
+        .await
+        .expect("create_auth_code");
+    assert_eq!(
+        store
+            .purge_auth_codes(T0 + 100)
+            .await
+            .expect("purge_auth_codes"),
+        1,
+        "purge_auth_codes must drop exactly the codes expired before `before`"
+    );
+    assert_eq!(
+        store
+            .consume_auth_code(&code.code_hash, T0 + 3)
+            .await
+            .expect("consume_auth_code"),
+        ConsumeCode::NotFound,
+        "a purged code is gone"
+    );
+    assert_eq!(
+        store
+            .consume_auth_code(&late.code_hash, T0 + 3)
+            .await
+            .expect("consume_auth_code"),
+        ConsumeCode::Consumed(late),
+        "purge_auth_codes must keep codes that expire later"
+    );
+}
+
+async fn grants(store: &dyn Store) {
+    let g1 = grant("grant_1", "user_1", T0);
+    let r1 = refresh(1, "grant_1", "jti-a", T0);
+    store.create_grant(&g1, &r1).await.expect("create_grant");
+    assert!(
+        matches!(
+            store
+                .create_grant(&g1, &refresh(2, "grant_1", "jti-x", T0))
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "create_grant with an existing grant id must be a Conflict"
+    );
+    let g2 = grant("grant_2", "user_2", T0 + 1);
+    store
+        .create_grant(&g2, &refresh(3, "grant_2", "jti-b", T0 + 1))
+        .await
+        .expect("create_grant");
+    assert_eq!(
+        store.get_grant("grant_1").await.expect("get_grant"),
+        Some(g1.clone()),
+        "get_grant must return the grant as stored"
+    );
+    assert_eq!(store.get_grant("nope").await.expect("get_grant"), None);
+    let client = ClientId::new("m2m_user");
+    assert_eq!(
+        store.list_grants(&client, None).await.expect("list_grants"),
+        vec![g1.clone(), g2.clone()],
+        "list_grants must list a client's grants, oldest first"
+    );
+    assert_eq!(
+        store
+            .list_grants(&client, Some(&UserId::new("user_2")))
+            .await
+            .expect("list_grants"),
+        vec![g2.clone()],
+        "list_grants with a user must list only that user's grants"
+    );
+    assert!(
+        store
+            .list_grants(&ClientId::new("m2m_other"), None)
+            .await
+            .expect("list_grants")
+            .is_empty(),
+        "list_grants must not list another client's grants"
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&r1.token_hash)
+            .await
+            .expect("get_refresh_token"),
+        Some(r1.clone()),
+        "get_refresh_token must return the token as stored"
+    );
+
+    // Rotation: r1 -> r4, then r1 again is a reuse.
+    let r4 = refresh(4, "grant_1", "jti-c", T0 + 10);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&r1.token_hash, &r4, T0 + 10)
+            .await
+            .expect("rotate_refresh_token"),
+        RotateRefresh::Rotated(r1.clone()),
+        "rotating a fresh token must return it as it was"
+    );
+    let used = store
+        .get_refresh_token(&r1.token_hash)
+        .await
+        .expect("get_refresh_token")
+        .expect("a rotated token stays stored");
+    assert_eq!(
+        used.used_at,
+        Some(T0 + 10),
+        "rotation must mark the old token used"
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&r4.token_hash)
+            .await
+            .expect("get_refresh_token"),
+        Some(r4.clone()),
+        "rotation must store the new token"
+    );
+    let r5 = refresh(5, "grant_1", "jti-d", T0 + 11);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&r1.token_hash, &r5, T0 + 11)
+            .await
+            .expect("rotate_refresh_token"),
+        RotateRefresh::Reused(used),
+        "rotating a used token again must report Reused"
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&r5.token_hash)
+            .await
+            .expect("get_refresh_token"),
+        None,
+        "a reused rotation must store nothing"
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token(&[77; 32], &r5, T0 + 11)
+            .await
+            .expect("rotate_refresh_token"),
+        RotateRefresh::NotFound
+    );
+    assert!(
+        matches!(
+            store
+                .rotate_refresh_token(&r4.token_hash, &refresh(6, "grant_2", "jti-e", T0), T0)
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a rotation into another grant must be a Conflict"
+    );
+
+    // Revocation of the family.
+    assert_eq!(
+        store
+            .revoke_grant(&ClientId::new("m2m_other"), "grant_1", T0 + 20)
+            .await
+            .expect("revoke_grant"),
+        None,
+        "revoke_grant must not revoke another client's grant"
+    );
+    assert_eq!(
+        store
+            .revoke_grant(&client, "nope", T0 + 20)
+            .await
+            .expect("revoke_grant"),
+        None
+    );
+    let revoked = store
+        .revoke_grant(&client, "grant_1", T0 + 20)
+        .await
+        .expect("revoke_grant")
+        .expect("the client has grant_1");
+    let expected: Vec<TokenRevocation> = [("jti-a", T0 + 900), ("jti-c", T0 + 10 + 900)]
+        .iter()
+        .map(|(jti, exp)| TokenRevocation {
+            jti: (*jti).to_owned(),
+            client_id: client.clone(),
+            exp: *exp,
+            revoked_at: T0 + 20,
+        })
+        .collect();
+    assert_eq!(
+        revoked, expected,
+        "revoke_grant must return the family's unexpired access tokens in issue order"
+    );
+    for jti in ["jti-a", "jti-c"] {
+        assert!(
+            store.is_token_revoked(jti).await.expect("is_token_revoked"),
+            "revoke_grant must revoke the access token {jti} of the family"
+        );
+    }
+    assert!(
+        !store
+            .is_token_revoked("jti-b")
+            .await
+            .expect("is_token_revoked"),
+        "revoke_grant must not revoke another grant's tokens"
+    );
+    let (entries, _) = store
+        .revocations_since(None, 100)
+        .await
+        .expect("revocations_since");
+    let mut jtis: Vec<String> = entries
+        .iter()
+        .filter_map(|e| match e {
+            RevocationEntry::Token { jti, .. } => Some(jti.clone()),
+            RevocationEntry::Client { .. } => None,
+        })
+        .collect();
+    jtis.sort();
+    assert_eq!(
+        jtis,
+        vec!["jti-a".to_owned(), "jti-c".to_owned()],
+        "revoke_grant must put the family's access tokens into the revocation feed once"
+    );
+    assert!(
+        store
+            .revoke_grant(&client, "grant_1", T0 + 30)
+            .await
+            .expect("revoking a grant twice must not fail")
+            .is_some()
+    );
+    let (again, _) = store
+        .revocations_since(None, 100)
+        .await
+        .expect("revocations_since");
+    assert_eq!(again.len(), 2, "revoking a grant twice appends nothing");
+    assert_eq!(
+        store
+            .get_grant("grant_1")
+            .await
+            .expect("get_grant")
+            .and_then(|g| g.revoked_at),
+        Some(T0 + 20),
+        "revoke_grant must record the first revocation time"
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token(&r4.token_hash, &r5, T0 + 40)
+            .await
+            .expect("rotate_refresh_token"),
+        RotateRefresh::GrantRevoked,
+        "a token of a revoked grant must not rotate"
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&r5.token_hash)
+            .await
+            .expect("get_refresh_token"),
+        None
+    );
+}
+
+async fn concurrent_codes<S: Store>(store: Arc<S>) {
+    let code = auth_code(7, "grant_race");
+    store
+        .create_auth_code(&code)
+        .await
+        .expect("create_auth_code");
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store.consume_auth_code(&[7; 32], T0 + i).await
+        }));
+    }
+    let mut consumed = 0;
+    for task in tasks {
+        match task.await.expect("consume_auth_code task panicked") {
+            Ok(ConsumeCode::Consumed(_)) => consumed += 1,
+            Ok(ConsumeCode::AlreadyUsed(_)) => {}
+            other => panic!(
+                "concurrent consume_auth_code must be Consumed or AlreadyUsed, got {other:?}"
+            ),
+        }
+    }
+    assert_eq!(
+        consumed, 1,
+        "exactly one of 16 concurrent consume_auth_code must report Consumed"
+    );
+}
+
+async fn concurrent_refresh<S: Store>(store: Arc<S>) {
+    store
+        .create_grant(
+            &grant("grant_race", "user_1", T0),
+            &refresh(1, "grant_race", "jti-0", T0),
+        )
+        .await
+        .expect("create_grant");
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let new = refresh(i + 10, "grant_race", &format!("jti-{}", i + 10), T0 + 1);
+            store.rotate_refresh_token(&[1; 32], &new, T0 + 1).await
+        }));
+    }
+    let mut rotated = 0;
+    for task in tasks {
+        match task.await.expect("rotate_refresh_token task panicked") {
+            Ok(RotateRefresh::Rotated(_)) => rotated += 1,
+            Ok(RotateRefresh::Reused(_)) => {}
+            other => {
+                panic!("concurrent rotate_refresh_token must be Rotated or Reused, got {other:?}")
+            }
+        }
+    }
+    assert_eq!(
+        rotated, 1,
+        "exactly one of 16 concurrent rotations of one refresh token must report Rotated"
     );
 }

@@ -14,11 +14,12 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use m2m_core::ClientId;
+use m2m_core::{ClientId, UserId};
 
 use super::{
-    AddSecret, AuditEvent, ClientFilter, ClientRecord, Page, RevocationEntry, SecretRecord, Store,
-    StoreError, StoreResult, StoredKey, TokenRevocation,
+    AddSecret, AuditEvent, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode, GrantRecord,
+    Page, RefreshTokenRecord, RevocationEntry, RotateRefresh, SecretRecord, Store, StoreError,
+    StoreResult, StoredKey, TokenRevocation,
 };
 
 struct ClientEntry {
@@ -31,6 +32,16 @@ struct RevocationLog {
     next_seq: u64,
     entries: Vec<(u64, RevocationEntry)>,
     tokens: HashMap<String, TokenRevocation>,
+}
+
+/// Codes, grants and refresh tokens of user-level clients, under one mutex
+/// (taken before the revocation log's when both are needed).
+#[derive(Default)]
+struct Grants {
+    /// Code hash to the code and when it was used.
+    codes: HashMap<Vec<u8>, (AuthCodeRecord, Option<u64>)>,
+    grants: HashMap<String, GrantRecord>,
+    refresh: HashMap<Vec<u8>, RefreshTokenRecord>,
 }
 
 #[derive(Default)]
@@ -53,6 +64,7 @@ pub struct MemoryStore {
     clients: DashMap<ClientId, ClientEntry>,
     keys: Mutex<Vec<StoredKey>>,
     revocations: Mutex<RevocationLog>,
+    grants: Mutex<Grants>,
     audit: Mutex<AuditLog>,
 }
 
@@ -297,6 +309,164 @@ impl Store for MemoryStore {
         log.entries
             .retain(|(_, e)| !matches!(e, RevocationEntry::Token { exp, .. } if *exp < before));
         Ok(dropped.len() as u64)
+    }
+
+    async fn create_auth_code(&self, code: &AuthCodeRecord) -> StoreResult<()> {
+        let mut state = lock(&self.grants);
+        if state.codes.contains_key(&code.code_hash) {
+            return Err(StoreError::Conflict("authorization code".to_owned()));
+        }
+        state
+            .codes
+            .insert(code.code_hash.clone(), (code.clone(), None));
+        Ok(())
+    }
+
+    async fn consume_auth_code(&self, code_hash: &[u8], now: u64) -> StoreResult<ConsumeCode> {
+        let mut state = lock(&self.grants);
+        Ok(match state.codes.get_mut(code_hash) {
+            None => ConsumeCode::NotFound,
+            Some((code, Some(_))) => ConsumeCode::AlreadyUsed(code.clone()),
+            Some((code, used_at)) => {
+                *used_at = Some(now);
+                ConsumeCode::Consumed(code.clone())
+            }
+        })
+    }
+
+    async fn purge_auth_codes(&self, before: u64) -> StoreResult<u64> {
+        let mut state = lock(&self.grants);
+        let count = state.codes.len();
+        state.codes.retain(|_, (code, _)| code.expires_at >= before);
+        Ok((count - state.codes.len()) as u64)
+    }
+
+    async fn create_grant(
+        &self,
+        grant: &GrantRecord,
+        refresh: &RefreshTokenRecord,
+    ) -> StoreResult<()> {
+        let mut state = lock(&self.grants);
+        if state.grants.contains_key(&grant.grant_id) {
+            return Err(StoreError::Conflict(format!("grant {}", grant.grant_id)));
+        }
+        if state.refresh.contains_key(&refresh.token_hash) {
+            return Err(StoreError::Conflict("refresh token".to_owned()));
+        }
+        state.grants.insert(grant.grant_id.clone(), grant.clone());
+        state
+            .refresh
+            .insert(refresh.token_hash.clone(), refresh.clone());
+        Ok(())
+    }
+
+    async fn get_grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>> {
+        Ok(lock(&self.grants).grants.get(grant_id).cloned())
+    }
+
+    async fn list_grants(
+        &self,
+        client_id: &ClientId,
+        user_id: Option<&UserId>,
+    ) -> StoreResult<Vec<GrantRecord>> {
+        let state = lock(&self.grants);
+        let mut found: Vec<GrantRecord> = state
+            .grants
+            .values()
+            .filter(|g| &g.client_id == client_id && user_id.is_none_or(|u| &g.user_id == u))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| {
+            (a.created_at, a.grant_id.as_str()).cmp(&(b.created_at, b.grant_id.as_str()))
+        });
+        Ok(found)
+    }
+
+    async fn get_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
+        Ok(lock(&self.grants).refresh.get(token_hash).cloned())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new: &RefreshTokenRecord,
+        now: u64,
+    ) -> StoreResult<RotateRefresh> {
+        let mut state = lock(&self.grants);
+        let Some(old) = state.refresh.get(old_hash).cloned() else {
+            return Ok(RotateRefresh::NotFound);
+        };
+        if old.grant_id != new.grant_id {
+            return Err(StoreError::Conflict(
+                "a rotated refresh token must stay in its grant".to_owned(),
+            ));
+        }
+        if state
+            .grants
+            .get(&old.grant_id)
+            .is_none_or(|g| g.revoked_at.is_some())
+        {
+            return Ok(RotateRefresh::GrantRevoked);
+        }
+        if old.used_at.is_some() {
+            return Ok(RotateRefresh::Reused(old));
+        }
+        if state.refresh.contains_key(&new.token_hash) {
+            return Err(StoreError::Conflict("refresh token".to_owned()));
+        }
+        if let Some(stored) = state.refresh.get_mut(old_hash) {
+            stored.used_at = Some(now);
+        }
+        state.refresh.insert(new.token_hash.clone(), new.clone());
+        Ok(RotateRefresh::Rotated(old))
+    }
+
+    async fn revoke_grant(
+        &self,
+        client_id: &ClientId,
+        grant_id: &str,
+        now: u64,
+    ) -> StoreResult<Option<Vec<TokenRevocation>>> {
+        let mut state = lock(&self.grants);
+        let Some(grant) = state
+            .grants
+            .get_mut(grant_id)
+            .filter(|g| &g.client_id == client_id)
+        else {
+            return Ok(None);
+        };
+        grant.revoked_at.get_or_insert(now);
+        let mut family: Vec<&RefreshTokenRecord> = state
+            .refresh
+            .values()
+            .filter(|t| t.grant_id == grant_id && t.access_exp >= now)
+            .collect();
+        family.sort_by(|a, b| {
+            (a.created_at, a.access_jti.as_str()).cmp(&(b.created_at, b.access_jti.as_str()))
+        });
+        let mut log = lock(&self.revocations);
+        let mut revoked = Vec::with_capacity(family.len());
+        for token in family {
+            let revocation = TokenRevocation {
+                jti: token.access_jti.clone(),
+                client_id: token.client_id.clone(),
+                exp: token.access_exp,
+                revoked_at: now,
+            };
+            if !log.tokens.contains_key(&token.access_jti) {
+                log.tokens
+                    .insert(token.access_jti.clone(), revocation.clone());
+                log.append(RevocationEntry::Token {
+                    jti: token.access_jti.clone(),
+                    exp: token.access_exp,
+                });
+            }
+            revoked.push(revocation);
+        }
+        Ok(Some(revoked))
     }
 
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {

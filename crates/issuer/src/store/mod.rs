@@ -8,10 +8,15 @@
 //! - a client's deletion and its entry in the revocation feed happen together
 //!   ([`Store::delete_client`]);
 //! - key-ring changes are compare-and-swap, so two replicas rotating at once
-//!   cannot both win ([`Store::save_key_ring`]).
+//!   cannot both win ([`Store::save_key_ring`]);
+//! - an authorization code is exchanged once: of concurrent
+//!   [`Store::consume_auth_code`] calls exactly one consumes it;
+//! - a refresh token is rotated once ([`Store::rotate_refresh_token`]), and a
+//!   grant's revocation and its access tokens' entries in the revocation feed
+//!   happen together ([`Store::revoke_grant`]).
 //!
-//! A store never sees a secret or a private key in clear: it gets
-//! [`SecretHash`]es and encrypted PKCS#8 blobs.
+//! A store never sees a secret, a code, a refresh token or a private key in
+//! clear: it gets [`SecretHash`]es, SHA-256 hashes and encrypted PKCS#8 blobs.
 //!
 //! Times are seconds since the Unix epoch. Cursors are the store's own
 //! ordering values; the issuer wraps them into opaque strings.
@@ -178,6 +183,106 @@ pub enum AddSecret {
     NoSuchClient,
 }
 
+/// An authorization code (RFC 6749 section 4.1), as stored: the SHA-256 of
+/// the code, never the code. Single use; bound to its client, redirect URI
+/// and PKCE challenge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthCodeRecord {
+    /// SHA-256 of the code.
+    pub code_hash: Vec<u8>,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The grant that exchanging it creates (chosen when the code is issued,
+    /// so that a reused code can revoke what its first use issued).
+    pub grant_id: String,
+    /// The `redirect_uri` of the authorization request.
+    pub redirect_uri: String,
+    /// The PKCE S256 challenge (base64url of SHA-256 of the verifier).
+    pub code_challenge: String,
+    /// The user who consented.
+    pub user_id: UserId,
+    /// The user's organization.
+    pub org_id: OrgId,
+    /// The consented scopes.
+    pub scopes: ScopeSet,
+    /// When it was issued.
+    pub created_at: u64,
+    /// When it stops working.
+    pub expires_at: u64,
+}
+
+/// The outcome of [`Store::consume_auth_code`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConsumeCode {
+    /// This call marked the code used: the caller may exchange it (after
+    /// checking its expiry and bindings).
+    Consumed(AuthCodeRecord),
+    /// The code had been used already: the caller must refuse it and revoke
+    /// the grant it created (RFC 6749 section 4.1.2).
+    AlreadyUsed(AuthCodeRecord),
+    /// No such code.
+    NotFound,
+}
+
+/// A user's consent to one client, and the family of refresh tokens issued
+/// under it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRecord {
+    /// The grant's id (shown to admins; not secret).
+    pub grant_id: String,
+    /// The user-level client.
+    pub client_id: ClientId,
+    /// The user who consented.
+    pub user_id: UserId,
+    /// The user's organization.
+    pub org_id: OrgId,
+    /// The consented scopes: refreshes may narrow them, never widen.
+    pub scopes: ScopeSet,
+    /// When it was created.
+    pub created_at: u64,
+    /// When it was revoked, if it was: its refresh tokens no longer work.
+    pub revoked_at: Option<u64>,
+}
+
+/// A refresh token, as stored: the SHA-256 of the token, never the token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshTokenRecord {
+    /// SHA-256 of the token.
+    pub token_hash: Vec<u8>,
+    /// The grant (token family) it belongs to.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The scopes it may refresh to (a subset of the grant's).
+    pub scopes: ScopeSet,
+    /// The `jti` of the access token issued with it: revoking the grant puts
+    /// it in the revocation feed.
+    pub access_jti: String,
+    /// That access token's `exp`.
+    pub access_exp: u64,
+    /// When it was issued.
+    pub created_at: u64,
+    /// When it stops working.
+    pub expires_at: u64,
+    /// When it was rotated (used); a used token presented again is a reuse.
+    pub used_at: Option<u64>,
+}
+
+/// The outcome of [`Store::rotate_refresh_token`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum RotateRefresh {
+    /// The old token is now used and the new one stored; here is the old one
+    /// as it was before.
+    Rotated(RefreshTokenRecord),
+    /// The old token had been used already; nothing was stored. The caller
+    /// must revoke the whole grant.
+    Reused(RefreshTokenRecord),
+    /// The token's grant is revoked; nothing was stored.
+    GrantRevoked,
+    /// No such token; nothing was stored.
+    NotFound,
+}
+
 /// A store failed. The issuer answers such failures with a 5xx (they are not
 /// the caller's fault) and logs them.
 #[derive(Debug)]
@@ -312,6 +417,67 @@ pub trait Store: Send + Sync + 'static {
 
     /// Drops token revocations whose `exp` is before `before`.
     async fn purge_revocations(&self, before: u64) -> StoreResult<u64>;
+
+    // ---- user-level clients: codes, grants, refresh tokens ----
+
+    /// Stores a new authorization code. A code with the same hash is a
+    /// [`StoreError::Conflict`].
+    async fn create_auth_code(&self, code: &AuthCodeRecord) -> StoreResult<()>;
+
+    /// Marks the code used at `now` and returns it, in one atomic step: of
+    /// any number of concurrent calls for one code, exactly one gets
+    /// [`ConsumeCode::Consumed`]. Expiry is the caller's to check.
+    async fn consume_auth_code(&self, code_hash: &[u8], now: u64) -> StoreResult<ConsumeCode>;
+
+    /// Drops authorization codes that expired before `before`.
+    async fn purge_auth_codes(&self, before: u64) -> StoreResult<u64>;
+
+    /// Stores a new grant and the first refresh token of its family,
+    /// atomically. A grant with the same id is a [`StoreError::Conflict`].
+    async fn create_grant(
+        &self,
+        grant: &GrantRecord,
+        refresh: &RefreshTokenRecord,
+    ) -> StoreResult<()>;
+
+    /// The grant with this id.
+    async fn get_grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>>;
+
+    /// A client's grants (revoked ones too), optionally of one user, oldest
+    /// first.
+    async fn list_grants(
+        &self,
+        client_id: &ClientId,
+        user_id: Option<&UserId>,
+    ) -> StoreResult<Vec<GrantRecord>>;
+
+    /// The refresh token with this hash.
+    async fn get_refresh_token(&self, token_hash: &[u8])
+    -> StoreResult<Option<RefreshTokenRecord>>;
+
+    /// Rotates a refresh token, in one atomic step: marks the token with
+    /// `old_hash` used at `now` and stores `new` (whose `grant_id` must be the
+    /// old one's, else [`StoreError::Conflict`]). Of any number of
+    /// concurrent rotations of one token, exactly one gets
+    /// [`RotateRefresh::Rotated`]; the others get [`RotateRefresh::Reused`].
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new: &RefreshTokenRecord,
+        now: u64,
+    ) -> StoreResult<RotateRefresh>;
+
+    /// Revokes a client's grant at `now`, atomically: its refresh tokens
+    /// stop working, and the access tokens issued under it that are not
+    /// expired at `now` enter the revocation log. Idempotent. Returns `None`
+    /// when the client has no such grant, else those access tokens (the
+    /// issuer tells in-process guards about them), in issue order.
+    async fn revoke_grant(
+        &self,
+        client_id: &ClientId,
+        grant_id: &str,
+        now: u64,
+    ) -> StoreResult<Option<Vec<TokenRevocation>>>;
 
     // ---- audit ----
 

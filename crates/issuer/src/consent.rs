@@ -1,0 +1,145 @@
+//! Consent for user-level clients: who the user is and whether they agree is
+//! the host's business, answered through a [`ConsentHandler`].
+//!
+//! `GET /oauth/authorize` validates the request (client, redirect URI, PKCE,
+//! scopes), then asks the handler set with
+//! [`IssuerBuilder::consent`](crate::IssuerBuilder::consent). The handler
+//! reads the host's session from the request's headers (a cookie, say) and
+//! answers with a [`ConsentDecision`]. Without a handler, user-level clients
+//! are off: `/oauth/authorize` answers an error and the metadata does not
+//! advertise the authorization-code grant.
+//!
+//! [`DevConsent`] grants everything to a fixed user without asking anyone:
+//! for development and tests only.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use http::HeaderMap;
+use m2m_core::{ClientId, OrgId, ScopeSet, UserId};
+
+/// An authorization request that passed validation, for the host to decide on.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConsentRequest {
+    /// The user-level client asking for access.
+    pub client_id: ClientId,
+    /// The client's name, to show the user.
+    pub client_name: String,
+    /// The client's organization, if it is bound to one: a granted
+    /// `org_id` must then be this one.
+    pub client_org_id: Option<OrgId>,
+    /// The scopes asked for (all within the client's allowed scopes).
+    pub scopes: ScopeSet,
+    /// Where the user goes back to (a registered URI, matched exactly).
+    pub redirect_uri: String,
+    /// The client's `state`, if it sent one.
+    pub state: Option<String>,
+    /// The request's headers, so the host can read its session cookie.
+    pub headers: HeaderMap,
+    /// The request's query parameters (`login_hint`, `prompt`, ...).
+    pub query: Vec<(String, String)>,
+}
+
+impl ConsentRequest {
+    /// The first value of a query parameter.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the host decided.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ConsentDecision {
+    /// The user is signed in and consents to `scopes` (a subset of the
+    /// requested ones) for the client, acting in organization `org_id`.
+    Granted {
+        /// The user.
+        user_id: UserId,
+        /// The user's organization.
+        org_id: OrgId,
+        /// The consented scopes.
+        scopes: ScopeSet,
+    },
+    /// The user refused: the client gets `error=access_denied`.
+    Denied,
+    /// Send the browser here first (the host's login or consent page), which
+    /// comes back to the same authorize URL when done.
+    Redirect(String),
+}
+
+/// The host's consent hook. Implement it in real deployments.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use m2m_core::{OrgId, UserId};
+/// use m2m_issuer::consent::{ConsentDecision, ConsentHandler, ConsentRequest};
+///
+/// #[derive(Debug)]
+/// struct MySessions;
+///
+/// #[async_trait]
+/// impl ConsentHandler for MySessions {
+///     async fn decide(&self, request: &ConsentRequest) -> ConsentDecision {
+///         match request.headers.get("cookie") {
+///             // Look the session up, show a consent page once, remember it...
+///             Some(_) => ConsentDecision::Granted {
+///                 user_id: UserId::new("user_42"),
+///                 org_id: OrgId::new("org_7"),
+///                 scopes: request.scopes.clone(),
+///             },
+///             None => ConsentDecision::Redirect("https://app.example.com/login".into()),
+///         }
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait ConsentHandler: fmt::Debug + Send + Sync + 'static {
+    /// Decides on one authorization request.
+    async fn decide(&self, request: &ConsentRequest) -> ConsentDecision;
+}
+
+/// **Development only**: consents to every request, as a fixed user, or as
+/// the user named by the request's `login_hint` parameter, without any login.
+///
+/// Anyone who can reach `/oauth/authorize` gets a token for any user of the
+/// configured organization. Never enable it where real users or data are.
+#[derive(Debug, Clone)]
+pub struct DevConsent {
+    user_id: UserId,
+    org_id: OrgId,
+}
+
+impl DevConsent {
+    /// Consents as `user_id` (unless the request names another user in
+    /// `login_hint`) in `org_id`. A client bound to an organization is
+    /// granted in that organization instead.
+    pub fn new(user_id: impl Into<String>, org_id: impl Into<String>) -> Self {
+        DevConsent {
+            user_id: UserId::new(user_id.into()),
+            org_id: OrgId::new(org_id.into()),
+        }
+    }
+}
+
+#[async_trait]
+impl ConsentHandler for DevConsent {
+    async fn decide(&self, request: &ConsentRequest) -> ConsentDecision {
+        let user_id = match request.query_param("login_hint") {
+            Some(hint) if m2m_core::validate_id(hint).is_ok() => UserId::new(hint),
+            _ => self.user_id.clone(),
+        };
+        ConsentDecision::Granted {
+            user_id,
+            org_id: request
+                .client_org_id
+                .clone()
+                .unwrap_or_else(|| self.org_id.clone()),
+            scopes: request.scopes.clone(),
+        }
+    }
+}
