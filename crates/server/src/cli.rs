@@ -48,6 +48,9 @@ pub(crate) enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// List and revoke users' grants to user-level clients.
+    #[command(subcommand)]
+    Grant(GrantCommand),
     /// Get an access token with client credentials and print it.
     Token(TokenArgs),
     /// Verify an access token against a JWKS; print its claims as JSON.
@@ -267,6 +270,38 @@ pub(crate) enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `m2m grant ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum GrantCommand {
+    /// List a user-level client's grants (revoked ones too).
+    List(GrantListArgs),
+    /// Revoke a grant: its refresh tokens stop working and its access tokens
+    /// enter the revocation feed.
+    Revoke(GrantRevokeArgs),
+}
+
+/// `m2m grant list`.
+#[derive(Debug, Args)]
+pub(crate) struct GrantListArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// Only this user's grants.
+    #[arg(long, env = "M2M_USER_ID")]
+    pub(crate) user_id: Option<String>,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `m2m grant revoke`.
+#[derive(Debug, Args)]
+pub(crate) struct GrantRevokeArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// The grant id (from `m2m grant list`).
+    pub(crate) grant_id: String,
 }
 
 /// `m2m token`.

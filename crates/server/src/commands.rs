@@ -5,8 +5,8 @@ use http::Method;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{
-    ClientCommand, ClientCreateArgs, ClientListArgs, ClientUpdateArgs, KeyCommand, SecretCommand,
-    TokenArgs, VerifyArgs,
+    ClientCommand, ClientCreateArgs, ClientListArgs, ClientUpdateArgs, GrantCommand, KeyCommand,
+    SecretCommand, TokenArgs, VerifyArgs,
 };
 use crate::http::{Admin, Http, fetch_token, url};
 use crate::output::{print_client, print_json, print_table};
@@ -257,6 +257,68 @@ pub(crate) async fn key(admin: &Admin, command: KeyCommand) -> Result<()> {
                 print_table(&["FIELD", "VALUE"], &rows);
                 Ok(())
             }
+        }
+    }
+}
+
+/// `m2m grant ...`.
+pub(crate) async fn grant(admin: &Admin, command: GrantCommand) -> Result<()> {
+    match command {
+        GrantCommand::List(args) => {
+            let mut path = format!("/admin/clients/{}/grants", encode(&args.client_id));
+            if let Some(user_id) = &args.user_id {
+                path.push_str("?user_id=");
+                path.push_str(&encode(user_id));
+            }
+            let page = admin.call(Method::GET, &path, None).await?;
+            if args.json {
+                return print_json(&page);
+            }
+            let rows: Vec<Vec<String>> = page["items"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|g| {
+                            vec![
+                                text(&g["grant_id"]),
+                                text(&g["user_id"]),
+                                text(&g["org_id"]),
+                                scopes_text(&g["scopes"]),
+                                text(&g["created_at"]),
+                                text(&g["revoked_at"]),
+                            ]
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            print_table(
+                &[
+                    "GRANT_ID",
+                    "USER_ID",
+                    "ORG_ID",
+                    "SCOPES",
+                    "CREATED_AT",
+                    "REVOKED_AT",
+                ],
+                &rows,
+            );
+            Ok(())
+        }
+        GrantCommand::Revoke(args) => {
+            admin
+                .call(
+                    Method::DELETE,
+                    &format!(
+                        "/admin/clients/{}/grants/{}",
+                        encode(&args.client_id),
+                        encode(&args.grant_id)
+                    ),
+                    None,
+                )
+                .await?;
+            println!("revoked grant {} of {}", args.grant_id, args.client_id);
+            Ok(())
         }
     }
 }

@@ -64,6 +64,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let admin = http::Admin::login(endpoint, &cli.admin_file).await?;
             commands::key(&admin, command).await
         }
+        Command::Grant(command) => {
+            let admin = http::Admin::login(endpoint, &cli.admin_file).await?;
+            commands::grant(&admin, command).await
+        }
         Command::Token(args) => commands::token(endpoint, args).await,
         Command::Verify(args) => commands::verify(endpoint, args).await,
     }
