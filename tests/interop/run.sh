@@ -40,7 +40,10 @@ wait_http() { # URL, log file
 declare -A endpoints
 for alg in es256 eddsa rs256; do
   port=$(free_port)
-  "$bin/m2m" serve --listen "127.0.0.1:$port" --algorithm "$alg" \
+  # The ES256 issuer also runs user-level clients (development consent) for authlib's code flow.
+  extra=()
+  [ "$alg" = es256 ] && extra=(--dev-consent)
+  "$bin/m2m" serve --listen "127.0.0.1:$port" --algorithm "$alg" "${extra[@]}" \
     --database "sqlite://$work/$alg.db?mode=rwc" \
     --bootstrap-admin-file "$work/$alg-admin.json" >"$work/$alg.log" 2>&1 &
   pids+=($!)

@@ -91,6 +91,11 @@ pub(crate) struct ServeArgs {
     /// other replicas' rotations) and checks for a due rotation [default: 60].
     #[arg(long, env = "M2M_KEY_REFRESH_INTERVAL")]
     pub(crate) key_refresh_interval: Option<u64>,
+    /// DEVELOPMENT ONLY: turn on user-level clients with a consent step that
+    /// grants every authorization request, as the user named by `login_hint`
+    /// (default `dev-user`), with no login. Never on a server real users reach.
+    #[arg(long, env = "M2M_DEV_CONSENT")]
+    pub(crate) dev_consent: bool,
 }
 
 /// Log output format.

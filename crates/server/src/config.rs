@@ -27,6 +27,7 @@ pub(crate) struct ServeConfig {
     pub(crate) jwks_max_age_secs: u64,
     pub(crate) key_prepublish_secs: u64,
     pub(crate) key_refresh_interval_secs: u64,
+    pub(crate) dev_consent: bool,
 }
 
 /// The `--config` file: the same settings as the flags.
@@ -42,6 +43,7 @@ struct FileConfig {
     jwks_max_age: Option<u64>,
     key_prepublish: Option<u64>,
     key_refresh_interval: Option<u64>,
+    dev_consent: Option<bool>,
 }
 
 impl ServeConfig {
@@ -93,6 +95,7 @@ impl ServeConfig {
                 .or(file.key_refresh_interval)
                 .unwrap_or(60)
                 .max(1),
+            dev_consent: args.dev_consent || file.dev_consent.unwrap_or(false),
         })
     }
 }

@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use m2m_core::RotationPolicy;
 use m2m_issuer::Issuer;
+use m2m_issuer::consent::DevConsent;
 use m2m_store_sql::SqlStore;
 use tokio::net::TcpListener;
 
@@ -67,7 +68,14 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         prepublish_secs: config.key_prepublish_secs,
         ..RotationPolicy::default()
     };
-    let issuer = Issuer::builder(config.issuer.clone(), store.clone())
+    let mut builder = Issuer::builder(config.issuer.clone(), store.clone());
+    if config.dev_consent {
+        tracing::warn!(
+            "--dev-consent: user-level clients are on and every authorization request is granted WITHOUT LOGIN; development only"
+        );
+        builder = builder.consent(Arc::new(DevConsent::new("dev-user", "dev-org")));
+    }
+    let issuer = builder
         .algorithm(config.algorithm.into())
         .master_key(master.0)
         .jwks_max_age(config.jwks_max_age_secs)

@@ -1,8 +1,10 @@
 """Independent Python clients against a real `m2m serve`.
 
 authlib runs the client-credentials grant (client_secret_basic and
-client_secret_post); PyJWT's PyJWKClient verifies the access token against the
-issuer's jwks_uri; requests calls a route of the guarded example app.
+client_secret_post) and, for a user-level client, the authorization-code
+grant with PKCE and the refresh grant; PyJWT's PyJWKClient verifies the access
+tokens against the issuer's jwks_uri; requests calls a route of the guarded
+example app.
 
 Environment (set by tests/interop/run.sh):
   M2M_ENDPOINT    the issuer (ES256), e.g. http://127.0.0.1:18080
@@ -18,6 +20,7 @@ import os
 import jwt
 import pytest
 import requests
+from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
 ENDPOINT = os.environ["M2M_ENDPOINT"]
@@ -180,3 +183,68 @@ def test_guarded_route_without_a_token():
     assert response.headers["WWW-Authenticate"].startswith("Bearer realm=")
     assert "error=" not in response.headers["WWW-Authenticate"]
     assert response.json()["error"] == "unauthorized"
+
+
+def test_authlib_authorization_code_with_pkce_and_refresh():
+    """A user-level client, with the server's development consent (user from login_hint)."""
+    redirect_uri = "http://127.0.0.1:1/callback"  # never reached: the redirect is read, not followed
+    response = requests.post(
+        f"{ENDPOINT}/admin/clients",
+        json={
+            "name": "python assistant",
+            "kind": "user",
+            "org_id": "org_py",
+            "scopes": ["notes:read", "notes:write"],
+            "redirect_uris": [redirect_uri],
+        },
+        headers={"Authorization": f"Bearer {admin_token()}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    client = response.json()
+    meta = metadata()
+    assert "authorization_code" in meta["grant_types_supported"]
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+
+    session = OAuth2Session(
+        client["client_id"],
+        client["client_secret"],
+        scope="notes:read",
+        redirect_uri=redirect_uri,
+        code_challenge_method="S256",
+    )
+    verifier = generate_token(64)
+    url, state = session.create_authorization_url(
+        meta["authorization_endpoint"], code_verifier=verifier, login_hint="alice"
+    )
+    assert "code_challenge=" in url and "code_challenge_method=S256" in url
+    consent = requests.get(url, allow_redirects=False, timeout=10)
+    assert consent.status_code == 302, consent.text
+    location = consent.headers["Location"]
+    assert location.startswith(redirect_uri)
+    assert f"state={state}" in location
+
+    token = session.fetch_token(
+        meta["token_endpoint"], authorization_response=location, code_verifier=verifier
+    )
+    assert token["token_type"].lower() == "bearer"
+    assert token["scope"] == "notes:read"
+    assert token["refresh_token"].startswith("m2mr_")
+    jwks = jwt.PyJWKClient(meta["jwks_uri"])
+    key = jwks.get_signing_key_from_jwt(token["access_token"])
+    claims = jwt.decode(token["access_token"], key.key, algorithms=["ES256"], audience=ENDPOINT, issuer=ENDPOINT)
+    assert claims["uid"] == "alice" and claims["sub"] == "alice"
+    assert claims["oid"] == "org_py"
+    assert claims["client_id"] == client["client_id"]
+
+    # Refresh rotates the refresh token; the old one is then refused (reuse detection).
+    refreshed = session.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"])
+    assert refreshed["refresh_token"] != token["refresh_token"]
+    reuse = requests.post(
+        meta["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+        auth=(client["client_id"], client["client_secret"]),
+        timeout=10,
+    )
+    assert reuse.status_code == 400
+    assert reuse.json()["error"] == "invalid_grant"
