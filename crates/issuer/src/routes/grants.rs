@@ -321,23 +321,11 @@ pub(super) async fn refresh_token(
         Some(grant) if grant.revoked_at.is_none() => grant,
         _ => return Err(invalid_grant("the grant was revoked")),
     };
-    let scope = match form.get("scope") {
-        None => grant.scopes.clone(),
-        Some(text) => {
-            let requested = ScopeSet::parse(text)
-                .map_err(|e| OAuthError::new(OAuthCode::InvalidScope, e.to_string()))?;
-            if requested.is_empty() {
-                grant.scopes.clone()
-            } else if requested.is_subset(&grant.scopes) {
-                requested
-            } else {
-                return Err(OAuthError::new(
-                    OAuthCode::InvalidScope,
-                    "a refresh may not widen the scope the user consented to",
-                ));
-            }
-        }
-    };
+    let scope = super::token::select_scope(
+        form.get("scope"),
+        &grant.scopes,
+        "a refresh may not widen the scope the user consented to",
+    )?;
     if !scope.is_subset(&client.scopes) {
         return Err(OAuthError::new(
             OAuthCode::InvalidScope,

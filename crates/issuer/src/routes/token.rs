@@ -64,23 +64,11 @@ async fn issue(issuer: &Issuer, request: Request) -> Result<Response, OAuthError
         ));
     }
 
-    let scope = match form.get("scope") {
-        None => client.scopes.clone(),
-        Some(requested) => {
-            let requested = ScopeSet::parse(requested)
-                .map_err(|e| OAuthError::new(OAuthCode::InvalidScope, e.to_string()))?;
-            if requested.is_empty() {
-                client.scopes.clone()
-            } else if requested.is_subset(&client.scopes) {
-                requested
-            } else {
-                return Err(OAuthError::new(
-                    OAuthCode::InvalidScope,
-                    "the requested scope exceeds what this client may be granted",
-                ));
-            }
-        }
-    };
+    let scope = select_scope(
+        form.get("scope"),
+        &client.scopes,
+        "the requested scope exceeds what this client may be granted",
+    )?;
 
     let default_audience = [inner.default_audience.clone()];
     let allowed: &[String] = if client.audiences.is_empty() {
@@ -159,4 +147,26 @@ async fn issue(issuer: &Issuer, request: Request) -> Result<Response, OAuthError
     .into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+/// The scopes to grant: all of `allowed` when `requested` is absent or
+/// empty, else `requested` if it is within `allowed` (never a silent
+/// subset), else `invalid_scope` saying `too_wide`.
+pub(crate) fn select_scope(
+    requested: Option<&str>,
+    allowed: &ScopeSet,
+    too_wide: &'static str,
+) -> Result<ScopeSet, OAuthError> {
+    let Some(text) = requested else {
+        return Ok(allowed.clone());
+    };
+    let requested = ScopeSet::parse(text)
+        .map_err(|e| OAuthError::new(OAuthCode::InvalidScope, e.to_string()))?;
+    if requested.is_empty() {
+        Ok(allowed.clone())
+    } else if requested.is_subset(allowed) {
+        Ok(requested)
+    } else {
+        Err(OAuthError::new(OAuthCode::InvalidScope, too_wide))
+    }
 }
