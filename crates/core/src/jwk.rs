@@ -5,7 +5,7 @@ use ring::digest;
 use serde::{Deserialize, Serialize};
 
 use crate::b64;
-use crate::key::KeyError;
+use crate::error::KeyError;
 
 /// One public key in JWK form. Only public members exist on this type: a
 /// private JWK cannot be represented, so it cannot be published by mistake.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::b64;
+use crate::error::KeyError;
 use crate::jwk::{JwkSet, PublicJwk};
 
 /// A JWS signature algorithm m2m-auth signs and verifies with.
@@ -34,6 +35,15 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// The longest raw signature this algorithm makes, in bytes: 64 for
+    /// EdDSA and ES256, 1,024 for RS256 (an 8,192-bit key, the largest accepted).
+    pub fn max_signature_len(self) -> usize {
+        match self {
+            Algorithm::EdDSA | Algorithm::ES256 => 64,
+            Algorithm::RS256 => 1024,
+        }
+    }
+
     /// The JOSE name: `EdDSA`, `ES256` or `RS256`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -66,61 +76,6 @@ impl std::str::FromStr for Algorithm {
         Algorithm::from_name(s).ok_or_else(|| KeyError::UnsupportedAlgorithm(s.to_owned()))
     }
 }
-
-/// A key could not be made, loaded or used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// The bytes are not a PKCS#8 Ed25519, P-256 or RSA (2048-8192 bit) private key.
-    InvalidPrivateKey,
-    /// The text is not PEM, or its label is not `PRIVATE KEY`.
-    InvalidPem,
-    /// A JWK's public key material is malformed or of the wrong size.
-    InvalidPublicKey(&'static str),
-    /// A JWK lacks a member its key type requires.
-    MissingMember(&'static str),
-    /// A key type (`kty`) or curve other than OKP/Ed25519, EC/P-256 and RSA.
-    UnsupportedKeyType(String),
-    /// An algorithm other than EdDSA, ES256 and RS256.
-    UnsupportedAlgorithm(String),
-    /// A JWK's `alg` does not fit its key type.
-    AlgorithmMismatch {
-        /// The JWK's `alg`.
-        alg: String,
-        /// The JWK's `kty`.
-        kty: String,
-    },
-    /// This build cannot generate RSA keys (enable the `rsa-keygen` feature, or import one).
-    RsaGenerationUnavailable,
-    /// The OS random generator or the signing operation failed.
-    CryptoFailure,
-}
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyError::InvalidPrivateKey => f.write_str(
-                "not a PKCS#8 Ed25519, P-256 or RSA (2048 to 8192 bits) private key",
-            ),
-            KeyError::InvalidPem => f.write_str("not a PEM block labelled PRIVATE KEY"),
-            KeyError::InvalidPublicKey(why) => write!(f, "invalid public key: {why}"),
-            KeyError::MissingMember(name) => write!(f, "the JWK lacks the member `{name}`"),
-            KeyError::UnsupportedKeyType(kty) => write!(f, "unsupported key type `{kty}`"),
-            KeyError::UnsupportedAlgorithm(alg) => {
-                write!(f, "unsupported algorithm `{alg}`; use EdDSA, ES256 or RS256")
-            }
-            KeyError::AlgorithmMismatch { alg, kty } => {
-                write!(f, "algorithm `{alg}` does not fit key type `{kty}`")
-            }
-            KeyError::RsaGenerationUnavailable => f.write_str(
-                "this build cannot generate RSA keys; enable the `rsa-keygen` feature or import a PKCS#8 key",
-            ),
-            KeyError::CryptoFailure => f.write_str("the cryptographic operation failed"),
-        }
-    }
-}
-
-impl std::error::Error for KeyError {}
 
 enum KeyPairInner {
     Ed25519(Ed25519KeyPair),
@@ -287,6 +242,14 @@ impl SigningKey {
                     .map_err(|_| KeyError::CryptoFailure)?;
                 Ok(sig)
             }
+        }
+    }
+
+    /// The length of this key's raw signatures, in bytes.
+    pub fn signature_len(&self) -> usize {
+        match &self.inner {
+            KeyPairInner::Ed25519(_) | KeyPairInner::Es256(_) => 64,
+            KeyPairInner::Rs256(pair) => pair.public().modulus_len(),
         }
     }
 
@@ -507,6 +470,22 @@ impl fmt::Debug for VerifyingKey {
 #[derive(Debug, Default)]
 pub struct KeySet {
     keys: Vec<VerifyingKey>,
+    skipped: Vec<SkippedKey>,
+}
+
+/// A key of a JWK Set that a [`KeySet`] could not use, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedKey {
+    /// Its `kid`, if it had one.
+    pub kid: Option<String>,
+    /// Why it was skipped.
+    pub reason: KeyError,
+}
+
+/// Whether two JWKs carry the same public key (their `alg`, `use` and other
+/// optional members aside).
+fn same_material(a: &PublicJwk, b: &PublicJwk) -> bool {
+    a.kty == b.kty && a.crv == b.crv && a.x == b.x && a.y == b.y && a.n == b.n && a.e == b.e
 }
 
 impl KeySet {
@@ -514,20 +493,70 @@ impl KeySet {
     pub fn from_keys(keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
         KeySet {
             keys: keys.into_iter().collect(),
+            skipped: Vec::new(),
         }
     }
 
-    /// Loads every signing key of a JWK Set. Keys marked for another use
-    /// (`use` other than `sig`) are skipped; a malformed or unsupported
-    /// signing key is an error, so a bad JWKS is noticed rather than half used.
+    /// Loads the signing keys of a JWK Set that this verifier understands.
+    ///
+    /// As RFC 7517 §5 asks, a key it does not understand is skipped, never
+    /// fatal to the set: an unknown `kty`, `crv` or `alg`, a `use` other than
+    /// `sig`, missing or malformed members. The skipped keys and why are kept
+    /// in [`KeySet::skipped`] so the caller can log them. Two keys with the
+    /// same `kid` are one key listed twice when their material agrees (kept
+    /// once), and a [`KeyError::DuplicateKid`] for the whole set when it
+    /// differs: which one a token means cannot be told.
+    ///
+    /// ```
+    /// use m2m_core::{Algorithm, JwkSet, KeySet, PublicJwk, SigningKey};
+    /// let key = SigningKey::generate(Algorithm::ES256)?;
+    /// let p384: PublicJwk = serde_json::from_str(
+    ///     r#"{"kty":"EC","crv":"P-384","kid":"other","x":"AA","y":"AA"}"#).unwrap();
+    /// let set = JwkSet { keys: vec![p384, key.public_jwk().clone()] };
+    /// let keys = KeySet::from_jwk_set(&set)?;
+    /// assert_eq!(keys.len(), 1);
+    /// assert_eq!(keys.skipped()[0].kid.as_deref(), Some("other"));
+    /// # Ok::<(), m2m_core::KeyError>(())
+    /// ```
     pub fn from_jwk_set(set: &JwkSet) -> Result<Self, KeyError> {
-        let keys = set
-            .keys
-            .iter()
-            .filter(|jwk| jwk.key_use.as_deref().is_none_or(|u| u == "sig"))
-            .map(VerifyingKey::from_jwk)
-            .collect::<Result<_, _>>()?;
-        Ok(KeySet { keys })
+        let mut keys: Vec<VerifyingKey> = Vec::with_capacity(set.keys.len());
+        let mut loaded: Vec<&PublicJwk> = Vec::with_capacity(set.keys.len());
+        let mut skipped = Vec::new();
+        for jwk in &set.keys {
+            if let Some(other) = jwk.key_use.as_deref().filter(|u| *u != "sig") {
+                skipped.push(SkippedKey {
+                    kid: jwk.kid.clone(),
+                    reason: KeyError::NotForSigning(other.chars().take(32).collect()),
+                });
+                continue;
+            }
+            let key = match VerifyingKey::from_jwk(jwk) {
+                Ok(key) => key,
+                Err(reason) => {
+                    skipped.push(SkippedKey {
+                        kid: jwk.kid.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            if let Some(kid) = jwk.kid.as_deref()
+                && let Some(same_kid) = loaded.iter().find(|k| k.kid.as_deref() == Some(kid))
+            {
+                if same_material(same_kid, jwk) {
+                    continue;
+                }
+                return Err(KeyError::DuplicateKid(kid.to_owned()));
+            }
+            loaded.push(jwk);
+            keys.push(key);
+        }
+        Ok(KeySet { keys, skipped })
+    }
+
+    /// The keys of the JWK Set that [`KeySet::from_jwk_set`] skipped, and why.
+    pub fn skipped(&self) -> &[SkippedKey] {
+        &self.skipped
     }
 
     /// The key with this `kid`.

@@ -168,6 +168,47 @@ impl<K> KeyRing<K> {
         schedule
     }
 
+    /// Takes out the first key that `is_it` picks (a compromised key being
+    /// revoked): it stops signing and leaves the published set at once.
+    /// Returns it, or `None` if no key matched. Afterwards there may be no
+    /// signing key: see [`KeyRing::insert_now`].
+    pub fn remove(&mut self, is_it: impl Fn(&K) -> bool) -> Option<RingEntry<K>> {
+        let index = self.entries.iter().position(|e| is_it(&e.key))?;
+        Some(self.entries.remove(index))
+    }
+
+    /// Adds `key` to sign at once, with no prepublication: for an emergency,
+    /// after [`KeyRing::remove`] took out the only signing key. If a key is
+    /// waiting to sign, `key` signs until that one starts and is retired on
+    /// the usual schedule. Returns `key`'s schedule.
+    ///
+    /// ```
+    /// use m2m_core::{KeyRing, RotationPolicy};
+    /// let policy = RotationPolicy::default();
+    /// let mut ring = KeyRing::new();
+    /// ring.insert_first("leaked", 0);
+    /// ring.remove(|k| *k == "leaked");
+    /// assert_eq!(ring.signing_key(10), None);
+    /// ring.insert_now("fresh", 10, &policy);
+    /// assert_eq!(ring.signing_key(10), Some(&"fresh"));
+    /// ```
+    pub fn insert_now(&mut self, key: K, now: u64, policy: &RotationPolicy) -> KeySchedule {
+        let waiting = self
+            .entries
+            .iter()
+            .filter(|e| e.schedule.state_at(now) == KeyState::Next)
+            .map(|e| e.schedule.signs_from)
+            .min();
+        let schedule = KeySchedule {
+            created_at: now,
+            signs_from: now,
+            signs_until: waiting,
+            published_until: waiting.map(|start| start.saturating_add(policy.retain_secs)),
+        };
+        self.entries.push(RingEntry { key, schedule });
+        schedule
+    }
+
     /// The key that signs at `now`: the current key that started last.
     pub fn signing_key(&self, now: u64) -> Option<&K> {
         self.entries
@@ -248,6 +289,22 @@ mod tests {
         assert_eq!(ring.prune(160).len(), 1);
         assert_eq!(ring.entries().len(), 1);
         assert!(ring.rotation_due(210, &P));
+    }
+
+    #[test]
+    fn an_emergency_key_signs_at_once_and_yields_to_a_waiting_one() {
+        let mut ring = KeyRing::new();
+        ring.insert_first('a', 0);
+        ring.schedule_next('b', 100, &P);
+        assert_eq!(ring.remove(|k| *k == 'a').map(|e| e.key), Some('a'));
+        assert_eq!(ring.signing_key(105), None, "b does not sign yet");
+        assert!(!ring.published(105).any(|k| *k == 'a'), "a left at once");
+        ring.insert_now('c', 105, &P);
+        assert_eq!(ring.signing_key(105), Some(&'c'));
+        assert_eq!(ring.signing_key(110), Some(&'b'), "b starts on time");
+        assert_eq!(ring.published(159).count(), 2, "c's tokens still verify");
+        assert_eq!(ring.published(160).collect::<Vec<_>>(), vec![&'b']);
+        assert!(ring.remove(|k| *k == 'z').is_none());
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - [`SigningKey`], [`VerifyingKey`], [`KeySet`], [`PublicJwk`], [`JwkSet`]: keys.
 //! - [`KeyRing`], [`RotationPolicy`]: rotation as pure functions of time.
 //! - [`sign`], [`Validation`]: JWS compact tokens, signed and verified with ring.
-//! - [`RevocationFeed`]: what guards poll to learn of revocations.
+//! - [`Revocation`] ([`RevokedToken`], [`RevokedClient`], [`RevokedKey`]) and
+//!   [`RevocationFeed`]: one revocation type for the store, the feed and guards.
 //!
 //! No I/O, no async, no global state: time is always passed in.
 //!
@@ -46,6 +47,7 @@ mod b64;
 mod claims;
 mod client;
 mod credentials;
+mod error;
 mod ids;
 mod jwk;
 mod key;
@@ -60,15 +62,16 @@ pub use credentials::{
     CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX, ClientSecret, MAX_SECRET_LEN, RandomnessUnavailable,
     SecretHash, SecretHasher, random_bytes, random_id,
 };
+pub use error::KeyError;
 pub use ids::{ClientId, InvalidId, MAX_ID_LEN, OrgId, UserId, validate_id};
 pub use jwk::{JwkSet, PublicJwk};
-pub use key::{Algorithm, KeyError, KeySet, SigningKey, VerifyingKey};
+pub use key::{Algorithm, KeySet, SigningKey, SkippedKey, VerifyingKey};
 pub use keyring::{KeyRing, KeySchedule, KeyState, RingEntry, RotationPolicy};
-pub use revocation::{RevocationFeed, RevokedClient, RevokedToken};
+pub use revocation::{Revocation, RevocationFeed, RevokedClient, RevokedKey, RevokedToken};
 pub use scope::{MAX_SCOPE_LEN, Scope, ScopeError, ScopeRequirement, ScopeSet};
 pub use token::{
     ACCESS_TOKEN_TYP, DEFAULT_LEEWAY_SECS, DEFAULT_MAX_TOKEN_LEN, Validation, VerifiedToken,
-    VerifyError, sign,
+    VerifyError, sign, signed_len,
 };
 
 /// Seconds since the Unix epoch, from the system clock (0 if the clock is before 1970).

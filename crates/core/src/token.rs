@@ -19,7 +19,8 @@ use serde::de::IgnoredAny;
 
 use crate::b64;
 use crate::claims::AccessTokenClaims;
-use crate::key::{Algorithm, KeyError, KeySet, SigningKey};
+use crate::error::KeyError;
+use crate::key::{Algorithm, KeySet, SigningKey};
 
 /// The `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -64,6 +65,28 @@ pub fn sign(key: &SigningKey, claims: &AccessTokenClaims) -> Result<String, KeyE
     token.push('.');
     b64::encode_into(&signature, &mut token);
     Ok(token)
+}
+
+/// The exact length in bytes of the token [`sign`] makes of `claims` with
+/// `key`, without signing: an issuer checks with it that every token it can
+/// mint stays under the verifiers' size limit.
+///
+/// ```
+/// use m2m_core::{sign, signed_len, Algorithm, AccessTokenClaims, SigningKey};
+/// let key = SigningKey::generate(Algorithm::ES256)?;
+/// # let claims: AccessTokenClaims = serde_json::from_str(r#"{"iss":"i","sub":"s",
+/// #   "client_id":"m2m_x","aud":["a","b"],"exp":2,"iat":1,"jti":"j","scope":"x:y"}"#).unwrap();
+/// assert_eq!(signed_len(&key, &claims), sign(&key, &claims)?.len());
+/// # Ok::<(), m2m_core::KeyError>(())
+/// ```
+pub fn signed_len(key: &SigningKey, claims: &AccessTokenClaims) -> usize {
+    let payload = serde_json::to_vec(claims).map_or(usize::MAX / 2, |p| p.len());
+    key.header_b64().len() + 1 + b64_len(payload) + 1 + b64_len(key.signature_len())
+}
+
+/// The length of unpadded base64url of `bytes` bytes.
+fn b64_len(bytes: usize) -> usize {
+    (bytes * 4).div_ceil(3)
 }
 
 /// Why a token was refused. Every variant is a reason to answer
@@ -211,6 +234,7 @@ pub struct Validation {
     leeway: u64,
     max_len: usize,
     typ: Option<String>,
+    any_audience: bool,
 }
 
 impl Validation {
@@ -223,6 +247,7 @@ impl Validation {
             leeway: DEFAULT_LEEWAY_SECS,
             max_len: DEFAULT_MAX_TOKEN_LEN,
             typ: Some(ACCESS_TOKEN_TYP.to_owned()),
+            any_audience: false,
         }
     }
 
@@ -238,13 +263,22 @@ impl Validation {
         self
     }
 
+    /// Accepts a token whatever its `aud`. Only for the issuer judging its own
+    /// tokens (introspection, revocation, RFC 7662 §2.2), which answers for
+    /// every audience; a resource server must check that it is the audience
+    /// (RFC 8707 §2, RFC 9068 §4), so never use this in one.
+    pub fn any_audience(mut self) -> Self {
+        self.any_audience = true;
+        self
+    }
+
     /// Clock leeway in seconds for `exp`, `nbf` and `iat`.
     pub fn leeway(mut self, seconds: u64) -> Self {
         self.leeway = seconds;
         self
     }
 
-    /// The longest token accepted, in bytes.
+    /// The longest token accepted, in bytes (default [`DEFAULT_MAX_TOKEN_LEN`]).
     pub fn max_token_len(mut self, bytes: usize) -> Self {
         self.max_len = bytes;
         self
@@ -265,6 +299,11 @@ impl Validation {
     /// The expected issuers.
     pub fn issuers(&self) -> &[String] {
         &self.issuers
+    }
+
+    /// The longest token accepted, in bytes.
+    pub fn token_len_limit(&self) -> usize {
+        self.max_len
     }
 
     /// The expected audiences.
@@ -352,7 +391,7 @@ impl Validation {
         if !self.issuers.contains(&claims.iss) {
             return Err(VerifyError::WrongIssuer);
         }
-        if !self.audiences.iter().any(|aud| claims.aud.contains(aud)) {
+        if !self.any_audience && !self.audiences.iter().any(|aud| claims.aud.contains(aud)) {
             return Err(VerifyError::WrongAudience);
         }
         Ok(())
@@ -363,7 +402,12 @@ fn check_alg(alg: &str) -> Result<Algorithm, VerifyError> {
     if alg.eq_ignore_ascii_case("none") {
         return Err(VerifyError::NoneAlgorithm);
     }
-    if alg.len() >= 2 && alg[..2].eq_ignore_ascii_case("HS") {
+    // `get`, not indexing: `alg` is attacker text and may hold a multi-byte
+    // character across the cut.
+    if alg
+        .get(..2)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("HS"))
+    {
         return Err(VerifyError::SymmetricAlgorithm);
     }
     Algorithm::from_name(alg).ok_or_else(|| VerifyError::UnsupportedAlgorithm(alg.to_owned()))
@@ -441,6 +485,16 @@ mod tests {
             Err(VerifyError::UnsupportedAlgorithm(_))
         ));
         assert_eq!(check_alg("ES256"), Ok(Algorithm::ES256));
+    }
+
+    #[test]
+    fn non_ascii_alg_names_are_refused_not_sliced() {
+        for alg in ["aé", "€", "é", "Hé", "H€S256"] {
+            assert!(
+                matches!(check_alg(alg), Err(VerifyError::UnsupportedAlgorithm(_))),
+                "{alg}"
+            );
+        }
     }
 
     #[test]

@@ -140,3 +140,71 @@ fn a_jwk_set_skips_encryption_keys() {
     let token = sign(&sig, &claims()).unwrap();
     assert!(validation().verify(&token, &keys, NOW).is_ok());
 }
+
+#[test]
+fn a_jwk_set_skips_every_key_it_does_not_understand() {
+    let good = key(Algorithm::ES256);
+    let parse = |json: &str| -> PublicJwk { serde_json::from_str(json).unwrap() };
+    let mut ps256 = key(Algorithm::RS256).public_jwk().clone();
+    ps256.alg = Some("PS256".into());
+    ps256.kid = Some("ps256".into());
+    let mut broken = key(Algorithm::EdDSA).public_jwk().clone();
+    broken.x = Some("not base64url!".into());
+    broken.kid = Some("broken".into());
+    let strangers = vec![
+        parse(r#"{"kty":"EC","crv":"P-384","kid":"p384","x":"AA","y":"AA"}"#),
+        parse(r#"{"kty":"OKP","crv":"X25519","kid":"x25519","x":"AA"}"#),
+        parse(r#"{"kty":"oct","kid":"hmac","k":"c2VjcmV0"}"#),
+        parse(r#"{"kty":"EC","crv":"P-256","kid":"no-y","x":"AA"}"#),
+        parse(r#"{"kty":"AKP","kid":"pq","alg":"ML-DSA-44"}"#),
+        ps256,
+        broken,
+    ];
+    let mut keys = strangers.clone();
+    keys.insert(3, good.public_jwk().clone());
+    let set = KeySet::from_jwk_set(&JwkSet { keys }).unwrap();
+    assert_eq!(set.len(), 1, "only the key it understands");
+    assert!(set.contains(good.kid()));
+    let skipped: Vec<_> = set.skipped().iter().map(|s| s.kid.as_deref()).collect();
+    let expected: Vec<_> = strangers.iter().map(|k| k.kid.as_deref()).collect();
+    assert_eq!(skipped, expected, "each one reported once, in order");
+    let token = sign(&good, &claims()).unwrap();
+    assert!(validation().verify(&token, &set, NOW).is_ok());
+
+    // Nothing usable is an empty set, not an error: the verifier refuses
+    // every token until a usable key arrives.
+    let none = KeySet::from_jwk_set(&JwkSet { keys: strangers }).unwrap();
+    assert!(none.is_empty());
+}
+
+#[test]
+fn duplicate_kids_are_one_key_when_they_agree_and_refused_when_they_differ() {
+    let a = key(Algorithm::ES256);
+    let same = JwkSet {
+        keys: vec![a.public_jwk().clone(), a.public_jwk().clone()],
+    };
+    let set = KeySet::from_jwk_set(&same).unwrap();
+    assert_eq!(set.len(), 1);
+
+    let mut impostor = key(Algorithm::EdDSA).public_jwk().clone();
+    impostor.kid = Some(a.kid().to_owned());
+    let clash = JwkSet {
+        keys: vec![a.public_jwk().clone(), impostor],
+    };
+    assert_eq!(
+        KeySet::from_jwk_set(&clash).unwrap_err(),
+        KeyError::DuplicateKid(a.kid().to_owned())
+    );
+}
+
+#[test]
+fn signed_len_is_exact_for_every_algorithm() {
+    for alg in ALGS {
+        let key = key(alg);
+        let mut claims = claims();
+        claims.aud = m2m_core::Audience::from_list(vec!["a".into(), "b".repeat(300)]);
+        let token = sign(&key, &claims).unwrap();
+        assert_eq!(m2m_core::signed_len(&key, &claims), token.len(), "{alg}");
+        assert!(alg.max_signature_len() >= key.signature_len());
+    }
+}

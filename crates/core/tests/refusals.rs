@@ -387,3 +387,23 @@ fn oversized_tokens_are_refused_before_decoding() {
         VerifyError::TooLarge { .. }
     ));
 }
+
+#[test]
+fn non_ascii_algorithm_names_are_refused_without_panic() {
+    let (_key, keys) = es();
+    let body = B64.encode(serde_json::to_vec(&claims()).unwrap());
+    for alg in ["aé", "€", "é", "h€", "Hé"] {
+        let header = B64.encode(format!(r#"{{"alg":"{alg}","typ":"at+jwt"}}"#));
+        let token = format!("{header}.{body}.AAAA");
+        assert!(
+            matches!(
+                verify(&token, &keys),
+                Err(VerifyError::UnsupportedAlgorithm(_))
+            ),
+            "{alg}"
+        );
+    }
+    let header = B64.encode(r#"{"alg":"HSé","typ":"at+jwt"}"#);
+    let token = format!("{header}.{body}.AAAA");
+    assert_eq!(verify(&token, &keys), Err(VerifyError::SymmetricAlgorithm));
+}

@@ -86,6 +86,7 @@ async fn feed(
     Json(RevocationFeed {
         revoked_jtis: revoked[from..].to_vec(),
         revoked_clients: Vec::new(),
+        revoked_keys: Vec::new(),
         cursor: revoked.len().to_string(),
     })
     .into_response()

@@ -72,10 +72,9 @@ async fn run(issuer: &Issuer, request: Request) -> Result<RevocationFeed, OAuthE
             RevocationEntry::Client {
                 client_id,
                 revoked_at,
-            } => feed.revoked_clients.push(RevokedClient {
-                client_id,
-                revoked_at,
-            }),
+            } => feed
+                .revoked_clients
+                .push(RevokedClient::new(client_id, revoked_at)),
         }
     }
     Ok(feed)
