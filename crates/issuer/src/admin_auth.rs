@@ -25,8 +25,8 @@ use m2m_guard::{Auth, Guard, GuardBuilder, InProcessKeys, Revocations};
 use tokio::sync::{broadcast, watch};
 
 use crate::routes::still_valid;
-use crate::store::RevocationEntry;
 use crate::{ADMIN_SCOPE, Issuer, IssuerError};
+use m2m_core::Revocation;
 
 const REALM: &str = "m2m-admin";
 
@@ -40,7 +40,7 @@ pub(crate) struct AdminActor(pub(crate) ClientId);
 pub(crate) async fn fed_guard(
     builder: GuardBuilder,
     mut jwks: watch::Receiver<JwkSet>,
-    mut revoked: broadcast::Receiver<RevocationEntry>,
+    mut revoked: broadcast::Receiver<Revocation>,
 ) -> Result<Guard, IssuerError> {
     let keys = InProcessKeys::new();
     keys.set_jwk_set(&jwks.borrow_and_update())
@@ -63,11 +63,11 @@ pub(crate) async fn fed_guard(
     tokio::spawn(async move {
         loop {
             match revoked.recv().await {
-                Ok(RevocationEntry::Token { jti, exp }) => revocations.revoke_jti(jti, exp),
-                Ok(RevocationEntry::Client {
-                    client_id,
-                    revoked_at,
-                }) => revocations.revoke_client(client_id.into_string(), revoked_at),
+                Ok(Revocation::Token(token)) => revocations.revoke_jti(token.jti, token.exp),
+                Ok(Revocation::Client(client)) => {
+                    revocations.revoke_client(client.client_id.into_string(), client.revoked_at)
+                }
+                Ok(Revocation::Key(_)) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => break,
             }
@@ -82,7 +82,7 @@ pub(crate) async fn admin_guard(
     leeway: u64,
     clock: Arc<dyn Fn() -> u64 + Send + Sync>,
     jwks: watch::Receiver<JwkSet>,
-    revoked: broadcast::Receiver<RevocationEntry>,
+    revoked: broadcast::Receiver<Revocation>,
 ) -> Result<Guard, IssuerError> {
     let builder = Guard::builder(issuer_url, issuer_url)
         .leeway(leeway)

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use m2m_core::ClientId;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{AuditEvent, Store};
+use crate::store::{AuditRecord as AuditEvent, Store};
 
 /// Events appended per store call at most.
 const BATCH: usize = 256;

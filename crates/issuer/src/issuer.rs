@@ -19,10 +19,9 @@ use crate::consent::ConsentHandler;
 use crate::error::IssuerError;
 use crate::keycrypt::{self, KeyCrypt};
 use crate::keys::{KeyManager, Rotation};
-use crate::store::{
-    ClientRecord, RevocationEntry, SecretRecord, Store, StoreResult, TokenRevocation,
-};
+use crate::store::{ClientRecord, SecretRecord, Store, StoreResult};
 use crate::throttle::{Throttle, ThrottleConfig};
+use m2m_core::{Revocation, RevokedToken};
 
 /// The scope that the admin API requires.
 pub const ADMIN_SCOPE: &str = "m2m:admin";
@@ -57,7 +56,7 @@ pub(crate) struct Inner {
     pub(crate) throttle: Throttle,
     pub(crate) audit: AuditSink,
     pub(crate) cache: ClientCache,
-    pub(crate) revocations: broadcast::Sender<RevocationEntry>,
+    pub(crate) revocations: broadcast::Sender<Revocation>,
     /// secret id → when this node last wrote its `last_used_at`.
     last_touch: DashMap<String, u64>,
     /// Checked against when the client is unknown, so timing does not tell.
@@ -105,12 +104,9 @@ impl Inner {
 
     /// Tells this node's in-process subscribers (`subscribe_revocations`)
     /// about revoked tokens; other replicas learn of them from the feed.
-    pub(crate) fn announce_revoked(&self, revoked: Vec<TokenRevocation>) {
+    pub(crate) fn announce_revoked(&self, revoked: Vec<RevokedToken>) {
         for token in revoked {
-            let _ = self.revocations.send(RevocationEntry::Token {
-                jti: token.jti,
-                exp: token.exp,
-            });
+            let _ = self.revocations.send(Revocation::Token(token));
         }
     }
 
@@ -585,7 +581,7 @@ impl Issuer {
 
     /// Revocations as this node makes them (token revoked, client deleted or
     /// disabled). Other replicas' revocations arrive only through the feed.
-    pub fn subscribe_revocations(&self) -> broadcast::Receiver<RevocationEntry> {
+    pub fn subscribe_revocations(&self) -> broadcast::Receiver<Revocation> {
         self.inner.revocations.subscribe()
     }
 

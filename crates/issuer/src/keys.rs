@@ -193,7 +193,7 @@ impl KeyManager {
             let mut ring = KeyRing::new();
             ring.insert_first(Arc::new(generate(alg).await?), now);
             let stored = to_stored(&ring, &[], crypt)?;
-            if store.save_key_ring(&stored, &[]).await? {
+            if store.save_key_ring(&stored, &[], None).await? {
                 snapshot = KeySnapshot { ring, stored };
             } else {
                 // Another replica made the first key: use theirs.
@@ -274,7 +274,7 @@ impl KeyManager {
             let schedule = ring.schedule_next(Arc::clone(&key), now, &self.policy);
             ring.prune(now);
             let stored = to_stored(&ring, &current.stored, crypt)?;
-            if store.save_key_ring(&stored, &expected).await? {
+            if store.save_key_ring(&stored, &expected, None).await? {
                 self.install(KeySnapshot { ring, stored }, now);
                 tracing::info!(
                     kid = key.kid(),
@@ -317,7 +317,7 @@ impl KeyManager {
             let mut ring = KeyRing::from_entries(current.ring.entries().to_vec());
             ring.prune(now);
             let stored = to_stored(&ring, &current.stored, crypt)?;
-            if store.save_key_ring(&stored, &expected).await? {
+            if store.save_key_ring(&stored, &expected, None).await? {
                 self.install(KeySnapshot { ring, stored }, now);
             }
         }

@@ -28,7 +28,10 @@ use crate::clients::{
     self, ClientView, CreateClient, CreateSecret, MAX_LIVE_SECRETS, UpdateClient, rfc3339,
 };
 use crate::error::AdminError;
-use crate::store::{AddSecret, AuditEvent, ClientFilter, GrantRecord, RevocationEntry};
+use crate::store::{
+    AddSecret, AuditRecord as AuditEvent, ClientFilter, GrantRecord, GrantRevocation,
+};
+use m2m_core::{Revocation, RevokedClient};
 
 const ADMIN_BODY_LIMIT: usize = 64 * 1024;
 const DEFAULT_LIMIT: usize = 50;
@@ -246,17 +249,19 @@ async fn update_client(
     let was_enabled = client.enabled;
     let now = inner.now();
     let changed = update.apply(&mut client, now)?;
-    if !inner.store.update_client(&client).await? {
+    // A disabled client gets no token, and its live tokens are revoked.
+    let revocation =
+        (was_enabled && !client.enabled).then(|| RevokedClient::new(client_id.clone(), now));
+    if !inner
+        .store
+        .update_client(&client, revocation.as_ref())
+        .await?
+    {
         return Err(AdminError::not_found("no such client"));
     }
     inner.cache.invalidate(&client_id);
-    if was_enabled && !client.enabled {
-        // A disabled client gets no token, and its live tokens are revoked.
-        inner.store.revoke_client(&client_id, now).await?;
-        let _ = inner.revocations.send(RevocationEntry::Client {
-            client_id: client_id.clone(),
-            revoked_at: now,
-        });
+    if let Some(revocation) = revocation {
+        let _ = inner.revocations.send(Revocation::Client(revocation));
     }
     inner.audit.record(
         now,
@@ -276,14 +281,12 @@ async fn delete_client(
     let inner = &*issuer.inner;
     let client_id = client_id_param(client_id)?;
     let now = inner.now();
-    if !inner.store.delete_client(&client_id, now).await? {
+    let revocation = RevokedClient::new(client_id.clone(), now);
+    if !inner.store.delete_client(&client_id, &revocation).await? {
         return Err(AdminError::not_found("no such client"));
     }
     inner.cache.invalidate(&client_id);
-    let _ = inner.revocations.send(RevocationEntry::Client {
-        client_id: client_id.clone(),
-        revoked_at: now,
-    });
+    let _ = inner.revocations.send(Revocation::Client(revocation));
     inner.audit.record(
         now,
         "client.deleted",
@@ -356,7 +359,14 @@ async fn revoke_grant(
         return Err(AdminError::not_found("no such grant"));
     }
     let now = inner.now();
-    let Some(revoked) = inner.store.revoke_grant(&client_id, &grant_id, now).await? else {
+    let revocation = GrantRevocation {
+        client_id: &client_id,
+        grant_id: &grant_id,
+        at: now,
+        live_after: now.saturating_sub(inner.leeway),
+        create_revoked: None,
+    };
+    let Some(revoked) = inner.store.revoke_grant(&revocation).await? else {
         return Err(AdminError::not_found("no such grant"));
     };
     inner.announce_revoked(revoked);

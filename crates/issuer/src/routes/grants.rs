@@ -93,11 +93,14 @@ async fn revoke_family(
     now: u64,
     reason: &'static str,
 ) -> Result<(), OAuthError> {
-    if let Some(revoked) = inner
-        .store
-        .revoke_grant(&client.client_id, grant_id, now)
-        .await?
-    {
+    let revocation = crate::store::GrantRevocation {
+        client_id: &client.client_id,
+        grant_id,
+        at: now,
+        live_after: now.saturating_sub(inner.leeway),
+        create_revoked: None,
+    };
+    if let Some(revoked) = inner.store.revoke_grant(&revocation).await? {
         inner.announce_revoked(revoked);
     }
     inner.audit.record(

@@ -343,7 +343,7 @@ pub(crate) async fn still_valid(
     inner: &Inner,
     claims: &AccessTokenClaims,
 ) -> Result<bool, crate::store::StoreError> {
-    if inner.store.is_token_revoked(&claims.jti).await? {
+    if inner.store.is_revoked(claims, None).await? {
         return Ok(false);
     }
     Ok(inner

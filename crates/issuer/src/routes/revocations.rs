@@ -11,11 +11,10 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use m2m_core::{RevocationFeed, RevokedClient, RevokedToken};
+use m2m_core::RevocationFeed;
 
 use crate::Issuer;
 use crate::error::{OAuthError, no_store};
-use crate::store::RevocationEntry;
 
 const PAGE: usize = 1000;
 
@@ -58,24 +57,15 @@ async fn run(issuer: &Issuer, request: Request) -> Result<RevocationFeed, OAuthE
             );
         }
     }
-    let after = since.filter(|&seq| seq > 0);
-    let (entries, last) = issuer.inner.store.revocations_since(after, PAGE).await?;
+    let after = since.unwrap_or(0);
+    let page = issuer.inner.store.revocations_since(after, PAGE).await?;
+    let last = page.entries.last().map_or(after, |e| e.seq);
     let mut feed = RevocationFeed {
-        cursor: encode_seq(last.or(after).unwrap_or(0)),
+        cursor: encode_seq(last),
         ..RevocationFeed::default()
     };
-    for entry in entries {
-        match entry {
-            RevocationEntry::Token { jti, exp } => {
-                feed.revoked_jtis.push(RevokedToken { jti, exp })
-            }
-            RevocationEntry::Client {
-                client_id,
-                revoked_at,
-            } => feed
-                .revoked_clients
-                .push(RevokedClient::new(client_id, revoked_at)),
-        }
+    for entry in page.entries {
+        feed.push(entry.revocation);
     }
     Ok(feed)
 }

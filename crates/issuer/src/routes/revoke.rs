@@ -12,7 +12,7 @@ use http::StatusCode;
 use super::{Credentials, Form, authenticate, source_ip, verify_own_token};
 use crate::Issuer;
 use crate::error::{OAuthError, no_store};
-use crate::store::{RevocationEntry, TokenRevocation};
+use m2m_core::{Revocation, RevokedToken};
 
 pub(super) async fn revoke(State(issuer): State<Issuer>, request: Request) -> Response {
     match run(&issuer, request).await {
@@ -42,22 +42,18 @@ async fn run(issuer: &Issuer, request: Request) -> Result<(), OAuthError> {
     if claims.client_id != caller.entry.client.client_id {
         return Ok(());
     }
-    if inner.store.is_token_revoked(&claims.jti).await? {
-        return Ok(());
-    }
-    inner
-        .store
-        .revoke_token(&TokenRevocation {
-            jti: claims.jti.clone(),
-            client_id: claims.client_id.clone(),
-            exp: claims.exp,
-            revoked_at: now,
-        })
-        .await?;
-    let _ = inner.revocations.send(RevocationEntry::Token {
+    let token = RevokedToken {
         jti: claims.jti.clone(),
         exp: claims.exp,
-    });
+    };
+    if !inner
+        .store
+        .revoke_token(&token, &claims.client_id, now)
+        .await?
+    {
+        return Ok(());
+    }
+    let _ = inner.revocations.send(Revocation::Token(token));
     inner.audit.record(
         now,
         "token.revoked",

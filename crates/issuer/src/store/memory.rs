@@ -7,19 +7,21 @@
 //! ring, the revocation log and the audit log each sit behind one mutex that
 //! is never held across an `.await`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use m2m_core::{ClientId, UserId};
+use m2m_core::{
+    AccessTokenClaims, ClientId, Revocation, RevokedClient, RevokedKey, RevokedToken, UserId,
+};
 
 use super::{
-    AddSecret, AuditEvent, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode, GrantRecord,
-    Page, RefreshTokenRecord, RevocationEntry, RotateRefresh, SecretRecord, Store, StoreError,
-    StoreResult, StoredKey, TokenRevocation,
+    AddSecret, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode, GrantRecord,
+    GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord, RevocationPage, RotateRefresh,
+    SecretRecord, Store, StoreError, StoreResult, StoredKey,
 };
 
 struct ClientEntry {
@@ -27,11 +29,47 @@ struct ClientEntry {
     secrets: Vec<SecretRecord>,
 }
 
+/// The log in sequence order; `head` is the last sequence number handed
+/// out. `index` answers "is this token covered?" without a scan.
 #[derive(Default)]
 struct RevocationLog {
-    next_seq: u64,
-    entries: Vec<(u64, RevocationEntry)>,
-    tokens: HashMap<String, TokenRevocation>,
+    head: u64,
+    entries: Vec<LoggedRevocation>,
+    index: RevocationIndex,
+}
+
+#[derive(Default)]
+struct RevocationIndex {
+    jtis: HashSet<String>,
+    /// The latest `revoked_at` of each revoked client.
+    clients: HashMap<ClientId, u64>,
+    kids: HashSet<String>,
+}
+
+impl RevocationIndex {
+    fn add(&mut self, revocation: &Revocation) {
+        match revocation {
+            Revocation::Token(token) => {
+                self.jtis.insert(token.jti.clone());
+            }
+            Revocation::Client(client) => {
+                let at = self.clients.entry(client.client_id.clone()).or_default();
+                *at = (*at).max(client.revoked_at);
+            }
+            Revocation::Key(key) => {
+                self.kids.insert(key.kid.clone());
+            }
+        }
+    }
+
+    fn covers(&self, claims: &AccessTokenClaims, kid: Option<&str>) -> bool {
+        self.jtis.contains(&claims.jti)
+            || self
+                .clients
+                .get(&claims.client_id)
+                .is_some_and(|at| claims.iat <= *at)
+            || kid.is_some_and(|kid| self.kids.contains(kid))
+    }
 }
 
 /// Codes, grants and refresh tokens of user-level clients, under one mutex
@@ -47,7 +85,7 @@ struct Grants {
 #[derive(Default)]
 struct AuditLog {
     next_seq: u64,
-    events: Vec<AuditEvent>,
+    events: Vec<AuditRecord>,
 }
 
 /// A [`Store`] in process memory. Everything is lost when it is dropped.
@@ -90,9 +128,22 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl RevocationLog {
-    fn append(&mut self, entry: RevocationEntry) {
-        self.next_seq += 1;
-        self.entries.push((self.next_seq, entry));
+    fn append(&mut self, revocation: Revocation) {
+        self.index.add(&revocation);
+        self.head += 1;
+        self.entries.push(LoggedRevocation {
+            seq: self.head,
+            revocation,
+        });
+    }
+
+    /// Appends a token revocation unless the token is in the log already.
+    fn append_token(&mut self, token: &RevokedToken) -> bool {
+        if self.index.jtis.contains(&token.jti) {
+            return false;
+        }
+        self.append(Revocation::Token(token.clone()));
+        true
     }
 }
 
@@ -149,9 +200,18 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn update_client(&self, client: &ClientRecord) -> StoreResult<bool> {
+    async fn update_client(
+        &self,
+        client: &ClientRecord,
+        revocation: Option<&RevokedClient>,
+    ) -> StoreResult<bool> {
+        // Hold the entry while logging, so nobody sees the change without
+        // its revocation.
         Ok(match self.clients.get_mut(&client.client_id) {
             Some(mut entry) => {
+                if let Some(revocation) = revocation {
+                    lock(&self.revocations).append(Revocation::Client(revocation.clone()));
+                }
                 entry.client = client.clone();
                 true
             }
@@ -159,28 +219,19 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn delete_client(&self, client_id: &ClientId, revoked_at: u64) -> StoreResult<bool> {
-        // Hold the entry while logging, so nobody sees the client gone but
-        // not yet revoked.
+    async fn delete_client(
+        &self,
+        client_id: &ClientId,
+        revocation: &RevokedClient,
+    ) -> StoreResult<bool> {
         match self.clients.entry(client_id.clone()) {
             Entry::Vacant(_) => Ok(false),
             Entry::Occupied(slot) => {
-                lock(&self.revocations).append(RevocationEntry::Client {
-                    client_id: client_id.clone(),
-                    revoked_at,
-                });
+                lock(&self.revocations).append(Revocation::Client(revocation.clone()));
                 slot.remove();
                 Ok(true)
             }
         }
-    }
-
-    async fn revoke_client(&self, client_id: &ClientId, revoked_at: u64) -> StoreResult<()> {
-        lock(&self.revocations).append(RevocationEntry::Client {
-            client_id: client_id.clone(),
-            revoked_at,
-        });
-        Ok(())
     }
 
     async fn list_secrets(&self, client_id: &ClientId) -> StoreResult<Vec<SecretRecord>> {
@@ -245,6 +296,7 @@ impl Store for MemoryStore {
         &self,
         keys: &[StoredKey],
         expected_kids: &[String],
+        revoked: Option<&RevokedKey>,
     ) -> StoreResult<bool> {
         let mut stored = lock(&self.keys);
         let have: BTreeSet<&str> = stored.iter().map(|k| k.kid.as_str()).collect();
@@ -252,63 +304,57 @@ impl Store for MemoryStore {
         if have != expected || expected.len() != expected_kids.len() {
             return Ok(false);
         }
+        if let Some(revoked) = revoked {
+            lock(&self.revocations).append(Revocation::Key(revoked.clone()));
+        }
         *stored = keys.to_vec();
         Ok(true)
     }
 
-    async fn revoke_token(&self, revocation: &TokenRevocation) -> StoreResult<()> {
-        let mut log = lock(&self.revocations);
-        if log.tokens.contains_key(&revocation.jti) {
-            return Ok(());
-        }
-        log.tokens
-            .insert(revocation.jti.clone(), revocation.clone());
-        log.append(RevocationEntry::Token {
-            jti: revocation.jti.clone(),
-            exp: revocation.exp,
-        });
-        Ok(())
-    }
-
-    async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool> {
-        Ok(lock(&self.revocations).tokens.contains_key(jti))
-    }
-
-    async fn revocations_since(
+    async fn revoke_token(
         &self,
-        after: Option<u64>,
-        limit: usize,
-    ) -> StoreResult<(Vec<RevocationEntry>, Option<u64>)> {
+        token: &RevokedToken,
+        _client_id: &ClientId,
+        _at: u64,
+    ) -> StoreResult<bool> {
+        Ok(lock(&self.revocations).append_token(token))
+    }
+
+    async fn is_revoked(&self, claims: &AccessTokenClaims, kid: Option<&str>) -> StoreResult<bool> {
+        Ok(lock(&self.revocations).index.covers(claims, kid))
+    }
+
+    async fn revocations_since(&self, after: u64, limit: usize) -> StoreResult<RevocationPage> {
         let log = lock(&self.revocations);
-        let start = after.unwrap_or(0);
-        let mut last = after;
-        let entries = log
+        let start = log.entries.partition_point(|e| e.seq <= after);
+        Ok(RevocationPage {
+            entries: log.entries[start..].iter().take(limit).cloned().collect(),
+            head: log.head,
+        })
+    }
+
+    async fn revocation_at(&self, seq: u64) -> StoreResult<Option<Revocation>> {
+        let log = lock(&self.revocations);
+        Ok(log
             .entries
-            .iter()
-            .filter(|(seq, _)| *seq > start)
-            .take(limit)
-            .map(|(seq, entry)| {
-                last = Some(*seq);
-                entry.clone()
-            })
-            .collect();
-        Ok((entries, last))
+            .binary_search_by_key(&seq, |e| e.seq)
+            .ok()
+            .map(|i| log.entries[i].revocation.clone()))
     }
 
     async fn purge_revocations(&self, before: u64) -> StoreResult<u64> {
         let mut log = lock(&self.revocations);
-        let dropped: Vec<String> = log
-            .tokens
-            .values()
-            .filter(|t| t.exp < before)
-            .map(|t| t.jti.clone())
-            .collect();
-        for jti in &dropped {
-            log.tokens.remove(jti);
+        let count = log.entries.len();
+        log.entries.retain(|e| e.revocation.exp() >= before);
+        let purged = count - log.entries.len();
+        if purged > 0 {
+            let mut index = RevocationIndex::default();
+            for entry in &log.entries {
+                index.add(&entry.revocation);
+            }
+            log.index = index;
         }
-        log.entries
-            .retain(|(_, e)| !matches!(e, RevocationEntry::Token { exp, .. } if *exp < before));
-        Ok(dropped.len() as u64)
+        Ok(purged as u64)
     }
 
     async fn create_auth_code(&self, code: &AuthCodeRecord) -> StoreResult<()> {
@@ -426,23 +472,29 @@ impl Store for MemoryStore {
 
     async fn revoke_grant(
         &self,
-        client_id: &ClientId,
-        grant_id: &str,
-        now: u64,
-    ) -> StoreResult<Option<Vec<TokenRevocation>>> {
+        revocation: &GrantRevocation<'_>,
+    ) -> StoreResult<Option<Vec<RevokedToken>>> {
         let mut state = lock(&self.grants);
-        let Some(grant) = state
-            .grants
-            .get_mut(grant_id)
-            .filter(|g| &g.client_id == client_id)
-        else {
-            return Ok(None);
-        };
-        grant.revoked_at.get_or_insert(now);
+        let grant_id = revocation.grant_id;
+        match state.grants.get_mut(grant_id) {
+            Some(grant) if &grant.client_id == revocation.client_id => {
+                grant.revoked_at.get_or_insert(revocation.at);
+            }
+            Some(_) => return Ok(None),
+            None => match revocation.create_revoked {
+                Some(record) if record.grant_id == grant_id => {
+                    let mut record = record.clone();
+                    record.revoked_at = Some(revocation.at);
+                    state.grants.insert(grant_id.to_owned(), record);
+                    return Ok(Some(Vec::new()));
+                }
+                _ => return Ok(None),
+            },
+        }
         let mut family: Vec<&RefreshTokenRecord> = state
             .refresh
             .values()
-            .filter(|t| t.grant_id == grant_id && t.access_exp >= now)
+            .filter(|t| t.grant_id == grant_id && t.access_exp >= revocation.live_after)
             .collect();
         family.sort_by(|a, b| {
             (a.created_at, a.access_jti.as_str()).cmp(&(b.created_at, b.access_jti.as_str()))
@@ -450,26 +502,17 @@ impl Store for MemoryStore {
         let mut log = lock(&self.revocations);
         let mut revoked = Vec::with_capacity(family.len());
         for token in family {
-            let revocation = TokenRevocation {
+            let access = RevokedToken {
                 jti: token.access_jti.clone(),
-                client_id: token.client_id.clone(),
                 exp: token.access_exp,
-                revoked_at: now,
             };
-            if !log.tokens.contains_key(&token.access_jti) {
-                log.tokens
-                    .insert(token.access_jti.clone(), revocation.clone());
-                log.append(RevocationEntry::Token {
-                    jti: token.access_jti.clone(),
-                    exp: token.access_exp,
-                });
-            }
-            revoked.push(revocation);
+            log.append_token(&access);
+            revoked.push(access);
         }
         Ok(Some(revoked))
     }
 
-    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
+    async fn append_audit(&self, events: &[AuditRecord]) -> StoreResult<()> {
         let mut log = lock(&self.audit);
         for event in events {
             log.next_seq += 1;
@@ -485,9 +528,9 @@ impl Store for MemoryStore {
         client_id: Option<&ClientId>,
         before: Option<u64>,
         limit: usize,
-    ) -> StoreResult<Page<AuditEvent, u64>> {
+    ) -> StoreResult<Page<AuditRecord, u64>> {
         let log = lock(&self.audit);
-        let mut items: Vec<AuditEvent> = log
+        let mut items: Vec<AuditRecord> = log
             .events
             .iter()
             .rev()

@@ -5,15 +5,20 @@
 //! database itself, the few invariants that must hold across replicas:
 //!
 //! - at most `max_live` live secrets per client ([`Store::add_secret`]);
-//! - a client's deletion and its entry in the revocation feed happen together
-//!   ([`Store::delete_client`]);
+//! - a change to a client and the revocation it implies happen together
+//!   ([`Store::update_client`], [`Store::delete_client`]), and so do a key
+//!   ring change and a key's revocation ([`Store::save_key_ring`]);
+//! - the revocation log's sequence numbers only grow and are never reused,
+//!   and entries become visible in sequence order, so a reader following a
+//!   cursor never skips one ([`Store::revocations_since`]);
 //! - key-ring changes are compare-and-swap, so two replicas rotating at once
 //!   cannot both win ([`Store::save_key_ring`]);
 //! - an authorization code is exchanged once: of concurrent
 //!   [`Store::consume_auth_code`] calls exactly one consumes it;
 //! - a refresh token is rotated once ([`Store::rotate_refresh_token`]), and a
 //!   grant's revocation and its access tokens' entries in the revocation feed
-//!   happen together ([`Store::revoke_grant`]).
+//!   happen together ([`Store::revoke_grant`]); a grant revoked before it was
+//!   created (a reused code racing its first exchange) stays revoked.
 //!
 //! A store never sees a secret, a code, a refresh token or a private key in
 //! clear: it gets [`SecretHash`]es, SHA-256 hashes and encrypted PKCS#8 blobs.
@@ -25,12 +30,11 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-pub mod conformance;
 mod memory;
 
 use m2m_core::{
-    Algorithm, ClientId, ClientKind, KeySchedule, OrgId, PublicJwk, ScopeSet, SecretHash, TokenTtl,
-    UserId,
+    AccessTokenClaims, Algorithm, ClientId, ClientKind, KeySchedule, OrgId, PublicJwk, Revocation,
+    RevokedClient, RevokedKey, RevokedToken, ScopeSet, SecretHash, TokenTtl, UserId,
 };
 pub use memory::MemoryStore;
 
@@ -104,42 +108,28 @@ pub struct StoredKey {
     pub schedule: KeySchedule,
 }
 
-/// A revoked access token.
+/// One entry of the revocation log and its place in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenRevocation {
-    /// The token's `jti`.
-    pub jti: String,
-    /// The client it was issued to.
-    pub client_id: ClientId,
-    /// The token's `exp`: after it the entry may be dropped.
-    pub exp: u64,
-    /// When it was revoked.
-    pub revoked_at: u64,
+pub struct LoggedRevocation {
+    /// The entry's sequence number: positive, increasing, never reused.
+    pub seq: u64,
+    /// What was revoked.
+    pub revocation: Revocation,
 }
 
-/// One entry of the revocation log, in feed order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RevocationEntry {
-    /// A token was revoked.
-    Token {
-        /// The token's `jti`.
-        jti: String,
-        /// The token's `exp`.
-        exp: u64,
-    },
-    /// A client was deleted or disabled: its tokens issued at or before
-    /// `revoked_at` are refused.
-    Client {
-        /// The client.
-        client_id: ClientId,
-        /// When.
-        revoked_at: u64,
-    },
+/// A page of the revocation log ([`Store::revocations_since`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RevocationPage {
+    /// Entries after the requested sequence number, in sequence order.
+    pub entries: Vec<LoggedRevocation>,
+    /// The largest sequence number the log ever assigned (0 if none), purged
+    /// entries included: no cursor beyond it was ever handed out.
+    pub head: u64,
 }
 
-/// An audit event. `detail` never holds a secret or a token.
+/// An audit event as stored. `detail` never holds a secret or a token.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AuditEvent {
+pub struct AuditRecord {
     /// Store-assigned, increasing; `0` when appending.
     pub seq: u64,
     /// When it happened.
@@ -244,6 +234,26 @@ pub struct GrantRecord {
     pub revoked_at: Option<u64>,
 }
 
+/// What [`Store::revoke_grant`] revokes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRevocation<'a> {
+    /// The grant's client: a grant of another client is not touched.
+    pub client_id: &'a ClientId,
+    /// The grant.
+    pub grant_id: &'a str,
+    /// When it is revoked (kept if it was revoked before).
+    pub at: u64,
+    /// Access tokens of the grant whose `exp` is at or after this time enter
+    /// the revocation log (the issuer passes `now - leeway`: a verifier still
+    /// accepts a token until `exp + leeway`).
+    pub live_after: u64,
+    /// If no such grant exists yet, store this one, revoked at `at`: a reused
+    /// authorization code may arrive before its first exchange created the
+    /// grant, and that exchange must then fail ([`Store::create_grant`]
+    /// conflicts with it).
+    pub create_revoked: Option<&'a GrantRecord>,
+}
+
 /// A refresh token, as stored: the SHA-256 of the token, never the token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefreshTokenRecord {
@@ -329,8 +339,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// and audit events.
 ///
 /// Implementations: `MemoryStore` in this crate, SQLite and PostgreSQL in
-/// `m2m-store-sql`. Every implementation must pass
-/// `m2m_issuer::store::conformance`.
+/// `m2m-store-sql`. Every implementation must pass the conformance suite of
+/// the `m2m-store-conformance` crate.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // ---- clients ----
@@ -351,15 +361,24 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Page<ClientRecord, ClientId>>;
 
-    /// Replaces a client's fields (matched by id). Returns whether it existed.
-    async fn update_client(&self, client: &ClientRecord) -> StoreResult<bool>;
+    /// Replaces a client's fields (matched by id) and, in the same
+    /// transaction, appends `revocation` to the revocation log when given (a
+    /// disabled or narrowed client). Returns whether the client existed;
+    /// when it did not, nothing is written.
+    async fn update_client(
+        &self,
+        client: &ClientRecord,
+        revocation: Option<&RevokedClient>,
+    ) -> StoreResult<bool>;
 
-    /// Deletes a client and its secrets and, in the same transaction, appends
-    /// a [`RevocationEntry::Client`] to the revocation log. Returns whether it existed.
-    async fn delete_client(&self, client_id: &ClientId, revoked_at: u64) -> StoreResult<bool>;
-
-    /// Appends a [`RevocationEntry::Client`] without deleting (a client was disabled).
-    async fn revoke_client(&self, client_id: &ClientId, revoked_at: u64) -> StoreResult<()>;
+    /// Deletes a client and its secrets and, in the same transaction,
+    /// appends `revocation` to the revocation log. Returns whether the client
+    /// existed; when it did not, nothing is written.
+    async fn delete_client(
+        &self,
+        client_id: &ClientId,
+        revocation: &RevokedClient,
+    ) -> StoreResult<bool>;
 
     // ---- secrets ----
 
@@ -389,33 +408,43 @@ pub trait Store: Send + Sync + 'static {
 
     /// Replaces the key ring with `keys` (inserting new kids, updating
     /// schedules, deleting kids not in `keys`) if and only if the stored kids
-    /// are exactly `expected_kids` (in any order). Returns whether it did;
-    /// `false` means another replica changed the ring first: reload and retry.
+    /// are exactly `expected_kids` (in any order), and in the same
+    /// transaction appends `revoked` to the revocation log when given (a key
+    /// killed in an emergency). Returns whether it did; `false` means another
+    /// replica changed the ring first and nothing was written: reload and retry.
     async fn save_key_ring(
         &self,
         keys: &[StoredKey],
         expected_kids: &[String],
+        revoked: Option<&RevokedKey>,
     ) -> StoreResult<bool>;
 
     // ---- revocation ----
 
-    /// Revokes a token (idempotent: revoking it again changes nothing) and
-    /// appends it to the revocation log the first time.
-    async fn revoke_token(&self, revocation: &TokenRevocation) -> StoreResult<()>;
-
-    /// Whether a token is revoked.
-    async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool>;
-
-    /// Revocation-log entries after `after` (a sequence number; `None` for the
-    /// start), in log order, at most `limit`. Returns the entries and the
-    /// sequence number of the last one returned (or `after` when none).
-    async fn revocations_since(
+    /// Revokes a token of `client_id` at `at`: appends it to the revocation
+    /// log the first time; revoking it again changes nothing. Returns whether
+    /// this call revoked it.
+    async fn revoke_token(
         &self,
-        after: Option<u64>,
-        limit: usize,
-    ) -> StoreResult<(Vec<RevocationEntry>, Option<u64>)>;
+        token: &RevokedToken,
+        client_id: &ClientId,
+        at: u64,
+    ) -> StoreResult<bool>;
 
-    /// Drops token revocations whose `exp` is before `before`.
+    /// Whether a logged revocation covers the token with `claims`, verified
+    /// by the key `kid` (see [`Revocation::covers`]): its `jti` revoked, its
+    /// client revoked at or after its `iat`, or its key revoked.
+    async fn is_revoked(&self, claims: &AccessTokenClaims, kid: Option<&str>) -> StoreResult<bool>;
+
+    /// Revocation-log entries with a sequence number above `after` (0 for the
+    /// start), in sequence order, at most `limit`, and the log's head.
+    async fn revocations_since(&self, after: u64, limit: usize) -> StoreResult<RevocationPage>;
+
+    /// The entry with sequence number `seq`, if it is still in the log.
+    async fn revocation_at(&self, seq: u64) -> StoreResult<Option<Revocation>>;
+
+    /// Drops log entries of every kind whose [`Revocation::exp`] is before
+    /// `before` (the issuer passes `now - leeway`). Returns how many.
     async fn purge_revocations(&self, before: u64) -> StoreResult<u64>;
 
     // ---- user-level clients: codes, grants, refresh tokens ----
@@ -433,7 +462,8 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_auth_codes(&self, before: u64) -> StoreResult<u64>;
 
     /// Stores a new grant and the first refresh token of its family,
-    /// atomically. A grant with the same id is a [`StoreError::Conflict`].
+    /// atomically. A grant with the same id (a revoked one included) is a
+    /// [`StoreError::Conflict`], and nothing is stored.
     async fn create_grant(
         &self,
         grant: &GrantRecord,
@@ -467,22 +497,21 @@ pub trait Store: Send + Sync + 'static {
         now: u64,
     ) -> StoreResult<RotateRefresh>;
 
-    /// Revokes a client's grant at `now`, atomically: its refresh tokens
-    /// stop working, and the access tokens issued under it that are not
-    /// expired at `now` enter the revocation log. Idempotent. Returns `None`
-    /// when the client has no such grant, else those access tokens (the
-    /// issuer tells in-process guards about them), in issue order.
+    /// Revokes a grant, atomically: its refresh tokens stop working, and the
+    /// access tokens issued under it with `exp >= live_after` enter the
+    /// revocation log (each once). Idempotent. Returns `None` when the client
+    /// has no such grant and `create_revoked` is `None`; else the access
+    /// tokens covered (the issuer tells in-process guards about them), in
+    /// issue order.
     async fn revoke_grant(
         &self,
-        client_id: &ClientId,
-        grant_id: &str,
-        now: u64,
-    ) -> StoreResult<Option<Vec<TokenRevocation>>>;
+        revocation: &GrantRevocation<'_>,
+    ) -> StoreResult<Option<Vec<RevokedToken>>>;
 
     // ---- audit ----
 
     /// Appends events (their `seq` is ignored and assigned by the store).
-    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()>;
+    async fn append_audit(&self, events: &[AuditRecord]) -> StoreResult<()>;
 
     /// Events, newest first, optionally for one client, starting before
     /// sequence number `before`, at most `limit`.
@@ -491,5 +520,5 @@ pub trait Store: Send + Sync + 'static {
         client_id: Option<&ClientId>,
         before: Option<u64>,
         limit: usize,
-    ) -> StoreResult<Page<AuditEvent, u64>>;
+    ) -> StoreResult<Page<AuditRecord, u64>>;
 }
