@@ -1,30 +1,38 @@
-//! [`Issuer`], its builder, and the state its handlers share.
+//! [`Issuer`]: the domain units wired together, the public operations a
+//! host calls, and the background tasks (key check, revocation follower).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use dashmap::DashMap;
-use m2m_core::{
-    Algorithm, ClientId, ClientKind, ClientSecret, JwkSet, RotationPolicy, ScopeSet, SecretHash,
-    SecretHasher, TokenTtl,
-};
-use tokio::sync::{broadcast, watch};
+use m2m_core::{Algorithm, ClientId, ClientSecret, JwkSet, RotationPolicy, SecretHasher, TokenTtl};
+use m2m_guard::{Guard, GuardBuilder, Revocations};
+use tokio::sync::watch;
 
-use crate::audit::AuditSink;
-use crate::clients;
 use crate::consent::ConsentHandler;
+use crate::domain::audit::AuditSink;
+use crate::domain::cache::ClientCache;
+use crate::domain::client_auth::ClientAuth;
+use crate::domain::feed::Feed;
+use crate::domain::follower::{self, Follower};
+use crate::domain::grants::{Grants, GrantsParts};
+use crate::domain::keycrypt;
+use crate::domain::keys::{KeyManager, KeyRevocation, KeySettings, Rotation};
+use crate::domain::minter::Minter;
+use crate::domain::own_tokens::{OwnTokens, OwnTokensParts};
+use crate::domain::registry::{Registry, RegistryParts};
+use crate::domain::revocation::RevocationState;
+use crate::domain::throttle::{Throttle, ThrottleConfig};
+use crate::domain::token::TokenEndpoint;
 use crate::error::IssuerError;
-use crate::keycrypt::{self, KeyCrypt};
-use crate::keys::{KeyManager, Rotation};
-use crate::store::{ClientRecord, SecretRecord, Store, StoreResult};
-use crate::throttle::{Throttle, ThrottleConfig};
-use m2m_core::{Revocation, RevokedToken};
+use crate::store::Store;
 
 /// The scope that the admin API requires.
 pub const ADMIN_SCOPE: &str = "m2m:admin";
+
+/// The realm of the admin API's `WWW-Authenticate` challenges.
+pub(crate) const ADMIN_REALM: &str = "m2m-admin";
 
 type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
@@ -34,7 +42,25 @@ type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 /// Build it with [`Issuer::builder`], then mount [`Issuer::router`].
 #[derive(Clone)]
 pub struct Issuer {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuer_url: String,
+    store: Arc<dyn Store>,
+    clock: Clock,
+    jwks_max_age: u64,
+    leeway: u64,
+    keys: Arc<KeyManager>,
+    revocations: Arc<RevocationState>,
+    registry: Arc<Registry>,
+    grants: Arc<Grants>,
+    token_endpoint: TokenEndpoint,
+    own_tokens: OwnTokens,
+    feed: Feed,
+    follower: Arc<Follower>,
+    audit: Arc<AuditSink>,
+    admin_guard: Guard,
 }
 
 impl fmt::Debug for Issuer {
@@ -43,150 +69,6 @@ impl fmt::Debug for Issuer {
             .field("issuer_url", &self.inner.issuer_url)
             .field("keys", &self.inner.keys)
             .finish_non_exhaustive()
-    }
-}
-
-pub(crate) struct Inner {
-    pub(crate) issuer_url: String,
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) hasher: SecretHasher,
-    pub(crate) crypt: KeyCrypt,
-    pub(crate) keys: KeyManager,
-    clock: Clock,
-    pub(crate) throttle: Throttle,
-    pub(crate) audit: AuditSink,
-    pub(crate) cache: ClientCache,
-    pub(crate) revocations: broadcast::Sender<Revocation>,
-    /// secret id → when this node last wrote its `last_used_at`.
-    last_touch: DashMap<String, u64>,
-    /// Checked against when the client is unknown, so timing does not tell.
-    pub(crate) dummy_hash: SecretHash,
-    pub(crate) jwks_max_age: u64,
-    pub(crate) default_audience: String,
-    pub(crate) leeway: u64,
-    /// m2m-guard in front of the admin API, fed with this issuer's keys.
-    pub(crate) admin_guard: m2m_guard::Guard,
-    /// The host's consent hook; `None` turns user-level clients off.
-    pub(crate) consent: Option<Arc<dyn ConsentHandler>>,
-}
-
-/// How often `last_used_at` is written per secret at most, in seconds.
-pub const LAST_USED_GRANULARITY_SECS: u64 = 60;
-
-impl Inner {
-    pub(crate) fn now(&self) -> u64 {
-        (self.clock)()
-    }
-
-    /// Records that a secret authenticated a request, at most once per
-    /// [`LAST_USED_GRANULARITY_SECS`] per secret on this node, off the request path.
-    pub(crate) fn touch(&self, client_id: &ClientId, secret_id: &str, now: u64) {
-        let due = match self.last_touch.get(secret_id) {
-            Some(last) => now.saturating_sub(*last) >= LAST_USED_GRANULARITY_SECS,
-            None => true,
-        };
-        if !due {
-            return;
-        }
-        if self.last_touch.len() > 100_000 {
-            self.last_touch.clear();
-        }
-        self.last_touch.insert(secret_id.to_owned(), now);
-        let store = Arc::clone(&self.store);
-        let client_id = client_id.clone();
-        let secret_id = secret_id.to_owned();
-        tokio::spawn(async move {
-            if let Err(error) = store.touch_secret(&client_id, &secret_id, now).await {
-                tracing::warn!(%error, "could not record a secret's last use");
-            }
-        });
-    }
-
-    /// Tells this node's in-process subscribers (`subscribe_revocations`)
-    /// about revoked tokens; other replicas learn of them from the feed.
-    pub(crate) fn announce_revoked(&self, revoked: Vec<RevokedToken>) {
-        for token in revoked {
-            let _ = self.revocations.send(Revocation::Token(token));
-        }
-    }
-
-    /// The client and its secrets, from the short-lived cache or the store.
-    pub(crate) async fn lookup(&self, client_id: &ClientId) -> StoreResult<Option<CachedClient>> {
-        if let Some(hit) = self.cache.get(client_id) {
-            return Ok(Some(hit));
-        }
-        let generation = self.cache.generation();
-        let Some(client) = self.store.get_client(client_id).await? else {
-            return Ok(None);
-        };
-        let secrets = self.store.list_secrets(client_id).await?;
-        let entry = CachedClient {
-            client: Arc::new(client),
-            secrets: secrets.into(),
-        };
-        self.cache.put(client_id, entry.clone(), generation);
-        Ok(Some(entry))
-    }
-}
-
-/// A client and its secrets as one lookup sees them.
-#[derive(Clone)]
-pub(crate) struct CachedClient {
-    pub(crate) client: Arc<ClientRecord>,
-    pub(crate) secrets: Arc<[SecretRecord]>,
-}
-
-/// A short-lived cache of client lookups for the token endpoint. Every admin
-/// change on this node invalidates it at once; other replicas see a change
-/// after at most the cache's TTL.
-pub(crate) struct ClientCache {
-    ttl: Duration,
-    map: DashMap<ClientId, (Instant, CachedClient)>,
-    generation: AtomicU64,
-}
-
-const CACHE_MAX_ENTRIES: usize = 100_000;
-
-impl ClientCache {
-    fn new(ttl: Duration) -> Self {
-        ClientCache {
-            ttl,
-            map: DashMap::new(),
-            generation: AtomicU64::new(0),
-        }
-    }
-
-    fn get(&self, client_id: &ClientId) -> Option<CachedClient> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let entry = self.map.get(client_id)?;
-        (entry.0.elapsed() < self.ttl).then(|| entry.1.clone())
-    }
-
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Caches a lookup unless an invalidation happened since it started.
-    fn put(&self, client_id: &ClientId, entry: CachedClient, generation: u64) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        if self.map.len() >= CACHE_MAX_ENTRIES {
-            self.map.clear();
-        }
-        self.map.insert(client_id.clone(), (Instant::now(), entry));
-        // An admin change raced with this lookup: the entry may be stale.
-        if self.generation() != generation {
-            self.map.remove(client_id);
-        }
-    }
-
-    /// Forgets a client (after any admin change to it).
-    pub(crate) fn invalidate(&self, client_id: &ClientId) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.map.remove(client_id);
     }
 }
 
@@ -218,6 +100,7 @@ pub struct IssuerBuilder {
     default_audience: Option<String>,
     client_cache_ttl: Duration,
     key_check_interval: Duration,
+    revocation_poll_interval: Duration,
     audit_capacity: usize,
     leeway: u64,
     consent: Option<Arc<dyn ConsentHandler>>,
@@ -238,6 +121,7 @@ impl fmt::Debug for IssuerBuilder {
             .field("default_audience", &self.default_audience)
             .field("client_cache_ttl", &self.client_cache_ttl)
             .field("key_check_interval", &self.key_check_interval)
+            .field("revocation_poll_interval", &self.revocation_poll_interval)
             .field("consent", &self.consent)
             .finish_non_exhaustive()
     }
@@ -292,18 +176,27 @@ impl IssuerBuilder {
     }
 
     /// How long the token endpoint may reuse a client lookup (default 2 s;
-    /// zero disables the cache). Changes made through this node's admin API
-    /// invalidate it at once; changes through another replica are seen after
-    /// at most this long.
+    /// zero disables the cache). Changes made through this node invalidate
+    /// it at once; another replica may mint from a cached record for up to
+    /// this long after a change, which is why a client revocation covers
+    /// tokens issued up to this long (rounded up to the second) after it.
     pub fn client_cache_ttl(mut self, ttl: Duration) -> Self {
         self.client_cache_ttl = ttl;
         self
     }
 
     /// How often the background task reloads keys from the store, rotates
-    /// when due and purges expired revocations (default 60 s).
+    /// when due and purges expired revocations and codes (default 60 s).
     pub fn key_check_interval(mut self, interval: Duration) -> Self {
         self.key_check_interval = interval;
+        self
+    }
+
+    /// How often this node reads new entries of the store's revocation log,
+    /// made by other replicas, into its in-process guards (default 1 s).
+    /// Revocations made on this node hold in process at once.
+    pub fn revocation_poll_interval(mut self, interval: Duration) -> Self {
+        self.revocation_poll_interval = interval;
         self
     }
 
@@ -314,7 +207,8 @@ impl IssuerBuilder {
     }
 
     /// Clock leeway used when this issuer verifies tokens (admin API,
-    /// introspection), in seconds (default 60).
+    /// introspection), in seconds (default 60). Grant revocations cover
+    /// access tokens until `exp` plus this leeway.
     pub fn leeway(mut self, seconds: u64) -> Self {
         self.leeway = seconds;
         self
@@ -329,12 +223,7 @@ impl IssuerBuilder {
         self
     }
 
-    /// Checks the configuration, loads or creates the signing keys, and
-    /// starts the background tasks on the current Tokio runtime.
-    ///
-    /// Fails with [`IssuerError::KeyDecryption`] if stored keys were sealed
-    /// under another master key.
-    pub async fn build(self) -> Result<Issuer, IssuerError> {
+    fn check(&self) -> Result<String, IssuerError> {
         let issuer_url = check_issuer_url(&self.issuer_url)?;
         if self.policy.prepublish_secs < self.jwks_max_age {
             return Err(IssuerError::Config(format!(
@@ -342,7 +231,7 @@ impl IssuerBuilder {
                 self.policy.prepublish_secs, self.jwks_max_age
             )));
         }
-        if self.policy.retain_secs < TokenTtl::MAX as u64 {
+        if self.policy.retain_secs < u64::from(TokenTtl::MAX) {
             return Err(IssuerError::Config(format!(
                 "rotation retain time ({} s) must be at least the longest token lifetime ({} s)",
                 self.policy.retain_secs,
@@ -354,49 +243,140 @@ impl IssuerBuilder {
                 "rotate_every_secs must be positive".into(),
             ));
         }
-        if self.key_check_interval.is_zero() {
+        if self.key_check_interval.is_zero() || self.revocation_poll_interval.is_zero() {
             return Err(IssuerError::Config(
-                "key_check_interval must be positive".into(),
+                "key_check_interval and revocation_poll_interval must be positive".into(),
             ));
         }
+        Ok(issuer_url)
+    }
+
+    /// Checks the configuration, loads or creates the signing keys, loads
+    /// the revocation log, and starts the background tasks on the current
+    /// Tokio runtime.
+    ///
+    /// Fails with [`IssuerError::KeyDecryption`] if stored keys were sealed
+    /// under another master key.
+    pub async fn build(self) -> Result<Issuer, IssuerError> {
+        let issuer_url = self.check()?;
         let master = match self.master_key {
             Some(key) => key,
             None => zeroize::Zeroizing::new(m2m_core::random_bytes()?),
         };
         let (pepper, crypt) = keycrypt::derive(&master);
-        let hasher = SecretHasher::new(pepper.as_ref());
-        let now = (self.clock)();
-        let keys = KeyManager::start(&*self.store, &crypt, self.alg, self.policy, now).await?;
-        let dummy_hash = hasher.hash("m2ms_dummy-secret-for-unknown-clients");
-        let (revocations, _) = broadcast::channel(1024);
-        let admin_guard = crate::admin_auth::admin_guard(
-            &issuer_url,
+        let hasher = Arc::new(SecretHasher::new(pepper.as_ref()));
+        let clock = self.clock;
+        let now = clock();
+        let store = self.store;
+
+        let cache = Arc::new(ClientCache::new(self.client_cache_ttl));
+        let audit = Arc::new(AuditSink::start(Arc::clone(&store), self.audit_capacity));
+        let revocations = Arc::new(RevocationState::new(Arc::clone(&cache)));
+        let keys = Arc::new(
+            KeyManager::start(
+                Arc::clone(&store),
+                KeySettings {
+                    crypt,
+                    alg: self.alg,
+                    policy: self.policy,
+                    revocations: Arc::clone(&revocations),
+                    audit: Arc::clone(&audit),
+                },
+                now,
+            )
+            .await?,
+        );
+        let follower = Arc::new(Follower::new(
+            Arc::clone(&store),
+            Arc::clone(&revocations),
+            Arc::clone(&keys),
             self.leeway,
-            Arc::clone(&self.clock),
-            keys.subscribe(),
-            revocations.subscribe(),
-        )
-        .await?;
-        let inner = Arc::new(Inner {
-            default_audience: self.default_audience.unwrap_or_else(|| issuer_url.clone()),
-            issuer_url,
-            audit: AuditSink::start(Arc::clone(&self.store), self.audit_capacity),
-            store: self.store,
+        ));
+        // Every revocation in the store holds before the first request.
+        follower.catch_up(now).await.map_err(|e| e.0)?;
+
+        let default_audience = self.default_audience.unwrap_or_else(|| issuer_url.clone());
+        let minter = Arc::new(Minter::new(
+            issuer_url.clone(),
+            default_audience,
+            Arc::clone(&keys),
+        ));
+        let registry = Arc::new(Registry::new(RegistryParts {
+            store: Arc::clone(&store),
+            cache: Arc::clone(&cache),
+            audit: Arc::clone(&audit),
+            revocations: Arc::clone(&revocations),
+            minter: Arc::clone(&minter),
+            hasher: Arc::clone(&hasher),
+            issuer_url: issuer_url.clone(),
+            leeway: self.leeway,
+        }));
+        let client_auth = Arc::new(ClientAuth::new(
+            Arc::clone(&store),
+            Arc::clone(&cache),
             hasher,
-            crypt,
-            keys,
-            clock: self.clock,
-            throttle: Throttle::new(self.throttle),
-            cache: ClientCache::new(self.client_cache_ttl),
-            revocations,
-            last_touch: DashMap::new(),
-            dummy_hash,
+            Throttle::new(self.throttle),
+            Arc::clone(&audit),
+        ));
+        let grants = Arc::new(Grants::new(GrantsParts {
+            store: Arc::clone(&store),
+            cache: Arc::clone(&cache),
+            minter: Arc::clone(&minter),
+            registry: Arc::clone(&registry),
+            audit: Arc::clone(&audit),
+            consent: self.consent,
+        }));
+        let token_endpoint = TokenEndpoint::new(
+            Arc::clone(&client_auth),
+            minter,
+            Arc::clone(&grants),
+            Arc::clone(&audit),
+        );
+        let in_process = |builder: GuardBuilder| {
+            builder
+                .leeway(self.leeway)
+                .clock(Arc::clone(&clock))
+                .in_process(keys.in_process())
+                .revocations(revocations.set())
+                .build()
+        };
+        let verifier = in_process(Guard::builder(&issuer_url, &issuer_url).any_audience())
+            .await
+            .map_err(|e| IssuerError::Config(format!("in-process verifier: {e}")))?;
+        let admin_guard = in_process(Guard::builder(&issuer_url, &issuer_url).realm(ADMIN_REALM))
+            .await
+            .map_err(|e| IssuerError::Config(format!("admin API guard: {e}")))?;
+        let own_tokens = OwnTokens::new(OwnTokensParts {
+            verifier,
+            store: Arc::clone(&store),
+            cache,
+            client_auth,
+            registry: Arc::clone(&registry),
+            grants: Arc::clone(&grants),
+        });
+        let inner = Arc::new(Inner {
+            feed: Feed::new(Arc::clone(&store)),
+            issuer_url,
+            store,
+            clock: Arc::clone(&clock),
             jwks_max_age: self.jwks_max_age,
             leeway: self.leeway,
+            keys,
+            revocations,
+            registry,
+            grants,
+            token_endpoint,
+            own_tokens,
+            follower: Arc::clone(&follower),
+            audit,
             admin_guard,
-            consent: self.consent,
         });
-        tokio::spawn(background(Arc::downgrade(&inner), self.key_check_interval));
+        tokio::spawn(key_check(Arc::downgrade(&inner), self.key_check_interval));
+        follower::spawn(
+            Arc::downgrade(&follower),
+            clock,
+            self.revocation_poll_interval,
+        );
         Ok(Issuer { inner })
     }
 }
@@ -419,7 +399,7 @@ fn check_issuer_url(url: &str) -> Result<String, IssuerError> {
 }
 
 /// The periodic key check; ends when the issuer is dropped.
-async fn background(inner: Weak<Inner>, interval: Duration) {
+async fn key_check(inner: Weak<Inner>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
@@ -460,6 +440,7 @@ impl Issuer {
             default_audience: None,
             client_cache_ttl: Duration::from_secs(2),
             key_check_interval: Duration::from_secs(60),
+            revocation_poll_interval: Duration::from_secs(1),
             audit_capacity: 65_536,
             leeway: m2m_core::DEFAULT_LEEWAY_SECS,
             consent: None,
@@ -478,13 +459,13 @@ impl Issuer {
 
     /// The current time by the issuer's clock.
     pub fn now(&self) -> u64 {
-        self.inner.now()
+        (self.inner.clock)()
     }
 
     /// The axum Router of every endpoint (contract sections 6 and 7), with
     /// paths relative to where it is mounted.
     pub fn router(&self) -> Router {
-        crate::routes::router(self.clone())
+        crate::http::router(self.clone())
     }
 
     /// A Router to merge at the host's root: it serves the RFC 8414 §3
@@ -493,67 +474,39 @@ impl Issuer {
     /// For an issuer URL without a path it serves
     /// `/.well-known/oauth-authorization-server`, the same as [`Issuer::router`].
     pub fn well_known_router(&self) -> Router {
-        crate::routes::well_known_router(self.clone())
+        crate::http::well_known_router(self.clone())
     }
 
     /// Creates the bootstrap admin client (kind `service`, audience the
     /// issuer URL, scope `m2m:admin`) if the store has no client at all.
     /// Returns its credentials, shown this once, or `None` if clients exist.
     pub async fn bootstrap_admin(&self) -> Result<Option<(ClientId, ClientSecret)>, IssuerError> {
-        let inner = &self.inner;
-        let existing = inner
-            .store
-            .list_clients(&Default::default(), None, 1)
-            .await?;
-        if !existing.items.is_empty() {
-            return Ok(None);
-        }
-        let now = inner.now();
-        let scopes =
-            ScopeSet::parse(ADMIN_SCOPE).map_err(|e| IssuerError::Config(e.to_string()))?;
-        let client = ClientRecord {
-            client_id: ClientId::generate()?,
-            name: "bootstrap admin".to_owned(),
-            kind: ClientKind::Service,
-            org_id: None,
-            user_id: None,
-            scopes,
-            audiences: vec![inner.issuer_url.clone()],
-            token_ttl: TokenTtl::default(),
-            redirect_uris: vec![],
-            metadata: serde_json::json!({}),
-            enabled: true,
-            created_at: now,
-            updated_at: now,
-        };
-        let (secret, record) = clients::new_secret(&inner.hasher, &client.client_id, now, None)?;
-        inner.store.create_client(&client, &record).await?;
-        inner.audit.record(
-            now,
-            "client.created",
-            Some(&client.client_id),
-            None,
-            serde_json::json!({"bootstrap": true}),
-        );
-        tracing::info!(client_id = %client.client_id, "bootstrap admin client created");
-        Ok(Some((client.client_id, secret)))
+        self.inner.registry.bootstrap_admin(self.now()).await
     }
 
     /// The JWK Set published now (what `/.well-known/jwks.json` serves).
     pub fn jwks(&self) -> JwkSet {
-        self.inner.keys.snapshot().jwks(self.inner.now())
+        self.inner.keys.snapshot().jwks(self.now())
     }
 
     /// Follows the published JWK Set: a new value after every rotation,
-    /// refresh or pruning that changes it. For an in-process guard.
+    /// revocation, refresh or pruning that changes it.
     pub fn subscribe_jwks(&self) -> watch::Receiver<JwkSet> {
         self.inner.keys.subscribe()
     }
 
+    /// The revocations this node's in-process guards refuse: loaded from
+    /// the store at start, updated at once by every revocation made on this
+    /// node, and by other replicas' within the revocation poll interval.
+    pub fn revocations(&self) -> &Revocations {
+        self.inner.revocations.set()
+    }
+
     /// Completes `builder` into an [`m2m_guard::Guard`] for the host's own
-    /// routes, fed in process by this issuer: its JWK Set now and on every
-    /// key-ring change, and this node's revocations as they happen (no HTTP,
-    /// no polling). Give `builder` the issuer and audience it should expect,
+    /// routes, fed in process by this issuer: its keys and its revocations,
+    /// shared with the issuer's own guards (no HTTP, no polling; a
+    /// revocation made on this node is refused before the call that made it
+    /// returns). Give `builder` the issuer and audience it should expect,
     /// and no key source of its own.
     ///
     /// ```
@@ -571,50 +524,60 @@ impl Issuer {
     /// # Ok::<(), m2m_issuer::IssuerError>(())
     /// # }).unwrap();
     /// ```
-    pub async fn guard(
-        &self,
-        builder: m2m_guard::GuardBuilder,
-    ) -> Result<m2m_guard::Guard, IssuerError> {
-        crate::admin_auth::fed_guard(builder, self.subscribe_jwks(), self.subscribe_revocations())
+    pub async fn guard(&self, builder: GuardBuilder) -> Result<Guard, IssuerError> {
+        builder
+            .in_process(self.inner.keys.in_process())
+            .revocations(self.inner.revocations.set())
+            .build()
             .await
-    }
-
-    /// Revocations as this node makes them (token revoked, client deleted or
-    /// disabled). Other replicas' revocations arrive only through the feed.
-    pub fn subscribe_revocations(&self) -> broadcast::Receiver<Revocation> {
-        self.inner.revocations.subscribe()
+            .map_err(|e| IssuerError::Config(format!("in-process guard: {e}")))
     }
 
     /// Starts a key rotation now (what `POST /admin/keys/rotate` does).
     pub async fn rotate_keys(&self) -> Result<Rotation, IssuerError> {
-        let inner = &self.inner;
-        inner
-            .keys
-            .rotate(&*inner.store, &inner.crypt, inner.now())
-            .await
+        self.inner.keys.rotate(None, self.now()).await
+    }
+
+    /// Revokes a signing key at once (what `POST /admin/keys/{kid}/revoke`
+    /// does, for an admin client `actor`): it stops signing and leaves the
+    /// JWKS, a new key signs if it was the only signer, and every token it
+    /// signed is refused by this node's in-process guards before this
+    /// returns, by other replicas' within their revocation poll interval,
+    /// and by remote guards once they refresh the JWKS or read the feed.
+    pub async fn revoke_key(
+        &self,
+        actor: &ClientId,
+        kid: &str,
+    ) -> Result<KeyRevocation, IssuerError> {
+        self.inner.keys.revoke(actor, kid, self.now()).await
     }
 
     /// Reloads the keys from the store (picking up other replicas' rotations).
     pub async fn refresh_keys(&self) -> Result<(), IssuerError> {
-        let inner = &self.inner;
-        inner
-            .keys
-            .refresh(&*inner.store, &inner.crypt, inner.now())
+        self.inner.keys.refresh(self.now()).await
+    }
+
+    /// Reads new entries of the store's revocation log now (what the
+    /// background follower does every poll interval). Returns how many.
+    pub async fn follow_revocations(&self) -> Result<usize, IssuerError> {
+        self.inner
+            .follower
+            .catch_up(self.now())
             .await
+            .map_err(|e| e.0)
     }
 
     /// What the background task does every `key_check_interval`: reload the
     /// keys, rotate if due, prune retired keys past their time, and purge
-    /// revocations of expired tokens and expired authorization codes. Tests
-    /// call it after moving the clock.
+    /// revocations whose tokens have all expired and expired authorization
+    /// codes. Tests call it after moving the clock.
     pub async fn tick(&self) -> Result<Option<Rotation>, IssuerError> {
         let inner = &self.inner;
-        let now = inner.now();
-        let rotation = inner.keys.tick(&*inner.store, &inner.crypt, now).await?;
-        inner
-            .store
-            .purge_revocations(now.saturating_sub(inner.leeway))
-            .await?;
+        let now = self.now();
+        let rotation = inner.keys.tick(now).await?;
+        let before = now.saturating_sub(inner.leeway);
+        inner.store.purge_revocations(before).await?;
+        inner.revocations.prune(before);
         // Codes live 60 s; an expired one is refused whether or not it is here.
         inner.store.purge_auth_codes(now).await?;
         Ok(rotation)
@@ -628,5 +591,39 @@ impl Issuer {
     /// How many audit events were dropped because the queue was full.
     pub fn dropped_audit_events(&self) -> u64 {
         self.inner.audit.dropped()
+    }
+
+    // ---- for the HTTP layer: one domain unit each ----
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub(crate) fn token_endpoint(&self) -> &TokenEndpoint {
+        &self.inner.token_endpoint
+    }
+
+    pub(crate) fn grants(&self) -> &Grants {
+        &self.inner.grants
+    }
+
+    pub(crate) fn own_tokens(&self) -> &OwnTokens {
+        &self.inner.own_tokens
+    }
+
+    pub(crate) fn feed(&self) -> &Feed {
+        &self.inner.feed
+    }
+
+    pub(crate) fn keys(&self) -> &KeyManager {
+        &self.inner.keys
+    }
+
+    pub(crate) fn admin_guard(&self) -> &Guard {
+        &self.inner.admin_guard
+    }
+
+    pub(crate) fn jwks_max_age(&self) -> u64 {
+        self.inner.jwks_max_age
     }
 }

@@ -37,19 +37,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod admin_auth;
-mod audit;
-mod clients;
 pub mod consent;
+mod domain;
 mod error;
+mod http;
 mod issuer;
-mod keycrypt;
-mod keys;
-mod routes;
 pub mod store;
-mod throttle;
 
+pub use domain::client_auth::LAST_USED_GRANULARITY_SECS;
+pub use domain::keys::{KeyRevocation, Rotation};
+pub use domain::throttle::ThrottleConfig;
 pub use error::IssuerError;
-pub use issuer::{ADMIN_SCOPE, Issuer, IssuerBuilder, LAST_USED_GRANULARITY_SECS};
-pub use keys::Rotation;
-pub use throttle::ThrottleConfig;
+pub use issuer::{ADMIN_SCOPE, Issuer, IssuerBuilder};

@@ -229,6 +229,20 @@ impl TestServer {
 }
 
 /// The `kid` in a token's header.
+/// How this issuer's in-process guards judge `token` right now (a guard
+/// made with `Issuer::guard`, expecting `audience`).
+pub(crate) async fn in_process_verdict(
+    issuer: &Issuer,
+    audience: &str,
+    token: &str,
+) -> Result<(), m2m_guard::Rejection> {
+    let clock = issuer.clone();
+    let builder = m2m_guard::Guard::builder(issuer.issuer_url(), audience)
+        .clock(Arc::new(move || clock.now()));
+    let guard = issuer.guard(builder).await.expect("in-process guard");
+    guard.check_token(token).map(|_| ())
+}
+
 pub(crate) fn kid_of(token: &str) -> String {
     let header = token.split('.').next().expect("header");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -13,10 +13,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use m2m_core::{OrgId, UserId};
 use m2m_guard::{Auth, Guard};
 use m2m_issuer::consent::{ConsentDecision, ConsentHandler, ConsentRequest, DevConsent};
-use m2m_issuer::store::RevocationEntry;
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, expect_oauth_error};
+use crate::common::{TestServer, expect_oauth_error, in_process_verdict};
 
 const CALLBACK: &str = "https://app.example.com/callback";
 const OTHER_CALLBACK: &str = "https://app.example.com/other?keep=1";
@@ -536,22 +535,23 @@ async fn admins_list_and_revoke_a_users_grants() {
         (200, Some(0))
     );
 
-    let mut announced = server.issuer.subscribe_revocations();
+    let access = body["access_token"].as_str().expect("at").to_owned();
+    let audience = claims_of(&access)["aud"].as_str().expect("aud").to_owned();
+    assert!(
+        in_process_verdict(&server.issuer, &audience, &access)
+            .await
+            .is_ok()
+    );
     let (status, _) = server
         .admin(reqwest::Method::DELETE, &format!("{path}/{grant_id}"), None)
         .await;
     assert_eq!(status, 204);
     let jti = claims_of(body["access_token"].as_str().expect("at"))["jti"].clone();
     assert!(revoked_jtis(&server).await.iter().any(|r| json!(r) == jti));
-    let mut seen = Vec::new();
-    while let Ok(entry) = announced.try_recv() {
-        if let RevocationEntry::Token { jti, .. } = entry {
-            seen.push(json!(jti));
-        }
-    }
-    assert!(
-        seen.contains(&jti),
-        "in-process subscribers hear of the revocation"
+    assert_eq!(
+        in_process_verdict(&server.issuer, &audience, &access).await,
+        Err(m2m_guard::Rejection::Revoked),
+        "in-process guards refuse the grant's access token at once"
     );
     let rt = body["refresh_token"].as_str().expect("rt");
     expect_oauth_error(

@@ -342,7 +342,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// `m2m-store-sql`. Every implementation must pass the conformance suite of
 /// the `m2m-store-conformance` crate.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: fmt::Debug + Send + Sync + 'static {
     // ---- clients ----
 
     /// Stores a new client and its first secret, atomically.

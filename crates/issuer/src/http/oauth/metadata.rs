@@ -14,7 +14,7 @@ use http::{HeaderValue, header};
 use crate::Issuer;
 
 /// The RFC 8414 §3 path for `issuer_url`, from the host's root.
-pub(super) fn well_known_path(issuer_url: &str) -> String {
+pub(crate) fn well_known_path(issuer_url: &str) -> String {
     let after_scheme = issuer_url
         .split_once("://")
         .map_or(issuer_url, |(_, rest)| rest);
@@ -22,7 +22,7 @@ pub(super) fn well_known_path(issuer_url: &str) -> String {
     format!("/.well-known/oauth-authorization-server{path}")
 }
 
-pub(super) async fn metadata(State(issuer): State<Issuer>) -> Response {
+pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
     let base = issuer.issuer_url();
     let mut body = serde_json::json!({
         "issuer": base,
@@ -37,7 +37,7 @@ pub(super) async fn metadata(State(issuer): State<Issuer>) -> Response {
         "response_types_supported": [],
         "revocation_feed_endpoint": format!("{base}/oauth/revocations"),
     });
-    if issuer.inner.consent.is_some() {
+    if issuer.grants().enabled() {
         // User-level clients are on (a consent handler is configured).
         body["authorization_endpoint"] = format!("{base}/oauth/authorize").into();
         body["grant_types_supported"] =
@@ -47,7 +47,7 @@ pub(super) async fn metadata(State(issuer): State<Issuer>) -> Response {
         body["authorization_response_iss_parameter_supported"] = true.into();
     }
     let mut response = Json(body).into_response();
-    let cache = format!("public, max-age={}", issuer.inner.jwks_max_age);
+    let cache = format!("public, max-age={}", issuer.jwks_max_age());
     if let Ok(value) = HeaderValue::from_str(&cache) {
         response.headers_mut().insert(header::CACHE_CONTROL, value);
     }

@@ -10,18 +10,35 @@
 //! the new key is published at `t` and signs from `t + prepublish`; the old
 //! key signs until `t + prepublish` and stays published until
 //! `t + prepublish + retain`, after which the next refresh prunes it.
+//! Rotating again before the new key signs supersedes it: the waiting key is
+//! dropped unused and the newer one waits the full prepublication time.
+//!
+//! Revoking a key (an emergency: it leaked) takes it out of the ring at once,
+//! in the same store transaction as its entry in the revocation log; if no
+//! key signs afterwards, a new one is made that signs at once (no
+//! prepublication: verifiers learn it through an unknown-kid re-fetch). Every
+//! in-process guard sees the new key set before the call returns; other
+//! replicas reload their ring when their revocation follower reads the
+//! entry.
+//!
+//! Every change of the published set is pushed, synchronously, into the
+//! [`InProcessKeys`] that this issuer's in-process guards share.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use m2m_core::{
-    Algorithm, JwkSet, KeyRing, KeySchedule, KeySet, RingEntry, RotationPolicy, SigningKey,
+    Algorithm, ClientId, JwkSet, KeyRing, KeySchedule, RevokedKey, RingEntry, RotationPolicy,
+    SigningKey,
 };
+use m2m_guard::InProcessKeys;
 use tokio::sync::{Mutex, watch};
 
+use super::audit::{AuditEvent, AuditSink};
+use super::keycrypt::KeyCrypt;
+use super::revocation::RevocationState;
 use crate::IssuerError;
-use crate::keycrypt::KeyCrypt;
 use crate::store::{Store, StoredKey};
 
 /// One consistent view of the ring.
@@ -51,16 +68,16 @@ impl KeySnapshot {
                 .collect(),
         }
     }
-
-    /// The keys that verify tokens at `now` (the published ones).
-    pub(crate) fn verifying_keys(&self, now: u64) -> KeySet {
-        KeySet::from_keys(self.ring.published(now).map(|k| k.verifying_key()))
-    }
 }
 
 pub(crate) struct KeyManager {
+    store: Arc<dyn Store>,
+    crypt: KeyCrypt,
     snapshot: ArcSwap<KeySnapshot>,
     jwks_tx: watch::Sender<JwkSet>,
+    in_process: InProcessKeys,
+    revocations: Arc<RevocationState>,
+    audit: Arc<AuditSink>,
     write: Mutex<()>,
     alg: Algorithm,
     policy: RotationPolicy,
@@ -75,6 +92,17 @@ impl std::fmt::Debug for KeyManager {
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
+}
+
+/// What revoking a key did ([`Issuer::revoke_key`](crate::Issuer::revoke_key)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyRevocation {
+    /// The revoked key.
+    pub kid: String,
+    /// The key made to sign at once because the revoked one was the only
+    /// signer, if one was needed.
+    pub replacement: Option<String>,
 }
 
 /// What a rotation scheduled.
@@ -176,15 +204,30 @@ fn to_stored(
 
 const CAS_ATTEMPTS: usize = 5;
 
+/// What [`KeyManager::start`] needs besides the store.
+pub(crate) struct KeySettings {
+    pub(crate) crypt: KeyCrypt,
+    pub(crate) alg: Algorithm,
+    pub(crate) policy: RotationPolicy,
+    pub(crate) revocations: Arc<RevocationState>,
+    pub(crate) audit: Arc<AuditSink>,
+}
+
 impl KeyManager {
     /// Loads the ring from the store; on an empty store, makes the first key.
     pub(crate) async fn start(
-        store: &dyn Store,
-        crypt: &KeyCrypt,
-        alg: Algorithm,
-        policy: RotationPolicy,
+        store: Arc<dyn Store>,
+        settings: KeySettings,
         now: u64,
     ) -> Result<Self, IssuerError> {
+        let KeySettings {
+            crypt,
+            alg,
+            policy,
+            revocations,
+            audit,
+        } = settings;
+        let crypt = &crypt;
         let mut snapshot = open_all(store.list_keys().await?, crypt, &HashMap::new())?;
         for _ in 0..CAS_ATTEMPTS {
             if !snapshot.stored.is_empty() {
@@ -205,14 +248,27 @@ impl KeyManager {
                 "could not create the first signing key".into(),
             ));
         }
-        let (jwks_tx, _) = watch::channel(snapshot.jwks(now));
+        let jwks = snapshot.jwks(now);
+        let in_process = InProcessKeys::new();
+        in_process.set_jwk_set(&jwks)?;
+        let (jwks_tx, _) = watch::channel(jwks);
         Ok(KeyManager {
+            crypt: crypt.clone(),
+            store,
             snapshot: ArcSwap::from_pointee(snapshot),
             jwks_tx,
+            in_process,
+            revocations,
+            audit,
             write: Mutex::new(()),
             alg,
             policy,
         })
+    }
+
+    /// The keys this issuer's in-process guards verify with.
+    pub(crate) fn in_process(&self) -> &InProcessKeys {
+        &self.in_process
     }
 
     pub(crate) fn snapshot(&self) -> arc_swap::Guard<Arc<KeySnapshot>> {
@@ -226,6 +282,9 @@ impl KeyManager {
     fn install(&self, snapshot: KeySnapshot, now: u64) {
         let jwks = snapshot.jwks(now);
         self.snapshot.store(Arc::new(snapshot));
+        if let Err(error) = self.in_process.set_jwk_set(&jwks) {
+            tracing::error!(%error, "in-process guards could not load this issuer's keys");
+        }
         self.jwks_tx.send_if_modified(|current| {
             if *current == jwks {
                 false
@@ -238,12 +297,8 @@ impl KeyManager {
 
     /// Reloads the ring from the store (picks up other replicas' rotations)
     /// and republishes what is published at `now`.
-    pub(crate) async fn refresh(
-        &self,
-        store: &dyn Store,
-        crypt: &KeyCrypt,
-        now: u64,
-    ) -> Result<(), IssuerError> {
+    pub(crate) async fn refresh(&self, now: u64) -> Result<(), IssuerError> {
+        let (store, crypt) = (&*self.store, &self.crypt);
         let _write = self.write.lock().await;
         let known = known_keys(&self.snapshot.load());
         let snapshot = open_all(store.list_keys().await?, crypt, &known)?;
@@ -257,13 +312,28 @@ impl KeyManager {
     }
 
     /// Schedules a new key (compare-and-swap against the store, retried on
-    /// a concurrent change) and prunes dropped keys.
+    /// a concurrent change) and prunes dropped keys; `actor` is audited.
     pub(crate) async fn rotate(
         &self,
-        store: &dyn Store,
-        crypt: &KeyCrypt,
+        actor: Option<&ClientId>,
         now: u64,
     ) -> Result<Rotation, IssuerError> {
+        let rotation = self.rotate_locked(now).await?;
+        if let Some(actor) = actor {
+            self.audit.record(
+                now,
+                AuditEvent::KeysRotated {
+                    actor: actor.clone(),
+                    kid: rotation.kid.clone(),
+                    signs_from: rotation.signs_from,
+                },
+            );
+        }
+        Ok(rotation)
+    }
+
+    async fn rotate_locked(&self, now: u64) -> Result<Rotation, IssuerError> {
+        let (store, crypt) = (&*self.store, &self.crypt);
         let _write = self.write.lock().await;
         let key = Arc::new(generate(self.alg).await?);
         for _ in 0..CAS_ATTEMPTS {
@@ -288,22 +358,73 @@ impl KeyManager {
                 });
             }
         }
-        Err(IssuerError::Config(
-            "key ring kept changing under the rotation; try again".into(),
-        ))
+        Err(IssuerError::KeyRingBusy)
+    }
+
+    /// Revokes the key `kid` at `now` (see the module docs): out of the ring
+    /// and into the revocation log in one store transaction, a replacement
+    /// made if no key would sign, every in-process guard refusing its tokens
+    /// and knowing the new key set before this returns, `actor` audited.
+    pub(crate) async fn revoke(
+        &self,
+        actor: &ClientId,
+        kid: &str,
+        now: u64,
+    ) -> Result<KeyRevocation, IssuerError> {
+        let revoked = RevokedKey::new(kid, now);
+        let (store, crypt) = (&*self.store, &self.crypt);
+        let _write = self.write.lock().await;
+        // Made before the loop so a retry does not make another.
+        let mut spare: Option<Arc<SigningKey>> = None;
+        for _ in 0..CAS_ATTEMPTS {
+            let known = known_keys(&self.snapshot.load());
+            let current = open_all(store.list_keys().await?, crypt, &known)?;
+            let expected = current.kids();
+            let mut ring = current.ring;
+            if ring.remove(|key| key.kid() == kid).is_none() {
+                return Err(IssuerError::UnknownKey(kid.to_owned()));
+            }
+            let mut replacement = None;
+            if ring.signing_key(now).is_none() {
+                let key = match &spare {
+                    Some(key) => Arc::clone(key),
+                    None => Arc::clone(spare.insert(Arc::new(generate(self.alg).await?))),
+                };
+                replacement = Some(key.kid().to_owned());
+                ring.insert_now(key, now, &self.policy);
+            }
+            let stored = to_stored(&ring, &current.stored, crypt)?;
+            if store
+                .save_key_ring(&stored, &expected, Some(&revoked))
+                .await?
+            {
+                self.install(KeySnapshot { ring, stored }, now);
+                self.revocations.apply(&revoked.clone().into());
+                tracing::warn!(kid, ?replacement, "signing key revoked");
+                self.audit.record(
+                    now,
+                    AuditEvent::KeyRevoked {
+                        actor: actor.clone(),
+                        kid: kid.to_owned(),
+                        replacement: replacement.clone(),
+                    },
+                );
+                return Ok(KeyRevocation {
+                    kid: kid.to_owned(),
+                    replacement,
+                });
+            }
+        }
+        Err(IssuerError::KeyRingBusy)
     }
 
     /// The periodic check: reload, rotate if due, prune dropped keys.
-    pub(crate) async fn tick(
-        &self,
-        store: &dyn Store,
-        crypt: &KeyCrypt,
-        now: u64,
-    ) -> Result<Option<Rotation>, IssuerError> {
-        self.refresh(store, crypt, now).await?;
+    pub(crate) async fn tick(&self, now: u64) -> Result<Option<Rotation>, IssuerError> {
+        self.refresh(now).await?;
+        let (store, crypt) = (&*self.store, &self.crypt);
         let snapshot = self.snapshot.load_full();
         if snapshot.ring.rotation_due(now, &self.policy) {
-            return self.rotate(store, crypt, now).await.map(Some);
+            return self.rotate(None, now).await.map(Some);
         }
         let dropped = snapshot
             .ring

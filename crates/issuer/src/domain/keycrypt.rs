@@ -27,9 +27,10 @@ impl hkdf::KeyType for Len32 {
     }
 }
 
-/// Seals and opens private signing keys.
+/// Seals and opens private signing keys. Cloning shares the key.
+#[derive(Clone)]
 pub(crate) struct KeyCrypt {
-    key: LessSafeKey,
+    key: std::sync::Arc<LessSafeKey>,
 }
 
 impl fmt::Debug for KeyCrypt {
@@ -54,7 +55,12 @@ pub(crate) fn derive(master: &[u8; 32]) -> (Zeroizing<[u8; 32]>, KeyCrypt) {
         .expand(&[KEY_ENCRYPTION_INFO], &AES_256_GCM)
         .expect("HKDF-SHA-256 expands to an AES-256 key");
     let key = LessSafeKey::new(UnboundKey::from(okm));
-    (pepper, KeyCrypt { key })
+    (
+        pepper,
+        KeyCrypt {
+            key: std::sync::Arc::new(key),
+        },
+    )
 }
 
 impl KeyCrypt {

@@ -8,9 +8,9 @@ use http::{HeaderValue, header};
 
 use crate::Issuer;
 
-pub(super) async fn jwks(State(issuer): State<Issuer>) -> Response {
+pub(crate) async fn jwks(State(issuer): State<Issuer>) -> Response {
     let mut response = Json(issuer.jwks()).into_response();
-    let cache = format!("public, max-age={}", issuer.inner.jwks_max_age);
+    let cache = format!("public, max-age={}", issuer.jwks_max_age());
     if let Ok(value) = HeaderValue::from_str(&cache) {
         response.headers_mut().insert(header::CACHE_CONTROL, value);
     }

@@ -1,0 +1,41 @@
+//! The issuer's domain: every rule and every consequence of a change, with
+//! no HTTP in it. The HTTP layer (`crate::http`) extracts a request, calls
+//! one method of one unit here, and maps its typed result to the wire.
+//!
+//! | unit | owns |
+//! |---|---|
+//! | [`registry::Registry`] | clients, secrets, grants: each change with all it implies (store write atomic with its revocation, cache, in-process revocation, audit) |
+//! | [`client_auth::ClientAuth`] | client authentication: throttle, constant-time secret check, `last_used_at` |
+//! | [`minter::Minter`] | what a token says (audience, scope, claims), the signing key, the size bound |
+//! | [`token::TokenEndpoint`] | `POST /oauth/token`: authentication, grant, minting, audit, for every grant |
+//! | [`grants::Grants`] | user-level clients: authorization and consent, codes, refresh rotation |
+//! | [`own_tokens::OwnTokens`] | judging this issuer's tokens: introspection, RFC 7009 revocation, the admin API's store check |
+//! | [`keys::KeyManager`] | the key ring: load, rotate, revoke a key, reload; in-process key push |
+//! | [`revocation::RevocationState`] | what in-process guards refuse; applying a revocation in process |
+//! | [`follower::Follower`] | loading the revocation log at start and following it |
+//! | [`feed::Feed`] | the revocation feed's pages and cursors |
+//! | [`audit`] | typed audit events and their writer |
+//! | [`cache::ClientCache`] | the short-lived client lookup cache and its window |
+//! | [`registration`] | registration rules, and what change is a revocation |
+//! | [`error`] | the typed errors every unit returns |
+//!
+//! Dependencies run one way: `token` → `grants` → `registry` → `minter` →
+//! `keys` → `revocation` → `cache`; `own_tokens` and `follower` sit on top;
+//! all of them → `crate::store` → `m2m-core`.
+
+pub(crate) mod audit;
+pub(crate) mod cache;
+pub(crate) mod client_auth;
+pub(crate) mod error;
+pub(crate) mod feed;
+pub(crate) mod follower;
+pub(crate) mod grants;
+pub(crate) mod keycrypt;
+pub(crate) mod keys;
+pub(crate) mod minter;
+pub(crate) mod own_tokens;
+pub(crate) mod registration;
+pub(crate) mod registry;
+pub(crate) mod revocation;
+pub(crate) mod throttle;
+pub(crate) mod token;

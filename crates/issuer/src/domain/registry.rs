@@ -1,0 +1,462 @@
+//! [`Registry`]: the client registry, and the one owner of what each change
+//! to it implies.
+//!
+//! Every operation does all of its consequences in one call, or none: the
+//! store write (atomic with the revocation it implies, where there is one),
+//! dropping the client from this node's lookup cache, making the revocation
+//! hold in process (`RevocationState::apply`: every in-process guard refuses
+//! the tokens before the call returns), and one audit event. Handlers call
+//! one method and map its [`RegistryError`].
+//!
+//! What revokes what:
+//!
+//! | change | revocation |
+//! |---|---|
+//! | disable, delete, narrow `scopes` or `audiences` (removing `m2m:admin` included) | the client's tokens with `iat <= now + cache window` |
+//! | revoke a grant (admin, a reused code or refresh token, RFC 7009 on a refresh token) | the grant's refresh tokens and its access tokens with `exp >= now - leeway` |
+//! | revoke an access token (RFC 7009) | that token |
+//! | remove a secret | nothing: the secret stops authenticating (other replicas: within the cache window) |
+//!
+//! The client revocation's `revoked_at` is the change's time plus this
+//! node's client-cache window (rounded up to the second): another replica
+//! may mint from a cached record for up to that long after the change, and
+//! those tokens are covered too. Re-enabling a client revives none of them.
+
+use std::sync::Arc;
+
+use m2m_core::{
+    AccessTokenClaims, ClientId, ClientKind, ClientSecret, Revocation, RevokedClient, RevokedToken,
+    ScopeSet, SecretHasher, TokenTtl, UserId,
+};
+
+use super::audit::{AuditEvent, AuditSink, GrantRevokeReason};
+use super::cache::ClientCache;
+use super::error::{Internal, Missing, RegistryError};
+use super::minter::Minter;
+use super::registration::{self, ClientChanges, NewClient};
+use super::revocation::RevocationState;
+use crate::store::{
+    AddSecret, AuditRecord, ClientFilter, ClientRecord, GrantRecord, GrantRevocation, Page,
+    SecretRecord, Store,
+};
+use crate::{ADMIN_SCOPE, IssuerError};
+
+/// Most live secrets a client may have.
+pub(crate) const MAX_LIVE_SECRETS: usize = 5;
+
+/// A client just registered, with its first secret (shown this once).
+#[derive(Debug)]
+pub(crate) struct Created {
+    pub(crate) client: ClientRecord,
+    pub(crate) secret: ClientSecret,
+    pub(crate) secret_record: SecretRecord,
+}
+
+/// A grant to revoke, and why.
+#[derive(Debug)]
+pub(crate) struct GrantToRevoke<'a> {
+    pub(crate) client_id: &'a ClientId,
+    pub(crate) grant_id: &'a str,
+    pub(crate) reason: GrantRevokeReason,
+    /// The admin who asked, if one did.
+    pub(crate) actor: Option<&'a ClientId>,
+    /// Store this grant revoked if it does not exist yet (a reused code that
+    /// raced its first exchange).
+    pub(crate) create_revoked: Option<&'a GrantRecord>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Registry {
+    store: Arc<dyn Store>,
+    cache: Arc<ClientCache>,
+    audit: Arc<AuditSink>,
+    revocations: Arc<RevocationState>,
+    minter: Arc<Minter>,
+    hasher: Arc<SecretHasher>,
+    issuer_url: String,
+    leeway: u64,
+}
+
+/// What [`Registry::new`] is built from.
+pub(crate) struct RegistryParts {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) cache: Arc<ClientCache>,
+    pub(crate) audit: Arc<AuditSink>,
+    pub(crate) revocations: Arc<RevocationState>,
+    pub(crate) minter: Arc<Minter>,
+    pub(crate) hasher: Arc<SecretHasher>,
+    pub(crate) issuer_url: String,
+    pub(crate) leeway: u64,
+}
+
+impl Registry {
+    pub(crate) fn new(parts: RegistryParts) -> Self {
+        let RegistryParts {
+            store,
+            cache,
+            audit,
+            revocations,
+            minter,
+            hasher,
+            issuer_url,
+            leeway,
+        } = parts;
+        Registry {
+            store,
+            cache,
+            audit,
+            revocations,
+            minter,
+            hasher,
+            issuer_url,
+            leeway,
+        }
+    }
+
+    /// A client-level revocation made at `now`, covering the cache window.
+    fn client_revocation(&self, client_id: &ClientId, now: u64) -> RevokedClient {
+        RevokedClient::new(client_id.clone(), now + self.cache.window_secs())
+    }
+
+    fn check_fits(&self, client: &ClientRecord, now: u64) -> Result<(), RegistryError> {
+        self.minter
+            .check_fits(client, now)
+            .map_err(RegistryError::invalid)
+    }
+
+    /// Creates the bootstrap admin client (kind `service`, audience the
+    /// issuer URL, scope `m2m:admin`) if the store has no client at all.
+    pub(crate) async fn bootstrap_admin(
+        &self,
+        now: u64,
+    ) -> Result<Option<(ClientId, ClientSecret)>, IssuerError> {
+        let existing = self
+            .store
+            .list_clients(&ClientFilter::default(), None, 1)
+            .await?;
+        if !existing.items.is_empty() {
+            return Ok(None);
+        }
+        let scopes =
+            ScopeSet::parse(ADMIN_SCOPE).map_err(|e| IssuerError::Config(e.to_string()))?;
+        let client = ClientRecord {
+            client_id: ClientId::generate()?,
+            name: "bootstrap admin".to_owned(),
+            kind: ClientKind::Service,
+            org_id: None,
+            user_id: None,
+            scopes,
+            audiences: vec![self.issuer_url.clone()],
+            token_ttl: TokenTtl::default(),
+            redirect_uris: vec![],
+            metadata: serde_json::json!({}),
+            enabled: true,
+            created_at: now,
+            updated_at: now,
+        };
+        let (secret, record) = registration::new_secret(&self.hasher, &client.client_id, now, None)
+            .map_err(|e| e.0)?;
+        self.store.create_client(&client, &record).await?;
+        self.audit.record(
+            now,
+            AuditEvent::ClientCreated {
+                client_id: client.client_id.clone(),
+                actor: None,
+                kind: client.kind,
+                scopes: client.scopes.clone(),
+                bootstrap: true,
+            },
+        );
+        tracing::info!(client_id = %client.client_id, "bootstrap admin client created");
+        Ok(Some((client.client_id, secret)))
+    }
+
+    /// Registers a client with its first secret.
+    pub(crate) async fn create_client(
+        &self,
+        actor: &ClientId,
+        request: NewClient,
+        now: u64,
+    ) -> Result<Created, RegistryError> {
+        let client = request.into_record(now)?;
+        self.check_fits(&client, now)?;
+        let (secret, secret_record) =
+            registration::new_secret(&self.hasher, &client.client_id, now, None)?;
+        self.store.create_client(&client, &secret_record).await?;
+        self.cache.invalidate(&client.client_id);
+        self.audit.record(
+            now,
+            AuditEvent::ClientCreated {
+                client_id: client.client_id.clone(),
+                actor: Some(actor.clone()),
+                kind: client.kind,
+                scopes: client.scopes.clone(),
+                bootstrap: false,
+            },
+        );
+        Ok(Created {
+            client,
+            secret,
+            secret_record,
+        })
+    }
+
+    /// A client and its secrets.
+    pub(crate) async fn client(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<(ClientRecord, Vec<SecretRecord>), RegistryError> {
+        let client = self
+            .store
+            .get_client(client_id)
+            .await?
+            .ok_or(RegistryError::NotFound(Missing::Client))?;
+        let secrets = self.store.list_secrets(client_id).await?;
+        Ok((client, secrets))
+    }
+
+    /// Clients matching `filter`, a page at a time.
+    pub(crate) async fn clients(
+        &self,
+        filter: &ClientFilter,
+        after: Option<&ClientId>,
+        limit: usize,
+    ) -> Result<Page<ClientRecord, ClientId>, RegistryError> {
+        Ok(self.store.list_clients(filter, after, limit).await?)
+    }
+
+    /// Changes a client. A change that disables or narrows it is a
+    /// client-level revocation, written with the change.
+    pub(crate) async fn update_client(
+        &self,
+        actor: &ClientId,
+        client_id: &ClientId,
+        changes: ClientChanges,
+        now: u64,
+    ) -> Result<ClientRecord, RegistryError> {
+        let old = self
+            .store
+            .get_client(client_id)
+            .await?
+            .ok_or(RegistryError::NotFound(Missing::Client))?;
+        let mut client = old.clone();
+        let fields = changes.apply(&mut client, now)?;
+        self.check_fits(&client, now)?;
+        let revocation =
+            registration::narrows(&old, &client).then(|| self.client_revocation(client_id, now));
+        if !self
+            .store
+            .update_client(&client, revocation.as_ref())
+            .await?
+        {
+            return Err(RegistryError::NotFound(Missing::Client));
+        }
+        self.cache.invalidate(client_id);
+        let revoked_at = revocation.as_ref().map(|r| r.revoked_at);
+        if let Some(revocation) = revocation {
+            self.revocations.apply(&Revocation::Client(revocation));
+        }
+        self.audit.record(
+            now,
+            AuditEvent::ClientUpdated {
+                client_id: client_id.clone(),
+                actor: actor.clone(),
+                fields,
+                revoked_at,
+            },
+        );
+        Ok(client)
+    }
+
+    /// Deletes a client: it gets no new token and its live tokens are revoked.
+    pub(crate) async fn delete_client(
+        &self,
+        actor: &ClientId,
+        client_id: &ClientId,
+        now: u64,
+    ) -> Result<(), RegistryError> {
+        let revocation = self.client_revocation(client_id, now);
+        if !self.store.delete_client(client_id, &revocation).await? {
+            return Err(RegistryError::NotFound(Missing::Client));
+        }
+        self.cache.invalidate(client_id);
+        let revoked_at = revocation.revoked_at;
+        self.revocations.apply(&Revocation::Client(revocation));
+        self.audit.record(
+            now,
+            AuditEvent::ClientDeleted {
+                client_id: client_id.clone(),
+                actor: actor.clone(),
+                revoked_at,
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds a secret (shown this once), expiring at `expires_at` if given.
+    pub(crate) async fn add_secret(
+        &self,
+        actor: &ClientId,
+        client_id: &ClientId,
+        expires_at: Option<u64>,
+        now: u64,
+    ) -> Result<(SecretRecord, ClientSecret), RegistryError> {
+        if expires_at.is_some_and(|at| at <= now) {
+            return Err(RegistryError::invalid("expires_at must be in the future"));
+        }
+        let (secret, record) = registration::new_secret(&self.hasher, client_id, now, expires_at)?;
+        match self
+            .store
+            .add_secret(&record, MAX_LIVE_SECRETS, now)
+            .await?
+        {
+            AddSecret::Added => {}
+            AddSecret::LimitReached => {
+                return Err(RegistryError::SecretLimit {
+                    max: MAX_LIVE_SECRETS,
+                });
+            }
+            AddSecret::NoSuchClient => return Err(RegistryError::NotFound(Missing::Client)),
+        }
+        self.cache.invalidate(client_id);
+        self.audit.record(
+            now,
+            AuditEvent::SecretCreated {
+                client_id: client_id.clone(),
+                actor: actor.clone(),
+                secret_id: record.secret_id.clone(),
+            },
+        );
+        Ok((record, secret))
+    }
+
+    /// Removes a secret: it stops authenticating at once on this node, and
+    /// within the cache window on other replicas.
+    pub(crate) async fn remove_secret(
+        &self,
+        actor: &ClientId,
+        client_id: &ClientId,
+        secret_id: &str,
+        now: u64,
+    ) -> Result<(), RegistryError> {
+        if !self.store.delete_secret(client_id, secret_id).await? {
+            return Err(RegistryError::NotFound(Missing::Secret));
+        }
+        self.cache.invalidate(client_id);
+        self.audit.record(
+            now,
+            AuditEvent::SecretDeleted {
+                client_id: client_id.clone(),
+                actor: actor.clone(),
+                secret_id: secret_id.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    /// A user-level client's grants (revoked ones too), optionally of one user.
+    pub(crate) async fn grants(
+        &self,
+        client_id: &ClientId,
+        user_id: Option<&UserId>,
+    ) -> Result<Vec<GrantRecord>, RegistryError> {
+        if self.store.get_client(client_id).await?.is_none() {
+            return Err(RegistryError::NotFound(Missing::Client));
+        }
+        Ok(self.store.list_grants(client_id, user_id).await?)
+    }
+
+    /// Revokes a grant: its refresh tokens stop working and its access
+    /// tokens that a verifier could still accept (`exp + leeway >= now`)
+    /// are revoked, in the store, in process and in the feed. Returns
+    /// whether the client had such a grant (or one was created revoked).
+    pub(crate) async fn revoke_grant(
+        &self,
+        grant: GrantToRevoke<'_>,
+        now: u64,
+    ) -> Result<bool, Internal> {
+        let revocation = GrantRevocation {
+            client_id: grant.client_id,
+            grant_id: grant.grant_id,
+            at: now,
+            live_after: now.saturating_sub(self.leeway),
+            create_revoked: grant.create_revoked,
+        };
+        let Some(tokens) = self.store.revoke_grant(&revocation).await? else {
+            return Ok(false);
+        };
+        for token in tokens {
+            self.revocations.apply(&Revocation::Token(token));
+        }
+        self.audit.record(
+            now,
+            AuditEvent::GrantRevoked {
+                client_id: grant.client_id.clone(),
+                actor: grant.actor.cloned(),
+                grant_id: grant.grant_id.to_owned(),
+                reason: grant.reason,
+            },
+        );
+        Ok(true)
+    }
+
+    /// `DELETE /admin/clients/{id}/grants/{grant_id}`: an admin revokes a grant.
+    pub(crate) async fn revoke_grant_as_admin(
+        &self,
+        actor: &ClientId,
+        client_id: &ClientId,
+        grant_id: &str,
+        now: u64,
+    ) -> Result<(), RegistryError> {
+        let grant = GrantToRevoke {
+            client_id,
+            grant_id,
+            reason: GrantRevokeReason::Admin,
+            actor: Some(actor),
+            create_revoked: None,
+        };
+        if self.revoke_grant(grant, now).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::NotFound(Missing::Grant))
+        }
+    }
+
+    /// Revokes one access token (RFC 7009) of its own client.
+    pub(crate) async fn revoke_token(
+        &self,
+        claims: &AccessTokenClaims,
+        now: u64,
+    ) -> Result<(), Internal> {
+        let token = RevokedToken {
+            jti: claims.jti.clone(),
+            exp: claims.exp,
+        };
+        if self
+            .store
+            .revoke_token(&token, &claims.client_id, now)
+            .await?
+        {
+            self.revocations.apply(&Revocation::Token(token));
+            self.audit.record(
+                now,
+                AuditEvent::TokenRevoked {
+                    client_id: claims.client_id.clone(),
+                    jti: claims.jti.clone(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Audit events, newest first, after flushing this node's queue.
+    pub(crate) async fn audit_events(
+        &self,
+        client_id: Option<&ClientId>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Page<AuditRecord, u64>, RegistryError> {
+        self.audit.flush().await;
+        Ok(self.store.list_audit(client_id, before, limit).await?)
+    }
+}

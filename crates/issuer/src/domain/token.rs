@@ -1,0 +1,155 @@
+//! [`TokenEndpoint`]: `POST /oauth/token`, every grant, in one place:
+//! authenticate the client ([`ClientAuth`]), run the grant (client
+//! credentials here; the user-level grants in `domain::grants`), mint with
+//! the [`Minter`], and audit the issued token.
+//!
+//! The client-credentials hot path: one client lookup (cached briefly), one
+//! constant-time HMAC per stored secret, one signature with a key read from
+//! an `ArcSwap`, no store write (the audit event goes to a queue, and
+//! `last_used_at` is written at most once a minute per secret, off the
+//! request).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use m2m_core::ScopeSet;
+
+use super::audit::{AuditEvent, AuditSink, Endpoint};
+use super::client_auth::{ClientAuth, Credentials};
+use super::error::GrantError;
+use super::grants::Grants;
+use super::minter::{Minted, Minter, Subject};
+
+/// The parameters of a token request (from the form; repeated parameters
+/// already refused, except `resource`).
+#[derive(Debug, Default)]
+pub(crate) struct TokenRequest<'a> {
+    pub(crate) grant_type: &'a str,
+    pub(crate) scope: Option<&'a str>,
+    /// The `resource` parameters (RFC 8707), then `audience`.
+    pub(crate) audiences: Vec<&'a str>,
+    pub(crate) code: Option<&'a str>,
+    pub(crate) redirect_uri: Option<&'a str>,
+    pub(crate) code_verifier: Option<&'a str>,
+    pub(crate) refresh_token: Option<&'a str>,
+}
+
+/// A token response.
+#[derive(Debug)]
+pub(crate) struct Issued {
+    pub(crate) access_token: String,
+    pub(crate) expires_in: u64,
+    pub(crate) scope: ScopeSet,
+    pub(crate) refresh_token: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct TokenEndpoint {
+    client_auth: Arc<ClientAuth>,
+    minter: Arc<Minter>,
+    grants: Arc<Grants>,
+    audit: Arc<AuditSink>,
+}
+
+impl TokenEndpoint {
+    pub(crate) fn new(
+        client_auth: Arc<ClientAuth>,
+        minter: Arc<Minter>,
+        grants: Arc<Grants>,
+        audit: Arc<AuditSink>,
+    ) -> Self {
+        TokenEndpoint {
+            client_auth,
+            minter,
+            grants,
+            audit,
+        }
+    }
+
+    /// Answers one token request.
+    pub(crate) async fn issue(
+        &self,
+        credentials: &Credentials,
+        source: Option<IpAddr>,
+        request: &TokenRequest<'_>,
+        now: u64,
+    ) -> Result<Issued, GrantError> {
+        let auth = self
+            .client_auth
+            .authenticate(credentials, source, Endpoint::Token, now)
+            .await?;
+        let client = &*auth.entry.client;
+        let (minted, refresh) = match request.grant_type {
+            "client_credentials" => {
+                if !client.kind.uses_client_credentials() {
+                    return Err(GrantError::UnauthorizedClient(
+                        "this client may not use the client_credentials grant",
+                    ));
+                }
+                let scope = Minter::select_scope(
+                    request.scope,
+                    &client.scopes,
+                    "the requested scope exceeds what this client may be granted",
+                )?;
+                let aud = self.minter.select_audience(client, &request.audiences)?;
+                let minted = self
+                    .minter
+                    .mint(client, &Subject::Client, scope, aud, now)?;
+                (minted, None)
+            }
+            "authorization_code" => {
+                let tokens = self
+                    .grants
+                    .exchange_code(
+                        client,
+                        request.code,
+                        request.redirect_uri,
+                        request.code_verifier,
+                        now,
+                    )
+                    .await?;
+                (tokens.access, Some((tokens.refresh_token, tokens.grant_id)))
+            }
+            "refresh_token" => {
+                let tokens = self
+                    .grants
+                    .refresh(client, request.refresh_token, request.scope, now)
+                    .await?;
+                (tokens.access, Some((tokens.refresh_token, tokens.grant_id)))
+            }
+            _ => {
+                return Err(GrantError::UnsupportedGrantType(
+                    "grant_type must be client_credentials, authorization_code or refresh_token",
+                ));
+            }
+        };
+        let Minted { token, claims, kid } = minted;
+        let grant = refresh.as_ref().map(|(_, grant_id)| {
+            let user = claims
+                .uid
+                .clone()
+                .unwrap_or_else(|| claims.sub.clone().into());
+            (grant_id.clone(), user)
+        });
+        let expires_in = client.token_ttl.seconds();
+        let scope = claims.scope.clone();
+        self.audit.record(
+            now,
+            AuditEvent::TokenIssued {
+                client_id: claims.client_id,
+                jti: claims.jti,
+                scope: claims.scope,
+                aud: claims.aud,
+                exp: claims.exp,
+                kid,
+                grant,
+            },
+        );
+        Ok(Issued {
+            access_token: token,
+            expires_in,
+            scope,
+            refresh_token: refresh.map(|(token, _)| token),
+        })
+    }
+}

@@ -1,0 +1,59 @@
+//! `GET /admin/audit?client_id=&limit=&cursor=`: events, newest first.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use m2m_core::ClientId;
+use serde_json::json;
+
+use super::extract::AdminQuery;
+use super::views::event_view;
+use super::{DEFAULT_LIMIT, parse_limit};
+use crate::Issuer;
+use crate::http::error::AdminError;
+
+fn encode_cursor(seq: u64) -> String {
+    URL_SAFE_NO_PAD.encode(seq.to_be_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Option<u64> {
+    if cursor.len() > 16 {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+pub(crate) async fn list(
+    State(issuer): State<Issuer>,
+    AdminQuery(query): AdminQuery,
+) -> Result<Response, AdminError> {
+    let mut client_id = None;
+    let mut limit = DEFAULT_LIMIT;
+    let mut before = None;
+    for (name, value) in query {
+        match name.as_str() {
+            "client_id" => {
+                m2m_core::validate_id(&value)
+                    .map_err(|e| AdminError::bad_request(format!("client_id: {e}")))?;
+                client_id = Some(ClientId::new(value));
+            }
+            "limit" => limit = parse_limit(&value)?,
+            "cursor" => {
+                before = Some(
+                    decode_cursor(&value)
+                        .ok_or_else(|| AdminError::bad_request("cursor is not valid"))?,
+                );
+            }
+            _ => {}
+        }
+    }
+    let page = issuer
+        .registry()
+        .audit_events(client_id.as_ref(), before, limit)
+        .await?;
+    let items: Vec<serde_json::Value> = page.items.iter().map(event_view).collect();
+    Ok(Json(json!({"items": items, "next_cursor": page.next.map(encode_cursor)})).into_response())
+}

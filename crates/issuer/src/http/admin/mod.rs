@@ -1,0 +1,60 @@
+//! The admin API (contract section 7), behind [`auth`].
+//!
+//! Bodies are JSON of at most 64 KiB. Unparsable JSON and bad query
+//! parameters (limit, cursor, kind) are 400; a wrong content type 415; JSON
+//! that breaks a rule (unknown field, TTL out of range, bad scope, kind
+//! rules, a token that would be too large) 422; an unknown client, secret,
+//! grant or key 404; a sixth live secret 409. Listings page with opaque
+//! cursors (`next_cursor`, `null` on the last page); `limit` defaults to 50
+//! and may be 1 to 200.
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+use crate::Issuer;
+use crate::http::error::AdminError;
+
+mod audit;
+mod auth;
+mod clients;
+mod extract;
+mod grants;
+mod keys;
+mod secrets;
+mod views;
+
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 200;
+
+fn parse_limit(value: &str) -> Result<usize, AdminError> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| AdminError::bad_request(format!("limit must be 1 to {MAX_LIMIT}")))
+}
+
+pub(crate) fn router(issuer: &Issuer) -> Router<Issuer> {
+    let routes = Router::new()
+        .route("/admin/clients", post(clients::create).get(clients::list))
+        .route(
+            "/admin/clients/{client_id}",
+            get(clients::show)
+                .patch(clients::update)
+                .delete(clients::delete),
+        )
+        .route("/admin/clients/{client_id}/secrets", post(secrets::add))
+        .route(
+            "/admin/clients/{client_id}/secrets/{secret_id}",
+            delete(secrets::remove),
+        )
+        .route("/admin/clients/{client_id}/grants", get(grants::list))
+        .route(
+            "/admin/clients/{client_id}/grants/{grant_id}",
+            delete(grants::revoke),
+        )
+        .route("/admin/keys/rotate", post(keys::rotate))
+        .route("/admin/keys/{kid}/revoke", post(keys::revoke))
+        .route("/admin/audit", get(audit::list));
+    auth::protect(routes, issuer)
+}

@@ -1,0 +1,223 @@
+//! The OAuth endpoints' extractors: the form body ([`OAuthForm`]), the
+//! client's credentials in it or in Basic ([`ClientRequest`]), and the
+//! source address. Each refuses a malformed request with its own
+//! [`OAuthError`], before any domain code runs.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, Request};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::request::Parts;
+use http::{HeaderMap, header};
+use m2m_core::ClientSecret;
+
+use super::error::OAuthError;
+use crate::domain::client_auth::Credentials;
+
+/// Largest body the OAuth endpoints read.
+pub(crate) const OAUTH_BODY_LIMIT: usize = 16 * 1024;
+
+/// A name echoed in an error, cut short.
+pub(crate) fn truncate(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// An `application/x-www-form-urlencoded` body. Parameters without a value
+/// count as omitted (RFC 6749 §3.1); a parameter given twice is refused,
+/// except `resource` (RFC 8707).
+#[derive(Debug)]
+pub(crate) struct OAuthForm {
+    pairs: Vec<(String, String)>,
+}
+
+impl OAuthForm {
+    async fn read(parts: &Parts, body: axum::body::Body) -> Result<Self, OAuthError> {
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::trim);
+        if !content_type
+            .is_some_and(|ct| ct.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        {
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let bytes = axum::body::to_bytes(body, OAUTH_BODY_LIMIT)
+            .await
+            .map_err(|_| OAuthError::too_large(OAUTH_BODY_LIMIT))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|_| OAuthError::invalid_request("the body is not valid form encoding"))?;
+        let pairs: Vec<(String, String)> =
+            pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if name != "resource" && pairs[..i].iter().any(|(n, _)| n == name) {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {} given more than once",
+                    truncate(name)
+                )));
+            }
+        }
+        Ok(OAuthForm { pairs })
+    }
+
+    /// The value of a parameter.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a parameter (`resource` may repeat).
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A parameter that must be there.
+    pub(crate) fn required(&self, name: &'static str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+    }
+}
+
+/// A request to an endpoint where the client authenticates: the form, the
+/// credentials (client_secret_basic or client_secret_post, never both) and
+/// the source address (when the server was started with connect info).
+#[derive(Debug)]
+pub(crate) struct ClientRequest {
+    pub(crate) form: OAuthForm,
+    pub(crate) credentials: Credentials,
+    /// Basic was used (or nothing was sent): failures carry a Basic challenge.
+    pub(crate) basic: bool,
+    pub(crate) source: Option<IpAddr>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ClientRequest {
+    type Rejection = OAuthError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let form = OAuthForm::read(&parts, body).await?;
+        let (credentials, basic) = read_credentials(&parts.headers, &form)?;
+        let source = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(ClientRequest {
+            form,
+            credentials,
+            basic,
+            source,
+        })
+    }
+}
+
+/// RFC 6749 §2.3.1: id and secret are form-urlencoded inside Basic.
+fn form_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn basic_credentials(value: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((form_decode(id)?, form_decode(secret)?))
+}
+
+/// Reads client_secret_basic or client_secret_post, refusing both at once.
+fn read_credentials(
+    headers: &HeaderMap,
+    form: &OAuthForm,
+) -> Result<(Credentials, bool), OAuthError> {
+    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
+    let first = authorization.next();
+    if authorization.next().is_some() {
+        return Err(OAuthError::invalid_request(
+            "more than one Authorization header",
+        ));
+    }
+    let (client_id, secret, basic) = match first {
+        Some(value) => {
+            if form.get("client_secret").is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method: Basic or client_secret in the body, not both",
+                ));
+            }
+            let (id, secret) = value
+                .to_str()
+                .ok()
+                .and_then(basic_credentials)
+                .ok_or_else(|| OAuthError::invalid_client(true))?;
+            if form.get("client_id").is_some_and(|body_id| body_id != id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body differs from the one in Basic",
+                ));
+            }
+            (id, secret, true)
+        }
+        None => match (form.get("client_id"), form.get("client_secret")) {
+            (Some(id), Some(secret)) => (id.to_owned(), secret.to_owned(), false),
+            (Some(_), None) => return Err(OAuthError::invalid_client(false)),
+            (None, _) => return Err(OAuthError::invalid_client(true)),
+        },
+    };
+    if m2m_core::validate_id(&client_id).is_err() || secret.len() > m2m_core::MAX_SECRET_LEN {
+        return Err(OAuthError::invalid_client(basic));
+    }
+    Ok((
+        Credentials {
+            client_id,
+            secret: ClientSecret::from_received(secret),
+        },
+        basic,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let header = format!("Basic {}", STANDARD.encode("m2m_a%2Bb:s%3Ac+d%25"));
+        assert_eq!(
+            basic_credentials(&header),
+            Some(("m2m_a+b".to_owned(), "s:c d%".to_owned()))
+        );
+        assert_eq!(basic_credentials("Bearer abc"), None);
+        assert_eq!(basic_credentials("Basic !!!"), None);
+        let no_colon = format!("basic {}", STANDARD.encode("nocolon"));
+        assert_eq!(basic_credentials(&no_colon), None);
+        let bad_escape = format!("Basic {}", STANDARD.encode("a:%zz"));
+        assert_eq!(basic_credentials(&bad_escape), None);
+        let truncated = format!("Basic {}", STANDARD.encode("a:%4"));
+        assert_eq!(basic_credentials(&truncated), None);
+    }
+}
