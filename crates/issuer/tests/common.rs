@@ -44,15 +44,43 @@ impl TestServer {
         store: Arc<dyn Store>,
         configure: impl FnOnce(IssuerBuilder) -> IssuerBuilder,
     ) -> Result<TestServer, m2m_issuer::IssuerError> {
+        Self::start_shared(store, Arc::new(AtomicU64::new(T0)), None, configure).await
+    }
+
+    /// Another replica of `self`: the same store, clock, master key and
+    /// issuer URL, served on its own port with its own caches and in-process
+    /// guards (a restarted process, or a second one behind a load balancer).
+    pub(crate) async fn replica(
+        &self,
+        configure: impl FnOnce(IssuerBuilder) -> IssuerBuilder,
+    ) -> TestServer {
+        let mut replica = Self::start_shared(
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            Some(self.issuer.issuer_url().to_owned()),
+            configure,
+        )
+        .await
+        .expect("replica builds");
+        replica.admin = self.admin.clone();
+        replica
+    }
+
+    async fn start_shared(
+        store: Arc<dyn Store>,
+        clock: Arc<AtomicU64>,
+        issuer_url: Option<String>,
+        configure: impl FnOnce(IssuerBuilder) -> IssuerBuilder,
+    ) -> Result<TestServer, m2m_issuer::IssuerError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let root = format!("http://{addr}");
         let base = format!("{root}/auth");
-        let clock = Arc::new(AtomicU64::new(T0));
         let time = Arc::clone(&clock);
-        let builder = Issuer::builder_with_shared_store(base.clone(), Arc::clone(&store))
+        let issuer_url = issuer_url.unwrap_or_else(|| base.clone());
+        let builder = Issuer::builder_with_shared_store(issuer_url, Arc::clone(&store))
             .master_key([9; 32])
             .clock(move || time.load(Ordering::SeqCst));
         let issuer = configure(builder).build().await?;
@@ -222,13 +250,12 @@ impl TestServer {
         audience: &str,
     ) -> Result<AccessTokenClaims, m2m_core::VerifyError> {
         let keys = KeySet::from_jwk_set(&self.jwks().await).expect("valid jwks");
-        Validation::new(self.base.as_str(), audience)
+        Validation::new(self.issuer.issuer_url(), audience)
             .verify(token, &keys, self.now())
             .map(|v| v.claims)
     }
 }
 
-/// The `kid` in a token's header.
 /// How this issuer's in-process guards judge `token` right now (a guard
 /// made with `Issuer::guard`, expecting `audience`).
 pub(crate) async fn in_process_verdict(
@@ -243,6 +270,16 @@ pub(crate) async fn in_process_verdict(
     guard.check_token(token).map(|_| ())
 }
 
+/// A token's claims, read without verifying (tests only).
+pub(crate) fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("b64");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+/// The `kid` in a token's header.
 pub(crate) fn kid_of(token: &str) -> String {
     let header = token.split('.').next().expect("header");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

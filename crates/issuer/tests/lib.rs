@@ -5,5 +5,6 @@ mod common;
 mod interop;
 mod introspect_revoke;
 mod keys;
+mod revocation;
 mod token;
 mod user_clients;

@@ -15,7 +15,7 @@ use m2m_guard::{Auth, Guard};
 use m2m_issuer::consent::{ConsentDecision, ConsentHandler, ConsentRequest, DevConsent};
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, expect_oauth_error, in_process_verdict};
+use crate::common::{TestServer, claims_of, expect_oauth_error, in_process_verdict};
 
 const CALLBACK: &str = "https://app.example.com/callback";
 const OTHER_CALLBACK: &str = "https://app.example.com/other?keep=1";
@@ -202,11 +202,6 @@ async fn revoked_jtis(server: &TestServer) -> Vec<String> {
         .iter()
         .map(|e| e["jti"].as_str().expect("jti").to_owned())
         .collect()
-}
-
-fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json")
 }
 
 #[tokio::test]
