@@ -6,5 +6,6 @@ mod interop;
 mod introspect_revoke;
 mod keys;
 mod revocation;
+mod slow_store;
 mod token;
 mod user_clients;

@@ -644,6 +644,48 @@ async fn a_reused_code_revokes_the_grant_however_the_two_exchanges_interleave() 
 }
 
 #[tokio::test]
+async fn a_reuse_that_arrives_before_the_first_exchange_stored_its_grant_still_wins() {
+    // The first exchange consumes the code, then waits in create_grant; the
+    // reuse arrives in between and finds no grant to revoke yet.
+    let store = Arc::new(crate::slow_store::SlowStore {
+        create_grant_delay: Duration::from_millis(400),
+        ..Default::default()
+    });
+    let mut server = TestServer::start_on(store, |b| {
+        b.consent(Arc::new(DevConsent::new("user_1", "org_1")))
+    })
+    .await
+    .expect("server");
+    let client = user_client(&mut server).await;
+    let code = code(&server, &client).await;
+    let first = exchange(&server, &client, &code);
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        exchange(&server, &client, &code).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(second.status(), 400, "the reuse is refused");
+    assert_eq!(
+        first.status(),
+        400,
+        "and the first exchange, whose grant the reuse revoked, gives out nothing"
+    );
+    let (_, grants) = server
+        .admin(
+            Method::GET,
+            &format!("/admin/clients/{}/grants", client.id),
+            None,
+        )
+        .await;
+    assert_eq!(
+        grants["items"].as_array().map(Vec::len),
+        Some(1),
+        "{grants}"
+    );
+    assert!(grants["items"][0]["revoked_at"].is_string(), "{grants}");
+}
+
+#[tokio::test]
 async fn feed_cursors_the_issuer_never_issued_are_refused() {
     let mut server = TestServer::start().await;
     let (id, secret) = server.org_client(&["a:b"]).await;

@@ -1,0 +1,186 @@
+//! A store that wraps MemoryStore and waits before chosen operations, so a
+//! test can force the interleaving of two requests that race.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use m2m_core::{
+    AccessTokenClaims, ClientId, Revocation, RevokedClient, RevokedKey, RevokedToken, UserId,
+};
+use m2m_issuer::store::*;
+
+/// MemoryStore, with `create_grant` delayed.
+#[derive(Debug, Default)]
+pub(crate) struct SlowStore {
+    pub(crate) inner: MemoryStore,
+    pub(crate) create_grant_delay: Duration,
+}
+
+#[async_trait]
+impl Store for SlowStore {
+    async fn create_client(&self, client: &ClientRecord, secret: &SecretRecord) -> StoreResult<()> {
+        self.inner.create_client(client, secret).await
+    }
+
+    async fn get_client(&self, client_id: &ClientId) -> StoreResult<Option<ClientRecord>> {
+        self.inner.get_client(client_id).await
+    }
+
+    async fn list_clients(
+        &self,
+        filter: &ClientFilter,
+        after: Option<&ClientId>,
+        limit: usize,
+    ) -> StoreResult<Page<ClientRecord, ClientId>> {
+        self.inner.list_clients(filter, after, limit).await
+    }
+
+    async fn update_client(
+        &self,
+        client: &ClientRecord,
+        revocation: Option<&RevokedClient>,
+    ) -> StoreResult<bool> {
+        self.inner.update_client(client, revocation).await
+    }
+
+    async fn delete_client(
+        &self,
+        client_id: &ClientId,
+        revocation: &RevokedClient,
+    ) -> StoreResult<bool> {
+        self.inner.delete_client(client_id, revocation).await
+    }
+
+    async fn list_secrets(&self, client_id: &ClientId) -> StoreResult<Vec<SecretRecord>> {
+        self.inner.list_secrets(client_id).await
+    }
+
+    async fn add_secret(
+        &self,
+        secret: &SecretRecord,
+        max_live: usize,
+        now: u64,
+    ) -> StoreResult<AddSecret> {
+        self.inner.add_secret(secret, max_live, now).await
+    }
+
+    async fn delete_secret(&self, client_id: &ClientId, secret_id: &str) -> StoreResult<bool> {
+        self.inner.delete_secret(client_id, secret_id).await
+    }
+
+    async fn touch_secret(
+        &self,
+        client_id: &ClientId,
+        secret_id: &str,
+        at: u64,
+    ) -> StoreResult<()> {
+        self.inner.touch_secret(client_id, secret_id, at).await
+    }
+
+    async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        self.inner.list_keys().await
+    }
+
+    async fn save_key_ring(
+        &self,
+        keys: &[StoredKey],
+        expected_kids: &[String],
+        revoked: Option<&RevokedKey>,
+    ) -> StoreResult<bool> {
+        self.inner.save_key_ring(keys, expected_kids, revoked).await
+    }
+
+    async fn revoke_token(
+        &self,
+        token: &RevokedToken,
+        client_id: &ClientId,
+        at: u64,
+    ) -> StoreResult<bool> {
+        self.inner.revoke_token(token, client_id, at).await
+    }
+
+    async fn is_revoked(&self, claims: &AccessTokenClaims, kid: Option<&str>) -> StoreResult<bool> {
+        self.inner.is_revoked(claims, kid).await
+    }
+
+    async fn revocations_since(&self, after: u64, limit: usize) -> StoreResult<RevocationPage> {
+        self.inner.revocations_since(after, limit).await
+    }
+
+    async fn revocation_at(&self, seq: u64) -> StoreResult<Option<Revocation>> {
+        self.inner.revocation_at(seq).await
+    }
+
+    async fn purge_revocations(&self, before: u64) -> StoreResult<u64> {
+        self.inner.purge_revocations(before).await
+    }
+
+    async fn create_auth_code(&self, code: &AuthCodeRecord) -> StoreResult<()> {
+        self.inner.create_auth_code(code).await
+    }
+
+    async fn consume_auth_code(&self, code_hash: &[u8], now: u64) -> StoreResult<ConsumeCode> {
+        self.inner.consume_auth_code(code_hash, now).await
+    }
+
+    async fn purge_auth_codes(&self, before: u64) -> StoreResult<u64> {
+        self.inner.purge_auth_codes(before).await
+    }
+
+    async fn create_grant(
+        &self,
+        grant: &GrantRecord,
+        refresh: &RefreshTokenRecord,
+    ) -> StoreResult<()> {
+        tokio::time::sleep(self.create_grant_delay).await;
+        self.inner.create_grant(grant, refresh).await
+    }
+
+    async fn get_grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>> {
+        self.inner.get_grant(grant_id).await
+    }
+
+    async fn list_grants(
+        &self,
+        client_id: &ClientId,
+        user_id: Option<&UserId>,
+    ) -> StoreResult<Vec<GrantRecord>> {
+        self.inner.list_grants(client_id, user_id).await
+    }
+
+    async fn get_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
+        self.inner.get_refresh_token(token_hash).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new: &RefreshTokenRecord,
+        now: u64,
+    ) -> StoreResult<RotateRefresh> {
+        self.inner.rotate_refresh_token(old_hash, new, now).await
+    }
+
+    async fn revoke_grant(
+        &self,
+        revocation: &GrantRevocation<'_>,
+    ) -> StoreResult<Option<Vec<RevokedToken>>> {
+        self.inner.revoke_grant(revocation).await
+    }
+
+    async fn append_audit(&self, events: &[AuditRecord]) -> StoreResult<()> {
+        self.inner.append_audit(events).await
+    }
+
+    async fn list_audit(
+        &self,
+        client_id: Option<&ClientId>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Page<AuditRecord, u64>> {
+        self.inner.list_audit(client_id, before, limit).await
+    }
+}
