@@ -275,6 +275,16 @@ pub(crate) enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Revoke a signing key at once (it leaked): it stops signing and leaves
+    /// the JWKS, a new key signs if it was the only signer, and every token
+    /// it signed is refused.
+    Revoke {
+        /// The key's kid (see the JWKS, or a token's header).
+        kid: String,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `m2m grant ...`.

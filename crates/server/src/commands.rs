@@ -244,20 +244,31 @@ pub(crate) async fn secret(admin: &Admin, command: SecretCommand) -> Result<()> 
 
 /// `m2m key ...`.
 pub(crate) async fn key(admin: &Admin, command: KeyCommand) -> Result<()> {
-    match command {
-        KeyCommand::Rotate { json } => {
-            let result = admin.call(Method::POST, "/admin/keys/rotate", None).await?;
-            if json {
-                print_json(&result)
-            } else {
-                let rows: Vec<Vec<String>> = result
-                    .as_object()
-                    .map(|o| o.iter().map(|(k, v)| vec![k.clone(), text(v)]).collect())
-                    .unwrap_or_default();
-                print_table(&["FIELD", "VALUE"], &rows);
-                Ok(())
-            }
-        }
+    let (result, json) = match command {
+        KeyCommand::Rotate { json } => (
+            admin.call(Method::POST, "/admin/keys/rotate", None).await?,
+            json,
+        ),
+        KeyCommand::Revoke { kid, json } => (
+            admin
+                .call(
+                    Method::POST,
+                    &format!("/admin/keys/{}/revoke", encode(&kid)),
+                    None,
+                )
+                .await?,
+            json,
+        ),
+    };
+    if json {
+        print_json(&result)
+    } else {
+        let rows: Vec<Vec<String>> = result
+            .as_object()
+            .map(|o| o.iter().map(|(k, v)| vec![k.clone(), text(v)]).collect())
+            .unwrap_or_default();
+        print_table(&["FIELD", "VALUE"], &rows);
+        Ok(())
     }
 }
 
