@@ -5,6 +5,5 @@ mod common;
 mod interop;
 mod introspect_revoke;
 mod keys;
-mod store;
 mod token;
 mod user_clients;
