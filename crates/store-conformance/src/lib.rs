@@ -79,16 +79,54 @@ where
     });
 }
 
+/// Like [`run`], for a store that may be unavailable (a database server
+/// that the environment does not name): when `make` returns `None`, the
+/// section is skipped, and says so on standard output.
+pub fn run_optional<S, M, MakeFut, T, SectionFut>(make: M, section: T)
+where
+    S: Store,
+    M: FnOnce() -> MakeFut,
+    MakeFut: Future<Output = Option<S>>,
+    T: FnOnce(Arc<S>) -> SectionFut,
+    SectionFut: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("the conformance suite needs a tokio runtime: {e}"));
+    runtime.block_on(async move {
+        match make().await {
+            Some(store) => section(Arc::new(store)).await,
+            None => println!("skipped: no store to run this section on"),
+        }
+    });
+}
+
 /// Expands to one `#[test]` per section of the conformance suite, each
 /// running that section (with [`run`]) on a fresh store from `$make`.
 ///
 /// `$make` is called once per section, with no argument, and must return a
 /// future of a fresh, empty store. See the [crate docs](crate) for an example.
+///
+/// `suite!(optional = $make)` takes a `$make` whose future gives an
+/// `Option` of a store, and skips every section when it is `None` (see
+/// [`run_optional`]):
+///
+/// ```
+/// mod maybe_memory {
+///     async fn fresh() -> Option<m2m_issuer::store::MemoryStore> {
+///         std::env::var_os("NO_SUCH_VARIABLE").map(|_| m2m_issuer::store::MemoryStore::new())
+///     }
+///
+///     m2m_store_conformance::suite!(optional = fresh);
+/// }
+/// ```
 #[macro_export]
 macro_rules! suite {
-    ($make:expr $(,)?) => {
+    (@with $run:ident, $make:expr) => {
         $crate::__tests! {
-            $make =>
+            $run, $make =>
             clients_round_trip,
             clients_listing,
             clients_update_and_delete_log_their_revocation,
@@ -115,16 +153,22 @@ macro_rules! suite {
             audit,
         }
     };
+    (optional = $make:expr $(,)?) => {
+        $crate::suite!(@with run_optional, $make);
+    };
+    ($make:expr $(,)?) => {
+        $crate::suite!(@with run, $make);
+    };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __tests {
-    ($make:expr => $($section:ident),* $(,)?) => {
+    ($run:ident, $make:expr => $($section:ident),* $(,)?) => {
         $(
             #[test]
             fn $section() {
-                $crate::run($make, $crate::sections::$section);
+                $crate::$run($make, $crate::sections::$section);
             }
         )*
     };
