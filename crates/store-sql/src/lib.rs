@@ -8,14 +8,29 @@
 //!
 //! Connecting runs the embedded schema migrations. The invariants of the
 //! [`Store`] trait hold in the database itself (transactions and row locks),
-//! so they hold across connections, processes and replicas:
+//! so they hold across connections, processes and replicas. Every query is
+//! written once for both databases; they differ only in how a transaction
+//! that reads and then writes keeps what it read true: SQLite starts it with
+//! `BEGIN IMMEDIATE` (the file's one write lock, taken at once), PostgreSQL
+//! (READ COMMITTED) reads the rows that must not change `FOR UPDATE`.
 //!
 //! | invariant | SQLite | PostgreSQL |
 //! |---|---|---|
-//! | at most `max_live` live secrets | `BEGIN IMMEDIATE`: one writer at a time | the client's row `FOR UPDATE` |
-//! | client deletion with its revocation entry | one transaction | one transaction |
-//! | key ring compare-and-swap | `BEGIN IMMEDIATE` | a `store_locks` row `FOR UPDATE` |
-//! | revocation log read in order | one writer at a time | a `store_locks` row `FOR UPDATE` before taking a sequence number |
+//! | at most `max_live` live secrets | `BEGIN IMMEDIATE`: one writer at a time | the client's row `FOR UPDATE`, then count and insert |
+//! | a client's change or deletion with its revocation entry | one transaction | one transaction; the client's row is written (locked) first |
+//! | key ring compare-and-swap, with a killed key's entry | `BEGIN IMMEDIATE` | the `key_ring` row of `store_locks` `FOR UPDATE`, then compare and replace |
+//! | log sequence numbers never reused | `revocation_head` read and bumped in the append's transaction | the same |
+//! | log entries visible in sequence order | one writer at a time | `revocation_head` `FOR UPDATE` before taking a number, held until commit |
+//! | a token logged once | the jti looked up after the head is locked (and `UNIQUE`) | the same |
+//! | `is_revoked`, purge: index lookups | the jti's unique index, `revocation_log_by_client`, `revocation_log_by_kid`, `revocation_log_by_exp` | the same |
+//! | an authorization code used once | `UPDATE ... WHERE used_at IS NULL RETURNING` | the same |
+//! | a refresh token rotated once | `BEGIN IMMEDIATE`, then the same conditional update | the grant's row `FOR UPDATE`, then `UPDATE ... WHERE used_at IS NULL` |
+//! | a grant's revocation with its access tokens' entries | one transaction | the grant's row written (locked) first, then its family read by a new statement, so a rotation that held the row is seen |
+//! | a grant revoked before it exists stays revoked | `BEGIN IMMEDIATE`: the tombstone and `create_grant` take turns | `INSERT ... ON CONFLICT DO UPDATE`: it inserts the tombstone (a racing `create_grant` then fails on the key) or waits for the racing `create_grant` and revokes its grant |
+//!
+//! Row locks are taken in one order (a client or grant row, the `key_ring`
+//! row, the revocation head), so transactions never wait for each other in
+//! a circle.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -90,6 +105,15 @@ impl SqlStore {
     ///
     /// Fails with a one-line [`SqlStoreError`] when the URL is bad, the
     /// database cannot be reached, or a migration fails.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use m2m_store_sql::{SqlStore, SqlStoreError};
+    /// let err = SqlStore::connect("mysql://db/m2m").await.unwrap_err();
+    /// assert!(matches!(err, SqlStoreError::InvalidUrl(_)));
+    /// # }
+    /// ```
     pub async fn connect(url: &str) -> Result<Self, SqlStoreError> {
         let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
         match scheme {

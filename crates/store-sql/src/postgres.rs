@@ -2,24 +2,25 @@
 //! replicas share.
 //!
 //! Transactions run at PostgreSQL's default isolation, READ COMMITTED, and
-//! serialize where an invariant needs it by locking a row `FOR UPDATE`:
+//! serialize where an invariant needs it by locking a row `FOR UPDATE` (the
+//! queries are the same as on SQLite; see the crate docs' table):
 //!
 //! - adding a secret locks the client's row, then counts and inserts, so
 //!   concurrent adders for one client take turns (adders for different
 //!   clients do not wait for each other);
 //! - saving the key ring locks the `key_ring` row of `store_locks`, then
 //!   compares the stored kids and replaces them;
-//! - appending to the revocation log locks the `revocation_log` row of
-//!   `store_locks` before taking a sequence number. Without it, two appends
-//!   could commit out of sequence order, and a reader that saw seq 11 before
-//!   seq 10 committed would move its cursor past 10 and never see it. With
-//!   it, appends commit in sequence order. Appends are rare (a revocation or
-//!   a client deletion), so the lock costs nothing that matters.
+//! - appending to the revocation log locks the one row of `revocation_head`
+//!   before taking a sequence number, and writes the new head back in the
+//!   same transaction. Without the lock, two appends could commit out of
+//!   sequence order, and a reader that saw seq 11 before seq 10 committed
+//!   would move its cursor past 10 and never see it. With it, appends commit
+//!   in sequence order, and a rolled-back append hands out no number.
+//!   Appends are rare (a revocation, a client change), so the lock costs
+//!   nothing that matters.
 //!
-//! Every statement within a transaction after the lock sees what the
-//! previous lock holder committed (READ COMMITTED takes a snapshot per
-//! statement). Locks are always taken in the order client row, then log row,
-//! so they cannot deadlock.
+//! Every statement within a transaction after a lock sees what the previous
+//! lock holder committed (READ COMMITTED takes a snapshot per statement).
 
 use std::fmt;
 use std::str::FromStr;
@@ -43,6 +44,20 @@ const MAX_CONNECTIONS: u32 = 10;
 /// The issuer's [`Store`] in a PostgreSQL database.
 ///
 /// Cloning is cheap: clones share one connection pool.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use m2m_issuer::store::Store;
+/// use m2m_store_sql::PostgresStore;
+///
+/// // Several stores (or test runs) can share one database, a schema each.
+/// let store = PostgresStore::connect_with_schema("postgres://m2m@localhost/m2m", "issuer").await?;
+/// assert!(store.revocations_since(0, 100).await?.entries.is_empty());
+/// store.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct PostgresStore {
     backend: Backend<Postgres>,

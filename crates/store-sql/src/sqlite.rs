@@ -15,6 +15,7 @@
 //! first, so the read and the write are one atomic step even across
 //! processes sharing the file (a plain `BEGIN` would take it only at the
 //! first write, and fail with `SQLITE_BUSY` if another writer came between).
+//! Every table is `STRICT`: a value of the wrong type is refused, not stored.
 
 use std::fmt;
 use std::str::FromStr;
@@ -37,6 +38,24 @@ const MAX_CONNECTIONS: u32 = 4;
 /// The issuer's [`Store`] in a SQLite database.
 ///
 /// Cloning is cheap: clones share one connection pool.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use m2m_core::{ClientId, RevokedToken};
+/// use m2m_issuer::store::Store;
+/// use m2m_store_sql::SqliteStore;
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = SqliteStore::open(dir.path().join("m2m.db")).await?;
+/// let token = RevokedToken { jti: "jti-1".into(), exp: 1_700_000_900 };
+/// assert!(store.revoke_token(&token, &ClientId::new("m2m_a"), 1_700_000_000).await?);
+/// let page = store.revocations_since(0, 100).await?;
+/// assert_eq!((page.entries.len(), page.head), (1, 1));
+/// store.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct SqliteStore {
     backend: Backend<Sqlite>,
@@ -54,6 +73,16 @@ impl fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens `sqlite://PATH?mode=rwc` (creating the file), `sqlite://PATH`
     /// (the file must exist) or `sqlite::memory:`, and migrates it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use m2m_issuer::store::Store;
+    /// let store = m2m_store_sql::SqliteStore::connect("sqlite::memory:").await?;
+    /// assert!(store.list_keys().await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect(url: &str) -> Result<Self, SqlStoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| SqlStoreError::InvalidUrl(e.to_string()))?;
