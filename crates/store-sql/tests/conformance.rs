@@ -68,7 +68,7 @@ mod postgres {
     use super::*;
 
     /// Schemas of this suite are named `m2m_conformance_{unix seconds}_...`;
-    /// those an hour old are dropped by whichever run comes next.
+    /// those 15 minutes old are dropped by whichever run comes next.
     async fn drop_old_schemas(url: &str, now: u64) {
         let Ok(mut conn) = sqlx::PgConnection::connect(url).await else {
             return;
@@ -84,7 +84,7 @@ mod postgres {
                 .split('_')
                 .nth(2)
                 .and_then(|secs| secs.parse::<u64>().ok());
-            if made.is_some_and(|made| made + 3600 < now) {
+            if made.is_some_and(|made| made + 900 < now) {
                 let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
                     .execute(&mut conn)
                     .await;
