@@ -8,14 +8,29 @@
 //!
 //! Connecting runs the embedded schema migrations. The invariants of the
 //! [`Store`] trait hold in the database itself (transactions and row locks),
-//! so they hold across connections, processes and replicas:
+//! so they hold across connections, processes and replicas. Every query is
+//! written once for both databases; they differ only in how a transaction
+//! that reads and then writes keeps what it read true: SQLite starts it with
+//! `BEGIN IMMEDIATE` (the file's one write lock, taken at once), PostgreSQL
+//! (READ COMMITTED) reads the rows that must not change `FOR UPDATE`.
 //!
 //! | invariant | SQLite | PostgreSQL |
 //! |---|---|---|
-//! | at most `max_live` live secrets | `BEGIN IMMEDIATE`: one writer at a time | the client's row `FOR UPDATE` |
-//! | client deletion with its revocation entry | one transaction | one transaction |
-//! | key ring compare-and-swap | `BEGIN IMMEDIATE` | a `store_locks` row `FOR UPDATE` |
-//! | revocation log read in order | one writer at a time | a `store_locks` row `FOR UPDATE` before taking a sequence number |
+//! | at most `max_live` live secrets | `BEGIN IMMEDIATE`: one writer at a time | the client's row `FOR UPDATE`, then count and insert |
+//! | a client's change or deletion with its revocation entry | one transaction | one transaction; the client's row is written (locked) first |
+//! | key ring compare-and-swap, with a killed key's entry | `BEGIN IMMEDIATE` | the `key_ring` row of `store_locks` `FOR UPDATE`, then compare and replace |
+//! | log sequence numbers never reused | `revocation_head` read and bumped in the append's transaction | the same |
+//! | log entries visible in sequence order | one writer at a time | `revocation_head` `FOR UPDATE` before taking a number, held until commit |
+//! | a token logged once | the jti looked up after the head is locked (and `UNIQUE`) | the same |
+//! | `is_revoked`, purge: index lookups | the jti's unique index, `revocation_log_by_client`, `revocation_log_by_kid`, `revocation_log_by_exp` | the same |
+//! | an authorization code used once | `UPDATE ... WHERE used_at IS NULL RETURNING` | the same |
+//! | a refresh token rotated once | `BEGIN IMMEDIATE`, then the same conditional update | the grant's row `FOR UPDATE`, then `UPDATE ... WHERE used_at IS NULL` |
+//! | a grant's revocation with its access tokens' entries | one transaction | the grant's row written (locked) first, then its family read by a new statement, so a rotation that held the row is seen |
+//! | a grant revoked before it exists stays revoked | `BEGIN IMMEDIATE`: the tombstone and `create_grant` take turns | `INSERT ... ON CONFLICT DO UPDATE`: it inserts the tombstone (a racing `create_grant` then fails on the key) or waits for the racing `create_grant` and revokes its grant |
+//!
+//! Row locks are taken in one order (a client or grant row, the `key_ring`
+//! row, the revocation head), so transactions never wait for each other in
+//! a circle.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -44,21 +59,21 @@
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 compile_error!("m2m-store-sql needs at least one of the features `sqlite` and `postgres`");
 
+mod backend;
+mod dialect;
 mod error;
+mod forward;
 mod migrate;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod tables;
 
-use async_trait::async_trait;
-use m2m_core::{ClientId, UserId};
-use m2m_issuer::store::{
-    AddSecret, AuditEvent, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode, GrantRecord,
-    Page, RefreshTokenRecord, RevocationEntry, RotateRefresh, SecretRecord, Store, StoreResult,
-    StoredKey, TokenRevocation,
-};
+use m2m_issuer::store::Store;
+
+use crate::forward::forward_store;
 
 pub use error::SqlStoreError;
 #[cfg(feature = "postgres")]
@@ -90,6 +105,15 @@ impl SqlStore {
     ///
     /// Fails with a one-line [`SqlStoreError`] when the URL is bad, the
     /// database cannot be reached, or a migration fails.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use m2m_store_sql::{SqlStore, SqlStoreError};
+    /// let err = SqlStore::connect("mysql://db/m2m").await.unwrap_err();
+    /// assert!(matches!(err, SqlStoreError::InvalidUrl(_)));
+    /// # }
+    /// ```
     pub async fn connect(url: &str) -> Result<Self, SqlStoreError> {
         let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
         match scheme {
@@ -150,174 +174,16 @@ impl From<PostgresStore> for SqlStore {
     }
 }
 
-/// Calls the same `Store` method on whichever backend this is.
-macro_rules! delegate {
-    ($self:ident . $method:ident ( $($arg:expr),* )) => {
-        match $self {
+impl SqlStore {
+    /// The backend this is, as a `Store`.
+    fn store(&self) -> &dyn Store {
+        match self {
             #[cfg(feature = "sqlite")]
-            SqlStore::Sqlite(store) => store.$method($($arg),*).await,
+            SqlStore::Sqlite(store) => store,
             #[cfg(feature = "postgres")]
-            SqlStore::Postgres(store) => store.$method($($arg),*).await,
+            SqlStore::Postgres(store) => store,
         }
-    };
-}
-
-#[async_trait]
-impl Store for SqlStore {
-    async fn create_client(&self, client: &ClientRecord, secret: &SecretRecord) -> StoreResult<()> {
-        delegate!(self.create_client(client, secret))
-    }
-
-    async fn get_client(&self, client_id: &ClientId) -> StoreResult<Option<ClientRecord>> {
-        delegate!(self.get_client(client_id))
-    }
-
-    async fn list_clients(
-        &self,
-        filter: &ClientFilter,
-        after: Option<&ClientId>,
-        limit: usize,
-    ) -> StoreResult<Page<ClientRecord, ClientId>> {
-        delegate!(self.list_clients(filter, after, limit))
-    }
-
-    async fn update_client(&self, client: &ClientRecord) -> StoreResult<bool> {
-        delegate!(self.update_client(client))
-    }
-
-    async fn delete_client(&self, client_id: &ClientId, revoked_at: u64) -> StoreResult<bool> {
-        delegate!(self.delete_client(client_id, revoked_at))
-    }
-
-    async fn revoke_client(&self, client_id: &ClientId, revoked_at: u64) -> StoreResult<()> {
-        delegate!(self.revoke_client(client_id, revoked_at))
-    }
-
-    async fn list_secrets(&self, client_id: &ClientId) -> StoreResult<Vec<SecretRecord>> {
-        delegate!(self.list_secrets(client_id))
-    }
-
-    async fn add_secret(
-        &self,
-        secret: &SecretRecord,
-        max_live: usize,
-        now: u64,
-    ) -> StoreResult<AddSecret> {
-        delegate!(self.add_secret(secret, max_live, now))
-    }
-
-    async fn delete_secret(&self, client_id: &ClientId, secret_id: &str) -> StoreResult<bool> {
-        delegate!(self.delete_secret(client_id, secret_id))
-    }
-
-    async fn touch_secret(
-        &self,
-        client_id: &ClientId,
-        secret_id: &str,
-        at: u64,
-    ) -> StoreResult<()> {
-        delegate!(self.touch_secret(client_id, secret_id, at))
-    }
-
-    async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
-        delegate!(self.list_keys())
-    }
-
-    async fn save_key_ring(
-        &self,
-        keys: &[StoredKey],
-        expected_kids: &[String],
-    ) -> StoreResult<bool> {
-        delegate!(self.save_key_ring(keys, expected_kids))
-    }
-
-    async fn revoke_token(&self, revocation: &TokenRevocation) -> StoreResult<()> {
-        delegate!(self.revoke_token(revocation))
-    }
-
-    async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool> {
-        delegate!(self.is_token_revoked(jti))
-    }
-
-    async fn revocations_since(
-        &self,
-        after: Option<u64>,
-        limit: usize,
-    ) -> StoreResult<(Vec<RevocationEntry>, Option<u64>)> {
-        delegate!(self.revocations_since(after, limit))
-    }
-
-    async fn purge_revocations(&self, before: u64) -> StoreResult<u64> {
-        delegate!(self.purge_revocations(before))
-    }
-
-    async fn create_auth_code(&self, code: &AuthCodeRecord) -> StoreResult<()> {
-        delegate!(self.create_auth_code(code))
-    }
-
-    async fn consume_auth_code(&self, code_hash: &[u8], now: u64) -> StoreResult<ConsumeCode> {
-        delegate!(self.consume_auth_code(code_hash, now))
-    }
-
-    async fn purge_auth_codes(&self, before: u64) -> StoreResult<u64> {
-        delegate!(self.purge_auth_codes(before))
-    }
-
-    async fn create_grant(
-        &self,
-        grant: &GrantRecord,
-        refresh: &RefreshTokenRecord,
-    ) -> StoreResult<()> {
-        delegate!(self.create_grant(grant, refresh))
-    }
-
-    async fn get_grant(&self, grant_id: &str) -> StoreResult<Option<GrantRecord>> {
-        delegate!(self.get_grant(grant_id))
-    }
-
-    async fn list_grants(
-        &self,
-        client_id: &ClientId,
-        user_id: Option<&UserId>,
-    ) -> StoreResult<Vec<GrantRecord>> {
-        delegate!(self.list_grants(client_id, user_id))
-    }
-
-    async fn get_refresh_token(
-        &self,
-        token_hash: &[u8],
-    ) -> StoreResult<Option<RefreshTokenRecord>> {
-        delegate!(self.get_refresh_token(token_hash))
-    }
-
-    async fn rotate_refresh_token(
-        &self,
-        old_hash: &[u8],
-        new: &RefreshTokenRecord,
-        now: u64,
-    ) -> StoreResult<RotateRefresh> {
-        delegate!(self.rotate_refresh_token(old_hash, new, now))
-    }
-
-    async fn revoke_grant(
-        &self,
-        client_id: &ClientId,
-        grant_id: &str,
-        now: u64,
-    ) -> StoreResult<Option<Vec<TokenRevocation>>> {
-        delegate!(self.revoke_grant(client_id, grant_id, now))
-    }
-
-    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
-        delegate!(self.append_audit(events))
-    }
-
-    async fn list_audit(
-        &self,
-        client_id: Option<&ClientId>,
-        before: Option<u64>,
-        limit: usize,
-    ) -> StoreResult<Page<AuditEvent, u64>> {
-        delegate!(self.list_audit(client_id, before, limit))
     }
 }
+
+forward_store!(SqlStore, store);

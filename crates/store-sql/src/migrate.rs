@@ -27,6 +27,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "user clients",
         include_str!("../migrations/sqlite/0002_user_clients.sql"),
     ),
+    (
+        3,
+        "one revocation log",
+        include_str!("../migrations/sqlite/0003_one_revocation_log.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -40,6 +45,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         2,
         "user clients",
         include_str!("../migrations/postgres/0002_user_clients.sql"),
+    ),
+    (
+        3,
+        "one revocation log",
+        include_str!("../migrations/postgres/0003_one_revocation_log.sql"),
     ),
 ];
 

@@ -1,76 +1,10 @@
-//! The scenarios on PostgreSQL, each in a schema of its own, with the
-//! store's multi-connection pool.
+//! What only PostgreSQL has: schemas, and URLs that name one.
 
 use m2m_core::{ClientId, ClientKind};
 use m2m_issuer::store::Store;
 use m2m_store_sql::{PostgresStore, SqlStore};
 
-use crate::scenarios;
-use crate::support::{self, NOW, client, secret, with_postgres, with_postgres_schema};
-
-#[tokio::test]
-async fn records_round_trip() {
-    with_postgres("records_round_trip", |store| async move {
-        scenarios::records_round_trip(&store).await;
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn expired_secrets_do_not_count() {
-    with_postgres("expired_secrets_do_not_count", |store| async move {
-        scenarios::expired_secrets_do_not_count(&store).await;
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn secret_limit_holds_under_concurrency() {
-    with_postgres("secret_limit_holds_under_concurrency", |store| async move {
-        scenarios::secret_limit_holds_under_concurrency(&store).await;
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn delete_races_with_add_secret() {
-    with_postgres("delete_races_with_add_secret", |store| async move {
-        scenarios::delete_races_with_add_secret(&store).await;
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn revocation_log() {
-    with_postgres("revocation_log", |store| async move {
-        scenarios::revocation_log(&store).await;
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_revocations_lose_nothing() {
-    with_postgres("concurrent_revocations_lose_nothing", |store| async move {
-        scenarios::concurrent_revocations_lose_nothing(&store).await;
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn key_ring_compare_and_swap() {
-    with_postgres("key_ring_compare_and_swap", |store| async move {
-        scenarios::key_ring_compare_and_swap(&store).await;
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn audit_pages_newest_first() {
-    with_postgres("audit_pages_newest_first", |store| async move {
-        scenarios::audit_pages_newest_first(&store).await;
-    })
-    .await;
-}
+use crate::support::{client, secret, with_postgres, with_postgres_schema};
 
 /// Reconnecting to a schema keeps its data and migrates nothing twice;
 /// another schema in the same database sees none of it.
@@ -106,26 +40,49 @@ async fn schemas_are_separate_and_reconnecting_keeps_data() {
     .await;
 }
 
-/// `SqlStore::connect` picks PostgreSQL by scheme (`postgresql:` too).
+/// `SqlStore::connect` picks PostgreSQL by scheme (`postgresql:` too) and
+/// uses the schema that the URL's `search_path` names: it reads what a store
+/// of that schema wrote, and writes where that store reads.
 #[tokio::test]
-async fn sql_store_dispatches_on_scheme() {
+async fn sql_store_dispatches_on_scheme_and_keeps_the_urls_schema() {
     with_postgres_schema("sql_store_dispatches_on_scheme", |url, schema| async move {
-        // Put the search path in the URL, as a deployment would.
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let url = format!("{url}{sep}options=-c%20search_path%3D{schema}").replacen(
-            "postgres://",
-            "postgresql://",
-            1,
-        );
-        // The schema must exist first when only the URL names it.
-        let _made = PostgresStore::connect_with_schema(&url, &schema)
+        let written = client("m2m_in_schema", ClientKind::Org, Some("o"));
+        let direct = PostgresStore::connect_with_schema(&url, &schema)
             .await
             .unwrap();
-        let store = SqlStore::connect(&url).await.unwrap();
-        assert!(matches!(store, SqlStore::Postgres(_)), "{store:?}");
-        assert!(store.list_keys().await.unwrap().is_empty());
-        assert_eq!(NOW, support::NOW);
+        direct
+            .create_client(&written, &secret("m2m_in_schema", "s", None))
+            .await
+            .unwrap();
+        // Put the search path in the URL, as a deployment would.
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let with_path = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+        for url in [
+            with_path.clone(),
+            with_path.replacen("postgres://", "postgresql://", 1),
+        ] {
+            let store = SqlStore::connect(&url).await.unwrap();
+            assert!(matches!(store, SqlStore::Postgres(_)), "{url}: {store:?}");
+            assert_eq!(
+                store.get_client(&written.client_id).await.unwrap(),
+                Some(written.clone()),
+                "{url}: SqlStore must read the schema the URL names"
+            );
+            store.close().await;
+        }
+        let store = SqlStore::connect(&with_path).await.unwrap();
+        let other = client("m2m_via_url", ClientKind::Org, Some("o"));
+        store
+            .create_client(&other, &secret("m2m_via_url", "s", None))
+            .await
+            .unwrap();
         store.close().await;
+        assert_eq!(
+            direct.get_client(&other.client_id).await.unwrap(),
+            Some(other),
+            "SqlStore must write into the schema the URL names"
+        );
+        direct.close().await;
     })
     .await;
 }
