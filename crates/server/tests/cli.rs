@@ -121,13 +121,10 @@ fn admin_commands_token_and_verify() {
 #[test]
 fn clear_errors_without_a_server_or_admin_file() {
     let dir = TempDir::new("cli-errors");
+    let nobody = ClosedPort::new();
+    let nowhere = format!("http://127.0.0.1:{}", nobody.port);
     let output = m2m(dir.path())
-        .args([
-            "--endpoint",
-            &format!("http://127.0.0.1:{}", free_port()),
-            "client",
-            "list",
-        ])
+        .args(["--endpoint", &nowhere, "client", "list"])
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(1));
@@ -137,7 +134,7 @@ fn clear_errors_without_a_server_or_admin_file() {
         "{stderr}"
     );
     let output = m2m(dir.path())
-        .args(["--endpoint", &format!("http://127.0.0.1:{}", free_port())])
+        .args(["--endpoint", &nowhere])
         .args(["token", "--client-id", "m2m_x", "--client-secret", "m2ms_y"])
         .output()
         .expect("run");
