@@ -71,9 +71,7 @@ fn guard_and_client_work_next_to_the_servers_tls_stack() {
             .build()
             .await
     });
-    let refusal = guard_https
-        .err()
-        .expect("no JWKS can be fetched from a closed port");
+    let refusal = guard_https.expect_err("no JWKS can be fetched from a closed port");
     eprintln!("the guard with an https JWKS URL in this build: {refusal}");
     let client_https = runtime.block_on(async {
         m2m_client::TokenSource::builder(format!("{https}/oauth/token"), &admin_id, &admin_secret)
