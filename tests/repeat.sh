@@ -2,7 +2,8 @@
 # Runs CI's test phase (the README's test command, then the interop suite,
 # as .ci/run does) N times in a row on the current tree and prints a tally.
 # A test that fails in some runs only depends on chance or the clock: each
-# failed run's log is kept, and the failing tests are named.
+# failed run's log is kept (and all logs removed when every run passed), and
+# the failing tests are named.
 #
 # Usage: tests/repeat.sh [RUNS]      (default 20)
 #
@@ -67,4 +68,9 @@ if [ "$failed" -gt 0 ]; then
   done
 fi
 echo "repeat: $passed passed, $failed failed"
+if [ "$failed" -eq 0 ]; then
+  rm -rf "$logs"
+else
+  echo "logs of the failed runs: $logs"
+fi
 [ "$failed" -eq 0 ]
