@@ -3,7 +3,9 @@
 //! after the `[guard]` banner at the end are new. Delete them and you have the
 //! app as it was. docs/guard.md walks through it.
 //!
-//! Run: `cargo run --example guard_existing_app`
+//! Run: `cargo run --example guard_existing_app`. It listens on
+//! `INVOICES_LISTEN` (default `127.0.0.1:3000`; port 0 takes a free port) and,
+//! once it accepts requests, prints `listening on http://ADDRESS` on stdout.
 //!
 //! With `M2M_JWKS_URL` (and `M2M_ISSUER`, `M2M_AUDIENCE`) set, the guard reads
 //! the issuer's JWKS; without, the example makes a demo key, prints a token
@@ -101,11 +103,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(middleware::from_fn(server_header))
         .with_state(state);
 
+    // INVOICES_LISTEN=127.0.0.1:0 takes a free port; the line below says which.
     let addr: SocketAddr = std::env::var("INVOICES_LISTEN")
         .unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
         .parse()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("listening on http://{addr}");
+    println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())
 }

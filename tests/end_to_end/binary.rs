@@ -1,6 +1,7 @@
 //! The issuer as the `m2m` binary, with a guard and a machine client.
 
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::world::API_AUDIENCE;
@@ -33,6 +34,45 @@ fn m2m_binary() -> std::path::PathBuf {
     bin
 }
 
+/// Waits, at most a minute, for the ready file and a 200 from `/healthz` at
+/// the address it names; fails with the server's log.
+async fn wait_ready(
+    serve: &mut Serve,
+    http: &reqwest::Client,
+    ready_file: &Path,
+    log: &Path,
+) -> String {
+    let timeout = Duration::from_secs(60);
+    let deadline = Instant::now() + timeout;
+    let log_text = || std::fs::read_to_string(log).unwrap_or_default();
+    let mut endpoint = None;
+    loop {
+        if let Ok(Some(status)) = serve.0.try_wait() {
+            panic!(
+                "m2m serve exited early ({status}); its log:\n{}",
+                log_text()
+            );
+        }
+        if endpoint.is_none() {
+            endpoint = std::fs::read_to_string(ready_file)
+                .ok()
+                .map(|line| line.trim_end().to_owned());
+        }
+        if let Some(endpoint) = &endpoint
+            && let Ok(response) = http.get(format!("{endpoint}/healthz")).send().await
+            && response.status() == 200
+        {
+            return endpoint.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "m2m serve was not ready within {timeout:?} (ready file: {endpoint:?}); its log:\n{}",
+            log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_m2m_binary_issues_tokens_a_guard_accepts() {
     let dir = std::env::temp_dir().join(format!(
@@ -40,37 +80,33 @@ async fn the_m2m_binary_issues_tokens_a_guard_accepts() {
         u64::from_le_bytes(m2m_core::random_bytes().expect("random"))
     ));
     std::fs::create_dir_all(&dir).expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let endpoint = format!("http://127.0.0.1:{port}");
     let admin_file = dir.join("admin.json");
-    let _serve = Serve(
-        Command::new(m2m_binary())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+    let ready_file = dir.join("m2m.ready");
+    let log = dir.join("server.log");
+    let log_file = std::fs::File::create(&log).expect("log file");
+    let mut command = Command::new(m2m_binary());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("M2M_") {
+            command.env_remove(key);
+        }
+    }
+    // Port 0: the server binds a port of its own and names it in the ready file.
+    let mut serve = Serve(
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--ready-file", &ready_file.display().to_string()])
             .args([
                 "--database",
                 &format!("sqlite://{}?mode=rwc", dir.join("m2m.db").display()),
             ])
             .args(["--bootstrap-admin-file", &admin_file.display().to_string()])
-            .env_remove("M2M_KEY_ENCRYPTION_KEY")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log_file.try_clone().expect("log"))
+            .stderr(log_file)
             .spawn()
             .expect("spawn m2m serve"),
     );
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("{endpoint}/healthz")).send().await
-            && r.status() == 200
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "m2m serve did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let endpoint = wait_ready(&mut serve, &http, &ready_file, &log).await;
 
     let admin: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&admin_file).expect("admin file"))

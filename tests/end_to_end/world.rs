@@ -107,7 +107,11 @@ impl World {
             api_url,
             guard,
             admin,
-            http: reqwest::Client::new(),
+            // Every call is bounded: a hung server fails the test, not CI's clock.
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("HTTP client"),
             served,
         }
     }

@@ -27,37 +27,50 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-wait_http() { # URL, log file
-  for _ in $(seq 1 300); do
-    if curl -fs -o /dev/null "$1"; then return 0; fi
+# Every server binds port 0 itself and says where it is: `m2m serve` in its
+# --ready-file, the example API in its "listening on http://ADDRESS" line.
+# Each wait is bounded and fails with the process's log.
+wait_ready() { # READY_FILE LOG PID: prints the URL once its /healthz answers
+  for _ in $(seq 1 600); do
+    if [ -s "$1" ] && curl -fs -o /dev/null "$(cat "$1")/healthz"; then cat "$1"; return 0; fi
+    kill -0 "$3" 2>/dev/null || break
     sleep 0.1
   done
-  echo "not up: $1"; cat "$2"; return 1
+  echo "m2m serve (log $2) exited, or was not ready within 60 s:" >&2; cat "$2" >&2; return 1
+}
+wait_listening() { # LOG PID: prints the URL the example API listens on once /health answers
+  local url
+  for _ in $(seq 1 600); do
+    url=$(sed -n 's/^listening on //p' "$1" | head -n 1)
+    if [ -n "$url" ] && curl -fs -o /dev/null "$url/health"; then echo "$url"; return 0; fi
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "the example API exited, or was not listening within 60 s:" >&2; cat "$1" >&2; return 1
 }
 
 declare -A endpoints
+declare -A server_pids
 for alg in es256 eddsa rs256; do
-  port=$(free_port)
   # The ES256 issuer also runs user-level clients (development consent) for authlib's code flow.
   extra=()
   [ "$alg" = es256 ] && extra=(--dev-consent)
-  "$bin/m2m" serve --listen "127.0.0.1:$port" --algorithm "$alg" "${extra[@]}" \
+  "$bin/m2m" serve --listen 127.0.0.1:0 --ready-file "$work/$alg.ready" --algorithm "$alg" "${extra[@]}" \
     --database "sqlite://$work/$alg.db?mode=rwc" \
     --bootstrap-admin-file "$work/$alg-admin.json" >"$work/$alg.log" 2>&1 &
   pids+=($!)
-  endpoints[$alg]="http://127.0.0.1:$port"
+  server_pids[$alg]=$!
 done
-for alg in es256 eddsa rs256; do wait_http "${endpoints[$alg]}/healthz" "$work/$alg.log"; done
+for alg in es256 eddsa rs256; do
+  endpoints[$alg]=$(wait_ready "$work/$alg.ready" "$work/$alg.log" "${server_pids[$alg]}")
+done
 
-api_port=$(free_port)
 api_audience="https://api.example.com"
-INVOICES_LISTEN="127.0.0.1:$api_port" M2M_ISSUER="${endpoints[es256]}" M2M_AUDIENCE="$api_audience" \
+INVOICES_LISTEN=127.0.0.1:0 M2M_ISSUER="${endpoints[es256]}" M2M_AUDIENCE="$api_audience" \
   M2M_JWKS_URL="${endpoints[es256]}/.well-known/jwks.json" \
   "$bin/examples/guard_existing_app" >"$work/api.log" 2>&1 &
 pids+=($!)
-wait_http "http://127.0.0.1:$api_port/health" "$work/api.log"
+api=$(wait_listening "$work/api.log" "$!")
 
 echo "== interop: Python (authlib, PyJWT, requests)"
 if [ ! -x "$here/.venv/bin/pytest" ] || ! cmp -s "$here/python/requirements.txt" "$here/.venv/requirements.txt"; then
@@ -66,7 +79,7 @@ if [ ! -x "$here/.venv/bin/pytest" ] || ! cmp -s "$here/python/requirements.txt"
   cp "$here/python/requirements.txt" "$here/.venv/requirements.txt"
 fi
 M2M_ENDPOINT="${endpoints[es256]}" M2M_ADMIN_FILE="$work/es256-admin.json" \
-  M2M_API="http://127.0.0.1:$api_port" M2M_API_AUDIENCE="$api_audience" \
+  M2M_API="$api" M2M_API_AUDIENCE="$api_audience" \
   "$here/.venv/bin/pytest" -q -p no:cacheprovider "$here/python"
 
 echo "== interop: Node (openid-client, jose)"

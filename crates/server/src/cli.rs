@@ -60,10 +60,14 @@ pub(crate) enum Command {
 /// `m2m serve`.
 #[derive(Debug, Args, Default, Clone)]
 pub(crate) struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8080].
+    /// Address to listen on; port 0 takes a free port (see --ready-file) [default: 127.0.0.1:8080].
     #[arg(long, env = "M2M_LISTEN")]
     pub(crate) listen: Option<String>,
-    /// The issuer URL, as it appears in tokens and metadata [default: http://<listen>].
+    /// Once the server accepts requests, write the URL it listens on
+    /// (`http://127.0.0.1:PORT`, one line) to this file; removed on shutdown.
+    #[arg(long, env = "M2M_READY_FILE")]
+    pub(crate) ready_file: Option<PathBuf>,
+    /// The issuer URL, as it appears in tokens and metadata [default: http://<listen>, with the bound port].
     #[arg(long, env = "M2M_ISSUER")]
     pub(crate) issuer: Option<String>,
     /// Database URL: sqlite://m2m.db?mode=rwc or postgres://... [default: sqlite://m2m.db?mode=rwc].

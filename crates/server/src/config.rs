@@ -1,6 +1,7 @@
 //! `m2m serve`'s settings: flags and `M2M_*` variables beat the `--config`
 //! TOML file, which beats the defaults.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -19,7 +20,9 @@ pub(crate) const DEFAULT_ADMIN_FILE: &str = "./m2m-admin.json";
 #[derive(Debug, Clone)]
 pub(crate) struct ServeConfig {
     pub(crate) listen: String,
-    pub(crate) issuer: String,
+    /// The issuer URL if one was set; see [`ServeConfig::issuer_url`].
+    issuer: Option<String>,
+    pub(crate) ready_file: Option<PathBuf>,
     pub(crate) database: String,
     pub(crate) bootstrap_admin_file: PathBuf,
     pub(crate) log_format: LogFormat,
@@ -35,6 +38,7 @@ pub(crate) struct ServeConfig {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    ready_file: Option<PathBuf>,
     issuer: Option<String>,
     database: Option<String>,
     bootstrap_admin_file: Option<PathBuf>,
@@ -58,18 +62,22 @@ impl ServeConfig {
             .clone()
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        // The default issuer URL needs the bound port (`--listen 127.0.0.1:0`),
+        // so it is made after binding, by `issuer_url`.
         let issuer = args
             .issuer
             .clone()
             .or(file.issuer)
-            .unwrap_or_else(|| format!("http://{listen}"));
-        let issuer = issuer.trim_end_matches('/').to_owned();
-        if !(issuer.starts_with("http://") || issuer.starts_with("https://")) {
+            .map(|issuer| issuer.trim_end_matches('/').to_owned());
+        if let Some(issuer) = &issuer
+            && !(issuer.starts_with("http://") || issuer.starts_with("https://"))
+        {
             bail!("the issuer URL must start with http:// or https://, got {issuer:?}");
         }
         Ok(ServeConfig {
             listen,
             issuer,
+            ready_file: args.ready_file.clone().or(file.ready_file),
             database: args
                 .database
                 .clone()
@@ -97,6 +105,18 @@ impl ServeConfig {
                 .max(1),
             dev_consent: args.dev_consent || file.dev_consent.unwrap_or(false),
         })
+    }
+
+    /// The issuer URL: the one set, else `http://<listen>` with the port the
+    /// listener was given (`127.0.0.1:0` becomes `http://127.0.0.1:43121`).
+    pub(crate) fn issuer_url(&self, bound: SocketAddr) -> String {
+        if let Some(issuer) = &self.issuer {
+            return issuer.clone();
+        }
+        match self.listen.rsplit_once(':') {
+            Some((host, _)) => format!("http://{host}:{}", bound.port()),
+            None => format!("http://{bound}"),
+        }
     }
 }
 
@@ -160,7 +180,8 @@ mod tests {
         let config = ServeConfig::resolve(&args).unwrap();
         assert_eq!(config.listen, "127.0.0.1:9999");
         assert_eq!(config.database, "sqlite://flag.db");
-        assert_eq!(config.issuer, "http://127.0.0.1:9999");
+        let bound: SocketAddr = "127.0.0.1:9999".parse().unwrap();
+        assert_eq!(config.issuer_url(bound), "http://127.0.0.1:9999");
         assert_eq!(config.log_format, LogFormat::Text);
         std::fs::write(&path, "listen = 5\n").unwrap();
         let err = ServeConfig::resolve(&args).unwrap_err().to_string();
@@ -169,5 +190,36 @@ mod tests {
         std::fs::write(&path, "colour = \"blue\"\n").unwrap();
         assert!(ServeConfig::resolve(&args).is_err());
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_default_issuer_has_the_bound_port() {
+        let resolve = |args: ServeArgs| ServeConfig::resolve(&args).unwrap();
+        let bound: SocketAddr = "127.0.0.1:43121".parse().unwrap();
+        let any_port = resolve(ServeArgs {
+            listen: Some("127.0.0.1:0".into()),
+            ..ServeArgs::default()
+        });
+        assert_eq!(any_port.issuer_url(bound), "http://127.0.0.1:43121");
+        let named_host = resolve(ServeArgs {
+            listen: Some("localhost:0".into()),
+            ..ServeArgs::default()
+        });
+        assert_eq!(named_host.issuer_url(bound), "http://localhost:43121");
+        let v6 = resolve(ServeArgs {
+            listen: Some("[::1]:0".into()),
+            ..ServeArgs::default()
+        });
+        let bound_v6: SocketAddr = "[::1]:43121".parse().unwrap();
+        assert_eq!(v6.issuer_url(bound_v6), "http://[::1]:43121");
+        let set = resolve(ServeArgs {
+            listen: Some("127.0.0.1:0".into()),
+            issuer: Some("https://auth.example.com/".into()),
+            ..ServeArgs::default()
+        });
+        assert_eq!(set.issuer_url(bound), "https://auth.example.com");
+        let default = resolve(ServeArgs::default());
+        let bound_default: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(default.issuer_url(bound_default), "http://127.0.0.1:8080");
     }
 }

@@ -2,7 +2,7 @@
 //! database, serve HTTP until SIGTERM or Ctrl-C.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,11 +30,16 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
     let config = ServeConfig::resolve(&args)?;
     init_logging(config.log_format);
 
+    // A ready file left by an earlier run must not be taken for this one's.
+    if let Some(path) = &config.ready_file {
+        remove_ready_file(path)?;
+    }
     // Bind first: a busy port is reported before anything is written.
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr().context("listener address")?;
+    let issuer_url = config.issuer_url(local);
 
     let is_postgres =
         config.database.starts_with("postgres://") || config.database.starts_with("postgresql://");
@@ -68,7 +73,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         prepublish_secs: config.key_prepublish_secs,
         ..RotationPolicy::default()
     };
-    let mut builder = Issuer::builder(config.issuer.clone(), store.clone());
+    let mut builder = Issuer::builder(issuer_url.clone(), store.clone());
     if config.dev_consent {
         tracing::warn!(
             "--dev-consent: user-level clients are on and every authorization request is granted WITHOUT LOGIN; development only"
@@ -134,7 +139,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
             metrics::record,
         ));
 
-    tracing::info!(listen = %local, issuer = %config.issuer, database = %redact(&config.database), "m2m serving");
+    tracing::info!(listen = %local, issuer = %issuer_url, database = %redact(&config.database), "m2m serving");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut server = tokio::spawn(async move {
         let mut stop_rx = stop_rx;
@@ -147,6 +152,10 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         })
         .await
     });
+    let _ready = match &config.ready_file {
+        Some(path) => Some(ReadyFile::write(path, local)?),
+        None => None,
+    };
 
     tokio::select! {
         result = &mut server => {
@@ -168,6 +177,38 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `--ready-file`: the URL the server listens on, one line, written once it
+/// accepts requests and removed when it stops.
+struct ReadyFile(PathBuf);
+
+impl ReadyFile {
+    fn write(path: &Path, local: SocketAddr) -> Result<Self> {
+        // Written whole under another name, then renamed: a reader never sees half a line.
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        std::fs::write(&partial, format!("http://{local}\n"))
+            .and_then(|()| std::fs::rename(&partial, path))
+            .with_context(|| format!("cannot write the ready file {}", path.display()))?;
+        Ok(ReadyFile(path.to_owned()))
+    }
+}
+
+impl Drop for ReadyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn remove_ready_file(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove the old ready file {}", path.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `GET /readyz`: 200 when the database answers.

@@ -110,24 +110,87 @@ fn admin_commands_token_and_verify() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("404"));
 
-    // Key rotation answers with the new key.
+    // Key rotation answers with the new key, published at once and signing
+    // only after the prepublication time (one hour by default).
+    let kids_before = jwks_kids(&server.endpoint);
+    assert_eq!(kids_before.len(), 1, "{kids_before:?}");
+    let now = unix_now();
     let rotated = server.cli_json(&["key", "rotate", "--json"]);
+    let kid = rotated["kid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no kid: {rotated}"));
     assert!(
-        rotated.as_object().is_some_and(|o| !o.is_empty()),
-        "{rotated}"
+        !kids_before.iter().any(|k| k == kid),
+        "a new kid: {rotated}"
     );
+    let signs_from = rotated["signs_from_unix"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no signs_from_unix: {rotated}"));
+    assert!(
+        (now + 3_000..=now + 4_200).contains(&signs_from),
+        "signs about an hour from now ({now}): {rotated}"
+    );
+    let stamp = rotated["signs_from"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no signs_from: {rotated}"));
+    assert!(
+        stamp.len() >= 20 && stamp.as_bytes()[10] == b'T' && stamp.ends_with('Z'),
+        "signs_from is an RFC 3339 time: {rotated}"
+    );
+    let kids_after = jwks_kids(&server.endpoint);
+    assert!(
+        kids_after.iter().any(|k| k == kid) && kids_after.contains(&kids_before[0]),
+        "the JWKS publishes the new key beside the current one: {kids_after:?}"
+    );
+    // Until then, tokens are still signed by the current key.
+    let (admin_id, admin_secret) = admin_credentials(&server);
+    let (status, body) = token(&server.endpoint, &admin_id, &admin_secret);
+    assert_eq!(status, 200, "{body}");
+    let header = body["access_token"]
+        .as_str()
+        .and_then(|t| t.split('.').next())
+        .expect("token");
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header)
+            .expect("base64"),
+    )
+    .expect("header JSON");
+    assert_eq!(header["kid"], kids_before[0].as_str());
+    let output = server.cli(&["key", "rotate"]);
+    assert!(output.status.success());
+    let table = stdout(&output);
+    assert!(
+        table.starts_with("FIELD") && table.contains("kid"),
+        "{table}"
+    );
+}
+
+fn jwks_kids(endpoint: &str) -> Vec<String> {
+    let (status, body) = ureq_get(&format!("{endpoint}/.well-known/jwks.json")).expect("jwks");
+    assert_eq!(status, 200, "{body}");
+    let jwks: serde_json::Value = serde_json::from_str(&body).expect("jwks JSON");
+    jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|key| key["kid"].as_str().expect("kid").to_owned())
+        .collect()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
 }
 
 #[test]
 fn clear_errors_without_a_server_or_admin_file() {
     let dir = TempDir::new("cli-errors");
+    let nobody = ClosedPort::new();
+    let nowhere = format!("http://127.0.0.1:{}", nobody.port);
     let output = m2m(dir.path())
-        .args([
-            "--endpoint",
-            &format!("http://127.0.0.1:{}", free_port()),
-            "client",
-            "list",
-        ])
+        .args(["--endpoint", &nowhere, "client", "list"])
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(1));
@@ -137,7 +200,7 @@ fn clear_errors_without_a_server_or_admin_file() {
         "{stderr}"
     );
     let output = m2m(dir.path())
-        .args(["--endpoint", &format!("http://127.0.0.1:{}", free_port())])
+        .args(["--endpoint", &nowhere])
         .args(["token", "--client-id", "m2m_x", "--client-secret", "m2ms_y"])
         .output()
         .expect("run");

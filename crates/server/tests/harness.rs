@@ -1,6 +1,5 @@
-//! Starts `m2m serve` as a child process on a free port and talks to it.
+//! Starts `m2m serve` as a child process on a port of its own and talks to it.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
@@ -31,12 +30,29 @@ impl Drop for TempDir {
     }
 }
 
-/// A port nobody listens on right now.
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// How long a server gets to start (a debug build, a fresh database, maybe an
+/// RSA key) before the test fails with its log.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A port on 127.0.0.1 that is bound but not listening: connections to it are
+/// refused, and no other process can take it while this value lives.
+pub(crate) struct ClosedPort {
+    _socket: tokio::net::TcpSocket,
+    pub(crate) port: u16,
+}
+
+impl ClosedPort {
+    pub(crate) fn new() -> ClosedPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(([127, 0, 0, 1], 0).into())
+            .expect("bind a port");
+        let port = socket.local_addr().expect("address").port();
+        ClosedPort {
+            _socket: socket,
+            port,
+        }
+    }
 }
 
 /// A `m2m` command with a clean environment (no M2M_* from the caller).
@@ -66,16 +82,23 @@ pub(crate) struct Options {
     pub(crate) database: Option<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) args: Vec<String>,
-    pub(crate) port: Option<u16>,
     pub(crate) log_name: Option<String>,
 }
 
 impl Server {
+    /// Starts `m2m serve --listen 127.0.0.1:0` and waits for its ready file,
+    /// which names the port it bound.
     pub(crate) fn start(dir: &Path, options: Options) -> Server {
-        let port = options.port.unwrap_or_else(free_port);
-        let endpoint = format!("http://127.0.0.1:{port}");
         let admin_file = dir.join("m2m-admin.json");
         let log = dir.join(options.log_name.as_deref().unwrap_or("server.log"));
+        let ready_file = log.with_extension("ready");
+        // Never read a ready file an earlier server in this folder left behind.
+        match std::fs::remove_file(&ready_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                panic!("cannot remove {}: {e}", ready_file.display())
+            }
+            _ => {}
+        }
         let database = options
             .database
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("m2m.db").display()));
@@ -86,7 +109,8 @@ impl Server {
             .expect("log file");
         let mut command = m2m(dir);
         command
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--ready-file", &ready_file.display().to_string()])
             .args(["--database", &database])
             .args(["--bootstrap-admin-file", &admin_file.display().to_string()])
             .args(&options.args)
@@ -96,26 +120,46 @@ impl Server {
         let child = command.spawn().expect("spawn m2m serve");
         let mut server = Server {
             child,
-            endpoint,
+            endpoint: String::new(),
             admin_file,
             log,
         };
-        server.wait_ready();
+        server.endpoint = server.wait_ready(&ready_file);
         server
     }
 
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
+    /// Waits, at most [`START_TIMEOUT`], for the ready file and then for a 200
+    /// from `/healthz` at the address it names; returns that address.
+    pub(crate) fn wait_ready(&mut self, ready_file: &Path) -> String {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut endpoint = None;
+        loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("m2m serve exited early ({status}):\n{}", self.log_text());
             }
-            if let Ok((200, _)) = ureq_get(&format!("{}/healthz", self.endpoint)) {
-                return;
+            if endpoint.is_none() {
+                // The server writes the whole line and then renames it into place.
+                endpoint = std::fs::read_to_string(ready_file)
+                    .ok()
+                    .map(|line| line.trim_end().to_owned());
+            }
+            if let Some(endpoint) = &endpoint
+                && let Ok((200, _)) = ureq_get(&format!("{endpoint}/healthz"))
+            {
+                return endpoint.clone();
+            }
+            if Instant::now() >= deadline {
+                let what = match &endpoint {
+                    None => format!("wrote no ready file {}", ready_file.display()),
+                    Some(endpoint) => format!("answered no 200 on {endpoint}/healthz"),
+                };
+                panic!(
+                    "m2m serve {what} within {START_TIMEOUT:?}; its log:\n{}",
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("m2m serve did not become healthy:\n{}", self.log_text());
     }
 
     pub(crate) fn log_text(&self) -> String {
@@ -160,7 +204,10 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
-        panic!("m2m serve did not exit within 10 s of SIGTERM");
+        panic!(
+            "m2m serve did not exit within 10 s of SIGTERM; its log:\n{}",
+            self.log_text()
+        );
     }
 
     pub(crate) fn kill9(&mut self) {

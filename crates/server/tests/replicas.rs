@@ -111,7 +111,6 @@ fn two_replicas_share_clients_keys_and_revocations() {
             env: vec![key.clone()],
             args: fast.clone(),
             log_name: Some("a.log".into()),
-            ..Options::default()
         },
     );
     let b_dir = TempDir::new("replicas-b");
@@ -122,7 +121,6 @@ fn two_replicas_share_clients_keys_and_revocations() {
             env: vec![key],
             args: fast,
             log_name: Some("b.log".into()),
-            ..Options::default()
         },
     );
     assert!(

@@ -191,23 +191,13 @@ fn wrong_encryption_key() {
     let db = format!("sqlite://{}?mode=rwc", dir.path().join("m2m.db").display());
     let line = serve_fails(
         dir.path(),
-        &[
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--database",
-            &db,
-        ],
+        &["--listen", "127.0.0.1:0", "--database", &db],
         &[("M2M_KEY_ENCRYPTION_KEY", &key_b)],
     );
     assert!(line.to_lowercase().contains("key"), "{line}");
     let line = serve_fails(
         dir.path(),
-        &[
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--database",
-            &db,
-        ],
+        &["--listen", "127.0.0.1:0", "--database", &db],
         &[("M2M_KEY_ENCRYPTION_KEY", "not-a-key")],
     );
     assert!(line.contains("M2M_KEY_ENCRYPTION_KEY"), "{line}");
@@ -227,4 +217,66 @@ fn unreadable_config() {
     std::fs::write(&bad, "listen = [1, 2\n").expect("write");
     let line = serve_fails(dir.path(), &["--config", &bad.display().to_string()], &[]);
     assert!(line.contains("bad.toml"), "{line}");
+}
+
+#[test]
+fn port_zero_is_reported_in_the_ready_file() {
+    // Through the M2M_* variables, as a service manager would set them.
+    let dir = TempDir::new("ready");
+    let ready_file = dir.path().join("m2m.ready");
+    let log = dir.path().join("server.log");
+    let log_file = std::fs::File::create(&log).expect("log file");
+    let child = m2m(dir.path())
+        .arg("serve")
+        .env("M2M_LISTEN", "127.0.0.1:0")
+        .env("M2M_READY_FILE", &ready_file)
+        .env(
+            "M2M_DATABASE",
+            format!("sqlite://{}?mode=rwc", dir.path().join("m2m.db").display()),
+        )
+        .stdout(log_file.try_clone().expect("log"))
+        .stderr(log_file)
+        .spawn()
+        .expect("spawn m2m serve");
+    let mut server = Server {
+        child,
+        endpoint: String::new(),
+        admin_file: dir.path().join("m2m-admin.json"),
+        log,
+    };
+    let endpoint = server.wait_ready(&ready_file);
+    let port: u16 = endpoint
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("the ready file holds {endpoint:?}"));
+    assert_ne!(port, 0);
+    assert_eq!(
+        std::fs::read_to_string(&ready_file).expect("ready file"),
+        format!("{endpoint}\n"),
+        "one line, the URL"
+    );
+
+    // The default issuer is the bound address, not `:0`.
+    let (status, body) = ureq_get(&format!(
+        "{endpoint}/.well-known/oauth-authorization-server"
+    ))
+    .expect("metadata");
+    assert_eq!(status, 200, "{body}");
+    let metadata: serde_json::Value = serde_json::from_str(&body).expect("metadata JSON");
+    assert_eq!(metadata["issuer"], endpoint.as_str());
+    server.endpoint = endpoint;
+    let (client_id, secret) = admin_credentials(&server);
+    let (status, body) = token(&server.endpoint, &client_id, &secret);
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().expect("token");
+    assert_eq!(
+        server.cli_json(&["verify", access])["iss"],
+        server.endpoint.as_str()
+    );
+
+    assert!(server.terminate().success());
+    assert!(
+        !ready_file.exists(),
+        "the ready file is removed when the server stops"
+    );
 }

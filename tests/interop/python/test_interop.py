@@ -16,6 +16,7 @@ Environment (set by tests/interop/run.sh):
 import base64
 import json
 import os
+from urllib.parse import parse_qs, unquote
 
 import jwt
 import pytest
@@ -72,6 +73,38 @@ def test_metadata_is_rfc8414():
     )
 
 
+def record_requests(session):
+    """The requests `session` sends from now on, as prepared for the wire."""
+    sent = []
+    session.hooks["response"].append(lambda response, *args, **kwargs: sent.append(response.request))
+    return sent
+
+
+def form_of(request):
+    body = request.body or ""
+    if isinstance(body, bytes):
+        body = body.decode()
+    return parse_qs(body, keep_blank_values=True)
+
+
+def assert_client_authentication(request, method, client):
+    """The token request authenticated the client with `method`, and only with it."""
+    form = form_of(request)
+    assert form["grant_type"] == ["client_credentials"], form
+    if method == "client_secret_basic":
+        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+        assert scheme == "Basic", request.headers
+        user, _, password = base64.b64decode(encoded).decode().partition(":")
+        assert (unquote(user), unquote(password)) == (client["client_id"], client["client_secret"])
+        assert "client_secret" not in form, form
+    elif method == "client_secret_post":
+        assert "Authorization" not in request.headers, request.headers
+        assert form["client_id"] == [client["client_id"]], form
+        assert form["client_secret"] == [client["client_secret"]], form
+    else:
+        raise AssertionError(f"unknown method {method}")
+
+
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
 def test_authlib_client_credentials_and_pyjwt_verification(method):
     client = create_client(["invoices:read", "invoices:write"])
@@ -81,7 +114,13 @@ def test_authlib_client_credentials_and_pyjwt_verification(method):
         token_endpoint_auth_method=method,
         scope="invoices:read",
     )
-    token = session.fetch_token(metadata()["token_endpoint"], grant_type="client_credentials")
+    sent = record_requests(session)
+    token_endpoint = metadata()["token_endpoint"]
+    token = session.fetch_token(token_endpoint, grant_type="client_credentials")
+    # What authlib actually sent: one token request, authenticated the way asked.
+    assert [r.url for r in sent] == [token_endpoint], [r.url for r in sent]
+    assert sent[0].method == "POST"
+    assert_client_authentication(sent[0], method, client)
     assert token["token_type"].lower() == "bearer"
     assert token["scope"] == "invoices:read"
     assert 0 < token["expires_in"] <= 3600

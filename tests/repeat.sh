@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs CI's test phase (the README's test command, then the interop suite,
+# as .ci/run does) N times in a row on the current tree and prints a tally.
+# A test that fails in some runs only depends on chance or the clock: each
+# failed run's log is kept (and all logs removed when every run passed), and
+# the failing tests are named.
+#
+# Usage: tests/repeat.sh [RUNS]      (default 20)
+#
+# Formatting and lints are left out (they do not change from run to run);
+# the build is done once before the first run, so every run times tests only.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+runs=${1:-20}
+if ! [[ $runs =~ ^[1-9][0-9]*$ ]]; then
+  echo "usage: $0 [RUNS]  (a positive number; default 20)" >&2
+  exit 2
+fi
+
+# The same commands and environment as .ci/run's test phase; stop if CI changed.
+test_command="cargo test --workspace --all-features"
+interop_command="bash tests/interop/run.sh"
+for command in "$test_command" "$interop_command"; do
+  if ! grep -qxF "$command" .ci/run; then
+    echo "repeat.sh: .ci/run no longer runs '$command'; update tests/repeat.sh to match it" >&2
+    exit 2
+  fi
+done
+export CARGO_TERM_COLOR=never
+export M2M_TEST_POSTGRES_URL="${M2M_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+
+logs=$(mktemp -d "${TMPDIR:-/tmp}/m2m-repeat.XXXXXX")
+echo "== building once"
+if ! $test_command --no-run --quiet >"$logs/build.log" 2>&1; then
+  echo "the build failed:"
+  cat "$logs/build.log"
+  exit 1
+fi
+
+passed=0
+failed=0
+declare -A failures=()
+for run in $(seq 1 "$runs"); do
+  log="$logs/run-$run.log"
+  started=$SECONDS
+  if { $test_command && $interop_command; } >"$log" 2>&1; then
+    passed=$((passed + 1))
+    echo "run $run/$runs: passed in $((SECONDS - started)) s"
+    rm -f "$log"
+  else
+    failed=$((failed + 1))
+    echo "run $run/$runs: FAILED in $((SECONDS - started)) s (log: $log)"
+    # cargo test's "test NAME ... FAILED", pytest's "FAILED NAME", node's "not ok N - NAME".
+    names=$(grep -E '^test .* \.\.\. FAILED$|^FAILED |^not ok ' "$log" | sort -u)
+    [ -n "$names" ] || names="(no failing test named: see the log's end)"
+    while IFS= read -r name; do
+      echo "    $name"
+      failures[$name]=$((${failures[$name]:-0} + 1))
+    done <<<"$names"
+  fi
+done
+
+if [ "$failed" -gt 0 ]; then
+  echo "failing tests, with the number of runs each failed in:"
+  for name in "${!failures[@]}"; do
+    echo "  ${failures[$name]}x $name"
+  done
+fi
+echo "repeat: $passed passed, $failed failed"
+if [ "$failed" -eq 0 ]; then
+  rm -rf "$logs"
+else
+  echo "logs of the failed runs: $logs"
+fi
+[ "$failed" -eq 0 ]
