@@ -8,4 +8,5 @@ mod durability;
 mod grants;
 mod libraries;
 mod replicas;
+mod revocation;
 mod startup;

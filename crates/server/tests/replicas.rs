@@ -186,3 +186,122 @@ fn two_replicas_share_clients_keys_and_revocations() {
     drop(b);
     drop_schema(&schema);
 }
+
+fn claims_of(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("b64");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+fn introspect_active(endpoint: &str, admin: &(String, String), token: &str) -> bool {
+    let form = serde_urlencoded::to_string([
+        ("token", token),
+        ("client_id", admin.0.as_str()),
+        ("client_secret", admin.1.as_str()),
+    ])
+    .expect("form");
+    let (status, _, body) = http(
+        "POST",
+        &format!("{endpoint}/oauth/introspect"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &form,
+    )
+    .expect("introspect");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Value>(&body).expect("json")["active"] == true
+}
+
+/// A client disabled through replica A: replica B may still mint from its
+/// cached record for up to its cache TTL, and every such token is covered by
+/// the revocation A wrote (the feed's `revoked_at` covers the window), so a
+/// guard polling either feed refuses it, and so does B's introspection.
+#[test]
+fn tokens_a_replica_mints_from_a_stale_cache_cannot_outlive_a_disable() {
+    let Some((url, schema)) = fresh_schema() else {
+        return;
+    };
+    let key = ("M2M_KEY_ENCRYPTION_KEY".to_owned(), "6b".repeat(32));
+    let issuer = vec!["--issuer".to_owned(), "http://m2m.test".to_owned()];
+    let a_dir = TempDir::new("stale-a");
+    let a = Server::start(
+        a_dir.path(),
+        Options {
+            database: Some(url.clone()),
+            env: vec![key.clone()],
+            args: issuer.clone(),
+            log_name: Some("a.log".into()),
+        },
+    );
+    let b_dir = TempDir::new("stale-b");
+    let b = Server::start(
+        b_dir.path(),
+        Options {
+            database: Some(url.clone()),
+            env: vec![key],
+            args: issuer,
+            log_name: Some("b.log".into()),
+        },
+    );
+    let admin = admin_credentials(&a);
+    let created = a.cli_json(&[
+        "client", "create", "--name", "x", "--kind", "org", "--org-id", "o", "--scope", "s:r",
+        "--json",
+    ]);
+    let id = created["client_id"].as_str().expect("id").to_owned();
+    let secret = created["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let (status, _) = token(&b.endpoint, &id, &secret); // B caches the client
+    assert_eq!(status, 200);
+
+    a.cli_json(&["client", "update", &id, "--disable", "--json"]);
+    // Right after the change, B may mint from its cache: collect what it gives.
+    let mut minted = Vec::new();
+    for _ in 0..5 {
+        let (status, body) = token(&b.endpoint, &id, &secret);
+        if status == 200 {
+            minted.push(body["access_token"].as_str().expect("token").to_owned());
+        }
+    }
+    for endpoint in [&a.endpoint, &b.endpoint] {
+        let (_, feed) = ureq_get(&format!("{endpoint}/oauth/revocations")).expect("feed");
+        let feed: Value = serde_json::from_str(&feed).expect("feed json");
+        let revoked_at = feed["revoked_clients"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["client_id"] == id.as_str()))
+            .and_then(|e| e["revoked_at"].as_u64())
+            .unwrap_or_else(|| panic!("no client entry in {feed}"));
+        for token in &minted {
+            let iat = claims_of(token)["iat"].as_u64().expect("iat");
+            assert!(
+                iat <= revoked_at,
+                "B minted at {iat}, after the revocation's {revoked_at}: a feed-polling guard would accept it"
+            );
+        }
+    }
+    for token in &minted {
+        assert!(
+            !introspect_active(&b.endpoint, &admin, token),
+            "B's introspection"
+        );
+        assert!(
+            !introspect_active(&a.endpoint, &admin, token),
+            "A's introspection"
+        );
+    }
+    // Past B's 2 s cache B reads the store and mints nothing more.
+    eventually("B stops minting", Duration::from_secs(10), || {
+        token(&b.endpoint, &id, &secret).0 == 401
+    });
+    eprintln!(
+        "B minted {} token(s) from its cache after the disable, all covered",
+        minted.len()
+    );
+    drop(a);
+    drop(b);
+    drop_schema(&schema);
+}
