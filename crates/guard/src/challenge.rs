@@ -2,6 +2,9 @@
 //!
 //! [`challenge`] is the one function that maps a [`Rejection`] to its
 //! [`Challenge`]: the status, the `WWW-Authenticate` header and the JSON body.
+//! A guard's layers answer through one `Responder` (its realm, its verbosity
+//! and the host's [`on_rejection`](crate::GuardBuilder::on_rejection) hook),
+//! which also writes the one log event of each refusal.
 //!
 //! ```
 //! use m2m_guard::{challenge, Rejection};
@@ -25,6 +28,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -213,6 +217,57 @@ pub fn challenge(rejection: &Rejection, realm: &str, verbose: bool) -> Challenge
         www_authenticate,
         error,
         description,
+    }
+}
+
+/// Makes the response for a refused request, from the rejection and its
+/// default challenge.
+pub(crate) type RejectionHook = Arc<dyn Fn(&Rejection, Challenge) -> Response<Bytes> + Send + Sync>;
+
+/// How a guard answers the requests it refuses.
+pub(crate) struct Responder {
+    realm: Box<str>,
+    verbose: bool,
+    hook: Option<RejectionHook>,
+}
+
+impl Responder {
+    pub(crate) fn new(realm: &str, verbose: bool, hook: Option<RejectionHook>) -> Self {
+        Responder {
+            realm: header_safe(realm).into_boxed_str(),
+            verbose,
+            hook,
+        }
+    }
+
+    pub(crate) fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// The response to a rejection: one tracing event with its reason (never
+    /// the token), then the host's hook or the default challenge.
+    pub(crate) fn respond(&self, rejection: &Rejection) -> Response<Bytes> {
+        let challenge = challenge(rejection, &self.realm, self.verbose);
+        tracing::info!(
+            target: "m2m_guard",
+            reason = rejection.reason(),
+            status = challenge.status().as_u16(),
+            "request refused"
+        );
+        match &self.hook {
+            Some(hook) => hook(rejection, challenge),
+            None => challenge.into_response(),
+        }
+    }
+}
+
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder")
+            .field("realm", &self.realm)
+            .field("verbose", &self.verbose)
+            .field("hook", &self.hook.is_some())
+            .finish()
     }
 }
 

@@ -65,10 +65,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules, in the order a request meets them: [`layer`] and [`service`] (the
-//! Layer/Service pair), [`future`] (its response future), `cache` (verified
-//! tokens), [`keys`] (key sources and refresh), [`revocation`], [`extract`]
-//! (the axum extractor), [`challenge`](mod@challenge) (refusals).
+//! ## How it is built
+//!
+//! Dependencies run one way, from the layer down to the verifier:
+//!
+//! - the layer (`RequireScopesLayer`, `RequireScopes`, `ResponseFuture`,
+//!   `ResponseBody`) reads the Bearer header, asks the verifier, then the
+//!   route's [`Policy`], and answers refusals through [`challenge()`];
+//! - the verifier is the only code that judges a token: it owns the
+//!   validation, the accepted algorithms, the keys ([`InProcessKeys`] or a
+//!   JWKS URL), the verified-token cache, the [`Revocations`] and the clock;
+//! - [`GuardBuilder`] puts them together; [`Guard`] is the handle that makes
+//!   layers;
+//! - [`Auth`] is the axum extractor for the verified claims.
 //!
 //! ## Features
 //!
@@ -83,26 +92,20 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod body;
-mod cache;
-pub mod challenge;
-pub mod extract;
+mod bearer;
+mod builder;
+mod challenge;
+mod extract;
 mod fetch;
-pub mod future;
 mod guard;
-pub mod keys;
-pub mod layer;
-pub mod revocation;
-pub mod service;
+mod layer;
+mod policy;
+mod verifier;
 
-pub use body::ResponseBody;
+pub use builder::{BuildError, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_RESPONSE_BYTES, GuardBuilder};
 pub use challenge::{Challenge, Rejection, challenge};
 pub use extract::{Auth, AuthRejection, Claims};
-pub use future::ResponseFuture;
-pub use guard::{
-    BuildError, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_RESPONSE_BYTES, Guard, GuardBuilder,
-};
-pub use keys::InProcessKeys;
-pub use layer::RequireScopesLayer;
-pub use revocation::Revocations;
-pub use service::RequireScopes;
+pub use guard::Guard;
+pub use layer::{RequireScopes, RequireScopesLayer, ResponseBody, ResponseFuture};
+pub use policy::{Policy, ScopePolicy};
+pub use verifier::{InProcessKeys, Revocations};

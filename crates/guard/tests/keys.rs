@@ -264,3 +264,20 @@ async fn background_tasks_stop_when_the_guard_is_dropped() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!((issuer.fetches(), issuer.polls()), (fetches, polls));
 }
+
+#[tokio::test]
+async fn check_token_never_refetches_and_names_the_unknown_kid() {
+    let a = key();
+    let b = key();
+    let issuer = Issuer::start(&[&a]).await;
+    let guard = builder(&issuer).build().await.unwrap();
+    issuer.set_keys(&[&a, &b]);
+    let err = guard.check_token(&token(&b, "")).unwrap_err();
+    assert_eq!(
+        err,
+        m2m_guard::Rejection::InvalidToken(m2m_core::VerifyError::UnknownKid(b.kid().to_owned()))
+    );
+    assert_eq!(issuer.fetches(), 1, "check_token did not fetch");
+    let auth = guard.check_token(&token(&a, "invoices:read")).unwrap();
+    assert!(auth.has_scope("invoices:read"));
+}

@@ -14,14 +14,11 @@
 //!   cannot force fetches.
 //! - The response body is bounded (default 1 MiB) and so is the time (default 10 s).
 
-use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use http::HeaderMap;
-use m2m_core::{JwkSet, KeySet};
-use tokio::task::AbortHandle;
+use m2m_core::JwkSet;
 
-use super::KeyStore;
 use crate::fetch::{FetchError, Fetcher};
 
 /// The timings of the remote source.
@@ -48,6 +45,7 @@ impl Default for RemoteTimings {
     }
 }
 
+/// A JWKS URL and how to fetch it.
 #[derive(Debug)]
 pub(crate) struct Remote {
     url: url::Url,
@@ -70,52 +68,20 @@ impl Remote {
     pub(crate) fn timings(&self) -> &RemoteTimings {
         &self.timings
     }
-}
 
-impl KeyStore {
-    /// Fetches the JWKS and replaces the keys; returns when to refresh next.
-    async fn fetch_now(&self, remote: &Remote) -> Result<Duration, FetchError> {
-        let (headers, body) = remote.fetcher.get(remote.url.clone()).await?;
+    /// The single-flight lock; what it guards is the time of the last
+    /// unknown-kid re-fetch.
+    pub(crate) async fn flight(&self) -> tokio::sync::MutexGuard<'_, Option<Instant>> {
+        self.flight.lock().await
+    }
+
+    /// Fetches the JWKS (call under [`Remote::flight`]); returns it and when
+    /// to refresh next.
+    pub(crate) async fn fetch(&self) -> Result<(JwkSet, Duration), FetchError> {
+        let (headers, body) = self.fetcher.get(self.url.clone()).await?;
         let set: JwkSet = serde_json::from_slice(&body)
-            .map_err(|e| FetchError(format!("the JWKS is not a JWK Set: {e}")))?;
-        let keys = KeySet::from_jwk_set(&set)
-            .map_err(|e| FetchError(format!("the JWKS has an unusable key: {e}")))?;
-        let count = keys.len();
-        self.replace(keys);
-        tracing::debug!(target: "m2m_guard", keys = count, "JWKS fetched");
-        Ok(next_refresh(&headers, &remote.timings))
-    }
-
-    /// One fetch under the single-flight lock (the background refresh and the first fetch).
-    pub(crate) async fn fetch_locked(&self) -> Result<Duration, FetchError> {
-        let Some(remote) = &self.remote else {
-            return Err(FetchError("no remote key source".into()));
-        };
-        let _flight = remote.flight.lock().await;
-        self.fetch_now(remote).await
-    }
-
-    /// The slow path of a request whose token names a `kid` we do not know:
-    /// re-fetch once per cooldown, as a single flight. `seen` is the generation
-    /// under which the kid was unknown. Returns whether the kid is known now.
-    pub(crate) async fn refresh_for_kid(&self, kid: &str, seen: u64) -> bool {
-        let Some(remote) = &self.remote else {
-            return self.contains(kid);
-        };
-        {
-            let mut last = remote.flight.lock().await;
-            // Someone changed the keys since we looked: just look again.
-            if self.generation() == seen && !self.contains(kid) {
-                let now = Instant::now();
-                if last.is_none_or(|at| now.duration_since(at) >= remote.timings.cooldown) {
-                    *last = Some(now);
-                    if let Err(e) = self.fetch_now(remote).await {
-                        tracing::warn!(target: "m2m_guard", error = %e, "JWKS re-fetch failed; keeping the keys we have");
-                    }
-                }
-            }
-        }
-        self.contains(kid)
+            .map_err(|e| FetchError::Failed(format!("the JWKS is not a JWK Set: {e}")))?;
+        Ok((set, next_refresh(&headers, &self.timings)))
     }
 }
 
@@ -140,44 +106,6 @@ pub(crate) fn next_refresh(headers: &HeaderMap, timings: &RemoteTimings) -> Dura
             timings.min_refresh,
             timings.max_refresh.max(timings.min_refresh),
         )
-}
-
-/// Starts the background refresh. It holds only a `Weak` to the store, and
-/// the guard aborts it when dropped.
-pub(crate) fn spawn_refresh(store: Weak<KeyStore>, first_delay: Duration) -> AbortHandle {
-    tokio::spawn(async move {
-        let mut delay = first_delay;
-        let mut backoff = None;
-        loop {
-            tokio::time::sleep(delay).await;
-            let Some(store) = store.upgrade() else {
-                return;
-            };
-            let Some(timings) = store.remote_ref().map(|r| *r.timings()) else {
-                return;
-            };
-            match store.fetch_locked().await {
-                Ok(next) => {
-                    delay = next;
-                    backoff = None;
-                }
-                Err(e) => {
-                    let wait = backoff.map_or(timings.backoff_initial, |b: Duration| {
-                        (b * 2).min(timings.backoff_max)
-                    });
-                    tracing::warn!(
-                        target: "m2m_guard",
-                        error = %e,
-                        retry_in_ms = wait.as_millis() as u64,
-                        "JWKS refresh failed; keeping the keys we have"
-                    );
-                    backoff = Some(wait);
-                    delay = wait;
-                }
-            }
-        }
-    })
-    .abort_handle()
 }
 
 #[cfg(test)]

@@ -1,0 +1,241 @@
+//! The verifier: the one place a token is judged.
+//!
+//! A [`Verifier`] owns everything that decides whether a token is good: the
+//! [`Validation`] (issuers, audiences, leeway, size, `typ`), the accepted
+//! algorithms, the keys (`keys`), the verified-token cache (`cache`), the
+//! revocations (`revocations`, fed by `feed` or in process) and the clock.
+//! Nothing else in the crate looks inside a token.
+//!
+//! Two ways to ask, whose return types say what can happen:
+//!
+//! - [`Verifier::check`], on the request path: answers at once, or, only
+//!   when the token names a `kid` the keys lack and the source is a JWKS URL,
+//!   says so with [`Check::NeedsKeys`]. The caller then awaits
+//!   [`Verifier::refetch`] and asks [`Verifier::recheck`], which answers
+//!   `Result<Auth, Rejection>` and never asks for keys again.
+//! - [`Verifier::verify`], which never re-fetches: for
+//!   [`Guard::check_token`](crate::Guard::check_token).
+//!
+//! What a judgement checks, in order: the cache (a hit re-checks `exp` with
+//! the leeway, that the verifying key is still trusted, and revocation), else
+//! m2m-core's [`Validation::verify`] against a snapshot of the keys, the
+//! accepted algorithms, and revocation (by `jti`, by client and `iat`, by the
+//! verifying key). A token that passes is cached under its exact text.
+
+mod cache;
+mod clock;
+mod feed;
+mod keys;
+mod revocations;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use m2m_core::{Algorithm, KeySet, Validation, VerifyError};
+use tokio::task::AbortHandle;
+
+use crate::challenge::Rejection;
+use crate::extract::Auth;
+use cache::Entry;
+
+pub(crate) use cache::TokenCache;
+pub(crate) use clock::{Clock, system as system_clock};
+pub(crate) use feed::spawn_poll;
+pub use keys::InProcessKeys;
+pub(crate) use keys::{KeyStore, Remote, RemoteTimings};
+pub use revocations::Revocations;
+
+/// What [`Verifier::check`] found.
+#[derive(Debug)]
+pub(crate) enum Check {
+    /// Judged without waiting.
+    Done(Result<Auth, Rejection>),
+    /// The token names a `kid` the keys lack, and the source can be
+    /// re-fetched: await [`Verifier::refetch`], then ask [`Verifier::recheck`].
+    NeedsKeys(KeyMiss),
+}
+
+/// A token whose `kid` was unknown under the keys of one generation.
+#[derive(Debug)]
+pub(crate) struct KeyMiss {
+    token: Box<str>,
+    kid: String,
+    generation: u64,
+}
+
+/// The re-fetch for a [`KeyMiss`]; resolves to it, to be rechecked.
+pub(crate) type Refetch = Pin<Box<dyn Future<Output = KeyMiss> + Send>>;
+
+/// Background tasks that keep the keys and the revocations fresh; aborted
+/// when the verifier goes.
+#[derive(Debug, Default)]
+pub(crate) struct Tasks(Vec<AbortHandle>);
+
+impl Tasks {
+    pub(crate) fn push(&mut self, task: AbortHandle) {
+        self.0.push(task);
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Judges tokens. Shared (behind an `Arc`) by a guard and every layer made
+/// from it; its background tasks stop when the last of them goes.
+pub(crate) struct Verifier {
+    validation: Validation,
+    algorithms: Option<Vec<Algorithm>>,
+    keys: Arc<KeyStore>,
+    cache: Arc<TokenCache>,
+    revocations: Revocations,
+    clock: Clock,
+    _tasks: Tasks,
+}
+
+/// What [`Verifier::new`] is made of.
+pub(crate) struct Parts {
+    pub(crate) validation: Validation,
+    pub(crate) algorithms: Option<Vec<Algorithm>>,
+    pub(crate) keys: Arc<KeyStore>,
+    pub(crate) cache: Arc<TokenCache>,
+    pub(crate) revocations: Revocations,
+    pub(crate) clock: Clock,
+    pub(crate) tasks: Tasks,
+}
+
+impl Verifier {
+    pub(crate) fn new(parts: Parts) -> Self {
+        Verifier {
+            validation: parts.validation,
+            algorithms: parts.algorithms,
+            keys: parts.keys,
+            cache: parts.cache,
+            revocations: parts.revocations,
+            clock: parts.clock,
+            _tasks: parts.tasks,
+        }
+    }
+
+    /// Judges `token` without waiting. Only a token naming an unknown `kid`
+    /// on a remote key source gives [`Check::NeedsKeys`].
+    #[inline]
+    pub(crate) fn check(&self, token: &str) -> Check {
+        let (generation, keys) = self.keys.snapshot();
+        match self.judge(token, &keys) {
+            Err(Rejection::InvalidToken(VerifyError::UnknownKid(kid)))
+                if self.keys.can_refetch() =>
+            {
+                Check::NeedsKeys(KeyMiss {
+                    token: token.into(),
+                    kid,
+                    generation,
+                })
+            }
+            judged => Check::Done(judged),
+        }
+    }
+
+    /// Re-fetches the keys for `miss` (single flight, at most once per
+    /// cooldown); resolves to `miss` for [`Verifier::recheck`].
+    pub(crate) fn refetch(&self, miss: KeyMiss) -> Refetch {
+        let keys = Arc::clone(&self.keys);
+        Box::pin(async move {
+            keys.refresh_for_kid(&miss.kid, miss.generation).await;
+            miss
+        })
+    }
+
+    /// Judges the token of `miss` again, after [`Verifier::refetch`]: a `kid`
+    /// still unknown is refused.
+    pub(crate) fn recheck(&self, miss: &KeyMiss) -> Result<Auth, Rejection> {
+        self.verify(&miss.token)
+    }
+
+    /// Judges `token` with the keys there are now, never re-fetching.
+    pub(crate) fn verify(&self, token: &str) -> Result<Auth, Rejection> {
+        let (_, keys) = self.keys.snapshot();
+        self.judge(token, &keys)
+    }
+
+    fn judge(&self, token: &str, keys: &KeySet) -> Result<Auth, Rejection> {
+        let now = (self.clock)();
+        let leeway = self.validation.leeway_secs();
+
+        let hit = self.cache.get(token, |entry| {
+            entry.exp.saturating_add(leeway) > now
+                && entry.kid.as_deref().is_some_and(|kid| keys.contains(kid))
+                && !self.revocations.is_revoked(entry.auth.claims())
+        });
+        if let Some(auth) = hit {
+            return Ok(auth);
+        }
+
+        let verified = self
+            .validation
+            .verify(token, keys, now)
+            .map_err(Rejection::InvalidToken)?;
+        if let Some(accepted) = &self.algorithms {
+            let key = match verified.kid.as_deref() {
+                Some(kid) => keys.get(kid),
+                None => keys.iter().next(),
+            };
+            if let Some(key) = key
+                && !accepted.contains(&key.algorithm())
+            {
+                return Err(Rejection::InvalidToken(VerifyError::UnsupportedAlgorithm(
+                    key.algorithm().as_str().to_owned(),
+                )));
+            }
+        }
+        if self.revocations.is_revoked(&verified.claims) {
+            return Err(Rejection::Revoked);
+        }
+        let exp = verified.claims.exp;
+        let auth = Auth::new(Arc::new(verified.claims));
+        if let Some(kid) = verified.kid {
+            let entry = Entry {
+                auth: auth.clone(),
+                exp,
+                kid: Some(kid.into_boxed_str()),
+            };
+            self.cache.insert(token, entry, now, leeway);
+        }
+        Ok(auth)
+    }
+
+    pub(crate) fn validation(&self) -> &Validation {
+        &self.validation
+    }
+
+    pub(crate) fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    pub(crate) fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub(crate) fn cached_tokens(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuers", &self.validation.issuers())
+            .field("audiences", &self.validation.audiences())
+            .field("algorithms", &self.algorithms)
+            .field("keys", &self.keys.len())
+            .field("cached_tokens", &self.cache.len())
+            .field("revocations", &self.revocations)
+            .finish_non_exhaustive()
+    }
+}
