@@ -346,7 +346,6 @@ impl GuardBuilder {
 
         let clock: Clock = self.clock.unwrap_or_else(verifier::system_clock);
         let revocations = self.revocations.unwrap_or_default();
-        revocations.register_cache(&cache);
         if let (Some(url), Some(fetcher)) = (feed_url, fetcher) {
             tasks.push(spawn_poll(
                 revocations.clone(),

@@ -285,3 +285,17 @@ pub(crate) async fn call_raw(app: &Router, path: &str, authorization: Option<&st
 pub(crate) async fn call(app: &Router, path: &str, token: &str) -> Answer {
     call_raw(app, path, Some(&format!("Bearer {token}"))).await
 }
+
+/// Signs `claims` with a header that names no `kid`.
+pub(crate) fn sign_without_kid(key: &SigningKey, claims: &AccessTokenClaims) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = serde_json::json!({"alg": key.algorithm().as_str(), "typ": "at+jwt"});
+    let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap()));
+    let signature = key.sign(token.as_bytes()).unwrap();
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    token
+}

@@ -20,7 +20,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use m2m_core::{ClientId, JwkSet};
+use m2m_core::{ClientId, JwkSet, RevokedClient, RevokedToken};
 use m2m_guard::{Auth, Guard, GuardBuilder, InProcessKeys, Revocations};
 use tokio::sync::{broadcast, watch};
 
@@ -63,11 +63,13 @@ pub(crate) async fn fed_guard(
     tokio::spawn(async move {
         loop {
             match revoked.recv().await {
-                Ok(RevocationEntry::Token { jti, exp }) => revocations.revoke_jti(jti, exp),
+                Ok(RevocationEntry::Token { jti, exp }) => {
+                    revocations.revoke(RevokedToken { jti, exp })
+                }
                 Ok(RevocationEntry::Client {
                     client_id,
                     revoked_at,
-                }) => revocations.revoke_client(client_id.into_string(), revoked_at),
+                }) => revocations.revoke(RevokedClient::new(client_id, revoked_at)),
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => break,
             }

@@ -168,10 +168,14 @@ impl Verifier {
         let now = (self.clock)();
         let leeway = self.validation.leeway_secs();
 
+        // A hit is re-checked: not expired, its key still trusted, and not
+        // revoked since it was cached (revoking never scans the cache).
         let hit = self.cache.get(token, |entry| {
             entry.exp.saturating_add(leeway) > now
                 && entry.kid.as_deref().is_some_and(|kid| keys.contains(kid))
-                && !self.revocations.is_revoked(entry.auth.claims())
+                && !self
+                    .revocations
+                    .is_revoked(entry.auth.claims(), entry.kid.as_deref())
         });
         if let Some(auth) = hit {
             return Ok(auth);
@@ -181,20 +185,23 @@ impl Verifier {
             .validation
             .verify(token, keys, now)
             .map_err(Rejection::InvalidToken)?;
-        if let Some(accepted) = &self.algorithms {
-            let key = match verified.kid.as_deref() {
-                Some(kid) => keys.get(kid),
-                None => keys.iter().next(),
-            };
-            if let Some(key) = key
-                && !accepted.contains(&key.algorithm())
-            {
-                return Err(Rejection::InvalidToken(VerifyError::UnsupportedAlgorithm(
-                    key.algorithm().as_str().to_owned(),
-                )));
-            }
+        // The key that verified it: the token's kid, or the only key.
+        let key = match verified.kid.as_deref() {
+            Some(kid) => keys.get(kid),
+            None => keys.iter().next(),
+        };
+        if let Some(accepted) = &self.algorithms
+            && let Some(key) = key
+            && !accepted.contains(&key.algorithm())
+        {
+            return Err(Rejection::InvalidToken(VerifyError::UnsupportedAlgorithm(
+                key.algorithm().as_str().to_owned(),
+            )));
         }
-        if self.revocations.is_revoked(&verified.claims) {
+        if self
+            .revocations
+            .is_revoked(&verified.claims, key.and_then(|key| key.kid()))
+        {
             return Err(Rejection::Revoked);
         }
         let exp = verified.claims.exp;
