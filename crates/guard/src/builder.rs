@@ -17,14 +17,16 @@ use crate::challenge::{Challenge, Rejection, RejectionHook, Responder};
 use crate::fetch::Fetcher;
 use crate::guard::Guard;
 use crate::verifier::{
-    self, Clock, InProcessKeys, KeyStore, Parts, Remote, RemoteTimings, Revocations, Tasks,
-    TokenCache, Verifier, spawn_poll,
+    self, Clock, Feed, InProcessKeys, KeyStore, Parts, Remote, RemoteTimings, Revocations, Tasks,
+    TokenCache, Verifier,
 };
 
 /// The default capacity of the verified-token cache.
 pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 /// The default limit on a JWKS or revocation-feed response, in bytes.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// The default number of revocation-feed pages read back to back in one poll.
+pub const DEFAULT_REVOCATION_PAGES_PER_POLL: usize = 100;
 
 /// The guard could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,9 @@ pub enum BuildError {
     Http(String),
     /// The first JWKS fetch failed (opt into [`GuardBuilder::lazy_start`] to start anyway).
     FirstFetch(String),
+    /// The first read of the revocation feed failed (opt into
+    /// [`GuardBuilder::lazy_start`] to start anyway).
+    FirstFeedPoll(String),
     /// A key of the static JWK Set is malformed or unsupported.
     InvalidKeys(KeyError),
     /// A setting is out of range.
@@ -61,6 +66,9 @@ impl fmt::Display for BuildError {
             ),
             BuildError::Http(why) => write!(f, "the HTTP client could not be made: {why}"),
             BuildError::FirstFetch(why) => write!(f, "the first JWKS fetch failed: {why}"),
+            BuildError::FirstFeedPoll(why) => {
+                write!(f, "the first read of the revocation feed failed: {why}")
+            }
             BuildError::InvalidKeys(e) => write!(f, "the JWK Set is unusable: {e}"),
             BuildError::InvalidConfig(why) => write!(f, "invalid configuration: {why}"),
             BuildError::NoRuntime => f.write_str("a tokio runtime is required"),
@@ -122,6 +130,7 @@ pub struct GuardBuilder {
     revocations: Option<Revocations>,
     feed_url: Option<String>,
     feed_interval: Duration,
+    feed_pages: usize,
     clock: Option<Clock>,
     realm: String,
     verbose: bool,
@@ -142,6 +151,7 @@ impl GuardBuilder {
             revocations: None,
             feed_url: None,
             feed_interval: Duration::from_secs(30),
+            feed_pages: DEFAULT_REVOCATION_PAGES_PER_POLL,
             clock: None,
             realm: "api".to_owned(),
             verbose: false,
@@ -236,8 +246,10 @@ impl GuardBuilder {
         self
     }
 
-    /// Starts even if the first JWKS fetch fails: with no keys, retrying in
-    /// the background (default: the build fails).
+    /// Starts even if the first JWKS fetch or the first read of the
+    /// revocation feed fails: with no keys or no revocations, retrying in
+    /// the background (default: the build fails). A lazy guard may accept a
+    /// token revoked before it started, until its first successful poll.
     pub fn lazy_start(mut self, lazy: bool) -> Self {
         self.lazy_start = lazy;
         self
@@ -255,7 +267,14 @@ impl GuardBuilder {
         self
     }
 
-    /// Polls the issuer's revocation feed (`GET URL?since=CURSOR`), off by default.
+    /// Polls the issuer's revocation feed (`GET URL?since=CURSOR`), off by
+    /// default. [`build`](GuardBuilder::build) reads it to its end first;
+    /// then every poll reads pages back to back while they bring entries (see
+    /// [`revocation_pages_per_poll`](GuardBuilder::revocation_pages_per_poll)).
+    /// A 400 answer to the cursor (one the issuer never issued, say after a
+    /// database restore) makes the guard re-read the feed from the start at
+    /// once, keeping the revocations it has. After each poll, revocations
+    /// whose tokens have all expired are forgotten.
     pub fn revocation_feed(mut self, url: impl Into<String>) -> Self {
         self.feed_url = Some(url.into());
         self
@@ -264,6 +283,14 @@ impl GuardBuilder {
     /// How often the revocation feed is polled (default 30 s).
     pub fn revocation_poll_interval(mut self, interval: impl Into<Duration>) -> Self {
         self.feed_interval = interval.into();
+        self
+    }
+
+    /// The most feed pages one poll reads back to back (default
+    /// [`DEFAULT_REVOCATION_PAGES_PER_POLL`]); a longer backlog is read on at
+    /// the next polls. The first read, at build, has no such limit.
+    pub fn revocation_pages_per_poll(mut self, pages: usize) -> Self {
+        self.feed_pages = pages;
         self
     }
 
@@ -304,6 +331,11 @@ impl GuardBuilder {
         }
         if self.timings.min_refresh.is_zero() || self.feed_interval.is_zero() {
             return Err(BuildError::InvalidConfig("intervals must be above zero"));
+        }
+        if self.feed_pages == 0 {
+            return Err(BuildError::InvalidConfig(
+                "revocation_pages_per_poll must be above zero",
+            ));
         }
         let needs_runtime = self.feed_url.is_some() || matches!(self.source, Some(Source::Url(_)));
         if needs_runtime && tokio::runtime::Handle::try_current().is_err() {
@@ -347,13 +379,22 @@ impl GuardBuilder {
         let clock: Clock = self.clock.unwrap_or_else(verifier::system_clock);
         let revocations = self.revocations.unwrap_or_default();
         if let (Some(url), Some(fetcher)) = (feed_url, fetcher) {
-            tasks.push(spawn_poll(
-                revocations.clone(),
-                fetcher,
-                url,
+            let leeway = self.validation.leeway_secs();
+            let mut feed = Feed::new(url, fetcher, revocations.clone());
+            // Read to the end before the guard exists, as the keys are.
+            match feed.drain(None).await {
+                Ok(_) => {}
+                Err(e) if self.lazy_start => {
+                    tracing::warn!(target: "m2m_guard", error = %e, "first revocation feed read failed; starting without its revocations");
+                }
+                Err(e) => return Err(BuildError::FirstFeedPoll(e.to_string())),
+            }
+            revocations.prune(clock().saturating_sub(leeway));
+            tasks.push(feed.spawn(
                 self.feed_interval,
+                self.feed_pages,
                 Arc::clone(&clock),
-                self.validation.leeway_secs(),
+                leeway,
             ));
         }
 

@@ -33,6 +33,16 @@ pub(crate) enum FetchError {
     Failed(String),
 }
 
+impl FetchError {
+    /// The status of a non-2xx answer.
+    pub(crate) fn status(&self) -> Option<StatusCode> {
+        match self {
+            FetchError::Status(status) => Some(*status),
+            FetchError::Failed(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

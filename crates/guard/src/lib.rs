@@ -102,7 +102,10 @@ mod layer;
 mod policy;
 mod verifier;
 
-pub use builder::{BuildError, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_RESPONSE_BYTES, GuardBuilder};
+pub use builder::{
+    BuildError, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_REVOCATION_PAGES_PER_POLL, GuardBuilder,
+};
 pub use challenge::{Challenge, Rejection, challenge};
 pub use extract::{Auth, AuthRejection, Claims};
 pub use guard::Guard;
