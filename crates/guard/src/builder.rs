@@ -45,7 +45,10 @@ pub enum BuildError {
     /// The first read of the revocation feed failed (opt into
     /// [`GuardBuilder::lazy_start`] to start anyway).
     FirstFeedPoll(String),
-    /// A key of the static JWK Set is malformed or unsupported.
+    /// The static JWK Set is unusable: two different keys share a `kid`, or
+    /// it lists keys and none of them can be used (the error is the first
+    /// key's reason). A set with some usable keys loads them and logs the
+    /// others.
     InvalidKeys(KeyError),
     /// A setting is out of range.
     InvalidConfig(&'static str),
@@ -190,13 +193,15 @@ impl GuardBuilder {
         self
     }
 
-    /// Keys from a JWKS URL (http; https with the `rustls` feature).
+    /// Keys from a JWKS URL (http; https with the `rustls` feature). Keys of
+    /// the set that the guard cannot use (a P-384 key, say) are skipped with
+    /// one warning each, and the others load.
     pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
         self.source = Some(Source::Url(url.into()));
         self
     }
 
-    /// Keys from a fixed JWK Set.
+    /// Keys from a fixed JWK Set. Keys it cannot use are skipped and logged.
     pub fn jwk_set(mut self, set: impl Into<JwkSet>) -> Self {
         self.source = Some(Source::JwkSet(set.into()));
         self

@@ -191,6 +191,11 @@ impl Issuer {
         self.state.fetches.load(Ordering::SeqCst)
     }
 
+    /// JWKS requests answered 200 with the key set.
+    pub(crate) fn jwks_served(&self) -> usize {
+        self.state.jwks_served.load(Ordering::SeqCst)
+    }
+
     /// Feed requests, answered or not.
     pub(crate) fn polls(&self) -> usize {
         self.state.feed_log.lock().unwrap().len()

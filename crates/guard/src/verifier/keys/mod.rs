@@ -10,33 +10,76 @@
 //! - a static JWK Set ([`GuardBuilder::jwk_set`](crate::GuardBuilder::jwk_set));
 //! - [`InProcessKeys`], which an issuer in the same process pushes its
 //!   published keys into ([`GuardBuilder::in_process`](crate::GuardBuilder::in_process)).
+//!
+//! Every source loads a JWK Set leniently (RFC 7517 §5): a key this verifier
+//! does not understand (another curve such as P-384, another `kty`, a `use`
+//! other than `sig`, a malformed entry) is skipped with a warning naming its
+//! `kid` and the reason, logged once while the set of skipped keys stays the
+//! same; the keys beside it load. Only two different keys under one `kid`
+//! make a set unusable, and then the keys held are kept.
 
 mod remote;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use m2m_core::{JwkSet, KeyError, KeySet, VerifyingKey};
+use m2m_core::{JwkSet, KeyError, KeySet, SkippedKey, VerifyingKey};
 use tokio::task::AbortHandle;
 
 use super::cache::TokenCache;
 use crate::fetch::FetchError;
 pub(crate) use remote::{Remote, RemoteTimings};
 
-/// The current keys and a generation number that grows with every change.
+/// The current keys, a generation number that grows with every change, and
+/// the keys skipped by the last load.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     keys: ArcSwap<KeySet>,
     generation: AtomicU64,
+    skipped: Mutex<Vec<SkippedKey>>,
 }
 
 impl Shared {
     fn store(&self, keys: KeySet) {
         self.keys.store(Arc::new(keys));
         self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Replaces the keys with those of `set` this verifier understands; the
+    /// others, with the entries a fetch could not read (`unreadable`), are
+    /// skipped and logged. Returns how many keys loaded; on error (two
+    /// different keys with one `kid`) the keys are left as they were.
+    fn load(&self, set: &JwkSet, mut unreadable: Vec<SkippedKey>) -> Result<usize, KeyError> {
+        let keys = KeySet::from_jwk_set(set)?;
+        unreadable.extend(keys.skipped().iter().cloned());
+        self.report_skipped(unreadable);
+        let count = keys.len();
+        self.store(keys);
+        Ok(count)
+    }
+
+    /// Warns about each skipped key not skipped by the previous load, so an
+    /// unchanged JWKS does not repeat the warning on every refresh.
+    fn report_skipped(&self, skipped: Vec<SkippedKey>) {
+        let mut last = self.skipped.lock().unwrap_or_else(PoisonError::into_inner);
+        for key in skipped.iter().filter(|key| !last.contains(key)) {
+            tracing::warn!(
+                target: "m2m_guard",
+                kid = key.kid.as_deref().unwrap_or("(none)"),
+                reason = %key.reason,
+                "skipped a key of the JWK Set that this verifier cannot use"
+            );
+        }
+        *last = skipped;
+    }
+
+    /// Why the first skipped key of the last load was skipped.
+    fn first_skipped(&self) -> Option<KeyError> {
+        let last = self.skipped.lock().unwrap_or_else(PoisonError::into_inner);
+        last.first().map(|key| key.reason.clone())
     }
 }
 
@@ -67,10 +110,13 @@ impl InProcessKeys {
         Self::default()
     }
 
-    /// Replaces the keys with those of a JWK Set (as published by the issuer).
-    /// On error the keys are left as they were.
+    /// Replaces the keys with those of a JWK Set (as published by the
+    /// issuer). Keys this verifier cannot use (another curve, another type,
+    /// not for signatures, malformed) are skipped and logged once, and the
+    /// others load. The only error is two different keys with one `kid`;
+    /// then the keys are left as they were.
     pub fn set_jwk_set(&self, set: &JwkSet) -> Result<(), KeyError> {
-        self.shared.store(KeySet::from_jwk_set(set)?);
+        self.shared.load(set, Vec::new())?;
         Ok(())
     }
 
@@ -107,9 +153,15 @@ pub(crate) struct KeyStore {
 }
 
 impl KeyStore {
+    /// A static JWK Set: keys it cannot use are skipped, but a set that
+    /// lists keys and none usable is a configuration error.
     pub(crate) fn fixed(set: &JwkSet, cache: Arc<TokenCache>) -> Result<Self, KeyError> {
         let shared = Arc::new(Shared::default());
-        shared.store(KeySet::from_jwk_set(set)?);
+        if shared.load(set, Vec::new())? == 0
+            && let Some(reason) = shared.first_skipped()
+        {
+            return Err(reason);
+        }
         Ok(KeyStore {
             shared,
             remote: None,
@@ -160,23 +212,18 @@ impl KeyStore {
         self.shared.generation.load(Ordering::Acquire)
     }
 
-    /// Replaces the keys and drops cached tokens whose key left.
-    fn replace(&self, keys: KeySet) {
-        self.shared.store(keys);
+    /// Fetches the JWKS and replaces the keys (call under the flight lock),
+    /// dropping cached tokens whose key left; returns when to refresh next.
+    async fn fetch_now(&self, remote: &Remote) -> Result<Duration, FetchError> {
+        let fetched = remote.fetch().await?;
+        let count = self
+            .shared
+            .load(&fetched.set, fetched.skipped)
+            .map_err(|e| FetchError::Failed(format!("the JWKS is unusable: {e}")))?;
         let current = self.shared.keys.load();
         self.cache.retain_kids(|kid| current.contains(kid));
-    }
-
-    /// Fetches the JWKS and replaces the keys (call under the flight lock);
-    /// returns when to refresh next.
-    async fn fetch_now(&self, remote: &Remote) -> Result<Duration, FetchError> {
-        let (set, next) = remote.fetch().await?;
-        let keys = KeySet::from_jwk_set(&set)
-            .map_err(|e| FetchError::Failed(format!("the JWKS has an unusable key: {e}")))?;
-        let count = keys.len();
-        self.replace(keys);
         tracing::debug!(target: "m2m_guard", keys = count, "JWKS fetched");
-        Ok(next)
+        Ok(fetched.next)
     }
 
     /// One fetch under the single-flight lock (the first fetch and the

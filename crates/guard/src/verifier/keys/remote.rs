@@ -13,11 +13,15 @@
 //!   re-fetch per cooldown (default 30 s) happens, so a flood of forged kids
 //!   cannot force fetches.
 //! - The response body is bounded (default 1 MiB) and so is the time (default 10 s).
+//! - A key of the set that is not even a JWK (a member missing or of the
+//!   wrong type) is skipped like one of an unknown type (RFC 7517 §5), never
+//!   fatal to the set: the keys beside it still load.
 
 use std::time::{Duration, Instant};
 
 use http::HeaderMap;
-use m2m_core::JwkSet;
+use m2m_core::{JwkSet, KeyError, PublicJwk, SkippedKey};
+use serde::Deserialize;
 
 use crate::fetch::{FetchError, Fetcher};
 
@@ -75,14 +79,57 @@ impl Remote {
         self.flight.lock().await
     }
 
-    /// Fetches the JWKS (call under [`Remote::flight`]); returns it and when
-    /// to refresh next.
-    pub(crate) async fn fetch(&self) -> Result<(JwkSet, Duration), FetchError> {
+    /// Fetches the JWKS (call under [`Remote::flight`]); returns its JWKs,
+    /// the entries that are not JWKs, and when to refresh next.
+    pub(crate) async fn fetch(&self) -> Result<Fetched, FetchError> {
         let (headers, body) = self.fetcher.get(self.url.clone()).await?;
-        let set: JwkSet = serde_json::from_slice(&body)
-            .map_err(|e| FetchError::Failed(format!("the JWKS is not a JWK Set: {e}")))?;
-        Ok((set, next_refresh(&headers, &self.timings)))
+        let (set, skipped) = parse_jwks(&body)?;
+        Ok(Fetched {
+            set,
+            skipped,
+            next: next_refresh(&headers, &self.timings),
+        })
     }
+}
+
+/// A fetched JWKS.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    /// The entries that are JWKs (which may still be of a type we skip).
+    pub(crate) set: JwkSet,
+    /// The entries that are not.
+    pub(crate) skipped: Vec<SkippedKey>,
+    /// When to refresh next.
+    pub(crate) next: Duration,
+}
+
+/// `{"keys": [..]}`, each entry read on its own.
+#[derive(Deserialize)]
+struct RawSet {
+    keys: Vec<serde_json::Value>,
+}
+
+/// Reads a JWK Set entry by entry: one that is not a JWK is skipped, the
+/// others are kept for [`m2m_core::KeySet::from_jwk_set`].
+fn parse_jwks(body: &[u8]) -> Result<(JwkSet, Vec<SkippedKey>), FetchError> {
+    let raw: RawSet = serde_json::from_slice(body)
+        .map_err(|e| FetchError::Failed(format!("the JWKS is not a JWK Set: {e}")))?;
+    let mut keys = Vec::with_capacity(raw.keys.len());
+    let mut skipped = Vec::new();
+    for entry in raw.keys {
+        let kid = entry
+            .get("kid")
+            .and_then(serde_json::Value::as_str)
+            .map(|kid| kid.chars().take(64).collect());
+        match serde_json::from_value::<PublicJwk>(entry) {
+            Ok(jwk) => keys.push(jwk),
+            Err(_) => skipped.push(SkippedKey {
+                kid,
+                reason: KeyError::InvalidPublicKey("not a JWK: a member is missing or mistyped"),
+            }),
+        }
+    }
+    Ok((JwkSet { keys }, skipped))
 }
 
 /// When to refresh after a response: its `max-age`, clamped; the default if absent.
@@ -116,6 +163,21 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(http::header::CACHE_CONTROL, value.parse().unwrap());
         h
+    }
+
+    #[test]
+    fn entries_that_are_not_jwks_are_skipped_not_fatal() {
+        let body = br#"{"keys":[
+            {"kty":"OKP","crv":"Ed25519","kid":"good","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+            {"kid":"no-kty","crv":"P-256"},
+            {"kty":5,"kid":"mistyped"},
+            "not an object"
+        ]}"#;
+        let (set, skipped) = parse_jwks(body).unwrap();
+        assert_eq!(set.keys.len(), 1);
+        let kids: Vec<_> = skipped.iter().map(|s| s.kid.as_deref()).collect();
+        assert_eq!(kids, [Some("no-kty"), Some("mistyped"), None]);
+        assert!(parse_jwks(b"[]").is_err(), "not a JWK Set at all");
     }
 
     #[test]
