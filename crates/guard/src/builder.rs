@@ -168,6 +168,31 @@ impl GuardBuilder {
         self
     }
 
+    /// Accepts a token whatever its `aud`.
+    ///
+    /// Only for an authorization server checking its own tokens, for
+    /// introspection or revocation (RFC 7662 §2.2), which answers for every
+    /// audience. Never for a resource server: an API must check that it is
+    /// the token's audience (RFC 8707 §2, RFC 9068 §4), or a token issued
+    /// for another API passes. Issuer, signature, times and revocation are
+    /// still checked.
+    ///
+    /// ```
+    /// # async fn run(keys: m2m_core::JwkSet) -> Result<(), m2m_guard::BuildError> {
+    /// use m2m_guard::Guard;
+    /// // The issuer's own introspection endpoint: audience is not its business.
+    /// let own_tokens = Guard::builder("https://auth.example.com", "https://auth.example.com")
+    ///     .any_audience()
+    ///     .jwk_set(keys)
+    ///     .build()
+    ///     .await?;
+    /// # let _ = own_tokens; Ok(()) }
+    /// ```
+    pub fn any_audience(mut self) -> Self {
+        self.validation = self.validation.any_audience();
+        self
+    }
+
     /// Also accepts tokens from `issuer`.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.validation = self.validation.also_issuer(issuer);
