@@ -246,3 +246,94 @@ impl fmt::Debug for Verifier {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use m2m_core::{AccessTokenClaims, Algorithm, JwkSet, RevokedToken, SigningKey, sign};
+
+    fn verifier(keys: &[&SigningKey]) -> Verifier {
+        let cache = Arc::new(TokenCache::new(16));
+        let set = JwkSet {
+            keys: keys.iter().map(|k| k.public_jwk().clone()).collect(),
+        };
+        Verifier::new(Parts {
+            validation: Validation::new("i", "a"),
+            algorithms: None,
+            keys: Arc::new(KeyStore::fixed(&set, Arc::clone(&cache)).unwrap()),
+            cache,
+            revocations: Revocations::new(),
+            clock: Arc::new(|| 1_000),
+            tasks: Tasks::default(),
+        })
+    }
+
+    fn token(key: &SigningKey, jti: &str) -> String {
+        let claims: AccessTokenClaims = serde_json::from_value(serde_json::json!({
+            "iss": "i", "sub": "m2m_c", "client_id": "m2m_c", "aud": "a",
+            "iat": 990, "exp": 2_000, "jti": jti, "scope": "x:read",
+        }))
+        .unwrap();
+        sign(key, &claims).unwrap()
+    }
+
+    #[test]
+    fn a_fixed_source_never_asks_for_keys_and_names_the_real_kid() {
+        let known = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let unknown = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let verifier = verifier(&[&known]);
+        match verifier.check(&token(&unknown, "j")) {
+            Check::Done(Err(Rejection::InvalidToken(VerifyError::UnknownKid(kid)))) => {
+                assert_eq!(kid, unknown.kid());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            verifier.check(&token(&known, "j")),
+            Check::Done(Ok(_))
+        ));
+    }
+
+    #[test]
+    fn check_and_verify_judge_alike_and_share_the_cache() {
+        let key = SigningKey::generate(Algorithm::ES256).unwrap();
+        let verifier = verifier(&[&key]);
+        let t = token(&key, "j1");
+        assert!(verifier.verify(&t).is_ok());
+        assert_eq!(verifier.cached_tokens(), 1);
+        assert!(matches!(verifier.check(&t), Check::Done(Ok(_))));
+        verifier.revocations().revoke(RevokedToken {
+            jti: "j1".into(),
+            exp: 2_000,
+        });
+        assert_eq!(verifier.cached_tokens(), 1, "revoking leaves the cache");
+        assert!(matches!(
+            verifier.check(&t),
+            Check::Done(Err(Rejection::Revoked))
+        ));
+        assert_eq!(verifier.verify(&t).unwrap_err(), Rejection::Revoked);
+        assert_eq!(verifier.cached_tokens(), 0, "the refused hit left");
+    }
+
+    #[test]
+    fn a_hundred_thousand_revocations_leave_the_cache_alone() {
+        let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let verifier = verifier(&[&key]);
+        let tokens: Vec<String> = (0..10).map(|i| token(&key, &format!("kept{i}"))).collect();
+        for t in &tokens {
+            assert!(verifier.verify(t).is_ok());
+        }
+        verifier
+            .revocations()
+            .extend((0..100_000).map(|i| RevokedToken {
+                jti: format!("other{i}"),
+                exp: 2_000,
+            }));
+        assert_eq!(verifier.revocations().len(), 100_000);
+        assert_eq!(verifier.cached_tokens(), 10);
+        for t in &tokens {
+            assert!(matches!(verifier.check(t), Check::Done(Ok(_))));
+        }
+        assert_eq!(verifier.cached_tokens(), 10, "still cached, still served");
+    }
+}
