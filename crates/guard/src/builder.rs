@@ -29,6 +29,18 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_REVOCATION_PAGES_PER_POLL: usize = 100;
 
 /// The guard could not be built.
+///
+/// ```
+/// use m2m_guard::{BuildError, Guard};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let err = Guard::builder("https://auth.example.com", "https://api.example.com")
+///     .build()
+///     .await
+///     .unwrap_err();
+/// assert_eq!(err, BuildError::NoKeySource);
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {

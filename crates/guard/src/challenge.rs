@@ -5,27 +5,6 @@
 //! A guard's layers answer through one `Responder` (its realm, its verbosity
 //! and the host's [`on_rejection`](crate::GuardBuilder::on_rejection) hook),
 //! which also writes the one log event of each refusal.
-//!
-//! ```
-//! use m2m_guard::{challenge, Rejection};
-//! use m2m_core::{ScopeRequirement, VerifyError};
-//!
-//! let missing = challenge(&Rejection::MissingToken, "api", false);
-//! assert_eq!(missing.status(), 401);
-//! assert_eq!(missing.www_authenticate(), r#"Bearer realm="api""#);
-//! assert_eq!(missing.error(), "unauthorized");
-//!
-//! let expired = challenge(&Rejection::InvalidToken(VerifyError::Expired), "api", false);
-//! assert_eq!(
-//!     expired.www_authenticate(),
-//!     r#"Bearer realm="api", error="invalid_token", error_description="the access token expired""#
-//! );
-//!
-//! let needed = ScopeRequirement::all_of(["invoices:read", "invoices:write"]).unwrap();
-//! let forbidden = challenge(&Rejection::InsufficientScope(needed), "api", false);
-//! assert_eq!(forbidden.status(), 403);
-//! assert!(forbidden.www_authenticate().ends_with(r#"scope="invoices:read invoices:write""#));
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -153,6 +132,27 @@ impl Challenge {
 /// an invalid token is described only as expired, revoked or invalid; with
 /// `verbose` true the precise verification error is given. Anything taken from
 /// the request is stripped of quotes, backslashes and control characters.
+///
+/// ```
+/// use m2m_guard::{challenge, Rejection};
+/// use m2m_core::{ScopeRequirement, VerifyError};
+///
+/// let missing = challenge(&Rejection::MissingToken, "api", false);
+/// assert_eq!(missing.status(), 401);
+/// assert_eq!(missing.www_authenticate(), r#"Bearer realm="api""#);
+/// assert_eq!(missing.error(), "unauthorized");
+///
+/// let expired = challenge(&Rejection::InvalidToken(VerifyError::Expired), "api", false);
+/// assert_eq!(
+///     expired.www_authenticate(),
+///     r#"Bearer realm="api", error="invalid_token", error_description="the access token expired""#
+/// );
+///
+/// let needed = ScopeRequirement::all_of(["invoices:read", "invoices:write"]).unwrap();
+/// let forbidden = challenge(&Rejection::InsufficientScope(needed), "api", false);
+/// assert_eq!(forbidden.status(), 403);
+/// assert!(forbidden.www_authenticate().ends_with(r#"scope="invoices:read invoices:write""#));
+/// ```
 pub fn challenge(rejection: &Rejection, realm: &str, verbose: bool) -> Challenge {
     let realm = header_safe(realm);
     let (status, error, description, scope) = match rejection {

@@ -7,8 +7,9 @@
 //! [`Guard::require`] (all of the scopes), [`Guard::require_any`] (one of
 //! them), [`Guard::authenticate`] (any valid token) or [`Guard::optional`]
 //! (anonymous or valid) on each route with axum's `route_layer`, so an unknown
-//! path stays 404. Handlers read the verified claims with the [`Auth`]
-//! extractor (or `Option<Auth>`).
+//! path stays 404; or bring a rule of your own, a [`Policy`] (a closure will
+//! do), with [`Guard::authorize`]. Handlers read the verified claims with the
+//! [`Auth`] extractor (or `Option<Auth>`).
 //!
 //! Refusals are responses, never errors (RFC 6750 §3): 401 with
 //! `WWW-Authenticate: Bearer realm="api"` for a missing token, 401 with
@@ -64,6 +65,35 @@
 //! assert_eq!(missing.headers()["www-authenticate"], r#"Bearer realm="api""#);
 //! # Ok(()) }
 //! ```
+//!
+//! ## Keys
+//!
+//! From a JWKS URL (fetched at build, refreshed by `Cache-Control: max-age`,
+//! re-fetched on an unknown `kid` at most once per cooldown, single flight;
+//! the keys held are kept while the issuer is down), a static JWK Set, or
+//! [`InProcessKeys`]. A key the guard cannot use (a P-384 key, a key not for
+//! signatures, a malformed entry) is skipped with one warning naming its
+//! `kid` and the reason, never fatal to the set: the keys beside it load.
+//!
+//! ## Revocations
+//!
+//! [`Revocations`] holds m2m-core's [`Revocation`](m2m_core::Revocation)s:
+//! a token by `jti`, a client's tokens issued at or before a time, and every
+//! token of a signing key (refused even while a stale JWKS still lists the
+//! key). They come from the issuer's feed
+//! ([`GuardBuilder::revocation_feed`]) or from an issuer in the same process
+//! pushing into the handle. The feed is read to its end at build, so a fresh
+//! guard never accepts a token revoked before it started; then each poll
+//! reads pages back to back while they bring entries (at most
+//! [`DEFAULT_REVOCATION_PAGES_PER_POLL`] by default). A 400 to the cursor
+//! (the issuer never issued it, say after a database restore) makes the
+//! guard re-read from the start at once, keeping what it holds. After every
+//! poll, entries whose tokens have all expired are pruned; an in-process
+//! owner calls [`Revocations::prune`] itself.
+//!
+//! The request path pays one atomic load while nothing is revoked, and one
+//! map lookup per kind of revocation held otherwise. Revoking never scans
+//! the verified-token cache: a cache hit checks revocation like a new token.
 //!
 //! ## How it is built
 //!

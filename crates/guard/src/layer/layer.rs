@@ -20,6 +20,22 @@ use crate::verifier::Verifier;
 ///
 /// Meant for axum's `route_layer`, so an unknown path stays 404. Cloning it,
 /// and making services with it, shares one policy value.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use m2m_guard::Auth;
+/// # use m2m_core::{Algorithm, JwkSet, SigningKey};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let key = SigningKey::generate(Algorithm::EdDSA)?;
+/// # let guard = m2m_guard::Guard::builder("https://auth.example.com", "https://api.example.com")
+/// #     .jwk_set(JwkSet { keys: vec![key.public_jwk().clone()] }).build().await?;
+/// let app: Router = Router::new()
+///     .route("/invoices", get(|auth: Auth| async move { auth.client_id().to_string() }))
+///     .route_layer(guard.require(["invoices:read"]))
+///     .route("/health", get(|| async { "ok" })); // added after: public
+/// # let _ = app; Ok(()) }
+/// ```
 #[must_use]
 pub struct RequireScopesLayer<P = ScopePolicy> {
     shared: Arc<Shared<P>>,
