@@ -2,29 +2,12 @@
 //!
 //! [`challenge`] is the one function that maps a [`Rejection`] to its
 //! [`Challenge`]: the status, the `WWW-Authenticate` header and the JSON body.
-//!
-//! ```
-//! use m2m_guard::{challenge, Rejection};
-//! use m2m_core::{ScopeRequirement, VerifyError};
-//!
-//! let missing = challenge(&Rejection::MissingToken, "api", false);
-//! assert_eq!(missing.status(), 401);
-//! assert_eq!(missing.www_authenticate(), r#"Bearer realm="api""#);
-//! assert_eq!(missing.error(), "unauthorized");
-//!
-//! let expired = challenge(&Rejection::InvalidToken(VerifyError::Expired), "api", false);
-//! assert_eq!(
-//!     expired.www_authenticate(),
-//!     r#"Bearer realm="api", error="invalid_token", error_description="the access token expired""#
-//! );
-//!
-//! let needed = ScopeRequirement::all_of(["invoices:read", "invoices:write"]).unwrap();
-//! let forbidden = challenge(&Rejection::InsufficientScope(needed), "api", false);
-//! assert_eq!(forbidden.status(), 403);
-//! assert!(forbidden.www_authenticate().ends_with(r#"scope="invoices:read invoices:write""#));
-//! ```
+//! A guard's layers answer through one `Responder` (its realm, its verbosity
+//! and the host's [`on_rejection`](crate::GuardBuilder::on_rejection) hook),
+//! which also writes the one log event of each refusal.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -149,6 +132,27 @@ impl Challenge {
 /// an invalid token is described only as expired, revoked or invalid; with
 /// `verbose` true the precise verification error is given. Anything taken from
 /// the request is stripped of quotes, backslashes and control characters.
+///
+/// ```
+/// use m2m_guard::{challenge, Rejection};
+/// use m2m_core::{ScopeRequirement, VerifyError};
+///
+/// let missing = challenge(&Rejection::MissingToken, "api", false);
+/// assert_eq!(missing.status(), 401);
+/// assert_eq!(missing.www_authenticate(), r#"Bearer realm="api""#);
+/// assert_eq!(missing.error(), "unauthorized");
+///
+/// let expired = challenge(&Rejection::InvalidToken(VerifyError::Expired), "api", false);
+/// assert_eq!(
+///     expired.www_authenticate(),
+///     r#"Bearer realm="api", error="invalid_token", error_description="the access token expired""#
+/// );
+///
+/// let needed = ScopeRequirement::all_of(["invoices:read", "invoices:write"]).unwrap();
+/// let forbidden = challenge(&Rejection::InsufficientScope(needed), "api", false);
+/// assert_eq!(forbidden.status(), 403);
+/// assert!(forbidden.www_authenticate().ends_with(r#"scope="invoices:read invoices:write""#));
+/// ```
 pub fn challenge(rejection: &Rejection, realm: &str, verbose: bool) -> Challenge {
     let realm = header_safe(realm);
     let (status, error, description, scope) = match rejection {
@@ -213,6 +217,57 @@ pub fn challenge(rejection: &Rejection, realm: &str, verbose: bool) -> Challenge
         www_authenticate,
         error,
         description,
+    }
+}
+
+/// Makes the response for a refused request, from the rejection and its
+/// default challenge.
+pub(crate) type RejectionHook = Arc<dyn Fn(&Rejection, Challenge) -> Response<Bytes> + Send + Sync>;
+
+/// How a guard answers the requests it refuses.
+pub(crate) struct Responder {
+    realm: Box<str>,
+    verbose: bool,
+    hook: Option<RejectionHook>,
+}
+
+impl Responder {
+    pub(crate) fn new(realm: &str, verbose: bool, hook: Option<RejectionHook>) -> Self {
+        Responder {
+            realm: header_safe(realm).into_boxed_str(),
+            verbose,
+            hook,
+        }
+    }
+
+    pub(crate) fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// The response to a rejection: one tracing event with its reason (never
+    /// the token), then the host's hook or the default challenge.
+    pub(crate) fn respond(&self, rejection: &Rejection) -> Response<Bytes> {
+        let challenge = challenge(rejection, &self.realm, self.verbose);
+        tracing::info!(
+            target: "m2m_guard",
+            reason = rejection.reason(),
+            status = challenge.status().as_u16(),
+            "request refused"
+        );
+        match &self.hook {
+            Some(hook) => hook(rejection, challenge),
+            None => challenge.into_response(),
+        }
+    }
+}
+
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder")
+            .field("realm", &self.realm)
+            .field("verbose", &self.verbose)
+            .field("hook", &self.hook.is_some())
+            .finish()
     }
 }
 

@@ -5,23 +5,6 @@
 //! to anonymous and authenticated callers alike (guarded by
 //! [`Guard::optional`](crate::Guard::optional)). Outside axum, read it with
 //! `request.extensions().get::<Auth>()`.
-//!
-//! ```
-//! use axum_core::response::IntoResponse;
-//! use m2m_guard::Auth;
-//!
-//! async fn list_invoices(auth: Auth) -> impl IntoResponse {
-//!     let org = auth.org_id().map(|o| o.as_str().to_owned()).unwrap_or_default();
-//!     format!("invoices of {org}, for {}", auth.client_id())
-//! }
-//!
-//! async fn landing(auth: Option<Auth>) -> String {
-//!     match auth {
-//!         Some(auth) => format!("hello {}", auth.client_id()),
-//!         None => "hello, stranger".to_owned(),
-//!     }
-//! }
-//! ```
 
 use std::convert::Infallible;
 use std::fmt;
@@ -37,7 +20,27 @@ use crate::challenge::{Rejection, challenge};
 
 /// The verified claims of the request's access token.
 ///
-/// Cheap to clone (an `Arc`); dereferences to [`AccessTokenClaims`].
+/// Cheap to clone (an `Arc`); dereferences to [`AccessTokenClaims`]. Take it
+/// as an axum extractor (`Auth` on a guarded route, `Option<Auth>` on one
+/// under [`Guard::optional`](crate::Guard::optional)), or outside axum read
+/// it with `request.extensions().get::<Auth>()`.
+///
+/// ```
+/// use axum_core::response::IntoResponse;
+/// use m2m_guard::Auth;
+///
+/// async fn list_invoices(auth: Auth) -> impl IntoResponse {
+///     let org = auth.org_id().map(|o| o.as_str().to_owned()).unwrap_or_default();
+///     format!("invoices of {org}, for {}", auth.client_id())
+/// }
+///
+/// async fn landing(auth: Option<Auth>) -> String {
+///     match auth {
+///         Some(auth) => format!("hello {}", auth.client_id()),
+///         None => "hello, stranger".to_owned(),
+///     }
+/// }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Auth(Arc<AccessTokenClaims>);
 

@@ -9,29 +9,52 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Uri};
+use http::{HeaderMap, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Empty, LengthLimitError, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use url::Url;
 
-use crate::guard::BuildError;
-
 #[cfg(feature = "rustls")]
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 #[cfg(not(feature = "rustls"))]
 type Connector = HttpConnector;
 
-/// A fetch failed; the text is for logs (it never holds a token).
+/// A fetch failed. The text is for logs (it never holds a token); the
+/// status of a non-2xx answer is kept, because callers treat some apart
+/// (the revocation feed's 400 to a cursor the issuer refuses).
 #[derive(Debug)]
-pub(crate) struct FetchError(pub(crate) String);
+pub(crate) enum FetchError {
+    /// The server answered with a status other than 2xx.
+    Status(StatusCode),
+    /// No usable answer: connection, TLS, timeout, size limit, or a body
+    /// that is not what was expected.
+    Failed(String),
+}
+
+impl FetchError {
+    /// The status of a non-2xx answer.
+    pub(crate) fn status(&self) -> Option<StatusCode> {
+        match self {
+            FetchError::Status(status) => Some(*status),
+            FetchError::Failed(_) => None,
+        }
+    }
+}
 
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            FetchError::Status(status) => write!(f, "status {status}"),
+            FetchError::Failed(why) => f.write_str(why),
+        }
     }
 }
+
+/// The HTTP client could not be made (the TLS configuration failed).
+#[derive(Debug)]
+pub(crate) struct ClientError(pub(crate) String);
 
 /// An HTTP GET client with a timeout and a response-size limit.
 #[derive(Debug, Clone)]
@@ -42,7 +65,7 @@ pub(crate) struct Fetcher {
 }
 
 impl Fetcher {
-    pub(crate) fn new(timeout: Duration, max_bytes: usize) -> Result<Self, BuildError> {
+    pub(crate) fn new(timeout: Duration, max_bytes: usize) -> Result<Self, ClientError> {
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(timeout));
         #[cfg(feature = "rustls")]
@@ -72,14 +95,14 @@ impl Fetcher {
         let uri: Uri = url
             .as_str()
             .parse()
-            .map_err(|e| FetchError(format!("invalid URL {url}: {e}")))?;
+            .map_err(|e| FetchError::Failed(format!("invalid URL {url}: {e}")))?;
         let request = Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
             .body(Empty::new())
-            .map_err(|e| FetchError(format!("invalid request: {e}")))?;
+            .map_err(|e| FetchError::Failed(format!("invalid request: {e}")))?;
         tokio::time::timeout(self.timeout, self.send(request))
             .await
-            .map_err(|_| FetchError(format!("timed out after {:?}", self.timeout)))?
+            .map_err(|_| FetchError::Failed(format!("timed out after {:?}", self.timeout)))?
     }
 
     async fn send(&self, request: Request<Empty<Bytes>>) -> Result<(HeaderMap, Bytes), FetchError> {
@@ -87,12 +110,13 @@ impl Fetcher {
             .client
             .request(request)
             .await
-            .map_err(|e| FetchError(format!("request failed: {}", chain(&e))))?;
+            .map_err(|e| FetchError::Failed(format!("request failed: {}", chain(&e))))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(FetchError(format!("status {status}")));
+            return Err(FetchError::Status(status));
         }
-        let too_large = || FetchError(format!("response is larger than {} bytes", self.max_bytes));
+        let too_large =
+            || FetchError::Failed(format!("response is larger than {} bytes", self.max_bytes));
         let content_length = response
             .headers()
             .get(http::header::CONTENT_LENGTH)
@@ -109,7 +133,7 @@ impl Fetcher {
                 if e.is::<LengthLimitError>() {
                     too_large()
                 } else {
-                    FetchError(format!("reading the body failed: {}", chain(e.as_ref())))
+                    FetchError::Failed(format!("reading the body failed: {}", chain(e.as_ref())))
                 }
             })?
             .to_bytes();
@@ -130,24 +154,11 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Checks that the URL is http, or https with the `rustls` feature.
-pub(crate) fn parse_url(url: &str) -> Result<Url, BuildError> {
-    let parsed = Url::parse(url).map_err(|e| BuildError::InvalidUrl(format!("{url}: {e}")))?;
-    match parsed.scheme() {
-        "http" => Ok(parsed),
-        "https" if cfg!(feature = "rustls") => Ok(parsed),
-        "https" => Err(BuildError::TlsUnavailable(url.to_owned())),
-        other => Err(BuildError::InvalidUrl(format!(
-            "{url}: scheme {other:?} is not http or https"
-        ))),
-    }
-}
-
 /// A rustls client configuration with the ring provider and the platform's
 /// root certificates, made for this client only: no process-wide provider is
 /// installed.
 #[cfg(feature = "rustls")]
-fn tls_config() -> Result<rustls::ClientConfig, BuildError> {
+fn tls_config() -> Result<rustls::ClientConfig, ClientError> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
@@ -156,7 +167,7 @@ fn tls_config() -> Result<rustls::ClientConfig, BuildError> {
     }
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| BuildError::Http(e.to_string()))?
+        .map_err(|e| ClientError(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)

@@ -7,8 +7,9 @@
 //! [`Guard::require`] (all of the scopes), [`Guard::require_any`] (one of
 //! them), [`Guard::authenticate`] (any valid token) or [`Guard::optional`]
 //! (anonymous or valid) on each route with axum's `route_layer`, so an unknown
-//! path stays 404. Handlers read the verified claims with the [`Auth`]
-//! extractor (or `Option<Auth>`).
+//! path stays 404; or bring a rule of your own, a [`Policy`] (a closure will
+//! do), with [`Guard::authorize`]. Handlers read the verified claims with the
+//! [`Auth`] extractor (or `Option<Auth>`).
 //!
 //! Refusals are responses, never errors (RFC 6750 §3): 401 with
 //! `WWW-Authenticate: Bearer realm="api"` for a missing token, 401 with
@@ -65,10 +66,48 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules, in the order a request meets them: [`layer`] and [`service`] (the
-//! Layer/Service pair), [`future`] (its response future), `cache` (verified
-//! tokens), [`keys`] (key sources and refresh), [`revocation`], [`extract`]
-//! (the axum extractor), [`challenge`](mod@challenge) (refusals).
+//! ## Keys
+//!
+//! From a JWKS URL (fetched at build, refreshed by `Cache-Control: max-age`,
+//! re-fetched on an unknown `kid` at most once per cooldown, single flight;
+//! the keys held are kept while the issuer is down), a static JWK Set, or
+//! [`InProcessKeys`]. A key the guard cannot use (a P-384 key, a key not for
+//! signatures, a malformed entry) is skipped with one warning naming its
+//! `kid` and the reason, never fatal to the set: the keys beside it load.
+//!
+//! ## Revocations
+//!
+//! [`Revocations`] holds m2m-core's [`Revocation`](m2m_core::Revocation)s:
+//! a token by `jti`, a client's tokens issued at or before a time, and every
+//! token of a signing key (refused even while a stale JWKS still lists the
+//! key). They come from the issuer's feed
+//! ([`GuardBuilder::revocation_feed`]) or from an issuer in the same process
+//! pushing into the handle. The feed is read to its end at build, so a fresh
+//! guard never accepts a token revoked before it started; then each poll
+//! reads pages back to back while they bring entries (at most
+//! [`DEFAULT_REVOCATION_PAGES_PER_POLL`] by default). A 400 to the cursor
+//! (the issuer never issued it, say after a database restore) makes the
+//! guard re-read from the start at once, keeping what it holds. After every
+//! poll, entries whose tokens have all expired are pruned; an in-process
+//! owner calls [`Revocations::prune`] itself.
+//!
+//! The request path pays one atomic load while nothing is revoked, and one
+//! map lookup per kind of revocation held otherwise. Revoking never scans
+//! the verified-token cache: a cache hit checks revocation like a new token.
+//!
+//! ## How it is built
+//!
+//! Dependencies run one way, from the layer down to the verifier:
+//!
+//! - the layer (`RequireScopesLayer`, `RequireScopes`, `ResponseFuture`,
+//!   `ResponseBody`) reads the Bearer header, asks the verifier, then the
+//!   route's [`Policy`], and answers refusals through [`challenge()`];
+//! - the verifier is the only code that judges a token: it owns the
+//!   validation, the accepted algorithms, the keys ([`InProcessKeys`] or a
+//!   JWKS URL), the verified-token cache, the [`Revocations`] and the clock;
+//! - [`GuardBuilder`] puts them together; [`Guard`] is the handle that makes
+//!   layers;
+//! - [`Auth`] is the axum extractor for the verified claims.
 //!
 //! ## Features
 //!
@@ -83,26 +122,23 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod body;
-mod cache;
-pub mod challenge;
-pub mod extract;
+mod bearer;
+mod builder;
+mod challenge;
+mod extract;
 mod fetch;
-pub mod future;
 mod guard;
-pub mod keys;
-pub mod layer;
-pub mod revocation;
-pub mod service;
+mod layer;
+mod policy;
+mod verifier;
 
-pub use body::ResponseBody;
+pub use builder::{
+    BuildError, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_REVOCATION_PAGES_PER_POLL, GuardBuilder,
+};
 pub use challenge::{Challenge, Rejection, challenge};
 pub use extract::{Auth, AuthRejection, Claims};
-pub use future::ResponseFuture;
-pub use guard::{
-    BuildError, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_RESPONSE_BYTES, Guard, GuardBuilder,
-};
-pub use keys::InProcessKeys;
-pub use layer::RequireScopesLayer;
-pub use revocation::Revocations;
-pub use service::RequireScopes;
+pub use guard::Guard;
+pub use layer::{RequireScopes, RequireScopesLayer, ResponseBody, ResponseFuture};
+pub use policy::{Policy, ScopePolicy};
+pub use verifier::{InProcessKeys, Revocations};

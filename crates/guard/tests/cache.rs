@@ -14,7 +14,10 @@ async fn a_token_seen_before_is_a_cache_hit_until_its_exp() {
     let key = key();
     let keys = InProcessKeys::new();
     keys.set_jwk_set(&jwk_set(&[&key])).unwrap();
-    let now = Arc::new(AtomicU64::new(now_unix()));
+    // One instant for the token and the guard's clock: with no leeway, a
+    // token stamped a second after the clock was read is issued in the future.
+    let t0 = now_unix();
+    let now = Arc::new(AtomicU64::new(t0));
     let clock = Arc::clone(&now);
     let guard = Guard::builder(ISS, AUD)
         .in_process(&keys)
@@ -24,7 +27,11 @@ async fn a_token_seen_before_is_a_cache_hit_until_its_exp() {
         .await
         .unwrap();
     let app = app(&guard);
-    let t = token(&key, "invoices:read");
+    let t = token_with(&key, |c| {
+        c.iat = t0;
+        c.nbf = Some(t0);
+        c.exp = t0 + 600;
+    });
 
     assert_eq!(call(&app, "/invoices", &t).await.status, StatusCode::OK);
     assert_eq!(guard.cached_tokens(), 1);
@@ -38,8 +45,11 @@ async fn a_token_seen_before_is_a_cache_hit_until_its_exp() {
         StatusCode::UNAUTHORIZED
     );
 
-    // Past exp the entry is refused and removed.
-    now.fetch_add(601, Ordering::SeqCst);
+    // Up to exp the entry serves; at exp it is refused and removed.
+    now.store(t0 + 599, Ordering::SeqCst);
+    assert_eq!(call(&app, "/invoices", &t).await.status, StatusCode::OK);
+    assert_eq!(guard.cached_tokens(), 1);
+    now.store(t0 + 600, Ordering::SeqCst);
     let answer = call(&app, "/invoices", &t).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert!(

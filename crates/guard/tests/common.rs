@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -14,8 +14,8 @@ use axum::{Json, Router};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use m2m_core::{
-    AccessTokenClaims, Algorithm, Audience, JwkSet, RevocationFeed, RevokedToken, SigningKey,
-    now_unix, sign,
+    AccessTokenClaims, Algorithm, Audience, JwkSet, Revocation, RevocationFeed, RevokedToken,
+    SigningKey, now_unix, sign,
 };
 use m2m_guard::{Auth, Guard};
 use tower::ServiceExt;
@@ -23,15 +23,51 @@ use tower::ServiceExt;
 pub(crate) const ISS: &str = "https://auth.test";
 pub(crate) const AUD: &str = "https://api.test";
 
-#[derive(Default)]
+/// The longest any test waits for something that should happen at once.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
+
+/// One request to the fake feed, as the fake saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct FeedRequest {
+    /// The `since` it carried.
+    pub(crate) since: Option<String>,
+    /// The status answered.
+    pub(crate) status: StatusCode,
+    /// How many entries the page held.
+    pub(crate) entries: usize,
+    /// When it arrived.
+    pub(crate) at: Instant,
+}
+
 struct IssuerState {
-    jwks: Mutex<JwkSet>,
+    jwks: Mutex<serde_json::Value>,
     fetches: AtomicUsize,
+    jwks_served: AtomicUsize,
     down: AtomicBool,
+    feed_down: AtomicBool,
     max_age: Mutex<Option<u64>>,
     delay_ms: AtomicUsize,
-    revoked: Mutex<Vec<RevokedToken>>,
-    polls: AtomicUsize,
+    revoked: Mutex<Vec<Revocation>>,
+    page_size: AtomicUsize,
+    feed_log: Mutex<Vec<FeedRequest>>,
+}
+
+impl Default for IssuerState {
+    fn default() -> Self {
+        IssuerState {
+            jwks: Mutex::new(serde_json::json!({"keys": []})),
+            fetches: AtomicUsize::new(0),
+            jwks_served: AtomicUsize::new(0),
+            down: AtomicBool::new(false),
+            feed_down: AtomicBool::new(false),
+            max_age: Mutex::new(None),
+            delay_ms: AtomicUsize::new(0),
+            revoked: Mutex::new(Vec::new()),
+            // The issuer's own page size.
+            page_size: AtomicUsize::new(1000),
+            feed_log: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 /// A JWKS and revocation-feed server on 127.0.0.1.
@@ -65,31 +101,55 @@ async fn jwks(State(state): State<Arc<IssuerState>>) -> axum::response::Response
             format!("public, max-age={max_age}").parse().unwrap(),
         );
     }
+    state.jwks_served.fetch_add(1, Ordering::SeqCst);
     response
 }
 
 #[derive(serde::Deserialize)]
 struct Since {
-    since: Option<usize>,
+    since: Option<String>,
 }
 
+/// The feed as the issuer serves it: the cursor is the number of entries
+/// read; a cursor that is not a number, or beyond the head, is 400.
 async fn feed(
     State(state): State<Arc<IssuerState>>,
     Query(since): Query<Since>,
 ) -> axum::response::Response {
-    state.polls.fetch_add(1, Ordering::SeqCst);
-    if state.down.load(Ordering::SeqCst) {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    let (status, page) = feed_page(&state, since.since.as_deref());
+    state.feed_log.lock().unwrap().push(FeedRequest {
+        since: since.since,
+        status,
+        entries: page.as_ref().map_or(0, RevocationFeed::len),
+        at: Instant::now(),
+    });
+    match page {
+        Some(page) => Json(page).into_response(),
+        None => status.into_response(),
     }
-    let revoked = state.revoked.lock().unwrap().clone();
-    let from = since.since.unwrap_or(0).min(revoked.len());
-    Json(RevocationFeed {
-        revoked_jtis: revoked[from..].to_vec(),
-        revoked_clients: Vec::new(),
-        revoked_keys: Vec::new(),
-        cursor: revoked.len().to_string(),
-    })
-    .into_response()
+}
+
+fn feed_page(state: &IssuerState, since: Option<&str>) -> (StatusCode, Option<RevocationFeed>) {
+    if state.down.load(Ordering::SeqCst) || state.feed_down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, None);
+    }
+    let revoked = state.revoked.lock().unwrap();
+    let from = match since.map(str::parse::<usize>) {
+        None => 0,
+        Some(Ok(from)) if from <= revoked.len() => from,
+        Some(_) => return (StatusCode::BAD_REQUEST, None),
+    };
+    let to = revoked
+        .len()
+        .min(from + state.page_size.load(Ordering::SeqCst));
+    let mut page = RevocationFeed {
+        cursor: to.to_string(),
+        ..RevocationFeed::default()
+    };
+    for revocation in &revoked[from..to] {
+        page.push(revocation.clone());
+    }
+    (StatusCode::OK, Some(page))
 }
 
 impl Issuer {
@@ -118,19 +178,47 @@ impl Issuer {
     }
 
     pub(crate) fn set_keys(&self, keys: &[&SigningKey]) {
-        *self.state.jwks.lock().unwrap() = jwk_set(keys);
+        self.set_jwks_json(serde_json::to_value(jwk_set(keys)).unwrap());
     }
 
+    /// Serves this JSON as the JWKS, whatever it holds.
+    pub(crate) fn set_jwks_json(&self, jwks: serde_json::Value) {
+        *self.state.jwks.lock().unwrap() = jwks;
+    }
+
+    /// JWKS requests, answered or not.
     pub(crate) fn fetches(&self) -> usize {
         self.state.fetches.load(Ordering::SeqCst)
     }
 
-    pub(crate) fn polls(&self) -> usize {
-        self.state.polls.load(Ordering::SeqCst)
+    /// JWKS requests answered 200 with the key set.
+    pub(crate) fn jwks_served(&self) -> usize {
+        self.state.jwks_served.load(Ordering::SeqCst)
     }
 
+    /// Feed requests, answered or not.
+    pub(crate) fn polls(&self) -> usize {
+        self.state.feed_log.lock().unwrap().len()
+    }
+
+    /// Every feed request so far.
+    pub(crate) fn feed_log(&self) -> Vec<FeedRequest> {
+        self.state.feed_log.lock().unwrap().clone()
+    }
+
+    /// How many feed entries were served in all.
+    pub(crate) fn served(&self) -> usize {
+        self.feed_log().iter().map(|r| r.entries).sum()
+    }
+
+    /// Both the JWKS and the feed answer 503.
     pub(crate) fn set_down(&self, down: bool) {
         self.state.down.store(down, Ordering::SeqCst);
+    }
+
+    /// The feed alone answers 503.
+    pub(crate) fn set_feed_down(&self, down: bool) {
+        self.state.feed_down.store(down, Ordering::SeqCst);
     }
 
     pub(crate) fn set_max_age(&self, seconds: Option<u64>) {
@@ -143,22 +231,50 @@ impl Issuer {
             .store(delay.as_millis() as usize, Ordering::SeqCst);
     }
 
-    pub(crate) fn revoke(&self, jti: &str, exp: u64) {
-        self.state.revoked.lock().unwrap().push(RevokedToken {
-            jti: jti.into(),
-            exp,
-        });
+    pub(crate) fn set_page_size(&self, entries: usize) {
+        self.state.page_size.store(entries, Ordering::SeqCst);
     }
 
-    /// Waits (bounded) until `cond` holds.
+    pub(crate) fn revoke(&self, jti: &str, exp: u64) {
+        self.revoke_all([RevokedToken {
+            jti: jti.into(),
+            exp,
+        }]);
+    }
+
+    /// Appends revocations to the feed, at once.
+    pub(crate) fn revoke_all<R: Into<Revocation>>(&self, revocations: impl IntoIterator<Item = R>) {
+        self.state
+            .revoked
+            .lock()
+            .unwrap()
+            .extend(revocations.into_iter().map(Into::into));
+    }
+
+    /// Replaces the feed's log, as a restore from an older backup would: a
+    /// cursor beyond its new head is refused with 400.
+    pub(crate) fn restore_feed<R: Into<Revocation>>(
+        &self,
+        revocations: impl IntoIterator<Item = R>,
+    ) {
+        *self.state.revoked.lock().unwrap() = revocations.into_iter().map(Into::into).collect();
+    }
+
+    /// Waits (at most [`PATIENCE`]) until `cond` holds.
     pub(crate) async fn wait_for(&self, what: &str, cond: impl Fn(&Issuer) -> bool) {
-        for _ in 0..200 {
-            if cond(self) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("timed out waiting for {what}");
+        wait_until(what, || cond(self)).await;
+    }
+}
+
+/// Waits (at most [`PATIENCE`], looking every 10 ms) until `cond` holds.
+pub(crate) async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "timed out after {PATIENCE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -284,4 +400,18 @@ pub(crate) async fn call_raw(app: &Router, path: &str, authorization: Option<&st
 
 pub(crate) async fn call(app: &Router, path: &str, token: &str) -> Answer {
     call_raw(app, path, Some(&format!("Bearer {token}"))).await
+}
+
+/// Signs `claims` with a header that names no `kid`.
+pub(crate) fn sign_without_kid(key: &SigningKey, claims: &AccessTokenClaims) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = serde_json::json!({"alg": key.algorithm().as_str(), "typ": "at+jwt"});
+    let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap()));
+    let signature = key.sign(token.as_bytes()).unwrap();
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    token
 }

@@ -5,5 +5,6 @@ mod common;
 mod cache;
 mod keys;
 mod plain;
+mod policy;
 mod responses;
 mod revocation;

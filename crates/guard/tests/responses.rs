@@ -274,3 +274,36 @@ async fn one_event_per_rejection_with_its_reason_never_the_token() {
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn any_audience_is_for_an_issuer_judging_its_own_tokens() {
+    let key = key();
+    let for_other_api = token_with(&key, |c| c.aud = "https://other.test".into());
+    let resource_server = Guard::builder(ISS, AUD)
+        .jwk_set(jwk_set(&[&key]))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(
+        resource_server.check_token(&for_other_api).unwrap_err(),
+        m2m_guard::Rejection::InvalidToken(m2m_core::VerifyError::WrongAudience)
+    );
+
+    let own_tokens = Guard::builder(ISS, ISS)
+        .any_audience()
+        .jwk_set(jwk_set(&[&key]))
+        .build()
+        .await
+        .unwrap();
+    assert!(own_tokens.check_token(&for_other_api).is_ok());
+    // Everything else is still checked.
+    let other_issuer = token_with(&key, |c| c.iss = "https://evil.test".into());
+    assert_eq!(
+        own_tokens.check_token(&other_issuer).unwrap_err(),
+        m2m_guard::Rejection::InvalidToken(m2m_core::VerifyError::WrongIssuer)
+    );
+    let forged = token_with(&crate::common::key(), |c| {
+        c.aud = "https://other.test".into()
+    });
+    assert!(own_tokens.check_token(&forged).is_err());
+}

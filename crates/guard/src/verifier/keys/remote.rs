@@ -13,15 +13,16 @@
 //!   re-fetch per cooldown (default 30 s) happens, so a flood of forged kids
 //!   cannot force fetches.
 //! - The response body is bounded (default 1 MiB) and so is the time (default 10 s).
+//! - A key of the set that is not even a JWK (a member missing or of the
+//!   wrong type) is skipped like one of an unknown type (RFC 7517 §5), never
+//!   fatal to the set: the keys beside it still load.
 
-use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use http::HeaderMap;
-use m2m_core::{JwkSet, KeySet};
-use tokio::task::AbortHandle;
+use m2m_core::{JwkSet, KeyError, PublicJwk, SkippedKey};
+use serde::Deserialize;
 
-use super::KeyStore;
 use crate::fetch::{FetchError, Fetcher};
 
 /// The timings of the remote source.
@@ -48,6 +49,7 @@ impl Default for RemoteTimings {
     }
 }
 
+/// A JWKS URL and how to fetch it.
 #[derive(Debug)]
 pub(crate) struct Remote {
     url: url::Url,
@@ -70,53 +72,64 @@ impl Remote {
     pub(crate) fn timings(&self) -> &RemoteTimings {
         &self.timings
     }
+
+    /// The single-flight lock; what it guards is the time of the last
+    /// unknown-kid re-fetch.
+    pub(crate) async fn flight(&self) -> tokio::sync::MutexGuard<'_, Option<Instant>> {
+        self.flight.lock().await
+    }
+
+    /// Fetches the JWKS (call under [`Remote::flight`]); returns its JWKs,
+    /// the entries that are not JWKs, and when to refresh next.
+    pub(crate) async fn fetch(&self) -> Result<Fetched, FetchError> {
+        let (headers, body) = self.fetcher.get(self.url.clone()).await?;
+        let (set, skipped) = parse_jwks(&body)?;
+        Ok(Fetched {
+            set,
+            skipped,
+            next: next_refresh(&headers, &self.timings),
+        })
+    }
 }
 
-impl KeyStore {
-    /// Fetches the JWKS and replaces the keys; returns when to refresh next.
-    async fn fetch_now(&self, remote: &Remote) -> Result<Duration, FetchError> {
-        let (headers, body) = remote.fetcher.get(remote.url.clone()).await?;
-        let set: JwkSet = serde_json::from_slice(&body)
-            .map_err(|e| FetchError(format!("the JWKS is not a JWK Set: {e}")))?;
-        let keys = KeySet::from_jwk_set(&set)
-            .map_err(|e| FetchError(format!("the JWKS has an unusable key: {e}")))?;
-        let count = keys.len();
-        self.replace(keys);
-        tracing::debug!(target: "m2m_guard", keys = count, "JWKS fetched");
-        Ok(next_refresh(&headers, &remote.timings))
-    }
+/// A fetched JWKS.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    /// The entries that are JWKs (which may still be of a type we skip).
+    pub(crate) set: JwkSet,
+    /// The entries that are not.
+    pub(crate) skipped: Vec<SkippedKey>,
+    /// When to refresh next.
+    pub(crate) next: Duration,
+}
 
-    /// One fetch under the single-flight lock (the background refresh and the first fetch).
-    pub(crate) async fn fetch_locked(&self) -> Result<Duration, FetchError> {
-        let Some(remote) = &self.remote else {
-            return Err(FetchError("no remote key source".into()));
-        };
-        let _flight = remote.flight.lock().await;
-        self.fetch_now(remote).await
-    }
+/// `{"keys": [..]}`, each entry read on its own.
+#[derive(Deserialize)]
+struct RawSet {
+    keys: Vec<serde_json::Value>,
+}
 
-    /// The slow path of a request whose token names a `kid` we do not know:
-    /// re-fetch once per cooldown, as a single flight. `seen` is the generation
-    /// under which the kid was unknown. Returns whether the kid is known now.
-    pub(crate) async fn refresh_for_kid(&self, kid: &str, seen: u64) -> bool {
-        let Some(remote) = &self.remote else {
-            return self.contains(kid);
-        };
-        {
-            let mut last = remote.flight.lock().await;
-            // Someone changed the keys since we looked: just look again.
-            if self.generation() == seen && !self.contains(kid) {
-                let now = Instant::now();
-                if last.is_none_or(|at| now.duration_since(at) >= remote.timings.cooldown) {
-                    *last = Some(now);
-                    if let Err(e) = self.fetch_now(remote).await {
-                        tracing::warn!(target: "m2m_guard", error = %e, "JWKS re-fetch failed; keeping the keys we have");
-                    }
-                }
-            }
+/// Reads a JWK Set entry by entry: one that is not a JWK is skipped, the
+/// others are kept for [`m2m_core::KeySet::from_jwk_set`].
+fn parse_jwks(body: &[u8]) -> Result<(JwkSet, Vec<SkippedKey>), FetchError> {
+    let raw: RawSet = serde_json::from_slice(body)
+        .map_err(|e| FetchError::Failed(format!("the JWKS is not a JWK Set: {e}")))?;
+    let mut keys = Vec::with_capacity(raw.keys.len());
+    let mut skipped = Vec::new();
+    for entry in raw.keys {
+        let kid = entry
+            .get("kid")
+            .and_then(serde_json::Value::as_str)
+            .map(|kid| kid.chars().take(64).collect());
+        match serde_json::from_value::<PublicJwk>(entry) {
+            Ok(jwk) => keys.push(jwk),
+            Err(_) => skipped.push(SkippedKey {
+                kid,
+                reason: KeyError::InvalidPublicKey("not a JWK: a member is missing or mistyped"),
+            }),
         }
-        self.contains(kid)
     }
+    Ok((JwkSet { keys }, skipped))
 }
 
 /// When to refresh after a response: its `max-age`, clamped; the default if absent.
@@ -142,44 +155,6 @@ pub(crate) fn next_refresh(headers: &HeaderMap, timings: &RemoteTimings) -> Dura
         )
 }
 
-/// Starts the background refresh. It holds only a `Weak` to the store, and
-/// the guard aborts it when dropped.
-pub(crate) fn spawn_refresh(store: Weak<KeyStore>, first_delay: Duration) -> AbortHandle {
-    tokio::spawn(async move {
-        let mut delay = first_delay;
-        let mut backoff = None;
-        loop {
-            tokio::time::sleep(delay).await;
-            let Some(store) = store.upgrade() else {
-                return;
-            };
-            let Some(timings) = store.remote_ref().map(|r| *r.timings()) else {
-                return;
-            };
-            match store.fetch_locked().await {
-                Ok(next) => {
-                    delay = next;
-                    backoff = None;
-                }
-                Err(e) => {
-                    let wait = backoff.map_or(timings.backoff_initial, |b: Duration| {
-                        (b * 2).min(timings.backoff_max)
-                    });
-                    tracing::warn!(
-                        target: "m2m_guard",
-                        error = %e,
-                        retry_in_ms = wait.as_millis() as u64,
-                        "JWKS refresh failed; keeping the keys we have"
-                    );
-                    backoff = Some(wait);
-                    delay = wait;
-                }
-            }
-        }
-    })
-    .abort_handle()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +163,21 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(http::header::CACHE_CONTROL, value.parse().unwrap());
         h
+    }
+
+    #[test]
+    fn entries_that_are_not_jwks_are_skipped_not_fatal() {
+        let body = br#"{"keys":[
+            {"kty":"OKP","crv":"Ed25519","kid":"good","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+            {"kid":"no-kty","crv":"P-256"},
+            {"kty":5,"kid":"mistyped"},
+            "not an object"
+        ]}"#;
+        let (set, skipped) = parse_jwks(body).unwrap();
+        assert_eq!(set.keys.len(), 1);
+        let kids: Vec<_> = skipped.iter().map(|s| s.kid.as_deref()).collect();
+        assert_eq!(kids, [Some("no-kty"), Some("mistyped"), None]);
+        assert!(parse_jwks(b"[]").is_err(), "not a JWK Set at all");
     }
 
     #[test]

@@ -5,10 +5,13 @@
 //!   token, never of a hash or a prefix.
 //! - An entry holds the claims (behind an `Arc`, cloned into the request's
 //!   extensions), `exp` and the `kid` that verified it.
-//! - On a hit the guard re-checks `exp` (with the leeway), that the `kid` is
-//!   still in the current key set, and revocation; a failed check removes the
-//!   entry and sends the token down the full verification path, which names
-//!   the precise error. A key refresh also drops the entries of keys that left.
+//! - On a hit the verifier re-checks `exp` (with the leeway), that the `kid`
+//!   is still in the current key set, and revocation (by `jti`, client and
+//!   key: one atomic load while nothing is revoked); a failed check removes
+//!   the entry and sends the token down the full verification path, which
+//!   names the precise error. A key refresh also drops the entries of keys
+//!   that left. A revocation never scans the cache: the entry of a revoked
+//!   token leaves on its next hit, or when the cache makes room.
 //! - Bounded (default 100,000 entries). When an insert finds the cache full,
 //!   expired entries go first; if that frees less than an eighth, an arbitrary
 //!   eighth of the entries is dropped (they verify again on their next use).
@@ -125,11 +128,6 @@ impl TokenCache {
     /// Keeps only the entries whose kid `keep` accepts (after a key change).
     pub(crate) fn retain_kids(&self, keep: impl Fn(&str) -> bool) {
         self.map.retain(|_, e| e.kid.as_deref().is_none_or(&keep));
-    }
-
-    /// Drops the entries `remove` picks (after a revocation).
-    pub(crate) fn remove_where(&self, remove: impl Fn(&Entry) -> bool) {
-        self.map.retain(|_, e| !remove(e));
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -1,0 +1,69 @@
+//! The Bearer token of a request: the `Authorization` header only (RFC 6750
+//! §2.1). Tokens in a query string or a form body (§2.2, §2.3) are never read.
+
+use http::{HeaderMap, header};
+
+/// The `Authorization` header is present with the Bearer scheme but is not a
+/// well-formed credential: repeated, not UTF-8, empty, or holding white space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Malformed;
+
+/// The Bearer token of `headers`: `Ok(None)` when there is no
+/// `Authorization` header or its scheme is another (`Basic`, ...), `Err` when
+/// it is a malformed Bearer credential. The scheme is case-insensitive
+/// (RFC 7235 §2.1).
+pub(crate) fn token(headers: &HeaderMap) -> Result<Option<&str>, Malformed> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Malformed);
+    }
+    // Header values hold no control characters but may hold bytes >= 0x80;
+    // UTF-8 is checked fast, and anything not base64url fails verification.
+    let value = std::str::from_utf8(value.as_bytes()).map_err(|_| Malformed)?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("Bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_matches(' ');
+    // Byte searches (memchr), not a char-set pattern: this runs on every request.
+    let bytes = token.as_bytes();
+    if bytes.is_empty() || bytes.contains(&b' ') || bytes.contains(&b'\t') {
+        return Err(Malformed);
+    }
+    Ok(Some(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_header_forms() {
+        assert_eq!(token(&HeaderMap::new()), Ok(None));
+        assert_eq!(token(&headers("Bearer abc")), Ok(Some("abc")));
+        assert_eq!(token(&headers("bearer abc")), Ok(Some("abc")));
+        assert_eq!(token(&headers("BEARER  abc")), Ok(Some("abc")));
+        assert_eq!(token(&headers("Basic dXNlcjpwdw==")), Ok(None));
+        assert_eq!(token(&headers("Bearer")), Err(Malformed));
+        assert_eq!(token(&headers("Bearer a b")), Err(Malformed));
+        assert_eq!(token(&headers("Bearer a\tb")), Err(Malformed));
+        let mut twice = headers("Bearer a");
+        twice.append(header::AUTHORIZATION, "Bearer b".parse().unwrap());
+        assert_eq!(token(&twice), Err(Malformed));
+        let mut latin1 = HeaderMap::new();
+        latin1.insert(
+            header::AUTHORIZATION,
+            http::HeaderValue::from_bytes(b"Bearer \xe9").unwrap(),
+        );
+        assert_eq!(token(&latin1), Err(Malformed));
+    }
+}
