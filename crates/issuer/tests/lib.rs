@@ -2,6 +2,7 @@
 
 mod admin;
 mod common;
+mod feed_load;
 mod interop;
 mod introspect_revoke;
 mod keys;

@@ -767,6 +767,55 @@ async fn feed_cursors_the_issuer_never_issued_are_refused() {
 }
 
 #[tokio::test]
+async fn in_process_revocations_are_forgotten_once_their_tokens_expire() {
+    let mut server = TestServer::start().await;
+    let (id, secret) = server.org_client(&["a:b"]).await;
+    let token = server.token(&id, &secret, &[]).await;
+    let response = server
+        .http
+        .post(server.url("/oauth/revoke"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(response.status(), 200);
+    let (status, _) = server
+        .admin(
+            Method::PATCH,
+            &format!("/admin/clients/{id}"),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        server.issuer.revocations().len(),
+        2,
+        "the token and the client"
+    );
+
+    // Still within exp + leeway of the token: both kept.
+    server.advance(3600 + 30);
+    server.issuer.tick().await.expect("tick");
+    assert_eq!(server.issuer.revocations().len(), 2);
+    // The token's entry goes after exp + leeway; the client's after a day.
+    server.advance(31);
+    server.issuer.tick().await.expect("tick");
+    assert_eq!(server.issuer.revocations().len(), 1);
+    server.advance(86_400);
+    server.issuer.tick().await.expect("tick");
+    assert_eq!(server.issuer.revocations().len(), 0);
+    assert!(server.issuer.revocations().is_empty());
+    let page = feed_json(&server).await;
+    assert_eq!(
+        page["revoked_jtis"],
+        json!([]),
+        "purged from the store too: {page}"
+    );
+    assert_eq!(page["revoked_clients"], json!([]), "{page}");
+}
+
+#[tokio::test]
 async fn registration_refuses_a_client_whose_largest_token_would_be_too_large() {
     let mut server = TestServer::start().await;
     let long_scopes: Vec<String> = (0..35)
