@@ -415,3 +415,68 @@ pub(crate) fn sign_without_kid(key: &SigningKey, claims: &AccessTokenClaims) -> 
     token.push_str(&URL_SAFE_NO_PAD.encode(signature));
     token
 }
+
+/// What tracing wrote on the calling thread since [`LogCapture::start`].
+///
+/// One global subscriber for the whole test binary, installed once, writes
+/// every event with its thread id into one buffer; each capture keeps only
+/// its own thread's lines. A per-test `set_default` subscriber is not
+/// reliable when other tests log from other threads at the same time (the
+/// callsites' cached interest can miss the scoped subscriber), which made a
+/// test capture nothing one run in a few.
+pub(crate) struct LogCapture {
+    from: usize,
+    thread: String,
+}
+
+#[derive(Clone, Default)]
+struct SharedLog(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn shared_log() -> &'static SharedLog {
+    static LOG: std::sync::OnceLock<SharedLog> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = SharedLog::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::INFO)
+            .with_thread_ids(true)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other global subscriber in the guard tests");
+        log
+    })
+}
+
+impl LogCapture {
+    /// Starts capturing this thread's events (run the code under test on a
+    /// current-thread runtime so its tasks log on this thread too).
+    pub(crate) fn start() -> Self {
+        let log = shared_log();
+        LogCapture {
+            from: log.0.lock().unwrap().len(),
+            thread: format!("{:?}", std::thread::current().id()),
+        }
+    }
+
+    /// This thread's lines since the capture started.
+    pub(crate) fn text(&self) -> String {
+        let bytes = shared_log().0.lock().unwrap()[self.from..].to_vec();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|line| line.contains(&format!(" {} ", self.thread)))
+            .map(|line| format!("{line}\n"))
+            .collect()
+    }
+}

@@ -387,37 +387,10 @@ async fn a_p384_key_added_by_an_operator_does_not_freeze_the_keys() {
     );
 }
 
-/// Collects what tracing writes.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn each_skipped_key_is_logged_once_while_the_jwks_is_unchanged() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .finish();
     // The runtime has one thread, so the refresh task logs here too.
-    let _default = tracing::subscriber::set_default(subscriber);
+    let captured = crate::common::LogCapture::start();
 
     let good = key();
     let issuer = Issuer::start(&[]).await;

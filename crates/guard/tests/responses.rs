@@ -229,31 +229,10 @@ async fn realm_verbose_errors_and_rejection_hook() {
     assert_eq!(*seen.lock().unwrap(), ["malformed", "insufficient_scope"]);
 }
 
-/// Collects what tracing writes, to check what a rejection logs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn one_event_per_rejection_with_its_reason_never_the_token() {
     let (_issuer, key, _guard, app) = setup().await;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let captured = crate::common::LogCapture::start();
 
     let expired = token_with(&key, |c| {
         c.exp = m2m_core::now_unix() - 3600;
@@ -264,7 +243,7 @@ async fn one_event_per_rejection_with_its_reason_never_the_token() {
         call(&app, "/invoices", &expired).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert_eq!(logs.matches("request refused").count(), 1, "{logs}");
     assert!(logs.contains("reason=\"expired\""), "{logs}");
     assert!(logs.contains("status=401"), "{logs}");
