@@ -6,5 +6,6 @@ mod world;
 
 mod binary;
 mod in_process;
+mod restore;
 mod revocation;
 mod rotation;
