@@ -1,5 +1,5 @@
 //! m2m-store-conformance: the suite every m2m-auth issuer
-//! [`Store`](m2m_issuer::store::Store) must pass.
+//! [`Store`] must pass.
 //!
 //! One call of [`suite!`] in a test file expands to one `#[test]` per
 //! section, so a failure names the section it is in and the other sections

@@ -41,7 +41,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections in the pool of each replica.
 const MAX_CONNECTIONS: u32 = 10;
 
-/// The issuer's [`Store`] in a PostgreSQL database.
+/// The issuer's [`Store`](m2m_issuer::store::Store) in a PostgreSQL database.
 ///
 /// Cloning is cheap: clones share one connection pool.
 ///

@@ -35,7 +35,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// take turns whatever the pool size.
 const MAX_CONNECTIONS: u32 = 4;
 
-/// The issuer's [`Store`] in a SQLite database.
+/// The issuer's [`Store`](m2m_issuer::store::Store) in a SQLite database.
 ///
 /// Cloning is cheap: clones share one connection pool.
 ///

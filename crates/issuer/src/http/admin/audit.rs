@@ -8,9 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use m2m_core::ClientId;
 use serde_json::json;
 
-use super::extract::AdminQuery;
+use super::extract::{AdminQuery, DEFAULT_LIMIT, parse_limit};
 use super::views::event_view;
-use super::{DEFAULT_LIMIT, parse_limit};
 use crate::Issuer;
 use crate::http::error::AdminError;
 

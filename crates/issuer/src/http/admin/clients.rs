@@ -10,9 +10,8 @@ use http::StatusCode;
 use m2m_core::{ClientId, ClientKind, OrgId};
 use serde_json::json;
 
-use super::extract::{AdminActor, AdminJson, AdminQuery, ClientPath};
+use super::extract::{AdminActor, AdminJson, AdminQuery, ClientPath, DEFAULT_LIMIT, parse_limit};
 use super::views::ClientView;
-use super::{DEFAULT_LIMIT, parse_limit};
 use crate::Issuer;
 use crate::domain::registration::{ClientChanges, NewClient};
 use crate::http::error::AdminError;

@@ -13,6 +13,20 @@ use serde::de::DeserializeOwned;
 
 use crate::http::error::AdminError;
 
+/// Items per page when `limit` is not given.
+pub(crate) const DEFAULT_LIMIT: usize = 50;
+/// The largest `limit`.
+const MAX_LIMIT: usize = 200;
+
+/// A listing's `limit`: 1 to 200.
+pub(crate) fn parse_limit(value: &str) -> Result<usize, AdminError> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| AdminError::bad_request(format!("limit must be 1 to {MAX_LIMIT}")))
+}
+
 /// Largest body the admin API reads.
 const ADMIN_BODY_LIMIT: usize = 64 * 1024;
 

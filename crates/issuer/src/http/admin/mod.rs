@@ -12,7 +12,6 @@ use axum::Router;
 use axum::routing::{delete, get, post};
 
 use crate::Issuer;
-use crate::http::error::AdminError;
 
 mod audit;
 mod auth;
@@ -22,17 +21,6 @@ mod grants;
 mod keys;
 mod secrets;
 mod views;
-
-const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 200;
-
-fn parse_limit(value: &str) -> Result<usize, AdminError> {
-    value
-        .parse::<usize>()
-        .ok()
-        .filter(|n| (1..=MAX_LIMIT).contains(n))
-        .ok_or_else(|| AdminError::bad_request(format!("limit must be 1 to {MAX_LIMIT}")))
-}
 
 pub(crate) fn router(issuer: &Issuer) -> Router<Issuer> {
     let routes = Router::new()

@@ -1,0 +1,262 @@
+//! The records a [`Store`](super::Store) keeps, and the outcomes of its
+//! operations. Plain data: no I/O.
+
+use m2m_core::{
+    Algorithm, ClientId, ClientKind, KeySchedule, OrgId, PublicJwk, Revocation, ScopeSet,
+    SecretHash, TokenTtl, UserId,
+};
+
+/// A registered machine client, without its secrets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRecord {
+    /// The client id (`m2m_...`).
+    pub client_id: ClientId,
+    /// A human-readable name.
+    pub name: String,
+    /// What the client acts for.
+    pub kind: ClientKind,
+    /// The organization (org and user clients; optional for service clients).
+    pub org_id: Option<OrgId>,
+    /// The user (user clients, after consent).
+    pub user_id: Option<UserId>,
+    /// The scopes the client may be granted.
+    pub scopes: ScopeSet,
+    /// The audiences the client may ask for; empty means the issuer's default.
+    pub audiences: Vec<String>,
+    /// Lifetime of the client's access tokens.
+    pub token_ttl: TokenTtl,
+    /// Registered redirect URIs (user clients).
+    pub redirect_uris: Vec<String>,
+    /// Free-form JSON object kept for the caller.
+    pub metadata: serde_json::Value,
+    /// A disabled client can get no token.
+    pub enabled: bool,
+    /// When it was registered.
+    pub created_at: u64,
+    /// When it was last changed.
+    pub updated_at: u64,
+}
+
+/// One of a client's secrets, as stored: a keyed hash, never the secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRecord {
+    /// The secret's id (shown to admins; not secret).
+    pub secret_id: String,
+    /// The client it belongs to.
+    pub client_id: ClientId,
+    /// HMAC-SHA-256 of the secret under the issuer's pepper.
+    pub hash: SecretHash,
+    /// When it was created.
+    pub created_at: u64,
+    /// When it stops working, if ever.
+    pub expires_at: Option<u64>,
+    /// When it last authenticated a request (updated coarsely, see the issuer docs).
+    pub last_used_at: Option<u64>,
+}
+
+impl SecretRecord {
+    /// Whether the secret still works at `now`.
+    pub fn is_live(&self, now: u64) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// A signing key as stored: its private half encrypted by the issuer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredKey {
+    /// The key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// The algorithm it signs with.
+    pub alg: Algorithm,
+    /// The PKCS#8 private key, sealed with AES-256-GCM by the issuer.
+    pub encrypted_private_key: Vec<u8>,
+    /// The public half, as published.
+    pub public_jwk: PublicJwk,
+    /// When it is published, signs and is dropped.
+    pub schedule: KeySchedule,
+}
+
+/// One entry of the revocation log and its place in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRevocation {
+    /// The entry's sequence number: positive, increasing, never reused.
+    pub seq: u64,
+    /// What was revoked.
+    pub revocation: Revocation,
+}
+
+/// A page of the revocation log ([`Store::revocations_since`](super::Store::revocations_since)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RevocationPage {
+    /// Entries after the requested sequence number, in sequence order.
+    pub entries: Vec<LoggedRevocation>,
+    /// The largest sequence number the log ever assigned (0 if none), purged
+    /// entries included: no cursor beyond it was ever handed out.
+    pub head: u64,
+}
+
+/// An audit event as stored. `detail` never holds a secret or a token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Store-assigned, increasing; `0` when appending.
+    pub seq: u64,
+    /// When it happened.
+    pub at: u64,
+    /// What happened: `token.issued`, `auth.failed`, `client.created`, ...
+    pub kind: String,
+    /// The client the event is about, if any.
+    pub client_id: Option<ClientId>,
+    /// The admin client that acted, for admin changes.
+    pub actor: Option<ClientId>,
+    /// More about it (a reason category, changed field names, ...).
+    pub detail: serde_json::Value,
+}
+
+/// Which clients to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientFilter {
+    /// Only clients of this organization.
+    pub org_id: Option<OrgId>,
+    /// Only clients of this kind.
+    pub kind: Option<ClientKind>,
+}
+
+/// One page of a listing and where the next one starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T, C> {
+    /// The items, in listing order.
+    pub items: Vec<T>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next: Option<C>,
+}
+
+/// The outcome of [`Store::add_secret`](super::Store::add_secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddSecret {
+    /// The secret was stored.
+    Added,
+    /// The client already has `max_live` live secrets; nothing was stored.
+    LimitReached,
+    /// No such client; nothing was stored.
+    NoSuchClient,
+}
+
+/// An authorization code (RFC 6749 section 4.1), as stored: the SHA-256 of
+/// the code, never the code. Single use; bound to its client, redirect URI
+/// and PKCE challenge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthCodeRecord {
+    /// SHA-256 of the code.
+    pub code_hash: Vec<u8>,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The grant that exchanging it creates (chosen when the code is issued,
+    /// so that a reused code can revoke what its first use issued).
+    pub grant_id: String,
+    /// The `redirect_uri` of the authorization request.
+    pub redirect_uri: String,
+    /// The PKCE S256 challenge (base64url of SHA-256 of the verifier).
+    pub code_challenge: String,
+    /// The user who consented.
+    pub user_id: UserId,
+    /// The user's organization.
+    pub org_id: OrgId,
+    /// The consented scopes.
+    pub scopes: ScopeSet,
+    /// When it was issued.
+    pub created_at: u64,
+    /// When it stops working.
+    pub expires_at: u64,
+}
+
+/// The outcome of [`Store::consume_auth_code`](super::Store::consume_auth_code).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConsumeCode {
+    /// This call marked the code used: the caller may exchange it (after
+    /// checking its expiry and bindings).
+    Consumed(AuthCodeRecord),
+    /// The code had been used already: the caller must refuse it and revoke
+    /// the grant it created (RFC 6749 section 4.1.2).
+    AlreadyUsed(AuthCodeRecord),
+    /// No such code.
+    NotFound,
+}
+
+/// A user's consent to one client, and the family of refresh tokens issued
+/// under it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRecord {
+    /// The grant's id (shown to admins; not secret).
+    pub grant_id: String,
+    /// The user-level client.
+    pub client_id: ClientId,
+    /// The user who consented.
+    pub user_id: UserId,
+    /// The user's organization.
+    pub org_id: OrgId,
+    /// The consented scopes: refreshes may narrow them, never widen.
+    pub scopes: ScopeSet,
+    /// When it was created.
+    pub created_at: u64,
+    /// When it was revoked, if it was: its refresh tokens no longer work.
+    pub revoked_at: Option<u64>,
+}
+
+/// What [`Store::revoke_grant`](super::Store::revoke_grant) revokes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRevocation<'a> {
+    /// The grant's client: a grant of another client is not touched.
+    pub client_id: &'a ClientId,
+    /// The grant.
+    pub grant_id: &'a str,
+    /// When it is revoked (kept if it was revoked before).
+    pub at: u64,
+    /// Access tokens of the grant whose `exp` is at or after this time enter
+    /// the revocation log (the issuer passes `now - leeway`: a verifier still
+    /// accepts a token until `exp + leeway`).
+    pub live_after: u64,
+    /// If no such grant exists yet, store this one, revoked at `at`: a reused
+    /// authorization code may arrive before its first exchange created the
+    /// grant, and that exchange must then fail ([`Store::create_grant`](super::Store::create_grant)
+    /// conflicts with it).
+    pub create_revoked: Option<&'a GrantRecord>,
+}
+
+/// A refresh token, as stored: the SHA-256 of the token, never the token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshTokenRecord {
+    /// SHA-256 of the token.
+    pub token_hash: Vec<u8>,
+    /// The grant (token family) it belongs to.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The scopes it may refresh to (a subset of the grant's).
+    pub scopes: ScopeSet,
+    /// The `jti` of the access token issued with it: revoking the grant puts
+    /// it in the revocation feed.
+    pub access_jti: String,
+    /// That access token's `exp`.
+    pub access_exp: u64,
+    /// When it was issued.
+    pub created_at: u64,
+    /// When it stops working.
+    pub expires_at: u64,
+    /// When it was rotated (used); a used token presented again is a reuse.
+    pub used_at: Option<u64>,
+}
+
+/// The outcome of [`Store::rotate_refresh_token`](super::Store::rotate_refresh_token).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RotateRefresh {
+    /// The old token is now used and the new one stored; here is the old one
+    /// as it was before.
+    Rotated(RefreshTokenRecord),
+    /// The old token had been used already; nothing was stored. The caller
+    /// must revoke the whole grant.
+    Reused(RefreshTokenRecord),
+    /// The token's grant is revoked; nothing was stored.
+    GrantRevoked,
+    /// No such token; nothing was stored.
+    NotFound,
+}
