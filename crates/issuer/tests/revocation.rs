@@ -913,3 +913,69 @@ async fn a_revoked_key_stops_signing_leaves_the_jwks_and_its_tokens_are_refused(
     assert_eq!((status, body["replacement"].clone()), (200, Value::Null));
     assert_eq!(kid_of(&server.token(&id, &secret, &[]).await), replacement);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_guards_refuse_a_revoked_keys_tokens_within_their_bounds() {
+    let mut server = TestServer::start().await;
+    let (id, secret) = server.org_client(&["a:b"]).await;
+    let old = server.token(&id, &secret, &[]).await;
+    let kid = kid_of(&old);
+    let aud = server.issuer.issuer_url().to_owned();
+    let clock = server.issuer.clone();
+    let base = || {
+        let clock = clock.clone();
+        m2m_guard::Guard::builder(server.issuer.issuer_url(), aud.clone())
+            .jwks_url(server.url("/.well-known/jwks.json"))
+            .clock(Arc::new(move || clock.now()))
+    };
+    // Only the JWKS: it learns when it refreshes (here every second).
+    let jwks_only = base()
+        .refresh_bounds(Duration::from_secs(1), Duration::from_secs(1))
+        .default_refresh(Duration::from_secs(1))
+        .build()
+        .await
+        .expect("guard");
+    // The feed too: it learns within its poll interval, whatever the JWKS says.
+    let poll = Duration::from_millis(200);
+    let feed_polling = base()
+        .refresh_bounds(Duration::from_secs(3600), Duration::from_secs(3600))
+        .revocation_feed(server.url("/oauth/revocations"))
+        .revocation_poll_interval(poll)
+        .build()
+        .await
+        .expect("guard");
+    assert!(jwks_only.check_token(&old).is_ok());
+    assert!(feed_polling.check_token(&old).is_ok());
+
+    let (status, body) = server
+        .admin(Method::POST, &format!("/admin/keys/{kid}/revoke"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (mut jwks_refused, mut feed_refused) = (None, None);
+    let started = Instant::now();
+    while jwks_refused.is_none() || feed_refused.is_none() {
+        if jwks_refused.is_none() && jwks_only.check_token(&old).is_err() {
+            jwks_refused = Some(started.elapsed());
+        }
+        if feed_refused.is_none() && feed_polling.check_token(&old) == Err(Rejection::Revoked) {
+            feed_refused = Some(started.elapsed());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a remote guard still accepts the revoked key's token (JWKS only: {jwks_refused:?}, feed: {feed_refused:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "revoked key refused: JWKS-only guard after {jwks_refused:?}, feed-polling guard after {feed_refused:?}"
+    );
+    // The replacement key's tokens work at the JWKS-only guard once it knows the key.
+    let fresh = server.token(&id, &secret, &[]).await;
+    assert_ne!(kid_of(&fresh), kid);
+    assert!(
+        in_process_verdict(&server.issuer, &aud, &fresh)
+            .await
+            .is_ok()
+    );
+}
