@@ -49,8 +49,8 @@ impl OAuthForm {
         let bytes = axum::body::to_bytes(body, OAUTH_BODY_LIMIT)
             .await
             .map_err(|_| OAuthError::too_large(OAUTH_BODY_LIMIT))?;
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| OAuthError::invalid_request("the body is not valid form encoding"))?;
+        let pairs = parse_form(&bytes)
+            .ok_or_else(|| OAuthError::invalid_request("the body is not valid form encoding"))?;
         let pairs: Vec<(String, String)> =
             pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         for (i, (name, _)) in pairs.iter().enumerate() {
@@ -119,7 +119,25 @@ impl<S: Send + Sync> FromRequest<S> for ClientRequest {
     }
 }
 
-/// RFC 6749 §2.3.1: id and secret are form-urlencoded inside Basic.
+/// An `application/x-www-form-urlencoded` body as (name, value) pairs, or
+/// `None` if it is not well-formed: every escape is `%` and two hex digits,
+/// and every name and value, decoded, is UTF-8. A lenient decoder would turn
+/// bad bytes into U+FFFD and let a garbled request through as another one
+/// (with a parameter that is not the one sent, or without its credentials).
+fn parse_form(body: &[u8]) -> Option<Vec<(String, String)>> {
+    std::str::from_utf8(body)
+        .ok()?
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((form_decode(name)?, form_decode(value)?))
+        })
+        .collect()
+}
+
+/// One form-urlencoded name or value (`+` is a space), strictly: see
+/// [`parse_form`]. RFC 6749 §2.3.1 puts id and secret inside Basic this way too.
 fn form_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -203,6 +221,29 @@ fn read_credentials(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forms_are_decoded_strictly() {
+        let pairs = |body: &str| parse_form(body.as_bytes());
+        assert_eq!(
+            pairs("a=1&b=x+y%26z&&c&d="),
+            Some(vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y&z".into()),
+                ("c".into(), String::new()),
+                ("d".into(), String::new()),
+            ])
+        );
+        assert_eq!(
+            pairs("scope=caf%C3%A9"),
+            Some(vec![("scope".into(), "café".into())])
+        );
+        assert_eq!(pairs(""), Some(vec![]));
+        for bad in ["a=%FF", "a%C3=1", "a=%zz", "a=%4", "a=%"] {
+            assert_eq!(pairs(bad), None, "{bad}");
+        }
+        assert_eq!(parse_form(&[0xff, b'=', 0xfe]), None);
+    }
 
     #[test]
     fn basic_credentials_are_form_decoded() {
