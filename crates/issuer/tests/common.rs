@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use base64::Engine;
@@ -13,6 +14,9 @@ use m2m_issuer::{Issuer, IssuerBuilder};
 use serde_json::{Value, json};
 
 pub(crate) const T0: u64 = 1_750_000_000;
+
+/// How long [`TestServer::wait_last_used`] waits for an asynchronous write.
+pub(crate) const LAST_USED_DEADLINE: Duration = Duration::from_secs(10);
 
 pub(crate) struct TestServer {
     pub(crate) issuer: Issuer,
@@ -232,6 +236,54 @@ impl TestServer {
         (id, secret)
     }
 
+    /// RFC 7662 introspection of `token` by the client `id`, asserting a 200.
+    pub(crate) async fn introspect(&self, id: &str, secret: &str, token: &str) -> Value {
+        let response = self
+            .http
+            .post(self.url("/oauth/introspect"))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspect");
+        assert_eq!(response.status(), 200, "introspection");
+        response.json().await.expect("introspection JSON")
+    }
+
+    /// The `last_used_at` that `GET /admin/clients/{id}` shows for the secret `secret_id`.
+    pub(crate) async fn last_used_at(&mut self, id: &str, secret_id: &str) -> Option<String> {
+        let (status, shown) = self
+            .admin(reqwest::Method::GET, &format!("/admin/clients/{id}"), None)
+            .await;
+        assert_eq!(status, 200, "show client: {shown}");
+        let secret = shown["secrets"]
+            .as_array()
+            .and_then(|secrets| secrets.iter().find(|s| s["secret_id"] == secret_id))
+            .unwrap_or_else(|| panic!("no secret {secret_id} in {shown}"));
+        secret["last_used_at"].as_str().map(str::to_owned)
+    }
+
+    /// Waits until the admin API shows `at` as the secret's `last_used_at`.
+    /// The issuer writes it off the request path, so it lands a moment
+    /// after the response; [`LAST_USED_DEADLINE`] is far more than that
+    /// takes, and the failure names what was seen instead.
+    pub(crate) async fn wait_last_used(&mut self, id: &str, secret_id: &str, at: u64) {
+        let expected = rfc3339(at);
+        let deadline = tokio::time::Instant::now() + LAST_USED_DEADLINE;
+        loop {
+            let seen = self.last_used_at(id, secret_id).await;
+            if seen.as_deref() == Some(expected.as_str()) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "last_used_at of secret {secret_id} is {seen:?}, not {expected:?}, \
+                 {LAST_USED_DEADLINE:?} after it authenticated"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub(crate) async fn jwks(&self) -> JwkSet {
         self.http
             .get(self.url("/.well-known/jwks.json"))
@@ -268,6 +320,15 @@ pub(crate) async fn in_process_verdict(
         .clock(Arc::new(move || clock.now()));
     let guard = issuer.guard(builder).await.expect("in-process guard");
     guard.check_token(token).map(|_| ())
+}
+
+/// Seconds since the epoch as the admin API writes them (RFC 3339, UTC).
+pub(crate) fn rfc3339(seconds: u64) -> String {
+    let seconds = i64::try_from(seconds).expect("a test time fits");
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .expect("a test time is valid")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("formats")
 }
 
 /// A token's claims, read without verifying (tests only).

@@ -12,10 +12,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use m2m_core::{OrgId, UserId};
 use m2m_guard::{Auth, Guard};
+use m2m_issuer::LAST_USED_GRANULARITY_SECS;
 use m2m_issuer::consent::{ConsentDecision, ConsentHandler, ConsentRequest, DevConsent};
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, claims_of, expect_oauth_error, in_process_verdict};
+use crate::common::{T0, TestServer, claims_of, expect_oauth_error, in_process_verdict};
 
 const CALLBACK: &str = "https://app.example.com/callback";
 const OTHER_CALLBACK: &str = "https://app.example.com/other?keep=1";
@@ -55,6 +56,7 @@ fn challenge(verifier: &str) -> String {
 struct UserClient {
     id: String,
     secret: String,
+    secret_id: String,
 }
 
 async fn server() -> TestServer {
@@ -62,7 +64,7 @@ async fn server() -> TestServer {
 }
 
 async fn user_client(server: &mut TestServer) -> UserClient {
-    let (id, secret, _) = server
+    let (id, secret, created) = server
         .create_client(json!({
             "name": "agent",
             "kind": "user",
@@ -71,7 +73,12 @@ async fn user_client(server: &mut TestServer) -> UserClient {
             "redirect_uris": [CALLBACK, OTHER_CALLBACK],
         }))
         .await;
-    UserClient { id, secret }
+    let secret_id = created["secret_id"].as_str().expect("secret_id").to_owned();
+    UserClient {
+        id,
+        secret,
+        secret_id,
+    }
 }
 
 fn no_redirects() -> reqwest::Client {
@@ -281,6 +288,50 @@ async fn happy_path_end_to_end_to_a_guarded_call_seeing_uid() {
         .expect("call");
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.expect("body"), "user_42");
+}
+
+/// The secret rotation of docs/security.md waits until the old secret's
+/// `last_used_at` stops moving: it must move for an agent acting for users,
+/// whose secret never sees the client-credentials grant.
+#[tokio::test]
+async fn the_secrets_last_use_moves_with_exchanges_refreshes_introspection_and_revocation() {
+    let mut server = server().await;
+    let client = user_client(&mut server).await;
+    let (id, secret_id) = (client.id.clone(), client.secret_id.clone());
+    assert_eq!(server.last_used_at(&id, &secret_id).await, None);
+
+    let first = tokens(&server, &client).await;
+    server.wait_last_used(&id, &secret_id, T0).await;
+
+    server.advance(LAST_USED_GRANULARITY_SECS);
+    let refresh_token = first["refresh_token"].as_str().expect("refresh_token");
+    let second = ok_json(refresh(&server, &client, refresh_token, None).await).await;
+    server
+        .wait_last_used(&id, &secret_id, T0 + LAST_USED_GRANULARITY_SECS)
+        .await;
+
+    server.advance(LAST_USED_GRANULARITY_SECS);
+    let access = second["access_token"].as_str().expect("access_token");
+    let introspected = server.introspect(&id, &client.secret, access).await;
+    assert_eq!(introspected["active"], true, "{introspected}");
+    server
+        .wait_last_used(&id, &secret_id, T0 + 2 * LAST_USED_GRANULARITY_SECS)
+        .await;
+
+    server.advance(LAST_USED_GRANULARITY_SECS);
+    let refresh_token = second["refresh_token"].as_str().expect("refresh_token");
+    let revoked = server
+        .http
+        .post(server.url("/oauth/revoke"))
+        .basic_auth(&id, Some(&client.secret))
+        .form(&[("token", refresh_token)])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 200);
+    server
+        .wait_last_used(&id, &secret_id, T0 + 3 * LAST_USED_GRANULARITY_SECS)
+        .await;
 }
 
 #[tokio::test]
@@ -614,6 +665,7 @@ async fn user_clients_cannot_use_client_credentials_and_others_cannot_authorize(
     let org = UserClient {
         id: org_id,
         secret: String::new(),
+        secret_id: String::new(),
     };
     let response = authorize_with(&server, &params(&org, &challenge), None).await;
     assert!(response.headers().get("location").is_none());
