@@ -1,9 +1,14 @@
 //! The admin API: contract section 7 and its protection (section 9).
 
+use std::sync::Arc;
+
+use m2m_issuer::LAST_USED_GRANULARITY_SECS;
+use m2m_issuer::store::Store;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, expect_oauth_error};
+use crate::common::{T0, TestServer, expect_oauth_error};
+use crate::slow_store::SlowStore;
 
 #[tokio::test]
 async fn create_returns_the_client_fields_and_a_secret_shown_once() {
@@ -285,22 +290,49 @@ async fn five_secrets_work_a_sixth_is_409_and_deleting_one_fails_exactly_it() {
 }
 
 #[tokio::test]
-async fn last_used_at_is_recorded_coarsely() {
-    let mut server = TestServer::start().await;
-    let (id, secret) = server.org_client(&["a:b"]).await;
+async fn last_used_at_is_written_at_most_once_a_minute_per_secret() {
+    let store = Arc::new(SlowStore::default());
+    let mut server = TestServer::start_on(Arc::clone(&store) as Arc<dyn Store>, |b| b)
+        .await
+        .expect("server");
+    let (id, secret, created) = server
+        .create_client(json!({"name": "c", "kind": "org", "org_id": "o", "scopes": ["a:b"]}))
+        .await;
+    let secret_id = created["secret_id"].as_str().expect("secret_id").to_owned();
+    assert_eq!(
+        server.last_used_at(&id, &secret_id).await,
+        None,
+        "never used"
+    );
+
     server.token(&id, &secret, &[]).await;
-    let mut seen = None;
-    for _ in 0..50 {
-        let (_, shown) = server
-            .admin(Method::GET, &format!("/admin/clients/{id}"), None)
-            .await;
-        if let Some(at) = shown["secrets"][0]["last_used_at"].as_str() {
-            seen = Some(at.to_owned());
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(seen.is_some(), "last_used_at was never written");
+    server.wait_last_used(&id, &secret_id, T0).await;
+
+    // Within the minute: used, not written.
+    server.advance(LAST_USED_GRANULARITY_SECS - 1);
+    server.token(&id, &secret, &[]).await;
+    // Another secret of the same client has its own minute.
+    let (status, added) = server
+        .admin(Method::POST, &format!("/admin/clients/{id}/secrets"), None)
+        .await;
+    assert_eq!(status, 201, "{added}");
+    let other_id = added["secret_id"].as_str().expect("secret_id").to_owned();
+    let other = added["client_secret"].as_str().expect("secret").to_owned();
+    server.token(&id, &other, &[]).await;
+    let other_used = T0 + LAST_USED_GRANULARITY_SECS - 1;
+    server.wait_last_used(&id, &other_id, other_used).await;
+
+    // A minute after the last write: written again.
+    server.advance(1);
+    server.token(&id, &secret, &[]).await;
+    let minute_later = T0 + LAST_USED_GRANULARITY_SECS;
+    server.wait_last_used(&id, &secret_id, minute_later).await;
+    assert_eq!(
+        store.touches_of(&secret_id),
+        [T0, minute_later],
+        "three uses of the secret, one write per minute"
+    );
+    assert_eq!(store.touches_of(&other_id), [other_used]);
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! A store that wraps MemoryStore and waits before chosen operations, so a
-//! test can force the interleaving of two requests that race.
+//! test can force the interleaving of two requests that race, and records
+//! the writes a test must count (`touch_secret`).
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,11 +11,26 @@ use m2m_core::{
 };
 use m2m_issuer::store::*;
 
-/// MemoryStore, with `create_grant` delayed.
+/// MemoryStore, with `create_grant` delayed and `touch_secret` recorded.
 #[derive(Debug, Default)]
 pub(crate) struct SlowStore {
     pub(crate) inner: MemoryStore,
     pub(crate) create_grant_delay: Duration,
+    /// Every `touch_secret` call: (secret id, time written).
+    pub(crate) touches: Mutex<Vec<(String, u64)>>,
+}
+
+impl SlowStore {
+    /// The times `last_used_at` of `secret_id` was written, in call order.
+    pub(crate) fn touches_of(&self, secret_id: &str) -> Vec<u64> {
+        self.touches
+            .lock()
+            .expect("touches")
+            .iter()
+            .filter(|(id, _)| id == secret_id)
+            .map(|(_, at)| *at)
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -74,6 +91,10 @@ impl Store for SlowStore {
         secret_id: &str,
         at: u64,
     ) -> StoreResult<()> {
+        self.touches
+            .lock()
+            .expect("touches")
+            .push((secret_id.to_owned(), at));
         self.inner.touch_secret(client_id, secret_id, at).await
     }
 
