@@ -7,7 +7,7 @@ use m2m_issuer::store::Store;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{T0, TestServer, expect_oauth_error};
+use crate::common::{T0, TestServer, expect_oauth_error, in_process_verdict};
 use crate::slow_store::SlowStore;
 
 #[tokio::test]
@@ -350,6 +350,26 @@ async fn patch_changes_fields_and_disabling_revokes() {
     assert_eq!(status, 200, "{patched}");
     assert_eq!(patched["name"], "renamed");
     assert_eq!(patched["scopes"], json!(["a:b"]));
+    // Narrowing the scopes is a client-level revocation: the token issued
+    // before it is refused at once, though its signature is still good.
+    assert!(
+        in_process_verdict(&server.issuer, &server.base, &old_token)
+            .await
+            .is_err(),
+        "an in-process guard still accepts a token issued before the narrowing"
+    );
+    let introspected = server.introspect(&id, &secret, &old_token).await;
+    assert_eq!(
+        introspected,
+        json!({"active": false}),
+        "introspection after the narrowing"
+    );
+    assert!(server.verify(&old_token, &server.base).await.is_ok());
+
+    // The revocation covers the client-cache window after the change (a
+    // token minted from another replica's cache); past it, new tokens
+    // carry the new fields and are good.
+    server.advance(3);
     let body: Value = server
         .token_basic(&id, &secret, &[])
         .await
@@ -358,6 +378,13 @@ async fn patch_changes_fields_and_disabling_revokes() {
         .unwrap();
     assert_eq!(body["scope"], "a:b", "the change applies at once");
     assert_eq!(body["expires_in"], 600);
+    let fresh = body["access_token"].as_str().expect("token");
+    assert_eq!(
+        in_process_verdict(&server.issuer, &server.base, fresh).await,
+        Ok(()),
+        "a token issued after the window"
+    );
+    assert_eq!(server.introspect(&id, &secret, fresh).await["active"], true);
 
     for (why, body) in [
         ("kind is not patchable", json!({"kind": "service"})),
