@@ -53,9 +53,11 @@ pub struct ThrottleConfig {
     pub max_failures_per_address: u32,
     /// The window, in seconds. Default 60.
     pub window_secs: u64,
-    /// Keys tracked per map (client ids, source addresses) at most, at least
-    /// 1; past it the map evicts as the module documentation of the issuer's
-    /// throttle says, never failing open. Default 100,000 (a few MB each).
+    /// Keys tracked per map (client ids, source addresses) at most (taken as
+    /// at least one). Default 100,000 (a few MB per map). A full map makes
+    /// room in O(1) and never fails open: it evicts an expired window, else
+    /// the oldest key still below its limit, and only when every key is
+    /// throttled the oldest throttled one (the next to expire anyway).
     pub max_entries: usize,
 }
 
