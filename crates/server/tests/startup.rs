@@ -150,6 +150,137 @@ fn health_readiness_and_metrics() {
     );
 }
 
+/// POSTs a token request with `form`, returning (status, error code).
+fn token_refusal(endpoint: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let (status, _, body) = http(
+        "POST",
+        &format!("{endpoint}/oauth/token"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &serde_urlencoded::to_string(form).expect("form"),
+    )
+    .expect("token request");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    (status, body["error"].as_str().unwrap_or("?").to_owned())
+}
+
+#[test]
+fn token_failures_are_counted_by_their_oauth_error_code() {
+    let dir = TempDir::new("metrics-codes");
+    let server = Server::start(
+        dir.path(),
+        Options {
+            args: vec!["--dev-consent".into()],
+            ..Options::default()
+        },
+    );
+    let (admin, admin_secret) = admin_credentials(&server);
+    let user = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "assistant",
+        "--kind",
+        "user",
+        "--org-id",
+        "org_7",
+        "--scope",
+        "notes:read",
+        "--redirect-uri",
+        "http://127.0.0.1:1/callback",
+        "--json",
+    ]);
+    let (user, user_secret) = (
+        user["client_id"].as_str().expect("id"),
+        user["client_secret"].as_str().expect("secret"),
+    );
+    let admin_auth = [
+        ("client_id", admin.as_str()),
+        ("client_secret", admin_secret.as_str()),
+    ];
+    let with = |auth: &[(&'static str, &str)], extra: &[(&'static str, &'static str)]| {
+        let mut form = auth.to_vec();
+        form.extend_from_slice(extra);
+        token_refusal(&server.endpoint, &form)
+    };
+    // One refusal of each kind, each checked at the wire first.
+    let sent = [
+        (with(&admin_auth, &[]), (400, "invalid_request")),
+        (
+            with(&admin_auth, &[("grant_type", "password")]),
+            (400, "unsupported_grant_type"),
+        ),
+        (
+            with(
+                &admin_auth,
+                &[("grant_type", "client_credentials"), ("scope", "nope:read")],
+            ),
+            (400, "invalid_scope"),
+        ),
+        (
+            with(
+                &admin_auth,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", "https://elsewhere.example"),
+                ],
+            ),
+            (400, "invalid_target"),
+        ),
+        (
+            with(
+                &admin_auth,
+                &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+            ),
+            (400, "unauthorized_client"),
+        ),
+        (
+            with(
+                &[("client_id", user), ("client_secret", user_secret)],
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", "m2mr_not-a-token"),
+                ],
+            ),
+            (400, "invalid_grant"),
+        ),
+        (
+            with(
+                &[
+                    ("client_id", admin.as_str()),
+                    ("client_secret", "m2ms_wrong"),
+                ],
+                &[("grant_type", "client_credentials")],
+            ),
+            (401, "invalid_client"),
+        ),
+    ];
+    for ((status, error), (want_status, want_error)) in &sent {
+        assert_eq!(
+            (*status, error.as_str()),
+            (*want_status, *want_error),
+            "the issuer's answer"
+        );
+    }
+    let (status, metrics) = ureq_get(&format!("{}/metrics", server.endpoint)).expect("metrics");
+    assert_eq!(status, 200);
+    let failures: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("m2m_token_failures_total{"))
+        .collect();
+    for (_, (status, error)) in &sent {
+        let line = format!("m2m_token_failures_total{{status=\"{status}\",reason=\"{error}\"}} 1");
+        assert!(
+            failures.contains(&line.as_str()),
+            "no {line} in:\n{metrics}"
+        );
+    }
+    assert_eq!(
+        failures.len(),
+        sent.len(),
+        "one series per code:\n{metrics}"
+    );
+}
+
 #[test]
 fn bad_database_url() {
     let dir = TempDir::new("badurl");
