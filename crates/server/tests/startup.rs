@@ -281,6 +281,96 @@ fn token_failures_are_counted_by_their_oauth_error_code() {
     );
 }
 
+/// The names in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_database_that_cannot_be_opened_leaves_no_key_file() {
+    let dir = TempDir::new("unopenable");
+    std::fs::write(dir.path().join("m2m.db"), "not a database\n".repeat(512)).expect("write");
+    let before = listing(dir.path());
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("m2m.db").display());
+    let admin = dir.path().join("m2m-admin.json").display().to_string();
+    let line = serve_fails(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &db,
+            "--bootstrap-admin-file",
+            &admin,
+        ],
+        &[],
+    );
+    assert!(line.contains("database"), "{line}");
+    assert_eq!(listing(dir.path()), before, "after: {line}");
+}
+
+#[test]
+fn an_admin_file_in_the_way_leaves_no_new_files() {
+    let dir = TempDir::new("admin-in-the-way");
+    let admin = dir.path().join("m2m-admin.json");
+    std::fs::write(&admin, "{}").expect("write");
+    let admin = admin.display().to_string();
+    let before = listing(dir.path());
+    // A database that does not exist yet: refused before it is made.
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("other.db").display()
+    );
+    let line = serve_fails(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &db,
+            "--bootstrap-admin-file",
+            &admin,
+        ],
+        &[],
+    );
+    assert!(line.contains("exists already"), "{line}");
+    assert_eq!(listing(dir.path()), before, "after: {line}");
+
+    // An empty database file that exists: it is opened and found empty, and
+    // the key file made for it (and SQLite's side files) are removed again.
+    std::fs::write(dir.path().join("empty.db"), "").expect("write");
+    let before = listing(dir.path());
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("empty.db").display()
+    );
+    let line = serve_fails(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &db,
+            "--bootstrap-admin-file",
+            &admin,
+        ],
+        &[],
+    );
+    assert!(line.contains("exists already"), "{line}");
+    assert_eq!(listing(dir.path()), before, "after: {line}");
+}
+
 #[test]
 fn bad_database_url() {
     let dir = TempDir::new("badurl");
