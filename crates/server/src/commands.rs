@@ -95,10 +95,9 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
     }
     print_client(&created);
     println!();
-    println!(
-        "client_secret: {}",
-        created["client_secret"].as_str().unwrap_or("?")
-    );
+    // The secret's id is what `m2m secret remove` takes, so it is shown too.
+    println!("secret_id:     {}", text(&created["secret_id"]));
+    println!("client_secret: {}", text(&created["client_secret"]));
     println!("(shown once: store it now)");
     Ok(())
 }
