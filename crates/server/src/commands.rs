@@ -264,9 +264,18 @@ pub(crate) async fn key(admin: &Admin, command: KeyCommand) -> Result<()> {
     } else {
         let rows: Vec<Vec<String>> = result
             .as_object()
-            .map(|o| o.iter().map(|(k, v)| vec![k.clone(), text(v)]).collect())
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, _)| *k != "superseded")
+                    .map(|(k, v)| vec![k.clone(), text(v)])
+                    .collect()
+            })
             .unwrap_or_default();
         print_table(&["FIELD", "VALUE"], &rows);
+        // A rotation before the pending key signed replaced it: say so.
+        if let Some(kid) = result["superseded"].as_str() {
+            println!("superseded pending key {kid}");
+        }
         Ok(())
     }
 }

@@ -119,6 +119,11 @@ fn admin_commands_token_and_verify() {
     let kid = rotated["kid"]
         .as_str()
         .unwrap_or_else(|| panic!("no kid: {rotated}"));
+    assert_eq!(
+        rotated["superseded"],
+        serde_json::Value::Null,
+        "no key was waiting to sign: {rotated}"
+    );
     assert!(
         !kids_before.iter().any(|k| k == kid),
         "a new kid: {rotated}"
@@ -156,6 +161,7 @@ fn admin_commands_token_and_verify() {
     )
     .expect("header JSON");
     assert_eq!(header["kid"], kids_before[0].as_str());
+    // A second rotation before that key signs replaces it, and says so.
     let output = server.cli(&["key", "rotate"]);
     assert!(output.status.success());
     let table = stdout(&output);
@@ -163,6 +169,20 @@ fn admin_commands_token_and_verify() {
         table.starts_with("FIELD") && table.contains("kid"),
         "{table}"
     );
+    assert!(
+        table
+            .lines()
+            .any(|line| line == format!("superseded pending key {kid}")),
+        "{table}"
+    );
+    let second_kid = table
+        .lines()
+        .find_map(|line| line.strip_prefix("kid"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no kid row: {table}"))
+        .to_owned();
+    let third = server.cli_json(&["key", "rotate", "--json"]);
+    assert_eq!(third["superseded"], second_kid.as_str(), "{third}");
 }
 
 fn jwks_kids(endpoint: &str) -> Vec<String> {
