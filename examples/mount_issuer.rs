@@ -8,8 +8,11 @@
 //!
 //! ```sh
 //! cargo run --example mount_issuer               # serve on 127.0.0.1:8080
+//! MOUNT_ISSUER_LISTEN=127.0.0.1:0 cargo run --example mount_issuer  # on a free port
 //! cargo run --example mount_issuer -- --self-test  # serve on a free port, call it, exit
 //! ```
+//!
+//! It prints `listening on http://ADDR` once it accepts connections.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -42,15 +45,25 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// The variable naming the address to listen on (without `--self-test`).
+const LISTEN_ENV: &str = "MOUNT_ISSUER_LISTEN";
+
+/// Where to listen: a free port for the self-test, else `MOUNT_ISSUER_LISTEN`,
+/// else 127.0.0.1:8080.
+fn listen_address(self_test: bool) -> String {
+    if self_test {
+        return "127.0.0.1:0".to_owned();
+    }
+    std::env::var(LISTEN_ENV).unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let self_test = std::env::args().any(|a| a == "--self-test");
-    let listen = if self_test {
-        "127.0.0.1:0"
-    } else {
-        "127.0.0.1:8080"
-    };
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listen = listen_address(self_test);
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
+        format!("cannot listen on {listen} (set {LISTEN_ENV} to another address): {e}")
+    })?;
     let addr = listener.local_addr()?;
     let root = format!("http://{addr}");
     let api_audience = format!("{root}/api");
@@ -85,7 +98,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await
     });
-    println!("serving on {root}; issuer at {root}/auth");
+    println!("listening on {root}");
+    println!("issuer at {root}/auth");
 
     if !self_test {
         println!("bootstrap admin client_id: {admin_id} (its secret is not printed)");

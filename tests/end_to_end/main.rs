@@ -5,6 +5,7 @@
 mod world;
 
 mod binary;
+mod example;
 mod in_process;
 mod restore;
 mod revocation;

@@ -163,6 +163,45 @@ async fn rotation_publishes_first_signs_later_and_retires_after_the_longest_ttl(
 }
 
 #[tokio::test]
+async fn a_second_rotation_names_the_pending_key_it_supersedes() {
+    let policy = RotationPolicy::default();
+    let mut server = TestServer::start_with(|b| b.rotation_policy(policy)).await;
+    let (id, secret) = server.org_client(&["a:b"]).await;
+    let current = server.jwks().await.keys[0].kid.clone().unwrap();
+
+    // Nothing waits to sign yet: the first rotation supersedes nothing.
+    let (status, first) = server
+        .admin(reqwest::Method::POST, "/admin/keys/rotate", None)
+        .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["superseded"], Value::Null, "{first}");
+    let pending = first["kid"].as_str().unwrap().to_owned();
+
+    // Before the pending key signs, a second rotation replaces it, and says so.
+    server.advance(policy.prepublish_secs / 2);
+    let (status, second) = server
+        .admin(reqwest::Method::POST, "/admin/keys/rotate", None)
+        .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["superseded"], pending.as_str(), "{second}");
+    let newest = second["kid"].as_str().unwrap().to_owned();
+    assert!(newest != pending && newest != current);
+
+    // The library API says the same: a third rotation supersedes the second's key.
+    let third = server.issuer.rotate_keys().await.unwrap();
+    assert_eq!(third.superseded.as_deref(), Some(newest.as_str()));
+
+    // The superseded keys never sign: the current key signs until the third's starts.
+    assert_eq!(kid_of(&server.token(&id, &secret, &[]).await), current);
+    server.advance(policy.prepublish_secs);
+    assert_eq!(kid_of(&server.token(&id, &secret, &[]).await), third.kid);
+
+    // Once the newest key signs, a rotation supersedes nothing.
+    let fourth = server.issuer.rotate_keys().await.unwrap();
+    assert_eq!(fourth.superseded, None);
+}
+
+#[tokio::test]
 async fn keys_are_sealed_at_rest_and_a_wrong_master_key_fails_at_start() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let first = Issuer::builder_with_shared_store("https://auth.example.com", Arc::clone(&store))

@@ -95,10 +95,9 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
     }
     print_client(&created);
     println!();
-    println!(
-        "client_secret: {}",
-        created["client_secret"].as_str().unwrap_or("?")
-    );
+    // The secret's id is what `m2m secret remove` takes, so it is shown too.
+    println!("secret_id:     {}", text(&created["secret_id"]));
+    println!("client_secret: {}", text(&created["client_secret"]));
     println!("(shown once: store it now)");
     Ok(())
 }
@@ -265,9 +264,18 @@ pub(crate) async fn key(admin: &Admin, command: KeyCommand) -> Result<()> {
     } else {
         let rows: Vec<Vec<String>> = result
             .as_object()
-            .map(|o| o.iter().map(|(k, v)| vec![k.clone(), text(v)]).collect())
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, _)| *k != "superseded")
+                    .map(|(k, v)| vec![k.clone(), text(v)])
+                    .collect()
+            })
             .unwrap_or_default();
         print_table(&["FIELD", "VALUE"], &rows);
+        // A rotation before the pending key signed replaced it: say so.
+        if let Some(kid) = result["superseded"].as_str() {
+            println!("superseded pending key {kid}");
+        }
         Ok(())
     }
 }

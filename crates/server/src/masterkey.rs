@@ -77,9 +77,7 @@ pub(crate) fn load(
     let Some(db) = sqlite_file else {
         return Ok((MasterKey(m2m_core::random_bytes()?), Source::Ephemeral));
     };
-    let mut path = db.as_os_str().to_owned();
-    path.push(".key");
-    let path = PathBuf::from(path);
+    let path = key_file(db);
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok((
             parse(&text).with_context(|| format!("invalid key file {}", path.display()))?,
@@ -93,6 +91,13 @@ pub(crate) fn load(
         }
         Err(e) => Err(e).with_context(|| format!("cannot read the key file {}", path.display())),
     }
+}
+
+/// The key file of the SQLite database `db`: `<db>.key` beside it.
+pub(crate) fn key_file(db: &Path) -> PathBuf {
+    let mut path = db.as_os_str().to_owned();
+    path.push(".key");
+    PathBuf::from(path)
 }
 
 /// Writes a file readable by its owner only (0600), refusing to overwrite.

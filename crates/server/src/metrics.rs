@@ -1,6 +1,6 @@
 //! Prometheus metrics, kept in atomics and rendered in the text format:
-//! token issuance counts and latency, token endpoint failures by OAuth error
-//! code, and rejections of guarded (admin) routes.
+//! token issuance counts and latency, token endpoint failures by status and
+//! RFC 6749 error code, and rejections of guarded (admin) routes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,6 +15,24 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
+/// The error codes a token endpoint refusal is labelled with: the `error`
+/// of its JSON body when it is one of these (RFC 6749 section 5.2, RFC 8707,
+/// throttling), else `other`. A fixed list, so no request text reaches a label.
+const TOKEN_ERRORS: [&str; 9] = [
+    "invalid_request",
+    "invalid_client",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "invalid_target",
+    "invalid_grant",
+    "slow_down",
+    "server_error",
+];
+
+/// The largest error body read for its code; token error bodies are far smaller.
+const ERROR_BODY_LIMIT: u64 = 16 * 1024;
+
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -27,9 +45,9 @@ pub(crate) struct Metrics {
     token_latency_buckets: [AtomicU64; BUCKETS.len()],
     token_latency_count: AtomicU64,
     token_latency_sum_micros: AtomicU64,
-    /// Token endpoint failures by status code (the OAuth error code lives in
-    /// the body; the status tells 400, 401 and 429 apart).
-    token_failures: Mutex<BTreeMap<u16, u64>>,
+    /// Token endpoint failures by status code and OAuth error code (one of
+    /// [`TOKEN_ERRORS`] or `other`).
+    token_failures: Mutex<BTreeMap<(u16, &'static str), u64>>,
     /// Rejections on guarded routes, by status (401 or 403).
     guard_rejections: Mutex<BTreeMap<u16, u64>>,
     /// Requests by route template and status.
@@ -37,11 +55,13 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    fn observe_token(&self, status: StatusCode, seconds: f64) {
+    fn observe_token(&self, status: StatusCode, error: Option<&'static str>, seconds: f64) {
         if status.is_success() {
             self.tokens_issued.fetch_add(1, Ordering::Relaxed);
-        } else {
-            bump(&self.token_failures, status.as_u16());
+        } else if let Ok(mut failures) = self.token_failures.lock() {
+            *failures
+                .entry((status.as_u16(), error.unwrap_or("other")))
+                .or_default() += 1;
         }
         for (bucket, bound) in self.token_latency_buckets.iter().zip(BUCKETS) {
             if seconds <= bound {
@@ -90,16 +110,15 @@ impl Metrics {
 
         let _ = writeln!(
             out,
-            "# HELP m2m_token_failures_total Failed token requests, by status."
+            "# HELP m2m_token_failures_total Failed token requests, by status and OAuth error code."
         );
         let _ = writeln!(out, "# TYPE m2m_token_failures_total counter");
-        for (status, n) in snapshot(&self.token_failures) {
-            let reason = match status {
-                400 => "invalid_request",
-                401 => "invalid_client",
-                429 => "slow_down",
-                _ => "other",
-            };
+        let failures: Vec<((u16, &str), u64)> = self
+            .token_failures
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (*k, *v)).collect())
+            .unwrap_or_default();
+        for ((status, reason), n) in failures {
             let _ = writeln!(
                 out,
                 "m2m_token_failures_total{{status=\"{status}\",reason=\"{reason}\"}} {n}"
@@ -157,10 +176,17 @@ pub(crate) async fn record(
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let path = request.uri().path().to_owned();
     let started = Instant::now();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     let status = response.status();
     if path.ends_with("/oauth/token") {
-        metrics.observe_token(status, started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        let mut error = None;
+        if !status.is_success() {
+            let read;
+            (response, read) = error_code(response).await;
+            error = read;
+        }
+        metrics.observe_token(status, error, seconds);
     }
     if path.starts_with("/admin/")
         && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
@@ -172,6 +198,32 @@ pub(crate) async fn record(
         *requests.entry((route, status.as_u16())).or_default() += 1;
     }
     response
+}
+
+/// The OAuth error code of a failed token response, read from its JSON body
+/// (`{"error": ..}`) and kept only if it is one of [`TOKEN_ERRORS`]. The
+/// body is put back as it was; one of unknown or large size is not read.
+async fn error_code(response: Response) -> (Response, Option<&'static str>) {
+    use axum::body::HttpBody as _;
+    let (parts, body) = response.into_parts();
+    let small = body
+        .size_hint()
+        .exact()
+        .is_some_and(|len| len <= ERROR_BODY_LIMIT);
+    if !small {
+        return (Response::from_parts(parts, body), None);
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, ERROR_BODY_LIMIT as usize).await else {
+        // Cannot happen for a body of known small size; answer it empty.
+        return (Response::from_parts(parts, Body::empty()), None);
+    };
+    let code = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|body| {
+            let error = body.get("error")?.as_str()?.to_owned();
+            TOKEN_ERRORS.into_iter().find(|known| *known == error)
+        });
+    (Response::from_parts(parts, Body::from(bytes)), code)
 }
 
 /// `GET /metrics`.

@@ -49,6 +49,7 @@ pub(crate) fn print_client(client: &Value) {
         "user_id",
         "scopes",
         "audiences",
+        "redirect_uris",
         "token_ttl_seconds",
         "enabled",
         "created_at",

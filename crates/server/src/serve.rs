@@ -44,11 +44,113 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
     let is_postgres =
         config.database.starts_with("postgres://") || config.database.starts_with("postgresql://");
     let sqlite_file = sqlite_path(&config.database);
-    let (master, source) = masterkey::load(
-        std::env::var(masterkey::ENV).ok(),
-        sqlite_file.as_deref(),
-        is_postgres,
-    )?;
+    // Refuse what can be refused before anything is written: a database
+    // file that does not exist yet will be empty, and an admin file already
+    // there would make the start fail after creating the database.
+    if sqlite_file.as_deref().is_some_and(|db| !db.exists()) && config.bootstrap_admin_file.exists()
+    {
+        return Err(admin_file_in_the_way(&config.bootstrap_admin_file));
+    }
+    // Whatever of these this start creates, a failed start removes again.
+    let mut watched = vec![config.bootstrap_admin_file.clone()];
+    if let Some(db) = &sqlite_file {
+        watched.push(masterkey::key_file(db));
+        watched.push(db.clone());
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut sidecar = db.as_os_str().to_owned();
+            sidecar.push(suffix);
+            watched.push(PathBuf::from(sidecar));
+        }
+    }
+    let created = NewFiles::watch(watched);
+
+    let Started { store, issuer, app } =
+        match start(&config, &issuer_url, is_postgres, sqlite_file.as_deref()).await {
+            Ok(started) => started,
+            Err(e) => {
+                created.remove();
+                return Err(e);
+            }
+        };
+
+    tracing::info!(listen = %local, issuer = %issuer_url, database = %redact(&config.database), "m2m serving");
+    if !config.trusted_proxies.is_empty() {
+        let proxies: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tracing::info!(trusted_proxies = %proxies.join(","), "failed authentication is throttled by the address these proxies forward");
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut server = tokio::spawn(async move {
+        let mut stop_rx = stop_rx;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        })
+        .await
+    });
+    let _ready = match config
+        .ready_file
+        .as_deref()
+        .map(|path| ReadyFile::write(path, local))
+    {
+        None => None,
+        Some(Ok(ready)) => Some(ready),
+        Some(Err(e)) => {
+            server.abort();
+            let _ = server.await;
+            issuer.flush_audit().await;
+            store.close().await;
+            created.remove();
+            return Err(e);
+        }
+    };
+
+    tokio::select! {
+        result = &mut server => {
+            result.context("server task")?.context("server failed")?;
+        }
+        () = shutdown_signal() => {
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stop_tx.send(true);
+            match tokio::time::timeout(DRAIN, &mut server).await {
+                Ok(result) => result.context("server task")?.context("server failed")?,
+                Err(_) => {
+                    tracing::warn!("in-flight requests did not finish within {DRAIN:?}; exiting anyway");
+                    server.abort();
+                }
+            }
+        }
+    }
+    issuer.flush_audit().await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What a successful start hands to the serving loop.
+struct Started {
+    store: SqlStore,
+    issuer: Issuer,
+    app: Router,
+}
+
+/// Opens the store (making the key file if needed), starts the issuer,
+/// bootstraps an empty database and builds the app. On failure the store is
+/// closed, so the caller can remove the files this start created.
+async fn start(
+    config: &ServeConfig,
+    issuer_url: &str,
+    is_postgres: bool,
+    sqlite_file: Option<&Path>,
+) -> Result<Started> {
+    let (master, source) =
+        masterkey::load(std::env::var(masterkey::ENV).ok(), sqlite_file, is_postgres)?;
     match &source {
         Source::Env => tracing::info!("signing keys are encrypted under {}", masterkey::ENV),
         Source::File(path) => {
@@ -69,11 +171,27 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
     let store = SqlStore::connect(&config.database)
         .await
         .map_err(|e| anyhow!("cannot open the database: {e}"))?;
+    match start_on(config, issuer_url, master, &store).await {
+        Ok((issuer, app)) => Ok(Started { store, issuer, app }),
+        Err(e) => {
+            store.close().await;
+            Err(e)
+        }
+    }
+}
+
+/// The part of [`start`] that runs on an open store.
+async fn start_on(
+    config: &ServeConfig,
+    issuer_url: &str,
+    master: masterkey::MasterKey,
+    store: &SqlStore,
+) -> Result<(Issuer, Router)> {
     let policy = RotationPolicy {
         prepublish_secs: config.key_prepublish_secs,
         ..RotationPolicy::default()
     };
-    let mut builder = Issuer::builder(issuer_url.clone(), store.clone());
+    let mut builder = Issuer::builder(issuer_url.to_owned(), store.clone());
     if config.dev_consent {
         tracing::warn!(
             "--dev-consent: user-level clients are on and every authorization request is granted WITHOUT LOGIN; development only"
@@ -102,10 +220,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
             .is_empty()
     };
     if empty && config.bootstrap_admin_file.exists() {
-        return Err(anyhow!(
-            "{} exists already but the database is empty; move the file away and restart",
-            config.bootstrap_admin_file.display()
-        ));
+        return Err(admin_file_in_the_way(&config.bootstrap_admin_file));
     }
     if let Some((client_id, secret)) = issuer
         .bootstrap_admin()
@@ -139,53 +254,37 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
             Arc::clone(&metrics),
             metrics::record,
         ));
+    Ok((issuer, app))
+}
 
-    tracing::info!(listen = %local, issuer = %issuer_url, database = %redact(&config.database), "m2m serving");
-    if !config.trusted_proxies.is_empty() {
-        let proxies: Vec<String> = config
-            .trusted_proxies
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        tracing::info!(trusted_proxies = %proxies.join(","), "failed authentication is throttled by the address these proxies forward");
+fn admin_file_in_the_way(path: &Path) -> anyhow::Error {
+    anyhow!(
+        "{} exists already but the database is empty; move the file away and restart",
+        path.display()
+    )
+}
+
+/// Files that did not exist when a start began; [`NewFiles::remove`]
+/// deletes those that exist now, so a failed start leaves nothing behind.
+struct NewFiles(Vec<PathBuf>);
+
+impl NewFiles {
+    fn watch(paths: Vec<PathBuf>) -> Self {
+        NewFiles(paths.into_iter().filter(|path| !path.exists()).collect())
     }
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut server = tokio::spawn(async move {
-        let mut stop_rx = stop_rx;
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        })
-        .await
-    });
-    let _ready = match &config.ready_file {
-        Some(path) => Some(ReadyFile::write(path, local)?),
-        None => None,
-    };
 
-    tokio::select! {
-        result = &mut server => {
-            result.context("server task")?.context("server failed")?;
-        }
-        () = shutdown_signal() => {
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = stop_tx.send(true);
-            match tokio::time::timeout(DRAIN, &mut server).await {
-                Ok(result) => result.context("server task")?.context("server failed")?,
-                Err(_) => {
-                    tracing::warn!("in-flight requests did not finish within {DRAIN:?}; exiting anyway");
-                    server.abort();
-                }
+    fn remove(self) {
+        for path in self.0 {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => tracing::warn!(
+                    path = %path.display(),
+                    error = %e,
+                    "cannot remove a file this failed start created"
+                ),
+                _ => {}
             }
         }
     }
-    issuer.flush_audit().await;
-    store.close().await;
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// `--ready-file`: the URL the server listens on, one line, written once it

@@ -119,6 +119,11 @@ fn admin_commands_token_and_verify() {
     let kid = rotated["kid"]
         .as_str()
         .unwrap_or_else(|| panic!("no kid: {rotated}"));
+    assert_eq!(
+        rotated["superseded"],
+        serde_json::Value::Null,
+        "no key was waiting to sign: {rotated}"
+    );
     assert!(
         !kids_before.iter().any(|k| k == kid),
         "a new kid: {rotated}"
@@ -156,6 +161,7 @@ fn admin_commands_token_and_verify() {
     )
     .expect("header JSON");
     assert_eq!(header["kid"], kids_before[0].as_str());
+    // A second rotation before that key signs replaces it, and says so.
     let output = server.cli(&["key", "rotate"]);
     assert!(output.status.success());
     let table = stdout(&output);
@@ -163,6 +169,20 @@ fn admin_commands_token_and_verify() {
         table.starts_with("FIELD") && table.contains("kid"),
         "{table}"
     );
+    assert!(
+        table
+            .lines()
+            .any(|line| line == format!("superseded pending key {kid}")),
+        "{table}"
+    );
+    let second_kid = table
+        .lines()
+        .find_map(|line| line.strip_prefix("kid"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no kid row: {table}"))
+        .to_owned();
+    let third = server.cli_json(&["key", "rotate", "--json"]);
+    assert_eq!(third["superseded"], second_kid.as_str(), "{third}");
 }
 
 fn jwks_kids(endpoint: &str) -> Vec<String> {
@@ -206,4 +226,81 @@ fn clear_errors_without_a_server_or_admin_file() {
         .expect("run");
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach"));
+}
+
+/// The value of the `field:` line of a `field: value` table.
+fn table_field(table: &str, field: &str) -> Option<String> {
+    table
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .map(|value| value.trim().to_owned())
+}
+
+#[test]
+fn client_tables_show_redirect_uris_and_the_secret_id() {
+    let dir = TempDir::new("cli-tables");
+    let server = Server::start(
+        dir.path(),
+        Options {
+            args: vec!["--dev-consent".into()],
+            ..Options::default()
+        },
+    );
+    let redirect = "http://127.0.0.1:1/callback";
+    let output = server.cli(&[
+        "client",
+        "create",
+        "--name",
+        "assistant",
+        "--kind",
+        "user",
+        "--org-id",
+        "org_7",
+        "--scope",
+        "notes:read",
+        "--redirect-uri",
+        redirect,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = stdout(&output);
+    assert_eq!(
+        table_field(&table, "redirect_uris").as_deref(),
+        Some(redirect),
+        "{table}"
+    );
+    let client_id = table_field(&table, "client_id").expect("client_id");
+    let secret_id = table_field(&table, "secret_id")
+        .unwrap_or_else(|| panic!("client create shows the secret's id:\n{table}"));
+    let shown = server.cli_json(&["client", "show", &client_id, "--json"]);
+    assert_eq!(shown["redirect_uris"][0], redirect, "{shown}");
+    assert_eq!(
+        shown["secrets"][0]["secret_id"],
+        secret_id.as_str(),
+        "{shown}"
+    );
+
+    let table = stdout(&server.cli(&["client", "show", &client_id]));
+    assert_eq!(
+        table_field(&table, "redirect_uris").as_deref(),
+        Some(redirect),
+        "{table}"
+    );
+
+    // The id shown is the one `secret remove` takes.
+    let output = server.cli(&["secret", "remove", &client_id, &secret_id]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let shown = server.cli_json(&["client", "show", &client_id, "--json"]);
+    assert_eq!(
+        shown["secrets"].as_array().map(Vec::len),
+        Some(0),
+        "{shown}"
+    );
 }

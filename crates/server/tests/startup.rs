@@ -150,6 +150,227 @@ fn health_readiness_and_metrics() {
     );
 }
 
+/// POSTs a token request with `form`, returning (status, error code).
+fn token_refusal(endpoint: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let (status, _, body) = http(
+        "POST",
+        &format!("{endpoint}/oauth/token"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &serde_urlencoded::to_string(form).expect("form"),
+    )
+    .expect("token request");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    (status, body["error"].as_str().unwrap_or("?").to_owned())
+}
+
+#[test]
+fn token_failures_are_counted_by_their_oauth_error_code() {
+    let dir = TempDir::new("metrics-codes");
+    let server = Server::start(
+        dir.path(),
+        Options {
+            args: vec!["--dev-consent".into()],
+            ..Options::default()
+        },
+    );
+    let (admin, admin_secret) = admin_credentials(&server);
+    let user = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "assistant",
+        "--kind",
+        "user",
+        "--org-id",
+        "org_7",
+        "--scope",
+        "notes:read",
+        "--redirect-uri",
+        "http://127.0.0.1:1/callback",
+        "--json",
+    ]);
+    let (user, user_secret) = (
+        user["client_id"].as_str().expect("id"),
+        user["client_secret"].as_str().expect("secret"),
+    );
+    let admin_auth = [
+        ("client_id", admin.as_str()),
+        ("client_secret", admin_secret.as_str()),
+    ];
+    let with = |auth: &[(&'static str, &str)], extra: &[(&'static str, &'static str)]| {
+        let mut form = auth.to_vec();
+        form.extend_from_slice(extra);
+        token_refusal(&server.endpoint, &form)
+    };
+    // One refusal of each kind, each checked at the wire first.
+    let sent = [
+        (with(&admin_auth, &[]), (400, "invalid_request")),
+        (
+            with(&admin_auth, &[("grant_type", "password")]),
+            (400, "unsupported_grant_type"),
+        ),
+        (
+            with(
+                &admin_auth,
+                &[("grant_type", "client_credentials"), ("scope", "nope:read")],
+            ),
+            (400, "invalid_scope"),
+        ),
+        (
+            with(
+                &admin_auth,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", "https://elsewhere.example"),
+                ],
+            ),
+            (400, "invalid_target"),
+        ),
+        (
+            with(
+                &admin_auth,
+                &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+            ),
+            (400, "unauthorized_client"),
+        ),
+        (
+            with(
+                &[("client_id", user), ("client_secret", user_secret)],
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", "m2mr_not-a-token"),
+                ],
+            ),
+            (400, "invalid_grant"),
+        ),
+        (
+            with(
+                &[
+                    ("client_id", admin.as_str()),
+                    ("client_secret", "m2ms_wrong"),
+                ],
+                &[("grant_type", "client_credentials")],
+            ),
+            (401, "invalid_client"),
+        ),
+    ];
+    for ((status, error), (want_status, want_error)) in &sent {
+        assert_eq!(
+            (*status, error.as_str()),
+            (*want_status, *want_error),
+            "the issuer's answer"
+        );
+    }
+    let (status, metrics) = ureq_get(&format!("{}/metrics", server.endpoint)).expect("metrics");
+    assert_eq!(status, 200);
+    let failures: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("m2m_token_failures_total{"))
+        .collect();
+    for (_, (status, error)) in &sent {
+        let line = format!("m2m_token_failures_total{{status=\"{status}\",reason=\"{error}\"}} 1");
+        assert!(
+            failures.contains(&line.as_str()),
+            "no {line} in:\n{metrics}"
+        );
+    }
+    assert_eq!(
+        failures.len(),
+        sent.len(),
+        "one series per code:\n{metrics}"
+    );
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_database_that_cannot_be_opened_leaves_no_key_file() {
+    let dir = TempDir::new("unopenable");
+    std::fs::write(dir.path().join("m2m.db"), "not a database\n".repeat(512)).expect("write");
+    let before = listing(dir.path());
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("m2m.db").display());
+    let admin = dir.path().join("m2m-admin.json").display().to_string();
+    let line = serve_fails(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &db,
+            "--bootstrap-admin-file",
+            &admin,
+        ],
+        &[],
+    );
+    assert!(line.contains("database"), "{line}");
+    assert_eq!(listing(dir.path()), before, "after: {line}");
+}
+
+#[test]
+fn an_admin_file_in_the_way_leaves_no_new_files() {
+    let dir = TempDir::new("admin-in-the-way");
+    let admin = dir.path().join("m2m-admin.json");
+    std::fs::write(&admin, "{}").expect("write");
+    let admin = admin.display().to_string();
+    let before = listing(dir.path());
+    // A database that does not exist yet: refused before it is made.
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("other.db").display()
+    );
+    let line = serve_fails(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &db,
+            "--bootstrap-admin-file",
+            &admin,
+        ],
+        &[],
+    );
+    assert!(line.contains("exists already"), "{line}");
+    assert_eq!(listing(dir.path()), before, "after: {line}");
+
+    // An empty database file that exists: it is opened and found empty, and
+    // the key file made for it (and SQLite's side files) are removed again.
+    std::fs::write(dir.path().join("empty.db"), "").expect("write");
+    let before = listing(dir.path());
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("empty.db").display()
+    );
+    let line = serve_fails(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &db,
+            "--bootstrap-admin-file",
+            &admin,
+        ],
+        &[],
+    );
+    assert!(line.contains("exists already"), "{line}");
+    assert_eq!(listing(dir.path()), before, "after: {line}");
+}
+
 #[test]
 fn bad_database_url() {
     let dir = TempDir::new("badurl");

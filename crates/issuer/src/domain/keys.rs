@@ -114,6 +114,10 @@ pub struct Rotation {
     pub signs_from: u64,
     /// The new key's full schedule.
     pub schedule: KeySchedule,
+    /// The key that was waiting to sign (pre-published by an earlier
+    /// rotation) and never will now: the new key takes its place. `None`
+    /// when no key was waiting.
+    pub superseded: Option<String>,
 }
 
 async fn generate(alg: Algorithm) -> Result<SigningKey, IssuerError> {
@@ -341,6 +345,12 @@ impl KeyManager {
             let current = open_all(store.list_keys().await?, crypt, &known)?;
             let expected = current.kids();
             let mut ring = current.ring;
+            let superseded = ring
+                .entries()
+                .iter()
+                .rev()
+                .find(|e| e.schedule.state_at(now) == m2m_core::KeyState::Next)
+                .map(|e| e.key.kid().to_owned());
             let schedule = ring.schedule_next(Arc::clone(&key), now, &self.policy);
             ring.prune(now);
             let stored = to_stored(&ring, &current.stored, crypt)?;
@@ -349,12 +359,14 @@ impl KeyManager {
                 tracing::info!(
                     kid = key.kid(),
                     signs_from = schedule.signs_from,
+                    ?superseded,
                     "signing key rotation scheduled"
                 );
                 return Ok(Rotation {
                     kid: key.kid().to_owned(),
                     signs_from: schedule.signs_from,
                     schedule,
+                    superseded,
                 });
             }
         }

@@ -32,6 +32,7 @@ pub(crate) async fn rotate(
         "kid": rotation.kid,
         "signs_from": rfc3339(rotation.signs_from),
         "signs_from_unix": rotation.signs_from,
+        "superseded": rotation.superseded,
     }))
     .into_response())
 }
