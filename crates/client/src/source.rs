@@ -19,11 +19,18 @@ use crate::error::Error;
 /// The largest token response read, in bytes.
 const MAX_RESPONSE: usize = 64 * 1024;
 
+/// The longest life a token is taken to have, whatever its `expires_in`
+/// says: an issuer's number is not trusted to fit an [`Instant`], and a token
+/// kept longer than a day is a token never refreshed.
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// An access token and when it expires. `Debug` does not print the token.
 #[derive(Clone)]
 pub struct AccessToken {
     value: Arc<str>,
     expires_at: Instant,
+    /// When a new one is fetched: the refresh margin before `expires_at`.
+    refresh_at: Instant,
     scope: Option<Arc<str>>,
 }
 
@@ -38,7 +45,8 @@ impl AccessToken {
         format!("Bearer {}", self.value)
     }
 
-    /// When the token expires (by the issuer's `expires_in`).
+    /// When the token expires: by the issuer's `expires_in`, counted from
+    /// when the request was sent, and at most a day away.
     pub fn expires_at(&self) -> Instant {
         self.expires_at
     }
@@ -94,7 +102,9 @@ impl TokenSourceBuilder {
         self
     }
 
-    /// Fetches a new token this long before the current one expires (default 60 s).
+    /// Fetches a new token this long before the current one expires (default
+    /// 60 s), but never earlier than half-way through its life: a margin as
+    /// long as the token's life would otherwise mean a fetch on every call.
     pub fn refresh_before(mut self, margin: Duration) -> Self {
         self.refresh_before = margin;
         self
@@ -291,8 +301,7 @@ impl TokenSource {
     fn fresh(&self) -> Option<AccessToken> {
         let current = self.inner.current.lock().ok()?;
         let token = current.as_ref()?;
-        let margin = self.inner.settings.refresh_before;
-        (Instant::now() + margin < token.expires_at).then(|| token.clone())
+        (Instant::now() < token.refresh_at).then(|| token.clone())
     }
 
     /// Sends the request and reads at most [`MAX_RESPONSE`] bytes of the answer.
@@ -369,11 +378,18 @@ impl TokenSource {
                 parsed.token_type
             )));
         }
-        // Without expires_in, assume a short life rather than forever.
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(300));
+        // Without expires_in, assume a short life rather than forever; with
+        // one, at most a day, so that no number overflows an Instant.
+        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(300)).min(MAX_LIFETIME);
+        let margin = settings.refresh_before.min(lifetime / 2);
+        let expires_at = started
+            .checked_add(lifetime)
+            .ok_or_else(|| Error::InvalidResponse("expires_in is out of range".into()))?;
+        let refresh_at = expires_at.checked_sub(margin).unwrap_or(started);
         Ok(AccessToken {
             value: parsed.access_token.into(),
-            expires_at: started + lifetime,
+            expires_at,
+            refresh_at,
             scope: parsed.scope.map(Into::into),
         })
     }
