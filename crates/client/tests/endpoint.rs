@@ -32,6 +32,26 @@ impl Answer {
             delay: Duration::ZERO,
         }
     }
+
+    /// An OAuth error response.
+    pub(crate) fn error(status: StatusCode, error: &str) -> Self {
+        Answer {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            body: format!(r#"{{"error":"{error}"}}"#),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub(crate) fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
 }
 
 /// The running endpoint. Dropping it stops the server.
