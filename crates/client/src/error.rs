@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-/// A token could not be had.
-#[derive(Debug)]
+/// A token could not be had. `Clone`, so that every caller waiting on one
+/// failed request gets its error.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
     /// The builder's settings are unusable (bad URL, https without the `rustls` feature).

@@ -4,7 +4,7 @@
 //! OAuth 2.0 token endpoint (RFC 6749 §4.4), keeps it, and fetches a new one
 //! shortly before it expires. Concurrent callers share one request: when the
 //! token needs refreshing, the first caller fetches and the others wait for
-//! its result.
+//! its result, success or error.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), m2m_client::Error> {
@@ -26,6 +26,32 @@
 //! # }
 //! ```
 //!
+//! ## Lifetimes and failures
+//!
+//! - The issuer's `expires_in` is taken at most as a day (300 s when
+//!   absent); [`AccessToken::expires_at`] never overflows.
+//! - [`TokenSourceBuilder::refresh_before`] (60 s) is held to half the
+//!   token's life, so a short-lived token is still reused.
+//! - After a failed request, the next waits for a backoff
+//!   ([`TokenSourceBuilder::retry_backoff`]: 1 s, doubling to 30 s), or
+//!   longer if a `429`/`503` says `Retry-After: <seconds>` (up to five
+//!   minutes). Meanwhile [`TokenSource::token`] answers at once: with the
+//!   cached token while it has not expired, else with the last error.
+//!
+//! ```
+//! use std::time::Duration;
+//! use m2m_client::TokenSource;
+//!
+//! let tokens = TokenSource::builder("http://127.0.0.1:8080/oauth/token", "m2m_id", "secret")
+//!     // Refresh 5 min early (or half-way, for tokens shorter than 10 min).
+//!     .refresh_before(Duration::from_secs(300))
+//!     .retry_backoff(Duration::from_millis(250), Duration::from_secs(5))
+//!     .timeout(Duration::from_secs(3))
+//!     .build()?;
+//! # let _ = tokens;
+//! # Ok::<(), m2m_client::Error>(())
+//! ```
+//!
 //! ## Features
 //!
 //! - `rustls` (off by default): https token endpoints, with rustls on the
@@ -36,6 +62,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod backoff;
 mod error;
 mod source;
 

@@ -1,7 +1,7 @@
 //! The token source: fetch, cache, refresh before expiry, single flight.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -14,16 +14,24 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::backoff::{self, Backoff};
 use crate::error::Error;
 
 /// The largest token response read, in bytes.
 const MAX_RESPONSE: usize = 64 * 1024;
+
+/// The longest life a token is taken to have, whatever its `expires_in`
+/// says: an issuer's number is not trusted to fit an [`Instant`], and a token
+/// kept longer than a day is a token never refreshed.
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// An access token and when it expires. `Debug` does not print the token.
 #[derive(Clone)]
 pub struct AccessToken {
     value: Arc<str>,
     expires_at: Instant,
+    /// When a new one is fetched: the refresh margin before `expires_at`.
+    refresh_at: Instant,
     scope: Option<Arc<str>>,
 }
 
@@ -38,7 +46,8 @@ impl AccessToken {
         format!("Bearer {}", self.value)
     }
 
-    /// When the token expires (by the issuer's `expires_in`).
+    /// When the token expires: by the issuer's `expires_in`, counted from
+    /// when the request was sent, and at most a day away.
     pub fn expires_at(&self) -> Instant {
         self.expires_at
     }
@@ -69,6 +78,7 @@ pub struct TokenSourceBuilder {
     refresh_before: Duration,
     timeout: Duration,
     basic_auth: bool,
+    backoff: Backoff,
 }
 
 impl fmt::Debug for TokenSourceBuilder {
@@ -94,7 +104,9 @@ impl TokenSourceBuilder {
         self
     }
 
-    /// Fetches a new token this long before the current one expires (default 60 s).
+    /// Fetches a new token this long before the current one expires (default
+    /// 60 s), but never earlier than half-way through its life: a margin as
+    /// long as the token's life would otherwise mean a fetch on every call.
     pub fn refresh_before(mut self, margin: Duration) -> Self {
         self.refresh_before = margin;
         self
@@ -103,6 +115,28 @@ impl TokenSourceBuilder {
     /// Gives up on a token request after this long (default 10 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// After a failed request, waits `first` before the next one may go
+    /// out, doubling the wait for each failure in a row up to `max` (default
+    /// 1 s, doubling to 30 s; no jitter). A `429` or `503` with
+    /// `Retry-After: <seconds>` makes the wait at least that long (at most
+    /// five minutes). Until then, [`TokenSource::token`] answers at once with
+    /// the last error, or with the cached token while it has not expired.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use m2m_client::TokenSource;
+    ///
+    /// let tokens = TokenSource::builder("http://127.0.0.1:8080/oauth/token", "m2m_id", "secret")
+    ///     .retry_backoff(Duration::from_millis(500), Duration::from_secs(10))
+    ///     .build()?;
+    /// # let _ = tokens;
+    /// # Ok::<(), m2m_client::Error>(())
+    /// ```
+    pub fn retry_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.backoff = Backoff { first, max };
         self
     }
 
@@ -134,7 +168,7 @@ impl TokenSourceBuilder {
                 http,
                 endpoint,
                 settings: self,
-                current: Mutex::new(None),
+                state: Mutex::new(State::default()),
                 refresh: tokio::sync::Mutex::new(()),
             }),
         })
@@ -217,9 +251,75 @@ struct Inner {
     /// The token endpoint, parsed once at build.
     endpoint: Uri,
     settings: TokenSourceBuilder,
-    current: Mutex<Option<AccessToken>>,
-    /// Held while a request is in flight, so concurrent callers share it.
+    /// Never held across an await.
+    state: Mutex<State>,
+    /// Held while a request is in flight, so concurrent callers share it,
+    /// whether it succeeds or fails.
     refresh: tokio::sync::Mutex<()>,
+}
+
+/// The cached token and how the last requests went.
+#[derive(Default)]
+struct State {
+    current: Option<AccessToken>,
+    /// Requests finished so far: a caller that waited for the in-flight one
+    /// sees by this that it finished.
+    attempts: u64,
+    /// Set while the last request failed.
+    failure: Option<Failure>,
+}
+
+struct Failure {
+    error: Error,
+    /// Failures in a row, this one included.
+    streak: u32,
+    /// No request goes out before this.
+    retry_at: Instant,
+}
+
+impl State {
+    /// The cached token, if the refresh margin has not been reached.
+    fn fresh(&self, now: Instant) -> Option<AccessToken> {
+        self.current
+            .as_ref()
+            .filter(|t| now < t.refresh_at)
+            .cloned()
+    }
+
+    /// The cached token, if it has not expired.
+    fn unexpired(&self, now: Instant) -> Option<AccessToken> {
+        self.current
+            .as_ref()
+            .filter(|t| now < t.expires_at)
+            .cloned()
+    }
+
+    /// What a caller gets instead of a request of its own: the last failure
+    /// if one finished while it waited (`seen` is the attempt count before),
+    /// or if the next request must wait; the cached token over the error
+    /// while that token is still valid.
+    fn shared_failure(&self, seen: u64, now: Instant) -> Option<Result<AccessToken, Error>> {
+        let failure = self.failure.as_ref()?;
+        if self.attempts == seen && now >= failure.retry_at {
+            return None;
+        }
+        Some(self.unexpired(now).ok_or_else(|| failure.error.clone()))
+    }
+}
+
+/// A failed request: its error, and the issuer's `Retry-After`, if any.
+struct Failed {
+    error: Error,
+    retry_after: Option<Duration>,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Failed {
+            error,
+            retry_after: None,
+        }
+    }
 }
 
 impl fmt::Debug for TokenSource {
@@ -260,43 +360,87 @@ impl TokenSource {
             refresh_before: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             basic_auth: true,
+            backoff: Backoff::default(),
         }
     }
 
     /// A valid token: the cached one, or a new one if it is missing or
     /// within the refresh margin of its expiry.
+    ///
+    /// One request is in flight at a time, and its outcome is everyone's:
+    /// callers that waited for a request that failed get its error (they do
+    /// not each try in turn). After a failure, no request goes out until the
+    /// backoff has passed (see [`TokenSourceBuilder::retry_backoff`]); calls
+    /// meanwhile get the last error at once. While the cached token has not
+    /// expired, a failed refresh returns it instead of the error.
     pub async fn token(&self) -> Result<AccessToken, Error> {
-        if let Some(token) = self.fresh() {
-            return Ok(token);
-        }
+        let seen = {
+            let state = self.state();
+            if let Some(token) = state.fresh(Instant::now()) {
+                return Ok(token);
+            }
+            state.attempts
+        };
         let _in_flight = self.inner.refresh.lock().await;
-        // Another caller may have refreshed while this one waited.
-        if let Some(token) = self.fresh() {
-            return Ok(token);
+        {
+            // Another caller may have fetched, or failed to, while this one waited.
+            let state = self.state();
+            let now = Instant::now();
+            if let Some(token) = state.fresh(now) {
+                return Ok(token);
+            }
+            if let Some(shared) = state.shared_failure(seen, now) {
+                return shared;
+            }
         }
-        let token = self.fetch().await?;
-        if let Ok(mut current) = self.inner.current.lock() {
-            *current = Some(token.clone());
+        let result = self.fetch().await;
+        let mut state = self.state();
+        state.attempts += 1;
+        match result {
+            Ok(token) => {
+                state.current = Some(token.clone());
+                state.failure = None;
+                Ok(token)
+            }
+            Err(Failed { error, retry_after }) => {
+                let streak = state
+                    .failure
+                    .as_ref()
+                    .map_or(1, |f| f.streak.saturating_add(1));
+                let now = Instant::now();
+                let delay = self.inner.settings.backoff.delay(streak, retry_after);
+                let retry_at = now.checked_add(delay).unwrap_or(now);
+                state.failure = Some(Failure {
+                    error: error.clone(),
+                    streak,
+                    retry_at,
+                });
+                state.unexpired(now).ok_or(error)
+            }
         }
-        Ok(token)
     }
 
     /// Drops the cached token, so the next call fetches (e.g. after a 401).
+    /// A backoff after failed requests still applies.
     pub fn invalidate(&self) {
-        if let Ok(mut current) = self.inner.current.lock() {
-            *current = None;
-        }
+        self.state().current = None;
     }
 
-    fn fresh(&self) -> Option<AccessToken> {
-        let current = self.inner.current.lock().ok()?;
-        let token = current.as_ref()?;
-        let margin = self.inner.settings.refresh_before;
-        (Instant::now() + margin < token.expires_at).then(|| token.clone())
+    /// The state lock; a panic elsewhere cannot leave it half-written, as
+    /// nothing that can panic runs while it is held.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sends the request and reads at most [`MAX_RESPONSE`] bytes of the answer.
-    async fn send(&self, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), Error> {
+    /// Sends the request and reads at most [`MAX_RESPONSE`] bytes of the
+    /// answer; `Retry-After` is read on 429 and 503.
+    async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(u16, Option<Duration>, Bytes), Error> {
         let response = self
             .inner
             .http
@@ -304,6 +448,13 @@ impl TokenSource {
             .await
             .map_err(|e| Error::Transport(chain(&e)))?;
         let status = response.status().as_u16();
+        let retry_after = match status {
+            429 | 503 => response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(backoff::retry_after),
+            _ => None,
+        };
         let bytes = Limited::new(response.into_body(), MAX_RESPONSE)
             .collect()
             .await
@@ -315,10 +466,10 @@ impl TokenSource {
                 }
             })?
             .to_bytes();
-        Ok((status, bytes))
+        Ok((status, retry_after, bytes))
     }
 
-    async fn fetch(&self) -> Result<AccessToken, Error> {
+    async fn fetch(&self) -> Result<AccessToken, Failed> {
         let settings = &self.inner.settings;
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         if let Some(scope) = &settings.scope {
@@ -348,18 +499,22 @@ impl TokenSource {
             .map_err(|e| Error::Config(e.to_string()))?;
         let started = Instant::now();
         // The deadline covers the whole exchange, the body included.
-        let (status, bytes) = tokio::time::timeout(settings.timeout, self.send(request))
-            .await
-            .map_err(|_| Error::Transport(format!("no answer within {:?}", settings.timeout)))??;
+        let (status, retry_after, bytes) =
+            tokio::time::timeout(settings.timeout, self.send(request))
+                .await
+                .map_err(|_| {
+                    Error::Transport(format!("no answer within {:?}", settings.timeout))
+                })??;
         if !(200..300).contains(&status) {
-            return Err(match serde_json::from_slice::<ErrorResponse>(&bytes) {
+            let error = match serde_json::from_slice::<ErrorResponse>(&bytes) {
                 Ok(e) => Error::Refused {
                     status,
                     error: e.error,
                     description: e.error_description,
                 },
                 Err(_) => Error::InvalidResponse(format!("status {status} without an OAuth error")),
-            });
+            };
+            return Err(Failed { error, retry_after });
         }
         let parsed: TokenResponse =
             serde_json::from_slice(&bytes).map_err(|e| Error::InvalidResponse(e.to_string()))?;
@@ -367,13 +522,21 @@ impl TokenSource {
             return Err(Error::InvalidResponse(format!(
                 "token_type {:?} is not Bearer",
                 parsed.token_type
-            )));
+            ))
+            .into());
         }
-        // Without expires_in, assume a short life rather than forever.
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(300));
+        // Without expires_in, assume a short life rather than forever; with
+        // one, at most a day, so that no number overflows an Instant.
+        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(300)).min(MAX_LIFETIME);
+        let margin = settings.refresh_before.min(lifetime / 2);
+        let expires_at = started
+            .checked_add(lifetime)
+            .ok_or_else(|| Error::InvalidResponse("expires_in is out of range".into()))?;
+        let refresh_at = expires_at.checked_sub(margin).unwrap_or(started);
         Ok(AccessToken {
             value: parsed.access_token.into(),
-            expires_at: started + lifetime,
+            expires_at,
+            refresh_at,
             scope: parsed.scope.map(Into::into),
         })
     }

@@ -1,0 +1,97 @@
+//! How long a token source waits after a failed request before the next.
+
+use std::time::Duration;
+
+/// The longest `Retry-After` honoured: an issuer's number may hold requests
+/// back, but not for hours.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
+
+/// Exponential backoff between failed token requests, without jitter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backoff {
+    /// The pause after the first failure.
+    pub(crate) first: Duration,
+    /// The longest pause, however many failures in a row.
+    pub(crate) max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            first: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backoff {
+    /// The pause after the `streak`-th failure in a row (1 for the first):
+    /// `first`, doubled for each failure before it, at most `max`; and at
+    /// least the issuer's `Retry-After`, itself at most [`MAX_RETRY_AFTER`].
+    pub(crate) fn delay(&self, streak: u32, retry_after: Option<Duration>) -> Duration {
+        let doublings = streak.saturating_sub(1).min(31);
+        let own = self
+            .first
+            .checked_mul(1 << doublings)
+            .unwrap_or(self.max)
+            .min(self.max);
+        match retry_after {
+            Some(asked) => own.max(asked.min(MAX_RETRY_AFTER)),
+            None => own,
+        }
+    }
+}
+
+/// `Retry-After` as delay-seconds (RFC 9110 §10.2.3). An HTTP-date, or
+/// anything else, is ignored: the backoff alone applies then.
+pub(crate) fn retry_after(value: &http::HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // All digits: only too many of them fails to parse, which is "a long time".
+    Some(
+        text.parse::<u64>()
+            .map_or(MAX_RETRY_AFTER, Duration::from_secs),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_up_to_the_cap() {
+        let backoff = Backoff {
+            first: Duration::from_millis(250),
+            max: Duration::from_secs(1),
+        };
+        let delays: Vec<_> = (1..=5).map(|n| backoff.delay(n, None)).collect();
+        assert_eq!(
+            delays,
+            [250, 500, 1000, 1000, 1000].map(Duration::from_millis)
+        );
+        assert_eq!(backoff.delay(u32::MAX, None), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn retry_after_lengthens_but_is_capped() {
+        let backoff = Backoff::default();
+        let secs = Duration::from_secs;
+        assert_eq!(backoff.delay(1, Some(secs(2))), secs(2));
+        assert_eq!(backoff.delay(1, Some(Duration::ZERO)), secs(1));
+        assert_eq!(backoff.delay(1, Some(secs(86_400))), MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn parses_delay_seconds_only() {
+        let parse = |s: &'static str| retry_after(&http::HeaderValue::from_static(s));
+        assert_eq!(parse("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(parse("99999999999999999999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse("-1"), None);
+        assert_eq!(parse("1.5"), None);
+        assert_eq!(parse(""), None);
+    }
+}

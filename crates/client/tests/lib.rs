@@ -1,0 +1,5 @@
+//! m2m-client against a scripted token endpoint: a real axum server on
+//! 127.0.0.1 that counts requests and answers what each test tells it to.
+
+mod endpoint;
+mod source;
