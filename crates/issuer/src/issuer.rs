@@ -10,6 +10,7 @@ use m2m_core::{Algorithm, ClientId, ClientSecret, JwkSet, RotationPolicy, Secret
 use m2m_guard::{Guard, GuardBuilder, Revocations};
 use tokio::sync::watch;
 
+use crate::Cidr;
 use crate::consent::ConsentHandler;
 use crate::domain::audit::AuditSink;
 use crate::domain::cache::ClientCache;
@@ -61,6 +62,7 @@ struct Inner {
     follower: Arc<Follower>,
     audit: Arc<AuditSink>,
     admin_guard: Guard,
+    trusted_proxies: Arc<[Cidr]>,
 }
 
 impl fmt::Debug for Issuer {
@@ -95,6 +97,7 @@ pub struct IssuerBuilder {
     policy: RotationPolicy,
     clock: Clock,
     throttle: ThrottleConfig,
+    trusted_proxies: Vec<Cidr>,
     master_key: Option<zeroize::Zeroizing<[u8; 32]>>,
     jwks_max_age: u64,
     default_audience: Option<String>,
@@ -113,6 +116,7 @@ impl fmt::Debug for IssuerBuilder {
             .field("alg", &self.alg)
             .field("policy", &self.policy)
             .field("throttle", &self.throttle)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field(
                 "master_key",
                 &self.master_key.as_ref().map(|_| "<redacted>"),
@@ -151,6 +155,30 @@ impl IssuerBuilder {
     /// Throttling of failed client authentication.
     pub fn throttle(mut self, config: ThrottleConfig) -> Self {
         self.throttle = config;
+        self
+    }
+
+    /// The proxies whose `Forwarded` / `X-Forwarded-For` headers name the
+    /// source address that failed authentication is throttled (and audited)
+    /// under; default none, so the TCP peer is the source. Trust only the
+    /// proxies in front of this server, which must append the address they
+    /// received the request from: a client's own headers are read only left
+    /// of the hops such a proxy added, which the reading never reaches.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use m2m_issuer::{Cidr, Issuer, store::MemoryStore};
+    /// let proxies: Vec<Cidr> = vec!["10.0.0.0/8".parse()?, "fd00::/8".parse()?];
+    /// let issuer = Issuer::builder("https://example.com/auth", MemoryStore::new())
+    ///     .trusted_proxies(proxies)
+    ///     .build()
+    ///     .await?;
+    /// # let _ = issuer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = Cidr>) -> Self {
+        self.trusted_proxies = proxies.into_iter().collect();
         self
     }
 
@@ -370,6 +398,7 @@ impl IssuerBuilder {
             follower: Arc::clone(&follower),
             audit,
             admin_guard,
+            trusted_proxies: self.trusted_proxies.into(),
         });
         tokio::spawn(key_check(Arc::downgrade(&inner), self.key_check_interval));
         follower::spawn(
@@ -435,6 +464,7 @@ impl Issuer {
             policy: RotationPolicy::default(),
             clock: Arc::new(m2m_core::now_unix),
             throttle: ThrottleConfig::default(),
+            trusted_proxies: Vec::new(),
             master_key: None,
             jwks_max_age: 300,
             default_audience: None,
@@ -445,6 +475,11 @@ impl Issuer {
             leeway: m2m_core::DEFAULT_LEEWAY_SECS,
             consent: None,
         }
+    }
+
+    /// The networks of the proxies whose forwarding headers are believed.
+    pub(crate) fn trusted_proxies(&self) -> &[Cidr] {
+        &self.inner.trusted_proxies
     }
 
     /// The issuer URL, exactly as in tokens' `iss` and the metadata.

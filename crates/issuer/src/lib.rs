@@ -29,7 +29,10 @@
 //!
 //! Serve with `into_make_service_with_connect_info::<SocketAddr>()` so that
 //! failed authentication is also throttled per source address; without it
-//! only the per-client limit applies.
+//! only the per-client limit applies. Behind a reverse proxy, name it with
+//! [`IssuerBuilder::trusted_proxies`] so that the address it forwards is the
+//! source, not the proxy's own. Only failures are throttled: a valid
+//! credential is answered normally whatever others sent.
 //!
 //! The long-form guide (endpoints, error mapping, who may introspect what,
 //! throttling, key rotation timeline, caching bounds) is `docs/issuer.md` in
@@ -37,6 +40,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod cidr;
 pub mod consent;
 mod domain;
 mod error;
@@ -44,6 +48,7 @@ mod http;
 mod issuer;
 pub mod store;
 
+pub use cidr::{Cidr, InvalidCidr};
 pub use domain::client_auth::LAST_USED_GRANULARITY_SECS;
 pub use domain::keys::{KeyRevocation, Rotation};
 pub use domain::throttle::ThrottleConfig;

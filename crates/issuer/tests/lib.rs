@@ -8,5 +8,6 @@ mod introspect_revoke;
 mod keys;
 mod revocation;
 mod slow_store;
+mod throttle;
 mod token;
 mod user_clients;

@@ -416,14 +416,23 @@ async fn failed_authentication_is_throttled_per_client_and_per_address() {
         let response = server.token_basic(&id, "m2ms_wrong", &[]).await;
         expect_oauth_error(response, 401, "invalid_client").await;
     }
-    // Even the right secret waits now.
-    let response = server.token_basic(&id, &secret, &[]).await;
+    // Failures wait now; the right secret does not (contract section 6).
+    let response = server.token_basic(&id, "m2ms_wrong", &[]).await;
     let (headers, _) = expect_oauth_error(response, 429, "slow_down").await;
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "retry-after {retry}");
+    assert_eq!(server.token_basic(&id, &secret, &[]).await.status(), 200);
 
-    // Other clients from this address still work until the address limit.
+    // Other clients' failures from this address count until the address limit.
     let (other, other_secret) = server.org_client(&["a:b"]).await;
+    for i in 0..3 {
+        let response = server
+            .token_basic(&format!("m2m_unknown{i}"), "m2ms_x", &[])
+            .await;
+        expect_oauth_error(response, 401, "invalid_client").await;
+    }
+    let response = server.token_basic(&other, "m2ms_wrong", &[]).await;
+    expect_oauth_error(response, 429, "slow_down").await;
     assert_eq!(
         server
             .token_basic(&other, &other_secret, &[])
@@ -431,21 +440,10 @@ async fn failed_authentication_is_throttled_per_client_and_per_address() {
             .status(),
         200
     );
-    for i in 0..3 {
-        let response = server
-            .token_basic(&format!("m2m_unknown{i}"), "m2ms_x", &[])
-            .await;
-        expect_oauth_error(response, 401, "invalid_client").await;
-    }
-    let response = server.token_basic(&other, &other_secret, &[]).await;
-    expect_oauth_error(response, 429, "slow_down").await;
 
     server.advance(61);
-    assert_eq!(
-        server.token_basic(&id, &secret, &[]).await.status(),
-        200,
-        "the window passed"
-    );
+    let response = server.token_basic(&id, "m2ms_wrong", &[]).await;
+    expect_oauth_error(response, 401, "invalid_client").await;
 }
 
 #[tokio::test]

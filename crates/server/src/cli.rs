@@ -100,6 +100,18 @@ pub(crate) struct ServeArgs {
     /// (default `dev-user`), with no login. Never on a server real users reach.
     #[arg(long, env = "M2M_DEV_CONSENT")]
     pub(crate) dev_consent: bool,
+    /// A reverse proxy (address or CIDR network, e.g. 10.0.0.0/8), repeatable;
+    /// `M2M_TRUSTED_PROXY` takes a comma-separated list. Requests from it are
+    /// throttled by the client address it forwards (`Forwarded` /
+    /// `X-Forwarded-For`, read right to left past trusted hops) [default: none:
+    /// the TCP peer].
+    #[arg(
+        long = "trusted-proxy",
+        env = "M2M_TRUSTED_PROXY",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub(crate) trusted_proxy: Vec<m2m_issuer::Cidr>,
 }
 
 /// Log output format.

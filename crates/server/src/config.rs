@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use m2m_issuer::Cidr;
 use serde::Deserialize;
 
 use crate::cli::{LogFormat, ServeArgs, SigningAlgorithm};
@@ -31,6 +32,7 @@ pub(crate) struct ServeConfig {
     pub(crate) key_prepublish_secs: u64,
     pub(crate) key_refresh_interval_secs: u64,
     pub(crate) dev_consent: bool,
+    pub(crate) trusted_proxies: Vec<Cidr>,
 }
 
 /// The `--config` file: the same settings as the flags.
@@ -48,6 +50,7 @@ struct FileConfig {
     key_prepublish: Option<u64>,
     key_refresh_interval: Option<u64>,
     dev_consent: Option<bool>,
+    trusted_proxy: Option<Vec<String>>,
 }
 
 impl ServeConfig {
@@ -74,8 +77,19 @@ impl ServeConfig {
         {
             bail!("the issuer URL must start with http:// or https://, got {issuer:?}");
         }
+        let trusted_proxies = if args.trusted_proxy.is_empty() {
+            file.trusted_proxy
+                .unwrap_or_default()
+                .iter()
+                .map(|text| text.parse::<Cidr>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("invalid trusted_proxy in the config file: {e}"))?
+        } else {
+            args.trusted_proxy.clone()
+        };
         Ok(ServeConfig {
             listen,
+            trusted_proxies,
             issuer,
             ready_file: args.ready_file.clone().or(file.ready_file),
             database: args
@@ -213,6 +227,26 @@ mod tests {
         );
         assert!(err.contains("`key_refresh_interval`"), "{err}");
         assert!(!err.contains('\n'), "{err}");
+        std::fs::write(&path, "trusted_proxy = [\"10.0.0.0/8\", \"::1\"]\n").unwrap();
+        let config = ServeConfig::resolve(&args).unwrap();
+        let proxies: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "::1/128"]);
+        let flagged = ServeArgs {
+            trusted_proxy: vec!["192.0.2.0/24".parse().unwrap()],
+            ..args.clone()
+        };
+        let config = ServeConfig::resolve(&flagged).unwrap();
+        assert_eq!(config.trusted_proxies.len(), 1, "flags beat the file");
+        std::fs::write(&path, "trusted_proxy = [\"10.0.0.0/33\"]\n").unwrap();
+        let err = ServeConfig::resolve(&args).unwrap_err().to_string();
+        assert!(
+            err.contains("trusted_proxy") && err.contains("10.0.0.0/33"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -86,6 +86,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         .jwks_max_age(config.jwks_max_age_secs)
         .rotation_policy(policy)
         .key_check_interval(Duration::from_secs(config.key_refresh_interval_secs))
+        .trusted_proxies(config.trusted_proxies.iter().copied())
         .build()
         .await
         .map_err(|e| anyhow!("cannot start the issuer: {e}"))?;
@@ -140,6 +141,14 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         ));
 
     tracing::info!(listen = %local, issuer = %issuer_url, database = %redact(&config.database), "m2m serving");
+    if !config.trusted_proxies.is_empty() {
+        let proxies: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tracing::info!(trusted_proxies = %proxies.join(","), "failed authentication is throttled by the address these proxies forward");
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut server = tokio::spawn(async move {
         let mut stop_rx = stop_rx;

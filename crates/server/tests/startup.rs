@@ -280,3 +280,57 @@ fn port_zero_is_reported_in_the_ready_file() {
         "the ready file is removed when the server stops"
     );
 }
+
+/// A failed token request for `client_id` forwarded for `client`.
+fn forwarded_failure(endpoint: &str, client_id: &str, client: &str) -> (u16, String) {
+    let body = serde_urlencoded::to_string([
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_secret", "m2ms_wrong"),
+    ])
+    .expect("form");
+    let (status, head, _) = http(
+        "POST",
+        &format!("{endpoint}/oauth/token"),
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Forwarded-For", client),
+        ],
+        &body,
+    )
+    .expect("token request");
+    (status, head)
+}
+
+#[test]
+fn behind_a_trusted_proxy_failures_count_per_forwarded_client() {
+    let dir = TempDir::new("proxy");
+    // As a service manager would set it: a comma-separated list.
+    let mut server = Server::start(
+        dir.path(),
+        Options {
+            env: vec![("M2M_TRUSTED_PROXY".into(), "10.0.0.0/8,127.0.0.1".into())],
+            ..Options::default()
+        },
+    );
+    // The default limit: 100 failures per address in 60 s.
+    for i in 0..100 {
+        let (status, _) = forwarded_failure(&server.endpoint, &format!("m2m_u{i}"), "192.0.2.1");
+        assert_eq!(status, 401, "failure {i}; log:\n{}", server.log_text());
+    }
+    let (status, head) = forwarded_failure(&server.endpoint, "m2m_u100", "192.0.2.1");
+    assert_eq!(status, 429, "{head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after:"), "{head}");
+    let (status, _) = forwarded_failure(&server.endpoint, "m2m_u100", "192.0.2.2");
+    assert_eq!(status, 401, "another forwarded client has its own budget");
+    let (id, secret) = admin_credentials(&server);
+    assert_eq!(token(&server.endpoint, &id, &secret).0, 200);
+    assert!(
+        server.log_text().contains("127.0.0.1/32"),
+        "the proxies are logged"
+    );
+    server.terminate();
+
+    let line = serve_fails(dir.path(), &["--trusted-proxy", "10.0.0.0/33"], &[]);
+    assert!(line.contains("10.0.0.0/33"), "{line}");
+}

@@ -1,12 +1,15 @@
 //! [`ClientAuth`]: how a client proves who it is at the OAuth endpoints
 //! (token, introspection, revocation), in one place.
 //!
-//! Throttling first, then the lookup (through the short-lived cache), then
-//! a constant-time check against every stored secret (or against a dummy
-//! hash for an unknown client, so timing does not tell), then the secret's
-//! expiry and the client's `enabled`. Every failure is the same
-//! [`AuthError::InvalidClient`], counted by the throttle and audited with
-//! its real reason. A success records the secret's `last_used_at`, at most
+//! The lookup (through the short-lived cache), then a constant-time check
+//! against every stored secret (or against a dummy hash for an unknown
+//! client, so timing does not tell), then the secret's expiry and the
+//! client's `enabled`. Only then the throttle, and only for a failure: a
+//! valid credential is answered normally whatever others sent in its name
+//! or from its address. A failure is [`AuthError::InvalidClient`], counted
+//! by the throttle and audited with its real reason, or, past the limits,
+//! [`AuthError::Throttled`], neither counted nor audited (a flood of them
+//! writes nothing). A success records the secret's `last_used_at`, at most
 //! once per [`LAST_USED_GRANULARITY_SECS`] per secret on this node, off the
 //! request path, whatever the endpoint and grant.
 
@@ -89,12 +92,6 @@ impl ClientAuth {
         endpoint: Endpoint,
         now: u64,
     ) -> Result<Authenticated, AuthError> {
-        if let Some(retry_after) = self
-            .throttle
-            .retry_after(&credentials.client_id, source, now)
-        {
-            return Err(AuthError::Throttled { retry_after });
-        }
         let client_id = ClientId::new(credentials.client_id.as_str());
         let found = self.cache.lookup(&*self.store, &client_id).await?;
         let outcome = match &found {
@@ -113,8 +110,10 @@ impl ClientAuth {
             }
             (outcome, found) => {
                 let reason = outcome.err().unwrap_or(AuthFailure::UnknownClient);
-                self.throttle
-                    .record_failure(&credentials.client_id, source, now);
+                if let Some(retry_after) = self.throttle.failed(&credentials.client_id, source, now)
+                {
+                    return Err(AuthError::Throttled { retry_after });
+                }
                 self.audit.record(
                     now,
                     AuditEvent::AuthFailed {

@@ -46,7 +46,8 @@ impl From<m2m_core::RandomnessUnavailable> for Internal {
 /// Client authentication at an OAuth endpoint failed.
 #[derive(Debug)]
 pub(crate) enum AuthError {
-    /// Too many failures for this client or address: retry after this many seconds.
+    /// A failure past the limits for this client or address: retry after this
+    /// many seconds (a valid credential is never throttled).
     Throttled {
         retry_after: u64,
     },

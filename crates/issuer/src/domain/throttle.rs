@@ -1,19 +1,41 @@
 //! Throttling of failed client authentication, per client id and per source
 //! address, in memory.
 //!
-//! A fixed window opens at a key's first failure and lasts `window_secs`;
-//! once a key has `limit` failures in its window, every request for it is
-//! answered 429 `slow_down` with `Retry-After` until the window ends. With
-//! several replicas each counts on its own: the limits are per replica.
+//! Only failures are counted and only failures are throttled: the caller
+//! checks the credential first, and asks [`Throttle::failed`] what a failure
+//! is answered with. A request with a valid credential never reaches the
+//! throttle, so nobody can lock a client (or everyone behind one address)
+//! out by sending bad secrets in its name.
 //!
-//! The maps are bounded: past `max_entries` keys, expired windows are swept,
-//! and if the map is still full new keys are not tracked (the issuer fails
-//! open rather than growing without bound under a flood of distinct keys).
+//! A fixed window opens at a key's first failure and lasts `window_secs`;
+//! once a key has `limit` failures in its window, its further failures are
+//! answered 429 `slow_down` with `Retry-After` until the window ends. A
+//! throttled failure is not counted again and writes nothing, so a flood of
+//! them costs a lookup each. With several replicas each counts on its own:
+//! the limits are per replica.
+//!
+//! Source addresses are keyed by [`address_key`]: IPv4 per address, IPv6 per
+//! /64 (one customer's network, which can hold any number of addresses),
+//! IPv4-mapped IPv6 as the IPv4 address.
+//!
+//! # Bounds
+//!
+//! Each map holds at most `max_entries` keys, and every operation is O(1):
+//! a full map evicts one entry to make room, chosen without a sweep. Keys
+//! sit in two lists in the order their window opened (or they reached the
+//! limit): those still *counting* and those *throttled*. The victim is an
+//! expired entry at the head of either list if there is one, else the
+//! oldest counting entry (which forgets fewer than `limit` failures), and
+//! only when every entry is throttled, the oldest throttled one (the next
+//! to expire anyway). So a full map never fails open: to lift one
+//! throttled key early, an attacker must first make every other tracked key
+//! throttled too, `max_entries × limit` failures inside one window, which
+//! the other map limits in turn (a throttled failure adds no key).
 
+use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::IpAddr;
-
-use dashmap::DashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Mutex, MutexGuard};
 
 /// Throttling limits for failed client authentication.
 ///
@@ -26,11 +48,16 @@ use dashmap::DashMap;
 pub struct ThrottleConfig {
     /// Failed authentications for one client id within the window before 429. Default 10.
     pub max_failures_per_client: u32,
-    /// Failed authentications from one source address within the window before 429. Default 100.
+    /// Failed authentications from one source address (IPv6: one /64)
+    /// within the window before 429. Default 100.
     pub max_failures_per_address: u32,
     /// The window, in seconds. Default 60.
     pub window_secs: u64,
-    /// Keys tracked per map at most. Default 100,000.
+    /// Keys tracked per map (client ids, source addresses) at most (taken as
+    /// at least one). Default 100,000 (a few MB per map). A full map makes
+    /// room in O(1) and never fails open: it evicts an expired window, else
+    /// the oldest key still below its limit, and only when every key is
+    /// throttled the oldest throttled one (the next to expire anyway).
     pub max_entries: usize,
 }
 
@@ -45,148 +72,382 @@ impl Default for ThrottleConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    start: u64,
-    failures: u32,
+/// The key a source address counts under: IPv4 as is (IPv4-mapped IPv6
+/// too), IPv6 with the low 64 bits cleared.
+pub(crate) fn address_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct Throttle {
-    config: ThrottleConfig,
-    by_client: DashMap<String, Window>,
-    by_address: DashMap<IpAddr, Window>,
+    by_client: Mutex<Windows<String>>,
+    by_address: Mutex<Windows<IpAddr>>,
 }
 
 impl Throttle {
     pub(crate) fn new(config: ThrottleConfig) -> Self {
         Throttle {
-            config,
-            by_client: DashMap::new(),
-            by_address: DashMap::new(),
+            by_client: Mutex::new(Windows::new(
+                config.max_failures_per_client,
+                config.window_secs,
+                config.max_entries,
+            )),
+            by_address: Mutex::new(Windows::new(
+                config.max_failures_per_address,
+                config.window_secs,
+                config.max_entries,
+            )),
         }
     }
 
-    /// Seconds to wait if `client_id` or `address` is throttled at `now`.
-    pub(crate) fn retry_after(
-        &self,
-        client_id: &str,
-        address: Option<IpAddr>,
-        now: u64,
-    ) -> Option<u64> {
-        let client = blocked(
-            &self.by_client,
-            client_id,
-            self.config.max_failures_per_client,
-            self.config.window_secs,
-            now,
-        );
-        let address = address.and_then(|a| {
-            blocked(
-                &self.by_address,
-                &a,
-                self.config.max_failures_per_address,
-                self.config.window_secs,
-                now,
-            )
-        });
-        client.max(address)
-    }
-
-    /// Counts one failed authentication.
-    pub(crate) fn record_failure(&self, client_id: &str, address: Option<IpAddr>, now: u64) {
-        record(&self.by_client, client_id.to_owned(), &self.config, now);
+    /// A failed authentication for `client_id` from `address` at `now`: the
+    /// seconds to wait if the client id or the address is throttled (the
+    /// failure is then not counted), else `None` after counting it.
+    pub(crate) fn failed(&self, client_id: &str, address: Option<IpAddr>, now: u64) -> Option<u64> {
+        let address = address.map(address_key);
+        let mut by_client = lock(&self.by_client);
+        let mut by_address = lock(&self.by_address);
+        let client = by_client.retry_after(client_id, now);
+        let source = address.and_then(|a| by_address.retry_after(&a, now));
+        if client.is_some() || source.is_some() {
+            return client.max(source);
+        }
+        by_client.record(client_id, now);
         if let Some(address) = address {
-            record(&self.by_address, address, &self.config, now);
+            by_address.record(&address, now);
         }
+        None
     }
 }
 
-fn blocked<K, Q>(
-    map: &DashMap<K, Window>,
-    key: &Q,
+/// The lock, even if a panic elsewhere poisoned it: the counts stay usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// No node: the end of a list.
+const NIL: usize = usize::MAX;
+
+#[derive(Debug)]
+struct Node<K> {
+    key: K,
+    start: u64,
+    failures: u32,
+    throttled: bool,
+    prev: usize,
+    next: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct List {
+    head: usize,
+    tail: usize,
+}
+
+impl List {
+    const EMPTY: List = List {
+        head: NIL,
+        tail: NIL,
+    };
+}
+
+/// Fixed windows per key in at most `capacity` slots, in two intrusive
+/// lists (counting, throttled) ordered by when a key entered them.
+#[derive(Debug)]
+struct Windows<K> {
     limit: u32,
     window: u64,
-    now: u64,
-) -> Option<u64>
-where
-    K: Eq + Hash + std::borrow::Borrow<Q>,
-    Q: Eq + Hash + ?Sized,
-{
-    let entry = map.get(key)?;
-    let end = entry.start.saturating_add(window);
-    (entry.failures >= limit && now < end).then(|| (end - now).max(1))
+    capacity: usize,
+    index: HashMap<K, usize>,
+    nodes: Vec<Node<K>>,
+    counting: List,
+    throttled: List,
 }
 
-fn record<K: Eq + Hash>(map: &DashMap<K, Window>, key: K, config: &ThrottleConfig, now: u64) {
-    if map.len() >= config.max_entries && !map.contains_key(&key) {
-        map.retain(|_, w| w.start.saturating_add(config.window_secs) > now);
-        if map.len() >= config.max_entries {
-            return;
+impl<K: Eq + Hash + Clone> Windows<K> {
+    fn new(limit: u32, window: u64, capacity: usize) -> Self {
+        Windows {
+            limit,
+            window,
+            capacity: capacity.max(1),
+            index: HashMap::new(),
+            nodes: Vec::new(),
+            counting: List::EMPTY,
+            throttled: List::EMPTY,
         }
     }
-    let mut entry = map.entry(key).or_insert(Window {
-        start: now,
-        failures: 0,
-    });
-    if entry.start.saturating_add(config.window_secs) <= now {
-        *entry = Window {
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn expired(&self, node: usize, now: u64) -> bool {
+        self.nodes[node].start.saturating_add(self.window) <= now
+    }
+
+    /// Seconds to wait if `key` is throttled at `now`.
+    fn retry_after<Q>(&self, key: &Q, now: u64) -> Option<u64>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        let node = &self.nodes[*self.index.get(key)?];
+        let end = node.start.saturating_add(self.window);
+        (node.failures >= self.limit && now < end).then(|| (end - now).max(1))
+    }
+
+    /// Counts one failure for `key` at `now`.
+    fn record<Q>(&mut self, key: &Q, now: u64)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ToOwned<Owned = K> + ?Sized,
+    {
+        let slot = match self.index.get(key) {
+            Some(&slot) => {
+                if self.expired(slot, now) {
+                    self.unlink(slot);
+                    let node = &mut self.nodes[slot];
+                    node.start = now;
+                    node.failures = 0;
+                    node.throttled = false;
+                    self.push_back(slot);
+                }
+                slot
+            }
+            None => self.insert(key.to_owned(), now),
+        };
+        let node = &mut self.nodes[slot];
+        node.failures = node.failures.saturating_add(1);
+        if node.failures >= self.limit && !node.throttled {
+            self.unlink(slot);
+            self.nodes[slot].throttled = true;
+            self.push_back(slot);
+        }
+    }
+
+    /// A slot for a new key with no failures yet, evicting one if full.
+    fn insert(&mut self, key: K, now: u64) -> usize {
+        let node = Node {
+            key: key.clone(),
             start: now,
             failures: 0,
+            throttled: false,
+            prev: NIL,
+            next: NIL,
         };
+        let slot = if self.nodes.len() < self.capacity {
+            self.nodes.push(node);
+            self.nodes.len() - 1
+        } else {
+            let victim = self.victim(now);
+            self.unlink(victim);
+            let old = std::mem::replace(&mut self.nodes[victim], node);
+            self.index.remove(&old.key);
+            victim
+        };
+        self.index.insert(key, slot);
+        self.push_back(slot);
+        slot
     }
-    entry.failures = entry.failures.saturating_add(1);
+
+    /// The entry a full map gives up (see the module documentation).
+    fn victim(&self, now: u64) -> usize {
+        let (counting, throttled) = (self.counting.head, self.throttled.head);
+        if throttled != NIL && self.expired(throttled, now) {
+            throttled
+        } else if counting != NIL {
+            counting
+        } else {
+            throttled
+        }
+    }
+
+    fn list_mut(&mut self, throttled: bool) -> &mut List {
+        if throttled {
+            &mut self.throttled
+        } else {
+            &mut self.counting
+        }
+    }
+
+    fn unlink(&mut self, slot: usize) {
+        let (prev, next, throttled) = {
+            let node = &self.nodes[slot];
+            (node.prev, node.next, node.throttled)
+        };
+        if prev == NIL {
+            self.list_mut(throttled).head = next;
+        } else {
+            self.nodes[prev].next = next;
+        }
+        if next == NIL {
+            self.list_mut(throttled).tail = prev;
+        } else {
+            self.nodes[next].prev = prev;
+        }
+        self.nodes[slot].prev = NIL;
+        self.nodes[slot].next = NIL;
+    }
+
+    fn push_back(&mut self, slot: usize) {
+        let throttled = self.nodes[slot].throttled;
+        let tail = self.list_mut(throttled).tail;
+        self.nodes[slot].prev = tail;
+        self.nodes[slot].next = NIL;
+        if tail == NIL {
+            self.list_mut(throttled).head = slot;
+        } else {
+            self.nodes[tail].next = slot;
+        }
+        self.list_mut(throttled).tail = slot;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn blocks_after_the_limit_until_the_window_ends() {
-        let throttle = Throttle::new(ThrottleConfig {
-            max_failures_per_client: 3,
-            max_failures_per_address: 5,
+    fn config(client: u32, address: u32, max_entries: usize) -> ThrottleConfig {
+        ThrottleConfig {
+            max_failures_per_client: client,
+            max_failures_per_address: address,
             window_secs: 60,
-            max_entries: 10,
-        });
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        for i in 0..3 {
-            assert_eq!(throttle.retry_after("c", Some(ip), 100 + i), None);
-            throttle.record_failure("c", Some(ip), 100 + i);
+            max_entries,
         }
-        assert_eq!(throttle.retry_after("c", None, 110), Some(50));
-        assert_eq!(throttle.retry_after("other", Some(ip), 110), None);
-        throttle.record_failure("d", Some(ip), 111);
-        throttle.record_failure("e", Some(ip), 111);
-        assert_eq!(throttle.retry_after("other", Some(ip), 111), Some(49));
-        assert_eq!(throttle.retry_after("other", None, 111), None);
-        assert_eq!(
-            throttle.retry_after("c", Some(ip), 160),
-            None,
-            "window over"
-        );
-        throttle.record_failure("c", None, 160);
-        assert_eq!(throttle.retry_after("c", None, 161), None, "a new window");
     }
 
     #[test]
-    fn stays_bounded() {
-        let throttle = Throttle::new(ThrottleConfig {
-            max_entries: 4,
-            ..ThrottleConfig::default()
-        });
-        for i in 0..100 {
-            throttle.record_failure(&format!("c{i}"), None, 0);
+    fn failures_past_the_limit_wait_until_the_window_ends() {
+        let throttle = Throttle::new(config(3, 5, 10));
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        for i in 0..3 {
+            assert_eq!(throttle.failed("c", Some(ip), 100 + i), None);
         }
-        assert!(throttle.by_client.len() <= 4);
-        for i in 0..100 {
-            throttle.record_failure(&format!("n{i}"), None, 1000);
+        assert_eq!(throttle.failed("c", None, 110), Some(50));
+        assert_eq!(throttle.failed("d", Some(ip), 111), None);
+        assert_eq!(throttle.failed("e", Some(ip), 111), None, "the 5th");
+        assert_eq!(throttle.failed("other", Some(ip), 111), Some(49));
+        assert_eq!(throttle.failed("other", None, 111), None);
+        assert_eq!(throttle.failed("c", Some(ip), 160), None, "window over");
+        assert_eq!(throttle.failed("c", None, 161), None, "a new window: 2");
+        assert_eq!(throttle.failed("c", None, 162), None, "3");
+        assert_eq!(throttle.failed("c", None, 163), Some(57));
+    }
+
+    #[test]
+    fn a_throttled_failure_is_not_counted() {
+        let throttle = Throttle::new(config(1, 2, 10));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(throttle.failed("a", Some(ip), 0), None);
+        // Throttled by client: the address does not count it.
+        assert_eq!(throttle.failed("a", Some(ip), 1), Some(59));
+        assert_eq!(throttle.failed("b", Some(ip), 1), None, "address at 2");
+        assert_eq!(throttle.failed("c", Some(ip), 1), Some(59));
+        // Throttled by address: client "c" was not counted.
+        assert_eq!(throttle.failed("c", None, 2), None);
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        let key = |s: &str| address_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff:1:2:3"));
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2::"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+        assert_eq!(key("2001:db8:1:2:aaaa::1").to_string(), "2001:db8:1:2::");
+
+        let throttle = Throttle::new(config(100, 2, 10));
+        let a: IpAddr = "2001:db8:0:1::a".parse().unwrap();
+        let b: IpAddr = "2001:db8:0:1::b".parse().unwrap();
+        let c: IpAddr = "2001:db8:0:2::a".parse().unwrap();
+        assert_eq!(throttle.failed("x", Some(a), 0), None);
+        assert_eq!(throttle.failed("y", Some(b), 0), None);
+        assert_eq!(throttle.failed("z", Some(b), 0), Some(60), "same /64");
+        assert_eq!(throttle.failed("z", Some(c), 0), None, "another /64");
+    }
+
+    #[test]
+    fn a_full_map_evicts_counting_keys_before_throttled_ones() {
+        let throttle = Throttle::new(config(2, 1_000, 4));
+        throttle.failed("victim", None, 0);
+        throttle.failed("victim", None, 0);
+        assert_eq!(throttle.failed("victim", None, 1), Some(59));
+        // A flood of new keys, each failing once: ten times the capacity.
+        for i in 0..40 {
+            assert_eq!(throttle.failed(&format!("k{i}"), None, 2), None);
+            assert!(lock(&throttle.by_client).len() <= 4);
         }
-        assert!(throttle.by_client.len() <= 4);
-        assert!(
-            throttle.by_client.contains_key("n0"),
-            "expired windows swept"
+        assert_eq!(
+            throttle.failed("victim", None, 3),
+            Some(57),
+            "still throttled: counting keys went first"
         );
+        // Only a map full of throttled keys gives up the oldest of them.
+        for i in 0..3 {
+            let key = format!("t{i}");
+            throttle.failed(&key, None, 4);
+            throttle.failed(&key, None, 4);
+            assert_eq!(throttle.failed(&key, None, 4), Some(60));
+        }
+        assert_eq!(throttle.failed("victim", None, 5), Some(55));
+        assert_eq!(throttle.failed("t3", None, 5), None, "evicts the victim");
+        assert_eq!(
+            throttle.failed("victim", None, 5),
+            None,
+            "evicted, as documented"
+        );
+        for i in 0..3 {
+            assert_eq!(throttle.failed(&format!("t{i}"), None, 6), Some(58));
+        }
+    }
+
+    #[test]
+    fn a_full_map_evicts_expired_windows_first() {
+        let throttle = Throttle::new(config(1, 1_000, 2));
+        throttle.failed("old", None, 0);
+        throttle.failed("live", None, 50);
+        // "old" expired at 60: it goes, and "live" stays throttled.
+        assert_eq!(throttle.failed("new", None, 61), None);
+        assert_eq!(throttle.failed("live", None, 61), Some(49));
+        assert_eq!(throttle.failed("new", None, 61), Some(60));
+        assert_eq!(lock(&throttle.by_client).len(), 2);
+    }
+
+    #[test]
+    fn lists_stay_consistent_through_resets_and_evictions() {
+        let mut windows: Windows<u32> = Windows::new(3, 10, 8);
+        let mut now = 0;
+        for round in 0..2_000u32 {
+            let key = round.wrapping_mul(2_654_435_761) % 23;
+            if windows.retry_after(&key, now).is_none() {
+                windows.record(&key, now);
+            }
+            now += u64::from(round % 3 == 0);
+            assert!(windows.len() <= 8);
+            let mut seen = 0;
+            for list in [windows.counting, windows.throttled] {
+                let mut slot = list.head;
+                let mut prev = NIL;
+                while slot != NIL {
+                    assert_eq!(windows.nodes[slot].prev, prev);
+                    assert_eq!(windows.index[&windows.nodes[slot].key], slot);
+                    prev = slot;
+                    slot = windows.nodes[slot].next;
+                    seen += 1;
+                }
+                assert_eq!(list.tail, prev);
+            }
+            assert_eq!(seen, windows.len());
+        }
     }
 }

@@ -13,6 +13,8 @@ use http::{HeaderMap, header};
 use m2m_core::ClientSecret;
 
 use super::error::OAuthError;
+use super::source::source_address;
+use crate::Issuer;
 use crate::domain::client_auth::Credentials;
 
 /// Largest body the OAuth endpoints read.
@@ -89,7 +91,8 @@ impl OAuthForm {
 
 /// A request to an endpoint where the client authenticates: the form, the
 /// credentials (client_secret_basic or client_secret_post, never both) and
-/// the source address (when the server was started with connect info).
+/// the source address (when the server was started with connect info; see
+/// `http::source` for proxies).
 #[derive(Debug)]
 pub(crate) struct ClientRequest {
     pub(crate) form: OAuthForm,
@@ -99,17 +102,19 @@ pub(crate) struct ClientRequest {
     pub(crate) source: Option<IpAddr>,
 }
 
-impl<S: Send + Sync> FromRequest<S> for ClientRequest {
+impl FromRequest<Issuer> for ClientRequest {
     type Rejection = OAuthError;
 
-    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, issuer: &Issuer) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
         let form = OAuthForm::read(&parts, body).await?;
         let (credentials, basic) = read_credentials(&parts.headers, &form)?;
         let source = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
+            .map(|ConnectInfo(addr)| {
+                source_address(addr.ip(), &parts.headers, issuer.trusted_proxies())
+            });
         Ok(ClientRequest {
             form,
             credentials,

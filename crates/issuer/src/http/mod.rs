@@ -24,6 +24,7 @@ mod admin;
 pub(crate) mod error;
 mod extract;
 mod oauth;
+mod source;
 
 use error::AdminError;
 use oauth::{authorize, feed, introspect, jwks, metadata, revoke, token};
