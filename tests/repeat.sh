@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs CI's test phase (the README's test command, then the interop suite,
-# as .ci/run does) N times in a row on the current tree and prints a tally.
+# Runs CI's test phase (the README's test command, the interop suite, then
+# the documentation's shell blocks, as .ci/run does) N times in a row on
+# the current tree and prints a tally.
 # A test that fails in some runs only depends on chance or the clock: each
 # failed run's log is kept (and all logs removed when every run passed), and
 # the failing tests are named.
@@ -21,7 +22,8 @@ fi
 # The same commands and environment as .ci/run's test phase; stop if CI changed.
 test_command="cargo test --workspace --all-features"
 interop_command="bash tests/interop/run.sh"
-for command in "$test_command" "$interop_command"; do
+docs_command="bash tests/docs/run.sh"
+for command in "$test_command" "$interop_command" "$docs_command"; do
   if ! grep -qxF "$command" .ci/run; then
     echo "repeat.sh: .ci/run no longer runs '$command'; update tests/repeat.sh to match it" >&2
     exit 2
@@ -44,15 +46,16 @@ declare -A failures=()
 for run in $(seq 1 "$runs"); do
   log="$logs/run-$run.log"
   started=$SECONDS
-  if { $test_command && $interop_command; } >"$log" 2>&1; then
+  if { $test_command && $interop_command && $docs_command; } >"$log" 2>&1; then
     passed=$((passed + 1))
     echo "run $run/$runs: passed in $((SECONDS - started)) s"
     rm -f "$log"
   else
     failed=$((failed + 1))
     echo "run $run/$runs: FAILED in $((SECONDS - started)) s (log: $log)"
-    # cargo test's "test NAME ... FAILED", pytest's "FAILED NAME", node's "not ok N - NAME".
-    names=$(grep -E '^test .* \.\.\. FAILED$|^FAILED |^not ok ' "$log" | sort -u)
+    # cargo test's "test NAME ... FAILED", pytest's "FAILED NAME", node's "not ok N - NAME",
+    # the docs runner's "FAILED: FILE:LINE: WHY".
+    names=$(grep -E '^test .* \.\.\. FAILED$|^FAILED |^FAILED: |^not ok ' "$log" | sort -u)
     [ -n "$names" ] || names="(no failing test named: see the log's end)"
     while IFS= read -r name; do
       echo "    $name"

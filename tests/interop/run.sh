@@ -6,7 +6,9 @@
 #           requests against the guarded example app.
 #   Node:   openid-client (RFC 8414 discovery, client credentials) and jose
 #           (createRemoteJWKSet + jwtVerify) for ES256, EdDSA and RS256 issuers.
-#   curl:   the README's walk-through, run exactly as written.
+#
+# The README's walk-through (curl) runs with the rest of the documentation,
+# in tests/docs/run.sh.
 #
 # Installs pinned packages into tests/interop/.venv and tests/interop/node/node_modules.
 set -euo pipefail
@@ -89,9 +91,4 @@ M2M_ISSUERS=$(printf '{"ES256":{"endpoint":"%s","admin_file":"%s"},"EdDSA":{"end
   "${endpoints[rs256]}" "$work/rs256-admin.json")
 (cd "$here/node" && M2M_ISSUERS="$M2M_ISSUERS" node --test)
 
-echo "== interop: curl, the README walk-through as written"
-for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-wait 2>/dev/null || true
-pids=()
-"$here/readme_walkthrough.sh" "$root/README.md" "$bin"
 echo "interop: all passed"

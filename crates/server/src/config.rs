@@ -138,10 +138,23 @@ fn read_file_config(path: &Path) -> Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
-        // toml's messages span several lines; keep the first for a one-line error.
-        let first = e.to_string();
-        let first = first.lines().next().unwrap_or("invalid TOML").to_owned();
-        anyhow::anyhow!("invalid config file {}: {first}", path.display())
+        // toml's Display spans several lines (the position, the source line,
+        // a caret, then the message); make one line of the position and the
+        // message, which names the key (e.g. "unknown field `colour`, expected
+        // one of ...").
+        let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        match e.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                anyhow::anyhow!(
+                    "invalid config file {}: line {line}, column {column}: {message}",
+                    path.display()
+                )
+            }
+            None => anyhow::anyhow!("invalid config file {}: {message}", path.display()),
+        }
     })
 }
 
@@ -201,8 +214,19 @@ mod tests {
         let err = ServeConfig::resolve(&args).unwrap_err().to_string();
         assert!(err.starts_with("invalid config file"), "{err}");
         assert!(!err.contains('\n'));
-        std::fs::write(&path, "colour = \"blue\"\n").unwrap();
-        assert!(ServeConfig::resolve(&args).is_err());
+        // An unknown key (a typo, or a setting that does not exist) is refused,
+        // by name and position, instead of being ignored.
+        std::fs::write(&path, "listen = \"127.0.0.1:0\"\ncolour = \"blue\"\n").unwrap();
+        let err = ServeConfig::resolve(&args).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "invalid config file {}: line 2, column 1: unknown field `colour`, expected one of",
+                path.display()
+            )),
+            "{err}"
+        );
+        assert!(err.contains("`key_refresh_interval`"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
         std::fs::write(&path, "trusted_proxy = [\"10.0.0.0/8\", \"::1\"]\n").unwrap();
         let config = ServeConfig::resolve(&args).unwrap();
         let proxies: Vec<String> = config

@@ -10,3 +10,4 @@ mod libraries;
 mod replicas;
 mod revocation;
 mod startup;
+mod synopsis;
