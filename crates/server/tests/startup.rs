@@ -280,3 +280,19 @@ fn port_zero_is_reported_in_the_ready_file() {
         "the ready file is removed when the server stops"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn database_files_are_readable_by_their_owner_only() {
+    let dir = TempDir::new("db-modes");
+    let mut server = Server::start(dir.path(), Options::default());
+    let (client_id, secret) = admin_credentials(&server);
+    let (status, body) = token(&server.endpoint, &client_id, &secret);
+    assert_eq!(status, 200, "{body}");
+    // The server is still running: the WAL and its index are open.
+    for name in ["m2m.db", "m2m.db-wal", "m2m.db-shm"] {
+        let path = dir.path().join(name);
+        assert_eq!(mode(&path), 0o600, "{name}");
+    }
+    assert!(server.terminate().success());
+}
