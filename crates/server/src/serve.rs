@@ -274,7 +274,13 @@ fn init_logging(format: LogFormat) {
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        // Colour codes only for a person at a terminal, never into a log file.
+        LogFormat::Text => {
+            use std::io::IsTerminal as _;
+            builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .try_init()
+        }
     };
 }
 

@@ -296,3 +296,13 @@ fn database_files_are_readable_by_their_owner_only() {
     }
     assert!(server.terminate().success());
 }
+
+#[test]
+fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    let dir = TempDir::new("no-ansi");
+    let mut server = Server::start(dir.path(), Options::default());
+    assert!(server.terminate().success());
+    let log = server.log_text();
+    assert!(log.contains("m2m serving"), "{log}");
+    assert!(!log.contains('\u{1b}'), "ESC in the log:\n{log:?}");
+}
