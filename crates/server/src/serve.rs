@@ -100,27 +100,8 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
             .items
             .is_empty()
     };
-    if empty && config.bootstrap_admin_file.exists() {
-        return Err(anyhow!(
-            "{} exists already but the database is empty; move the file away and restart",
-            config.bootstrap_admin_file.display()
-        ));
-    }
-    if let Some((client_id, secret)) = issuer
-        .bootstrap_admin()
-        .await
-        .map_err(|e| anyhow!("cannot create the bootstrap admin client: {e}"))?
-    {
-        let json = serde_json::json!({
-            "client_id": client_id.as_str(),
-            "client_secret": secret.expose(),
-        });
-        write_admin_file(&config.bootstrap_admin_file, &json.to_string())?;
-        tracing::info!(
-            path = %config.bootstrap_admin_file.display(),
-            %client_id,
-            "empty database: created the admin client and wrote its credentials (mode 0600)"
-        );
+    if empty {
+        bootstrap(&issuer, &store, &config.bootstrap_admin_file).await?;
     } else {
         tracing::info!("database has clients already: bootstrap skipped");
     }
@@ -244,12 +225,62 @@ async fn shutdown_signal() {
     }
 }
 
-fn write_admin_file(path: &Path, contents: &str) -> Result<()> {
+/// Creates the admin client of an empty database and writes its
+/// credentials to `path`. The file is created first (exclusively, 0600), so
+/// a path that cannot be written fails the start before any client exists;
+/// if creating the client or writing the file fails after that, both are
+/// undone, and the next start bootstraps again.
+async fn bootstrap(issuer: &Issuer, store: &SqlStore, path: &Path) -> Result<()> {
+    use std::io::Write as _;
+    if path.exists() {
+        return Err(anyhow!(
+            "{} exists already but the database is empty; move the file away and restart",
+            path.display()
+        ));
+    }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    masterkey::write_private(path, contents.as_bytes())
+    let mut file = masterkey::create_private(path)?;
+    let remove_file = || {
+        let _ = std::fs::remove_file(path);
+    };
+    let (client_id, secret) = match issuer.bootstrap_admin().await {
+        Ok(Some(created)) => created,
+        Ok(None) => {
+            // Another replica bootstrapped between our check and now.
+            remove_file();
+            tracing::info!("database has clients already: bootstrap skipped");
+            return Ok(());
+        }
+        Err(e) => {
+            remove_file();
+            return Err(anyhow!("cannot create the bootstrap admin client: {e}"));
+        }
+    };
+    let json = serde_json::json!({
+        "client_id": client_id.as_str(),
+        "client_secret": secret.expose(),
+    });
+    if let Err(e) = file
+        .write_all(json.to_string().as_bytes())
+        .and_then(|()| file.sync_all())
+    {
+        remove_file();
+        use m2m_issuer::store::Store as _;
+        let revocation = m2m_core::RevokedClient::new(client_id.clone(), issuer.now());
+        if let Err(undo) = store.delete_client(&client_id, &revocation).await {
+            tracing::error!(%client_id, error = %undo, "cannot delete the bootstrap admin client whose credentials were not written; delete it by hand");
+        }
+        return Err(anyhow!("cannot write {}: {e}", path.display()));
+    }
+    tracing::info!(
+        path = %path.display(),
+        %client_id,
+        "empty database: created the admin client and wrote its credentials (mode 0600)"
+    );
+    Ok(())
 }
 
 /// The database URL without its password, for the log.
