@@ -283,18 +283,84 @@ async fn bootstrap(issuer: &Issuer, store: &SqlStore, path: &Path) -> Result<()>
     Ok(())
 }
 
-/// The database URL without its password, for the log.
+/// The database URL without its password, for the log: the password of the
+/// userinfo (`user:pass@`), of a `password=` query parameter (any case), and
+/// of a libpq `key=value` string (`host=h password=pw`, `password='a b'`).
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
+    if let Some(scheme) = url.find("://") {
+        let (head, rest) = url.split_at(scheme + 3);
+        // The userinfo ends at the last '@' before the path or query.
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let authority = match authority.rfind('@') {
+            Some(at) => match authority[..at].split_once(':') {
+                Some((user, _)) => format!("{user}:***{}", &authority[at..]),
+                None => authority.to_owned(),
+            },
+            None => authority.to_owned(),
+        };
+        let tail = match tail.split_once('?') {
+            Some((path, query)) => {
+                let (query, fragment) = query
+                    .split_once('#')
+                    .map_or((query, None), |(q, f)| (q, Some(f)));
+                let query: Vec<String> = query
+                    .split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                            format!("{key}=***")
+                        }
+                        _ => pair.to_owned(),
+                    })
+                    .collect();
+                let fragment = fragment.map(|f| format!("#{f}")).unwrap_or_default();
+                format!("{path}?{}{fragment}", query.join("&"))
             }
-        }
-        _ => url.to_owned(),
+            None => tail.to_owned(),
+        };
+        return format!("{head}{authority}{tail}");
     }
+    redact_key_value(url)
+}
+
+/// Redacts `password=...` in a libpq `key=value` connection string, where a
+/// value is a bare word or single-quoted with backslash escapes.
+fn redact_key_value(conninfo: &str) -> String {
+    let mut out = String::with_capacity(conninfo.len());
+    let mut rest = conninfo;
+    while !rest.is_empty() {
+        let spaces = rest.len() - rest.trim_start().len();
+        out.push_str(&rest[..spaces]);
+        rest = &rest[spaces..];
+        let Some(eq) = rest.find('=') else {
+            out.push_str(rest);
+            break;
+        };
+        let key = rest[..eq].trim_end();
+        out.push_str(&rest[..=eq]);
+        rest = rest[eq + 1..].trim_start();
+        // The value: quoted, or up to the next whitespace.
+        let end = if rest.starts_with('\'') {
+            let mut escaped = false;
+            rest.char_indices()
+                .skip(1)
+                .find(|&(_, c)| {
+                    let closes = c == '\'' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    closes
+                })
+                .map_or(rest.len(), |(i, _)| i + 1)
+        } else {
+            rest.find(char::is_whitespace).unwrap_or(rest.len())
+        };
+        if key.eq_ignore_ascii_case("password") {
+            out.push_str("***");
+        } else {
+            out.push_str(&rest[..end]);
+        }
+        rest = &rest[end..];
+    }
+    out
 }
 
 fn init_logging(format: LogFormat) {
@@ -324,5 +390,38 @@ mod tests {
         assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://m2m.db"), "sqlite://m2m.db");
+        assert_eq!(
+            redact("sqlite://m2m.db?mode=rwc"),
+            "sqlite://m2m.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn password_query_parameters_are_redacted_in_any_case() {
+        assert_eq!(
+            redact("postgres://u@h/db?password=pw&sslmode=require"),
+            "postgres://u@h/db?password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact("postgresql://h/db?sslmode=require&PassWord=pw"),
+            "postgresql://h/db?sslmode=require&PassWord=***"
+        );
+        assert_eq!(
+            redact("postgres://u:a@b@h/db?password=x#f"),
+            "postgres://u:***@h/db?password=***#f"
+        );
+    }
+
+    #[test]
+    fn libpq_key_value_passwords_are_redacted() {
+        assert_eq!(
+            redact("host=h user=u password=pw dbname=d"),
+            "host=h user=u password=*** dbname=d"
+        );
+        assert_eq!(
+            redact("host=h PASSWORD = 'a b\\' c' dbname=d"),
+            "host=h PASSWORD =*** dbname=d"
+        );
+        assert_eq!(redact("host=h dbname=d"), "host=h dbname=d");
     }
 }
