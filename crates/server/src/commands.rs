@@ -360,6 +360,11 @@ pub(crate) async fn token(endpoint: &str, args: TokenArgs) -> Result<()> {
 
 /// `m2m verify`: exit 0 and the claims as JSON, or an error (exit 1).
 pub(crate) async fn verify(endpoint: &str, args: VerifyArgs) -> Result<()> {
+    let token = if args.token == "-" {
+        read_token_from_stdin()?
+    } else {
+        args.token
+    };
     let http = Http::new()?;
     let issuer = match args.issuer {
         Some(issuer) => issuer,
@@ -386,9 +391,24 @@ pub(crate) async fn verify(endpoint: &str, args: VerifyArgs) -> Result<()> {
     let audience = args.audience.unwrap_or_else(|| issuer.clone());
     let validation = m2m_core::Validation::new(issuer, audience);
     let verified = validation
-        .verify(args.token.trim(), &keys, m2m_core::now_unix())
+        .verify(token.trim(), &keys, m2m_core::now_unix())
         .map_err(|e| anyhow!("invalid token: {e}"))?;
     print_json(&serde_json::to_value(&verified.claims)?)
+}
+
+/// `m2m verify -`: the token from standard input (one token, surrounding
+/// whitespace ignored), so it shows in neither `ps` nor shell history.
+fn read_token_from_stdin() -> Result<String> {
+    use std::io::Read as _;
+    let mut token = String::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut token)
+        .context("cannot read the token from standard input")?;
+    if token.trim().is_empty() {
+        bail!("no token on standard input");
+    }
+    Ok(token)
 }
 
 async fn get_json(http: &Http, url: &str) -> Result<Value> {

@@ -73,6 +73,22 @@ fn admin_commands_token_and_verify() {
     assert_eq!(claims["oid"], "org_42");
     assert_eq!(claims["scope"], "invoices:read");
     assert_eq!(claims["iss"], server.endpoint.as_str());
+    // `verify -` reads the token from standard input, out of `ps` and history.
+    let from_stdin = verify_stdin(&server, &format!("{access}\n"));
+    assert!(
+        from_stdin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_stdin.stderr)
+    );
+    let claims: serde_json::Value = serde_json::from_slice(&from_stdin.stdout).expect("claims");
+    assert_eq!(claims["client_id"], client_id.as_str());
+    let empty = verify_stdin(&server, "");
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&empty.stderr).contains("no token on standard input"),
+        "{}",
+        String::from_utf8_lossy(&empty.stderr)
+    );
 
     // A tampered token: exit 1 and a reason.
     let mut tampered = access.clone();
@@ -206,4 +222,24 @@ fn clear_errors_without_a_server_or_admin_file() {
         .expect("run");
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach"));
+}
+
+/// `m2m verify -` against `server`, with `input` on its standard input.
+fn verify_stdin(server: &Server, input: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let dir = server.admin_file.parent().expect("dir");
+    let mut child = m2m(dir)
+        .args(["--endpoint", &server.endpoint, "verify", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn m2m verify -");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write the token");
+    child.wait_with_output().expect("m2m verify -")
 }
