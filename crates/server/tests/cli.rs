@@ -243,3 +243,33 @@ fn verify_stdin(server: &Server, input: &str) -> std::process::Output {
         .expect("write the token");
     child.wait_with_output().expect("m2m verify -")
 }
+
+#[test]
+fn verify_warns_about_a_plain_http_jwks_from_another_host() {
+    let dir = TempDir::new("verify-http");
+    let closed = ClosedPort::new();
+    let run = |host: &str| {
+        let jwks = format!("http://{host}:{}/.well-known/jwks.json", closed.port);
+        let output = m2m(dir.path())
+            .args(["verify", "--issuer", "https://auth.test", "--jwks", &jwks])
+            .arg("a.b.c")
+            .output()
+            .expect("run m2m verify");
+        assert_eq!(output.status.code(), Some(1), "nothing listens there");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    // 0.0.0.0 is not a loopback address (connecting to it reaches this
+    // machine on Linux, so the refusal comes at once).
+    let stderr = run("0.0.0.0");
+    assert_eq!(
+        stderr
+            .matches("warning: the JWKS is fetched over plain http")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    for host in ["127.0.0.1", "localhost"] {
+        let stderr = run(host);
+        assert!(!stderr.contains("warning"), "{host}: {stderr}");
+    }
+}
