@@ -391,6 +391,9 @@ impl GuardBuilder {
             None
         };
         let feed_url = self.feed_url.as_deref().map(parse_url).transpose()?;
+        if let Some(url) = &feed_url {
+            warn_if_cleartext("revocation feed", url);
+        }
 
         let cache = Arc::new(TokenCache::new(self.cache_capacity));
         // Dropped on an early return, which stops what was started.
@@ -400,6 +403,7 @@ impl GuardBuilder {
             Source::InProcess(keys) => Arc::new(KeyStore::in_process(&keys, Arc::clone(&cache))),
             Source::Url(url) => {
                 let url = parse_url(&url)?;
+                warn_if_cleartext("JWKS", &url);
                 let fetcher = fetcher.clone().ok_or(BuildError::NoRuntime)?;
                 let remote = Remote::new(url, fetcher, self.timings);
                 let store = Arc::new(KeyStore::remote(remote, Arc::clone(&cache)));
@@ -467,6 +471,31 @@ impl fmt::Debug for GuardBuilder {
 }
 
 /// Checks that the URL is http, or https with the `rustls` feature.
+/// Warns, once at build time, when keys or revocations come over plain
+/// http from a host other than this machine: anyone on the path could then
+/// serve their own keys, or hide revocations.
+fn warn_if_cleartext(what: &str, url: &Url) {
+    if url.scheme() == "http" && !is_loopback(url) {
+        tracing::warn!(
+            target: "m2m_guard",
+            host = url.host_str().unwrap_or_default(),
+            "the {what} is fetched over plain http from a host that is not loopback; use https"
+        );
+    }
+}
+
+/// Whether `url` names this machine: 127.0.0.0/8, ::1 or `localhost`.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost") || name.eq_ignore_ascii_case("localhost.")
+        }
+        None => false,
+    }
+}
+
 fn parse_url(url: &str) -> Result<Url, BuildError> {
     let parsed = Url::parse(url).map_err(|e| BuildError::InvalidUrl(format!("{url}: {e}")))?;
     match parsed.scheme() {
@@ -476,5 +505,32 @@ fn parse_url(url: &str) -> Result<Url, BuildError> {
         other => Err(BuildError::InvalidUrl(format!(
             "{url}: scheme {other:?} is not http or https"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for url in [
+            "http://127.0.0.1:8080/jwks",
+            "http://127.9.8.7/jwks",
+            "http://[::1]:8080/jwks",
+            "http://localhost/jwks",
+            "http://LOCALHOST:1/jwks",
+        ] {
+            assert!(is_loopback(&Url::parse(url).unwrap()), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1/jwks",
+            "http://[2001:db8::1]/jwks",
+            "http://auth.example.com/jwks",
+            "http://localhost.example.com/jwks",
+            "http://0.0.0.0/jwks",
+        ] {
+            assert!(!is_loopback(&Url::parse(url).unwrap()), "{url}");
+        }
     }
 }

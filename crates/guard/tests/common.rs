@@ -426,7 +426,16 @@ pub(crate) fn sign_without_kid(key: &SigningKey, claims: &AccessTokenClaims) -> 
 /// test capture nothing one run in a few.
 pub(crate) struct LogCapture {
     from: usize,
-    thread: String,
+    thread: u64,
+}
+
+/// The number in the first `ThreadId(N)` of `text`. The subscriber pads it
+/// (`ThreadId(02)`) where `Debug` does not (`ThreadId(2)`), so lines are
+/// matched by number, not by text.
+fn thread_number(text: &str) -> Option<u64> {
+    let start = text.find("ThreadId(")? + "ThreadId(".len();
+    let end = start + text[start..].find(')')?;
+    text[start..end].parse().ok()
 }
 
 #[derive(Clone, Default)]
@@ -466,7 +475,8 @@ impl LogCapture {
         let log = shared_log();
         LogCapture {
             from: log.0.lock().unwrap().len(),
-            thread: format!("{:?}", std::thread::current().id()),
+            thread: thread_number(&format!("{:?}", std::thread::current().id()))
+                .expect("a thread id"),
         }
     }
 
@@ -475,7 +485,7 @@ impl LogCapture {
         let bytes = shared_log().0.lock().unwrap()[self.from..].to_vec();
         String::from_utf8_lossy(&bytes)
             .lines()
-            .filter(|line| line.contains(&format!(" {} ", self.thread)))
+            .filter(|line| thread_number(line) == Some(self.thread))
             .map(|line| format!("{line}\n"))
             .collect()
     }

@@ -476,3 +476,46 @@ async fn a_static_set_with_no_usable_key_is_a_build_error() {
         .unwrap();
     assert_eq!(guard.key_count(), 1);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn plain_http_from_a_remote_host_is_warned_about_at_build_time() {
+    let captured = crate::common::LogCapture::start();
+
+    // Loopback over http (this test issuer, and `localhost`): no warning.
+    let issuer = Issuer::start(&[]).await;
+    let guard = builder(&issuer)
+        .revocation_feed(issuer.feed_url())
+        .build()
+        .await
+        .unwrap();
+    drop(guard);
+    let local = issuer.jwks_url().replace("127.0.0.1", "localhost");
+    let guard = Guard::builder(ISS, AUD)
+        .jwks_url(local)
+        .build()
+        .await
+        .unwrap();
+    drop(guard);
+    let logs = captured.text();
+    assert!(!logs.contains("plain http"), "{logs}");
+
+    // Other hosts (documentation addresses, never routed): one warning each,
+    // given before anything is fetched, whatever the fetch gives then.
+    let built = Guard::builder(ISS, AUD)
+        .jwks_url("http://192.0.2.1/.well-known/jwks.json")
+        .revocation_feed("http://[2001:db8::1]/oauth/revocations")
+        .fetch_timeout(Duration::from_millis(200))
+        .build()
+        .await;
+    let logs = captured.text();
+    assert_eq!(
+        logs.matches("plain http").count(),
+        2,
+        "{logs} {:?}",
+        built.err()
+    );
+    assert!(logs.contains("JWKS"), "{logs}");
+    assert!(logs.contains("192.0.2.1"), "{logs}");
+    assert!(logs.contains("revocation feed"), "{logs}");
+    assert!(logs.contains("2001:db8::1"), "{logs}");
+}

@@ -3,6 +3,7 @@
 mod admin;
 mod common;
 mod feed_load;
+mod headers;
 mod interop;
 mod introspect_revoke;
 mod keys;

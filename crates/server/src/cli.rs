@@ -54,6 +54,10 @@ pub(crate) enum Command {
     /// Get an access token with client credentials and print it.
     Token(TokenArgs),
     /// Verify an access token against a JWKS; print its claims as JSON.
+    ///
+    /// Prefer `m2m verify -` with the token on standard input: a token on
+    /// the command line is visible to other users in `ps` and kept in shell
+    /// history.
     Verify(VerifyArgs),
 }
 
@@ -358,7 +362,7 @@ pub(crate) struct TokenArgs {
 /// `m2m verify`.
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// The access token.
+    /// The access token, or `-` (preferred) to read it from standard input.
     pub(crate) token: String,
     /// JWKS URL [default: <endpoint>/.well-known/jwks.json].
     #[arg(long, env = "M2M_JWKS")]

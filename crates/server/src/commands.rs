@@ -368,6 +368,11 @@ pub(crate) async fn token(endpoint: &str, args: TokenArgs) -> Result<()> {
 
 /// `m2m verify`: exit 0 and the claims as JSON, or an error (exit 1).
 pub(crate) async fn verify(endpoint: &str, args: VerifyArgs) -> Result<()> {
+    let token = if args.token == "-" {
+        read_token_from_stdin()?
+    } else {
+        args.token
+    };
     let http = Http::new()?;
     let issuer = match args.issuer {
         Some(issuer) => issuer,
@@ -387,6 +392,11 @@ pub(crate) async fn verify(endpoint: &str, args: VerifyArgs) -> Result<()> {
     let jwks_url = args
         .jwks
         .unwrap_or_else(|| url(endpoint, "/.well-known/jwks.json"));
+    if let Some(host) = cleartext_remote_host(&jwks_url) {
+        eprintln!(
+            "warning: the JWKS is fetched over plain http from {host}, which is not loopback; anyone on the path can serve their own keys: use https"
+        );
+    }
     let jwks: m2m_core::JwkSet = serde_json::from_value(get_json(&http, &jwks_url).await?)
         .with_context(|| format!("{jwks_url} is not a JWK Set"))?;
     let keys = m2m_core::KeySet::from_jwk_set(&jwks)
@@ -394,9 +404,40 @@ pub(crate) async fn verify(endpoint: &str, args: VerifyArgs) -> Result<()> {
     let audience = args.audience.unwrap_or_else(|| issuer.clone());
     let validation = m2m_core::Validation::new(issuer, audience);
     let verified = validation
-        .verify(args.token.trim(), &keys, m2m_core::now_unix())
+        .verify(token.trim(), &keys, m2m_core::now_unix())
         .map_err(|e| anyhow!("invalid token: {e}"))?;
     print_json(&serde_json::to_value(&verified.claims)?)
+}
+
+/// The host of an `http://` URL whose host is not this machine (127.0.0.0/8,
+/// ::1, `localhost`); `None` for https, loopback, or what does not parse.
+fn cleartext_remote_host(url: &str) -> Option<String> {
+    let uri: http::Uri = url.parse().ok()?;
+    if uri.scheme_str() != Some("http") {
+        return None;
+    }
+    let host = uri.host()?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => bare.eq_ignore_ascii_case("localhost"),
+    };
+    (!loopback).then(|| host.to_owned())
+}
+
+/// `m2m verify -`: the token from standard input (one token, surrounding
+/// whitespace ignored), so it shows in neither `ps` nor shell history.
+fn read_token_from_stdin() -> Result<String> {
+    use std::io::Read as _;
+    let mut token = String::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut token)
+        .context("cannot read the token from standard input")?;
+    if token.trim().is_empty() {
+        bail!("no token on standard input");
+    }
+    Ok(token)
 }
 
 async fn get_json(http: &Http, url: &str) -> Result<Value> {
@@ -424,4 +465,30 @@ fn scopes_text(value: &Value) -> String {
         .as_array()
         .map(|a| a.iter().map(text).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|| text(value))
+}
+
+#[cfg(test)]
+mod verify_tests {
+    use super::cleartext_remote_host;
+
+    #[test]
+    fn only_plain_http_to_another_host_is_cleartext_remote() {
+        for url in [
+            "http://127.0.0.1:8080/.well-known/jwks.json",
+            "http://127.1.2.3/jwks",
+            "http://[::1]:8080/jwks",
+            "http://localhost:8080/jwks",
+            "https://auth.example.com/jwks",
+        ] {
+            assert_eq!(cleartext_remote_host(url), None, "{url}");
+        }
+        assert_eq!(
+            cleartext_remote_host("http://auth.example.com/jwks").as_deref(),
+            Some("auth.example.com")
+        );
+        assert_eq!(
+            cleartext_remote_host("http://[2001:db8::1]:80/jwks").as_deref(),
+            Some("[2001:db8::1]")
+        );
+    }
 }

@@ -100,8 +100,9 @@ pub(crate) fn key_file(db: &Path) -> PathBuf {
     PathBuf::from(path)
 }
 
-/// Writes a file readable by its owner only (0600), refusing to overwrite.
-pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+/// Creates an empty file readable by its owner only (0600), refusing to
+/// overwrite.
+pub(crate) fn create_private(path: &Path) -> Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -109,9 +110,14 @@ pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file = options
+    options
         .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// Writes a file readable by its owner only (0600), refusing to overwrite.
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut file = create_private(path)?;
     file.write_all(contents)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", path.display()))

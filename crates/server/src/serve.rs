@@ -219,24 +219,8 @@ async fn start_on(
             .items
             .is_empty()
     };
-    if empty && config.bootstrap_admin_file.exists() {
-        return Err(admin_file_in_the_way(&config.bootstrap_admin_file));
-    }
-    if let Some((client_id, secret)) = issuer
-        .bootstrap_admin()
-        .await
-        .map_err(|e| anyhow!("cannot create the bootstrap admin client: {e}"))?
-    {
-        let json = serde_json::json!({
-            "client_id": client_id.as_str(),
-            "client_secret": secret.expose(),
-        });
-        write_admin_file(&config.bootstrap_admin_file, &json.to_string())?;
-        tracing::info!(
-            path = %config.bootstrap_admin_file.display(),
-            %client_id,
-            "empty database: created the admin client and wrote its credentials (mode 0600)"
-        );
+    if empty {
+        bootstrap(&issuer, store, &config.bootstrap_admin_file).await?;
     } else {
         tracing::info!("database has clients already: bootstrap skipped");
     }
@@ -352,26 +336,139 @@ async fn shutdown_signal() {
     }
 }
 
-fn write_admin_file(path: &Path, contents: &str) -> Result<()> {
+/// Creates the admin client of an empty database and writes its
+/// credentials to `path`. The file is created first (exclusively, 0600), so
+/// a path that cannot be written fails the start before any client exists;
+/// if creating the client or writing the file fails after that, both are
+/// undone, and the next start bootstraps again.
+async fn bootstrap(issuer: &Issuer, store: &SqlStore, path: &Path) -> Result<()> {
+    use std::io::Write as _;
+    if path.exists() {
+        return Err(admin_file_in_the_way(path));
+    }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    masterkey::write_private(path, contents.as_bytes())
+    let mut file = masterkey::create_private(path)?;
+    let remove_file = || {
+        let _ = std::fs::remove_file(path);
+    };
+    let (client_id, secret) = match issuer.bootstrap_admin().await {
+        Ok(Some(created)) => created,
+        Ok(None) => {
+            // Another replica bootstrapped between our check and now.
+            remove_file();
+            tracing::info!("database has clients already: bootstrap skipped");
+            return Ok(());
+        }
+        Err(e) => {
+            remove_file();
+            return Err(anyhow!("cannot create the bootstrap admin client: {e}"));
+        }
+    };
+    let json = serde_json::json!({
+        "client_id": client_id.as_str(),
+        "client_secret": secret.expose(),
+    });
+    if let Err(e) = file
+        .write_all(json.to_string().as_bytes())
+        .and_then(|()| file.sync_all())
+    {
+        remove_file();
+        use m2m_issuer::store::Store as _;
+        let revocation = m2m_core::RevokedClient::new(client_id.clone(), issuer.now());
+        if let Err(undo) = store.delete_client(&client_id, &revocation).await {
+            tracing::error!(%client_id, error = %undo, "cannot delete the bootstrap admin client whose credentials were not written; delete it by hand");
+        }
+        return Err(anyhow!("cannot write {}: {e}", path.display()));
+    }
+    tracing::info!(
+        path = %path.display(),
+        %client_id,
+        "empty database: created the admin client and wrote its credentials (mode 0600)"
+    );
+    Ok(())
 }
 
-/// The database URL without its password, for the log.
+/// The database URL without its password, for the log: the password of the
+/// userinfo (`user:pass@`), of a `password=` query parameter (any case), and
+/// of a libpq `key=value` string (`host=h password=pw`, `password='a b'`).
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
+    if let Some(scheme) = url.find("://") {
+        let (head, rest) = url.split_at(scheme + 3);
+        // The userinfo ends at the last '@' before the path or query.
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let authority = match authority.rfind('@') {
+            Some(at) => match authority[..at].split_once(':') {
+                Some((user, _)) => format!("{user}:***{}", &authority[at..]),
+                None => authority.to_owned(),
+            },
+            None => authority.to_owned(),
+        };
+        let tail = match tail.split_once('?') {
+            Some((path, query)) => {
+                let (query, fragment) = query
+                    .split_once('#')
+                    .map_or((query, None), |(q, f)| (q, Some(f)));
+                let query: Vec<String> = query
+                    .split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                            format!("{key}=***")
+                        }
+                        _ => pair.to_owned(),
+                    })
+                    .collect();
+                let fragment = fragment.map(|f| format!("#{f}")).unwrap_or_default();
+                format!("{path}?{}{fragment}", query.join("&"))
             }
-        }
-        _ => url.to_owned(),
+            None => tail.to_owned(),
+        };
+        return format!("{head}{authority}{tail}");
     }
+    redact_key_value(url)
+}
+
+/// Redacts `password=...` in a libpq `key=value` connection string, where a
+/// value is a bare word or single-quoted with backslash escapes.
+fn redact_key_value(conninfo: &str) -> String {
+    let mut out = String::with_capacity(conninfo.len());
+    let mut rest = conninfo;
+    while !rest.is_empty() {
+        let spaces = rest.len() - rest.trim_start().len();
+        out.push_str(&rest[..spaces]);
+        rest = &rest[spaces..];
+        let Some(eq) = rest.find('=') else {
+            out.push_str(rest);
+            break;
+        };
+        let key = rest[..eq].trim_end();
+        out.push_str(&rest[..=eq]);
+        rest = rest[eq + 1..].trim_start();
+        // The value: quoted, or up to the next whitespace.
+        let end = if rest.starts_with('\'') {
+            let mut escaped = false;
+            rest.char_indices()
+                .skip(1)
+                .find(|&(_, c)| {
+                    let closes = c == '\'' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    closes
+                })
+                .map_or(rest.len(), |(i, _)| i + 1)
+        } else {
+            rest.find(char::is_whitespace).unwrap_or(rest.len())
+        };
+        if key.eq_ignore_ascii_case("password") {
+            out.push_str("***");
+        } else {
+            out.push_str(&rest[..end]);
+        }
+        rest = &rest[end..];
+    }
+    out
 }
 
 fn init_logging(format: LogFormat) {
@@ -382,7 +479,13 @@ fn init_logging(format: LogFormat) {
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        // Colour codes only for a person at a terminal, never into a log file.
+        LogFormat::Text => {
+            use std::io::IsTerminal as _;
+            builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .try_init()
+        }
     };
 }
 
@@ -395,5 +498,38 @@ mod tests {
         assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://m2m.db"), "sqlite://m2m.db");
+        assert_eq!(
+            redact("sqlite://m2m.db?mode=rwc"),
+            "sqlite://m2m.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn password_query_parameters_are_redacted_in_any_case() {
+        assert_eq!(
+            redact("postgres://u@h/db?password=pw&sslmode=require"),
+            "postgres://u@h/db?password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact("postgresql://h/db?sslmode=require&PassWord=pw"),
+            "postgresql://h/db?sslmode=require&PassWord=***"
+        );
+        assert_eq!(
+            redact("postgres://u:a@b@h/db?password=x#f"),
+            "postgres://u:***@h/db?password=***#f"
+        );
+    }
+
+    #[test]
+    fn libpq_key_value_passwords_are_redacted() {
+        assert_eq!(
+            redact("host=h user=u password=pw dbname=d"),
+            "host=h user=u password=*** dbname=d"
+        );
+        assert_eq!(
+            redact("host=h PASSWORD = 'a b\\' c' dbname=d"),
+            "host=h PASSWORD =*** dbname=d"
+        );
+        assert_eq!(redact("host=h dbname=d"), "host=h dbname=d");
     }
 }

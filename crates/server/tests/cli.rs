@@ -73,6 +73,22 @@ fn admin_commands_token_and_verify() {
     assert_eq!(claims["oid"], "org_42");
     assert_eq!(claims["scope"], "invoices:read");
     assert_eq!(claims["iss"], server.endpoint.as_str());
+    // `verify -` reads the token from standard input, out of `ps` and history.
+    let from_stdin = verify_stdin(&server, &format!("{access}\n"));
+    assert!(
+        from_stdin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_stdin.stderr)
+    );
+    let claims: serde_json::Value = serde_json::from_slice(&from_stdin.stdout).expect("claims");
+    assert_eq!(claims["client_id"], client_id.as_str());
+    let empty = verify_stdin(&server, "");
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&empty.stderr).contains("no token on standard input"),
+        "{}",
+        String::from_utf8_lossy(&empty.stderr)
+    );
 
     // A tampered token: exit 1 and a reason.
     let mut tampered = access.clone();
@@ -303,4 +319,54 @@ fn client_tables_show_redirect_uris_and_the_secret_id() {
         Some(0),
         "{shown}"
     );
+}
+
+/// `m2m verify -` against `server`, with `input` on its standard input.
+fn verify_stdin(server: &Server, input: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let dir = server.admin_file.parent().expect("dir");
+    let mut child = m2m(dir)
+        .args(["--endpoint", &server.endpoint, "verify", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn m2m verify -");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write the token");
+    child.wait_with_output().expect("m2m verify -")
+}
+
+#[test]
+fn verify_warns_about_a_plain_http_jwks_from_another_host() {
+    let dir = TempDir::new("verify-http");
+    let closed = ClosedPort::new();
+    let run = |host: &str| {
+        let jwks = format!("http://{host}:{}/.well-known/jwks.json", closed.port);
+        let output = m2m(dir.path())
+            .args(["verify", "--issuer", "https://auth.test", "--jwks", &jwks])
+            .arg("a.b.c")
+            .output()
+            .expect("run m2m verify");
+        assert_eq!(output.status.code(), Some(1), "nothing listens there");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    // 0.0.0.0 is not a loopback address (connecting to it reaches this
+    // machine on Linux, so the refusal comes at once).
+    let stderr = run("0.0.0.0");
+    assert_eq!(
+        stderr
+            .matches("warning: the JWKS is fetched over plain http")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    for host in ["127.0.0.1", "localhost"] {
+        let stderr = run(host);
+        assert!(!stderr.contains("warning"), "{host}: {stderr}");
+    }
 }

@@ -555,3 +555,67 @@ fn behind_a_trusted_proxy_failures_count_per_forwarded_client() {
     let line = serve_fails(dir.path(), &["--trusted-proxy", "10.0.0.0/33"], &[]);
     assert!(line.contains("10.0.0.0/33"), "{line}");
 }
+
+#[cfg(unix)]
+#[test]
+fn database_files_are_readable_by_their_owner_only() {
+    let dir = TempDir::new("db-modes");
+    let mut server = Server::start(dir.path(), Options::default());
+    let (client_id, secret) = admin_credentials(&server);
+    let (status, body) = token(&server.endpoint, &client_id, &secret);
+    assert_eq!(status, 200, "{body}");
+    // The server is still running: the WAL and its index are open.
+    for name in ["m2m.db", "m2m.db-wal", "m2m.db-shm"] {
+        let path = dir.path().join(name);
+        assert_eq!(mode(&path), 0o600, "{name}");
+    }
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    let dir = TempDir::new("no-ansi");
+    let mut server = Server::start(dir.path(), Options::default());
+    assert!(server.terminate().success());
+    let log = server.log_text();
+    assert!(log.contains("m2m serving"), "{log}");
+    assert!(!log.contains('\u{1b}'), "ESC in the log:\n{log:?}");
+}
+
+#[test]
+fn an_unwritable_admin_file_fails_the_start_and_leaves_no_admin_behind() {
+    let dir = TempDir::new("bootstrap-fails");
+    // A path under a regular file cannot be created, not even by root.
+    std::fs::write(dir.path().join("blocker"), "").expect("blocker");
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("m2m.db").display());
+    let bad = dir.path().join("blocker").join("m2m-admin.json");
+    let error = serve_fails(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &database,
+            "--bootstrap-admin-file",
+            &bad.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(
+        error.contains("blocker"),
+        "the error names the path: {error}"
+    );
+
+    // The next start, with a good path, bootstraps an admin that works.
+    let mut server = Server::start(dir.path(), Options::default());
+    let (client_id, secret) = admin_credentials(&server);
+    let (status, body) = token(&server.endpoint, &client_id, &secret);
+    assert_eq!(status, 200, "{body}");
+    let clients = server.cli_json(&["client", "list", "--json"]);
+    assert_eq!(
+        clients["items"].as_array().map(Vec::len),
+        Some(1),
+        "one admin client only: {clients}"
+    );
+    assert!(server.terminate().success());
+}

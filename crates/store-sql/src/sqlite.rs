@@ -16,6 +16,10 @@
 //! processes sharing the file (a plain `BEGIN` would take it only at the
 //! first write, and fail with `SQLITE_BUSY` if another writer came between).
 //! Every table is `STRICT`: a value of the wrong type is refused, not stored.
+//!
+//! A new database file is created readable by its owner only (0600 on Unix)
+//! before SQLite opens it: it holds secret hashes and the audit log. SQLite
+//! gives the `-wal` and `-shm` files the main file's mode.
 
 use std::fmt;
 use std::str::FromStr;
@@ -34,6 +38,24 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections in the pool of a file database. Reads run in parallel; writes
 /// take turns whatever the pool size.
 const MAX_CONNECTIONS: u32 = 4;
+
+/// Creates `path` empty with mode 0600 unless it exists, so that SQLite,
+/// which would create it with the umask's mode (0644 as a rule), opens a
+/// private file and gives its `-wal` and `-shm` files the same mode.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 /// The issuer's [`Store`](m2m_issuer::store::Store) in a SQLite database.
 ///
@@ -87,7 +109,11 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| SqlStoreError::InvalidUrl(e.to_string()))?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        Self::connect_with(options, in_memory).await
+        let creates = !in_memory
+            && url
+                .split_once('?')
+                .is_some_and(|(_, query)| query.split('&').any(|p| p == "mode=rwc"));
+        Self::connect_with(options, in_memory, creates).await
     }
 
     /// Opens the database file at `path`, creating it if missing, and migrates it.
@@ -95,18 +121,23 @@ impl SqliteStore {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true);
-        Self::connect_with(options, false).await
+        Self::connect_with(options, false, true).await
     }
 
     async fn connect_with(
         options: SqliteConnectOptions,
         in_memory: bool,
+        creates: bool,
     ) -> Result<Self, SqlStoreError> {
         let target: Arc<str> = if in_memory {
             "SQLite in-memory database".into()
         } else {
             format!("SQLite database {}", options.get_filename().display()).into()
         };
+        if creates {
+            create_private(options.get_filename())
+                .map_err(|e| SqlStoreError::connect(&target, e))?;
+        }
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)

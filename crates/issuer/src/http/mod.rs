@@ -12,11 +12,15 @@
 //! | POST /oauth/revoke | `oauth::revoke` |
 //! | GET /oauth/revocations | `oauth::feed` |
 //! | /admin/... | `admin` |
+//!
+//! Every response, errors and the 405 fallback included, carries
+//! `X-Content-Type-Options: nosniff`: a JSON error body can echo request
+//! text, and a browser must never sniff it into HTML.
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::StatusCode;
+use http::{HeaderValue, StatusCode, header};
 
 use crate::Issuer;
 
@@ -43,6 +47,7 @@ pub(crate) fn router(issuer: Issuer) -> Router {
         )
         .merge(admin::router(&issuer))
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(nosniff))
         .with_state(issuer)
 }
 
@@ -50,7 +55,17 @@ pub(crate) fn well_known_router(issuer: Issuer) -> Router {
     let path = metadata::well_known_path(issuer.issuer_url());
     Router::new()
         .route(&path, get(metadata::metadata))
+        .layer(axum::middleware::map_response(nosniff))
         .with_state(issuer)
+}
+
+/// Adds `X-Content-Type-Options: nosniff` to a response.
+async fn nosniff(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 async fn method_not_allowed() -> Response {
