@@ -73,9 +73,14 @@ pids+=($!)
 api=$(wait_listening "$work/api.log" "$!")
 
 echo "== interop: Python (authlib, PyJWT, requests)"
+# requirements.txt is the full lock (every package, exact version, sha256
+# hashes; made from requirements.in): pip installs exactly that or fails.
+# The venv is rebuilt from scratch whenever the lock changes.
 if [ ! -x "$here/.venv/bin/pytest" ] || ! cmp -s "$here/python/requirements.txt" "$here/.venv/requirements.txt"; then
+  rm -rf "$here/.venv"
   python3 -m venv "$here/.venv"
-  "$here/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/python/requirements.txt"
+  "$here/.venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps \
+    -r "$here/python/requirements.txt"
   cp "$here/python/requirements.txt" "$here/.venv/requirements.txt"
 fi
 M2M_ENDPOINT="${endpoints[es256]}" M2M_ADMIN_FILE="$work/es256-admin.json" \
