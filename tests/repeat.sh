@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs CI's test phase (the README's test command, the interop suite, then
-# the documentation's shell blocks, as .ci/run does) N times in a row on
-# the current tree and prints a tally.
+# Runs CI's test phase (`.ci/run --tests`: the README's test command, the
+# examples, the interop suite, the documentation's shell blocks and the
+# feature matrix's tests) N times in a row on the current tree and prints a
+# tally.
 # A test that fails in some runs only depends on chance or the clock: each
 # failed run's log is kept (and all logs removed when every run passed), and
 # the failing tests are named.
@@ -19,22 +20,23 @@ if ! [[ $runs =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 
-# The same commands and environment as .ci/run's test phase; stop if CI changed.
-test_command="cargo test --workspace --all-features"
-interop_command="bash tests/interop/run.sh"
-docs_command="bash tests/docs/run.sh"
-for command in "$test_command" "$interop_command" "$docs_command"; do
-  if ! grep -qxF "$command" .ci/run; then
-    echo "repeat.sh: .ci/run no longer runs '$command'; update tests/repeat.sh to match it" >&2
-    exit 2
-  fi
-done
 export CARGO_TERM_COLOR=never
 export M2M_TEST_POSTGRES_URL="${M2M_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/m2m-repeat.XXXXXX")
+# Everything the test phase builds: the test build, the examples and the
+# interop binaries (same features), the quick start's release binary, and
+# the feature matrix's three test builds.
 echo "== building once"
-if ! $test_command --no-run --quiet >"$logs/build.log" 2>&1; then
+if ! {
+  cargo test --workspace --all-features --no-run &&
+    cargo build --workspace --all-features --bins --examples &&
+    cargo build --example guard_existing_app &&
+    cargo build --release --bin m2m &&
+    cargo test -p m2m-core --no-default-features --no-run &&
+    cargo test -p m2m-guard --no-default-features --no-run &&
+    cargo test -p m2m-client --no-default-features --no-run
+} >"$logs/build.log" 2>&1; then
   echo "the build failed:"
   cat "$logs/build.log"
   exit 1
@@ -46,7 +48,7 @@ declare -A failures=()
 for run in $(seq 1 "$runs"); do
   log="$logs/run-$run.log"
   started=$SECONDS
-  if { $test_command && $interop_command && $docs_command; } >"$log" 2>&1; then
+  if bash .ci/run --tests >"$log" 2>&1; then
     passed=$((passed + 1))
     echo "run $run/$runs: passed in $((SECONDS - started)) s"
     rm -f "$log"

