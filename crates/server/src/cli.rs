@@ -299,7 +299,9 @@ pub(crate) enum KeyCommand {
     /// the JWKS, a new key signs if it was the only signer, and every token
     /// it signed is refused.
     Revoke {
-        /// The key's kid (see the JWKS, or a token's header).
+        /// The key's kid (see the JWKS, or a token's header). A kid is
+        /// base64url and may begin with `-`: it is taken as written.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Print the raw JSON.
         #[arg(long)]
@@ -373,4 +375,34 @@ pub(crate) struct VerifyArgs {
     /// Expected issuer [default: read from <endpoint>'s metadata].
     #[arg(long, env = "M2M_ISSUER")]
     pub(crate) issuer: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kid `m2m key revoke` was given, as clap parsed it.
+    fn revoked_kid(args: &[&str]) -> Result<(String, bool), clap::Error> {
+        let cli = Cli::try_parse_from(["m2m", "key", "revoke"].iter().chain(args))?;
+        match cli.command {
+            Command::Key(KeyCommand::Revoke { kid, json }) => Ok((kid, json)),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_kid_that_begins_with_a_hyphen_is_taken_as_written() {
+        // One RFC 7638 thumbprint in 64 begins with '-'.
+        let kid = "-O2Sixd-DD6QKWcT7m35UJcUGaEzEfICJFKTk8kZeuM";
+        assert_eq!(revoked_kid(&[kid]).unwrap(), (kid.to_owned(), false));
+        assert_eq!(
+            revoked_kid(&[kid, "--json"]).unwrap(),
+            (kid.to_owned(), true)
+        );
+        assert_eq!(
+            revoked_kid(&["--json", kid]).unwrap(),
+            (kid.to_owned(), true)
+        );
+        assert_eq!(revoked_kid(&["--", kid]).unwrap(), (kid.to_owned(), false));
+    }
 }
