@@ -219,6 +219,10 @@ fn sigkill_loses_no_acknowledged_client_and_keeps_the_key() {
             status, 200,
             "client {id} acknowledged before the kill: {body}"
         );
+        assert!(
+            body["access_token"].as_str().is_some_and(|t| !t.is_empty()),
+            "client {id} acknowledged before the kill got no token after the restart: {body}"
+        );
     }
     let (_, jwks_after) =
         ureq_get(&format!("{}/.well-known/jwks.json", restarted.endpoint)).expect("jwks");
