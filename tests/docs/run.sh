@@ -148,12 +148,19 @@ wait_ready() { # READY_FILE LOG PID SECONDS: prints the URL once its /healthz an
   return 1
 }
 
+# A failed block's output goes to a CI log: client secrets (m2ms_...) and
+# JWTs (three base64url parts, the first beginning eyJ) are masked, even
+# those of the throwaway servers this script starts.
+mask() {
+  sed -E 's/m2ms_[A-Za-z0-9_-]+/m2ms_[masked]/g; s/eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/[a JWT, masked]/g'
+}
+
 fail() { # WHERE TEXT LOG MESSAGE
   echo "FAILED: $1: $4"
   echo "--- the block:"
   cat "$2"
-  echo "--- its output:"
-  cat "$3"
+  echo "--- its output (its trace included; secrets and tokens masked):"
+  mask <"$3"
   echo "---"
   exit 1
 }
