@@ -8,6 +8,7 @@ mod headers;
 mod interop;
 mod introspect_revoke;
 mod keys;
+mod path_ids;
 mod revocation;
 mod slow_store;
 mod throttle;
