@@ -29,6 +29,12 @@ pub struct ConsentRequest {
     /// The client's organization, if it is bound to one: a granted
     /// `org_id` must then be this one.
     pub client_org_id: Option<OrgId>,
+    /// The user the client is bound to, if it was created with a
+    /// `user_id`: the client gets tokens for this user only, so a granted
+    /// `user_id` must then be exactly this one (byte for byte; `Alice` or
+    /// `alice ` is another user). Granting another user is answered
+    /// `access_denied` and creates no code.
+    pub client_user_id: Option<UserId>,
     /// The scopes asked for (all within the client's allowed scopes).
     pub scopes: ScopeSet,
     /// Where the user goes back to (a registered URI, matched exactly).
@@ -105,6 +111,8 @@ pub trait ConsentHandler: fmt::Debug + Send + Sync + 'static {
 
 /// **Development only**: consents to every request, as a fixed user, or as
 /// the user named by the request's `login_hint` parameter, without any login.
+/// For a client bound to a user it consents as that user, and refuses a
+/// `login_hint` naming anyone else.
 ///
 /// Anyone who can reach `/oauth/authorize` gets a token for any user of the
 /// configured organization. Never enable it where real users or data are.
@@ -129,9 +137,12 @@ impl DevConsent {
 #[async_trait]
 impl ConsentHandler for DevConsent {
     async fn decide(&self, request: &ConsentRequest) -> ConsentDecision {
-        let user_id = match request.query_param("login_hint") {
-            Some(hint) if m2m_core::validate_id(hint).is_ok() => UserId::new(hint),
-            _ => self.user_id.clone(),
+        let hint = request.query_param("login_hint");
+        let user_id = match (&request.client_user_id, hint) {
+            (Some(bound), Some(hint)) if hint != bound.as_str() => return ConsentDecision::Denied,
+            (Some(bound), _) => bound.clone(),
+            (None, Some(hint)) if m2m_core::validate_id(hint).is_ok() => UserId::new(hint),
+            (None, _) => self.user_id.clone(),
         };
         ConsentDecision::Granted {
             user_id,

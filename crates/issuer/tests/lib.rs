@@ -1,12 +1,14 @@
 //! Integration tests of m2m-issuer, compiled as one binary.
 
 mod admin;
+mod bound_user;
 mod common;
 mod feed_load;
 mod headers;
 mod interop;
 mod introspect_revoke;
 mod keys;
+mod path_ids;
 mod revocation;
 mod slow_store;
 mod throttle;

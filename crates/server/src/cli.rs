@@ -101,7 +101,8 @@ pub(crate) struct ServeArgs {
     pub(crate) key_refresh_interval: Option<u64>,
     /// DEVELOPMENT ONLY: turn on user-level clients with a consent step that
     /// grants every authorization request, as the user named by `login_hint`
-    /// (default `dev-user`), with no login. Never on a server real users reach.
+    /// (default `dev-user`; a client bound to a user: that user only), with no
+    /// login. Never on a server real users reach.
     #[arg(long, env = "M2M_DEV_CONSENT")]
     pub(crate) dev_consent: bool,
     /// A reverse proxy (address or CIDR network, e.g. 10.0.0.0/8), repeatable;

@@ -7,6 +7,11 @@
 //!   ([`AuthorizeError::Redirect`]). PKCE S256 is required. The host's
 //!   [`ConsentHandler`] decides; the code is single use, lives 60 s, and is
 //!   stored as its SHA-256 only.
+//! - A client bound to a user (created with `user_id`) gets tokens for that
+//!   user only: the handler is told the bound user, a consent for anyone
+//!   else is `access_denied` with no code made, and the code exchange and
+//!   refresh refuse a code or grant for another user (exact byte match;
+//!   one rule, [`may_act_for`], asked in all three places).
 //! - A code is exchanged once. Presenting it again answers `invalid_grant`
 //!   and revokes the grant its first exchange created, however the two
 //!   exchanges interleave: the reuse revokes the grant, creating it revoked
@@ -23,7 +28,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
-use m2m_core::{ClientId, ClientKind, ScopeSet};
+use m2m_core::{ClientId, ClientKind, ScopeSet, UserId};
 use ring::digest;
 
 use super::audit::{AuditEvent, AuditSink, GrantRevokeReason};
@@ -303,6 +308,7 @@ impl Grants {
             client_id: client.client_id.clone(),
             client_name: client.name.clone(),
             client_org_id: client.org_id.clone(),
+            client_user_id: client.user_id.clone(),
             scopes: scopes.clone(),
             redirect_uri: redirect_uri.clone(),
             state: state.clone(),
@@ -326,6 +332,22 @@ impl Grants {
                 scopes: granted,
             } => (user_id, org_id, granted),
         };
+        if !may_act_for(client, &user_id) {
+            tracing::warn!(
+                client_id = %client.client_id,
+                "the consent handler granted another user than the one the client is bound to"
+            );
+            self.audit.record(
+                now,
+                AuditEvent::ConsentDenied {
+                    client_id: client.client_id.clone(),
+                },
+            );
+            return Err(fail(
+                "access_denied",
+                "this client is bound to another user",
+            ));
+        }
         if granted.is_empty()
             || !granted.is_subset(&scopes)
             || client.org_id.as_ref().is_some_and(|o| o != &org_id)
@@ -476,6 +498,11 @@ impl Grants {
         if record.expires_at <= now {
             return Err(invalid_grant("the authorization code has expired"));
         }
+        if !may_act_for(client, &record.user_id) {
+            return Err(invalid_grant(
+                "the authorization code is for another user than the client's",
+            ));
+        }
         if record.redirect_uri != redirect_uri {
             return Err(invalid_grant(
                 "redirect_uri differs from the authorization request's",
@@ -559,6 +586,11 @@ impl Grants {
             Some(grant) if grant.revoked_at.is_none() => grant,
             _ => return Err(invalid_grant("the grant was revoked")),
         };
+        if grant.client_id != client.client_id || !may_act_for(client, &grant.user_id) {
+            return Err(invalid_grant(
+                "the grant is for another user than the client's",
+            ));
+        }
         let scope = Minter::select_scope(
             scope,
             &grant.scopes,
@@ -628,6 +660,18 @@ impl Grants {
         self.registry.revoke_grant(grant, now).await?;
         Ok(true)
     }
+}
+
+/// Whether `client` may get tokens for `user_id`: a client bound to a user
+/// (created with `user_id`) only for exactly that user, byte for byte (no
+/// case folding, trimming or Unicode normalisation); an unbound one for any
+/// user its consent handler grants. The one place this rule lives: consent,
+/// code exchange and refresh all ask it.
+fn may_act_for(client: &ClientRecord, user_id: &UserId) -> bool {
+    client
+        .user_id
+        .as_ref()
+        .is_none_or(|bound| bound.as_str().as_bytes() == user_id.as_str().as_bytes())
 }
 
 /// The grant an authorization code creates.

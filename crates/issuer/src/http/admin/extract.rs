@@ -1,8 +1,9 @@
 //! The admin API's extractors. Each refuses a malformed request with an
 //! [`AdminError`] (JSON, contract section 7) before any domain code runs:
 //! [`AdminActor`] (the authenticated admin), [`AdminJson`] and
-//! [`OptionalJson`] (bodies: 413, 415, 400, 422), [`ClientPath`] and
-//! [`ClientItemPath`] (path ids: an id that cannot exist is 404),
+//! [`OptionalJson`] (bodies: 413, 415, 400, 422), [`ClientPath`],
+//! [`ClientItemPath`] and [`IdPath`] (path ids: one that cannot be an id is
+//! 400, checked before any store call),
 //! [`AdminQuery`] (400).
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -116,21 +117,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
     }
 }
 
-/// A client id from the path: one that cannot be an id is no such client.
-fn client_id(id: String) -> Result<ClientId, AdminError> {
-    m2m_core::validate_id(&id)
-        .map_err(|_| AdminError::not_found(crate::domain::error::Missing::Client))?;
-    Ok(ClientId::new(id))
-}
-
-async fn path<T: DeserializeOwned + Send, S: Send + Sync>(
-    parts: &mut Parts,
-    state: &S,
-) -> Result<T, AdminError> {
-    Path::<T>::from_request_parts(parts, state)
+/// Every parameter of the path, each checked by the parser the bodies use
+/// ([`m2m_core::validate_id`]: 1 to 256 printable ASCII characters, no
+/// space) before any store call. One that cannot be an id (a NUL or other
+/// control byte, a space, non-ASCII, too long, empty) is 400
+/// `invalid_request` naming the parameter; a well-formed id that names
+/// nothing is the handler's 404. The value is never echoed.
+async fn path_ids<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<Vec<String>, AdminError> {
+    let params = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
         .await
-        .map(|Path(value)| value)
-        .map_err(|e| AdminError::bad_request(format!("bad path parameter: {e}")))
+        .map(|Path(params)| params)
+        .map_err(|_| {
+            AdminError::bad_request("a path parameter is not valid percent-encoded UTF-8")
+        })?;
+    params
+        .into_iter()
+        .map(|(name, value)| {
+            m2m_core::validate_id(&value)
+                .map(|()| value)
+                .map_err(|e| AdminError::bad_request(format!("{name}: {e}")))
+        })
+        .collect()
 }
 
 /// `/admin/clients/{client_id}`.
@@ -141,23 +148,27 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientPath {
     type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let id: String = path(parts, state).await?;
-        client_id(id).map(ClientPath)
+        match <[String; 1]>::try_from(path_ids(parts, state).await?) {
+            Ok([id]) => Ok(ClientPath(ClientId::new(id))),
+            // The routes give this extractor exactly one parameter.
+            Err(_) => Err(AdminError::server_error()),
+        }
     }
 }
 
-/// `/admin/clients/{client_id}/{secrets|grants}/{id}`: an item id longer
-/// than any id is no such item (`what`'s 404 is the handler's to give).
+/// `/admin/clients/{client_id}/{secrets|grants}/{id}`.
 #[derive(Debug)]
-pub(crate) struct ClientItemPath(pub(crate) ClientId, pub(crate) Option<String>);
+pub(crate) struct ClientItemPath(pub(crate) ClientId, pub(crate) String);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientItemPath {
     type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let (id, item): (String, String) = path(parts, state).await?;
-        let item = (item.len() <= m2m_core::MAX_ID_LEN).then_some(item);
-        Ok(ClientItemPath(client_id(id)?, item))
+        match <[String; 2]>::try_from(path_ids(parts, state).await?) {
+            Ok([id, item]) => Ok(ClientItemPath(ClientId::new(id), item)),
+            // The routes give this extractor exactly two parameters.
+            Err(_) => Err(AdminError::server_error()),
+        }
     }
 }
 
@@ -169,7 +180,11 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        path(parts, state).await.map(IdPath)
+        match <[String; 1]>::try_from(path_ids(parts, state).await?) {
+            Ok([id]) => Ok(IdPath(id)),
+            // The routes give this extractor exactly one parameter.
+            Err(_) => Err(AdminError::server_error()),
+        }
     }
 }
 

@@ -12,7 +12,6 @@ use serde_json::json;
 use super::extract::{AdminActor, AdminQuery, ClientItemPath, ClientPath};
 use super::views::grant_view;
 use crate::Issuer;
-use crate::domain::error::Missing;
 use crate::http::error::AdminError;
 
 /// `GET /admin/clients/{client_id}/grants[?user_id=]`, oldest first.
@@ -51,7 +50,6 @@ pub(crate) async fn revoke(
     AdminActor(actor): AdminActor,
     ClientItemPath(client_id, grant_id): ClientItemPath,
 ) -> Result<Response, AdminError> {
-    let grant_id = grant_id.ok_or_else(|| AdminError::not_found(Missing::Grant))?;
     issuer
         .registry()
         .revoke_grant_as_admin(&actor, &client_id, &grant_id, issuer.now())

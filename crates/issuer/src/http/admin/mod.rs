@@ -1,7 +1,9 @@
 //! The admin API (contract section 7), behind [`auth`].
 //!
-//! Bodies are JSON of at most 64 KiB. Unparsable JSON and bad query
-//! parameters (limit, cursor, kind) are 400; a wrong content type 415; JSON
+//! Bodies are JSON of at most 64 KiB. Unparsable JSON, bad query
+//! parameters (limit, cursor, kind) and a path id that cannot be an id
+//! (checked as body ids are, before any store call: NUL or other control
+//! bytes, spaces, non-ASCII, over 256 bytes) are 400; a wrong content type 415; JSON
 //! that breaks a rule (unknown field, TTL out of range, bad scope, kind
 //! rules, a token that would be too large) 422; an unknown client, secret,
 //! grant or key 404; a sixth live secret 409. Listings page with opaque

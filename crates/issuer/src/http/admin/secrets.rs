@@ -10,7 +10,6 @@ use serde_json::json;
 use super::extract::{AdminActor, ClientItemPath, ClientPath, OptionalJson};
 use super::views::{parse_rfc3339, rfc3339};
 use crate::Issuer;
-use crate::domain::error::Missing;
 use crate::http::error::AdminError;
 
 /// The body of `POST /admin/clients/{id}/secrets` (optional).
@@ -56,7 +55,6 @@ pub(crate) async fn remove(
     AdminActor(actor): AdminActor,
     ClientItemPath(client_id, secret_id): ClientItemPath,
 ) -> Result<Response, AdminError> {
-    let secret_id = secret_id.ok_or_else(|| AdminError::not_found(Missing::Secret))?;
     issuer
         .registry()
         .remove_secret(&actor, &client_id, &secret_id, issuer.now())
