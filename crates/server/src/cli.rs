@@ -116,6 +116,22 @@ pub(crate) struct ServeArgs {
         value_name = "CIDR"
     )]
     pub(crate) trusted_proxy: Vec<m2m_issuer::Cidr>,
+    /// Seconds a client has to send a whole request head, counted from when
+    /// the server starts waiting for it (on a kept-alive connection, from the
+    /// previous response); then the connection is closed [default: 10].
+    #[arg(long, env = "M2M_HEADER_READ_TIMEOUT", value_name = "SECS")]
+    pub(crate) header_read_timeout: Option<u64>,
+    /// Seconds a connection may read and write nothing before it is closed [default: 60].
+    #[arg(long, env = "M2M_IDLE_TIMEOUT", value_name = "SECS")]
+    pub(crate) idle_timeout: Option<u64>,
+    /// Connections served at once; more wait in the listen backlog until one
+    /// closes [default: 4096].
+    #[arg(long, env = "M2M_MAX_CONNECTIONS", value_name = "N")]
+    pub(crate) max_connections: Option<usize>,
+    /// Largest request head (request line and headers) in bytes; a larger one
+    /// gets 431 and the connection is closed [default: 16384].
+    #[arg(long, env = "M2M_MAX_HEADER_BYTES", value_name = "BYTES")]
+    pub(crate) max_header_bytes: Option<usize>,
 }
 
 /// Log output format.

@@ -7,6 +7,7 @@ mod cli;
 mod durability;
 mod grants;
 mod libraries;
+mod limits;
 mod replicas;
 mod revocation;
 mod startup;
