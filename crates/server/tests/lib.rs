@@ -5,6 +5,7 @@ mod harness;
 
 mod cli;
 mod durability;
+mod env;
 mod grants;
 mod libraries;
 mod limits;
