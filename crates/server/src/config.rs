@@ -293,6 +293,50 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_have_defaults_file_keys_and_flags() {
+        let defaults = ServeConfig::resolve(&ServeArgs::default()).unwrap().limits;
+        assert_eq!(defaults.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.idle_timeout, Duration::from_secs(60));
+        assert_eq!(defaults.max_connections, 4096);
+        assert_eq!(defaults.max_header_bytes, 16 * 1024);
+        let dir = std::env::temp_dir().join(format!("m2m-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m2m.toml");
+        std::fs::write(
+            &path,
+            "header_read_timeout = 3\nidle_timeout = 4\nmax_connections = 5\nmax_header_bytes = 2048\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        let file = ServeConfig::resolve(&args).unwrap().limits;
+        assert_eq!(file.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(file.idle_timeout, Duration::from_secs(4));
+        assert_eq!(file.max_connections, 5);
+        assert_eq!(file.max_header_bytes, 2048);
+        let flagged = ServeArgs {
+            max_connections: Some(7),
+            ..args.clone()
+        };
+        assert_eq!(
+            ServeConfig::resolve(&flagged)
+                .unwrap()
+                .limits
+                .max_connections,
+            7
+        );
+        std::fs::write(&path, "max_header_bytes = 100\n").unwrap();
+        let err = ServeConfig::resolve(&args).unwrap_err().to_string();
+        assert!(
+            err.contains("--max-header-bytes must be at least 1024"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn the_default_issuer_has_the_bound_port() {
         let resolve = |args: ServeArgs| ServeConfig::resolve(&args).unwrap();
         let bound: SocketAddr = "127.0.0.1:43121".parse().unwrap();
