@@ -100,8 +100,8 @@ fn half_sent_requests_and_silent_connections_are_closed() {
             .0,
         200
     );
-    // Trickling a header line every 200 ms keeps the connection busy but
-    // never finishes the head.
+    // A header line trickled on every round of the wait keeps each
+    // connection busy but never finishes its head.
     wait_all_closed(&server, &mut streams, |stream| {
         let _ = stream.write_all(b"X-Slow: 1\r\n");
     });
