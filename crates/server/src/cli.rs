@@ -1,7 +1,12 @@
 //! The command line: `m2m serve` and the admin commands (contract section 8).
 //!
-//! Every flag also reads an environment variable `M2M_<FLAG>`; for `serve`,
-//! a flag or variable beats the `--config` file, which beats the default.
+//! Only some flags also read an environment variable `M2M_<FLAG>`: every flag
+//! of `serve` (where a flag or variable beats the `--config` file, which beats
+//! the default), the global `--endpoint` and `--admin-file`, and `token`'s
+//! `--client-id` and `--client-secret`. No other flag reads the environment:
+//! a variable exported for one command (`M2M_SCOPE` for `token`, or
+//! `M2M_AUDIENCE` for a guarded API) must never change what another does,
+//! such as replace a client's scopes in `client update`.
 
 use std::path::PathBuf;
 
@@ -117,6 +122,22 @@ pub(crate) struct ServeArgs {
         value_name = "CIDR"
     )]
     pub(crate) trusted_proxy: Vec<m2m_issuer::Cidr>,
+    /// Seconds a client has to send a whole request head, counted from when
+    /// the server starts waiting for it (on a kept-alive connection, from the
+    /// previous response); then the connection is closed [default: 10].
+    #[arg(long, env = "M2M_HEADER_READ_TIMEOUT", value_name = "SECS")]
+    pub(crate) header_read_timeout: Option<u64>,
+    /// Seconds a connection may read and write nothing before it is closed [default: 60].
+    #[arg(long, env = "M2M_IDLE_TIMEOUT", value_name = "SECS")]
+    pub(crate) idle_timeout: Option<u64>,
+    /// Connections served at once; more wait in the listen backlog until one
+    /// closes [default: 4096].
+    #[arg(long, env = "M2M_MAX_CONNECTIONS", value_name = "N")]
+    pub(crate) max_connections: Option<usize>,
+    /// Largest request head (request line and headers) in bytes; a larger one
+    /// gets 431 and the connection is closed [default: 16384].
+    #[arg(long, env = "M2M_MAX_HEADER_BYTES", value_name = "BYTES")]
+    pub(crate) max_header_bytes: Option<usize>,
 }
 
 /// Log output format.
@@ -170,28 +191,28 @@ pub(crate) enum ClientCommand {
 #[derive(Debug, Args)]
 pub(crate) struct ClientCreateArgs {
     /// A name for people.
-    #[arg(long, env = "M2M_NAME")]
+    #[arg(long)]
     pub(crate) name: String,
     /// org, user or service.
-    #[arg(long, env = "M2M_KIND")]
+    #[arg(long)]
     pub(crate) kind: String,
     /// Organization id (org and user clients).
-    #[arg(long, env = "M2M_ORG_ID")]
+    #[arg(long)]
     pub(crate) org_id: Option<String>,
     /// User id (user clients).
-    #[arg(long, env = "M2M_USER_ID")]
+    #[arg(long)]
     pub(crate) user_id: Option<String>,
     /// Allowed scope; repeat, or separate with spaces.
-    #[arg(long = "scope", env = "M2M_SCOPE", value_delimiter = ' ')]
+    #[arg(long = "scope", value_delimiter = ' ')]
     pub(crate) scopes: Vec<String>,
     /// Allowed audience; repeat (service clients need one).
-    #[arg(long = "audience", env = "M2M_AUDIENCE", value_delimiter = ' ')]
+    #[arg(long = "audience", value_delimiter = ' ')]
     pub(crate) audiences: Vec<String>,
     /// Token lifetime in seconds (300 to 86400).
-    #[arg(long, env = "M2M_TTL")]
+    #[arg(long)]
     pub(crate) ttl: Option<u64>,
     /// Redirect URI (user clients); repeat.
-    #[arg(long = "redirect-uri", env = "M2M_REDIRECT_URI", value_delimiter = ' ')]
+    #[arg(long = "redirect-uri", value_delimiter = ' ')]
     pub(crate) redirect_uris: Vec<String>,
     /// Print the raw JSON.
     #[arg(long)]
@@ -202,16 +223,16 @@ pub(crate) struct ClientCreateArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ClientListArgs {
     /// Only this organization's clients.
-    #[arg(long, env = "M2M_ORG_ID")]
+    #[arg(long)]
     pub(crate) org_id: Option<String>,
     /// Only clients of this kind.
-    #[arg(long, env = "M2M_KIND")]
+    #[arg(long)]
     pub(crate) kind: Option<String>,
     /// At most this many per page.
-    #[arg(long, env = "M2M_LIMIT")]
+    #[arg(long)]
     pub(crate) limit: Option<u32>,
     /// Start at this cursor (from a previous page).
-    #[arg(long, env = "M2M_CURSOR")]
+    #[arg(long)]
     pub(crate) cursor: Option<String>,
     /// Print the raw JSON.
     #[arg(long)]
@@ -234,16 +255,16 @@ pub(crate) struct ClientUpdateArgs {
     /// The client id.
     pub(crate) client_id: String,
     /// New name.
-    #[arg(long, env = "M2M_NAME")]
+    #[arg(long)]
     pub(crate) name: Option<String>,
     /// Replace the allowed scopes; repeat.
-    #[arg(long = "scope", env = "M2M_SCOPE", value_delimiter = ' ')]
+    #[arg(long = "scope", value_delimiter = ' ')]
     pub(crate) scopes: Option<Vec<String>>,
     /// Replace the allowed audiences; repeat.
-    #[arg(long = "audience", env = "M2M_AUDIENCE", value_delimiter = ' ')]
+    #[arg(long = "audience", value_delimiter = ' ')]
     pub(crate) audiences: Option<Vec<String>>,
     /// New token lifetime in seconds.
-    #[arg(long, env = "M2M_TTL")]
+    #[arg(long)]
     pub(crate) ttl: Option<u64>,
     /// Enable the client.
     #[arg(long, conflicts_with = "disable")]
@@ -271,7 +292,7 @@ pub(crate) struct SecretAddArgs {
     /// The client id.
     pub(crate) client_id: String,
     /// When the secret stops working (RFC 3339).
-    #[arg(long, env = "M2M_EXPIRES_AT")]
+    #[arg(long)]
     pub(crate) expires_at: Option<String>,
     /// Print the raw JSON.
     #[arg(long)]
@@ -326,7 +347,7 @@ pub(crate) struct GrantListArgs {
     /// The client id.
     pub(crate) client_id: String,
     /// Only this user's grants.
-    #[arg(long, env = "M2M_USER_ID")]
+    #[arg(long)]
     pub(crate) user_id: Option<String>,
     /// Print the raw JSON.
     #[arg(long)]
@@ -352,10 +373,10 @@ pub(crate) struct TokenArgs {
     #[arg(long, env = "M2M_CLIENT_SECRET", hide_env_values = true)]
     pub(crate) client_secret: String,
     /// Scope to ask for; repeat. Default: all the client's scopes.
-    #[arg(long = "scope", env = "M2M_SCOPE", value_delimiter = ' ')]
+    #[arg(long = "scope", value_delimiter = ' ')]
     pub(crate) scopes: Vec<String>,
     /// Audience to ask for (RFC 8707 resource).
-    #[arg(long, env = "M2M_AUDIENCE")]
+    #[arg(long)]
     pub(crate) audience: Option<String>,
     /// Print the whole token response as JSON instead of the bare token.
     #[arg(long)]
@@ -368,13 +389,13 @@ pub(crate) struct VerifyArgs {
     /// The access token, or `-` (preferred) to read it from standard input.
     pub(crate) token: String,
     /// JWKS URL [default: <endpoint>/.well-known/jwks.json].
-    #[arg(long, env = "M2M_JWKS")]
+    #[arg(long)]
     pub(crate) jwks: Option<String>,
     /// Expected audience [default: the issuer URL, the issuer's default audience].
-    #[arg(long, env = "M2M_AUDIENCE")]
+    #[arg(long)]
     pub(crate) audience: Option<String>,
     /// Expected issuer [default: read from <endpoint>'s metadata].
-    #[arg(long, env = "M2M_ISSUER")]
+    #[arg(long)]
     pub(crate) issuer: Option<String>,
 }
 

@@ -3,17 +3,22 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use m2m_issuer::Cidr;
 use serde::Deserialize;
 
 use crate::cli::{LogFormat, ServeArgs, SigningAlgorithm};
+use crate::conn::Limits;
 
 /// The default database: a SQLite file in the working directory.
 pub(crate) const DEFAULT_DATABASE: &str = "sqlite://m2m.db?mode=rwc";
 /// The default listen address.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The smallest `--max-header-bytes`: room for a request line and the
+/// headers of an ordinary request with a bearer token.
+const MIN_HEADER_BYTES: usize = 1024;
 /// The default bootstrap admin file.
 pub(crate) const DEFAULT_ADMIN_FILE: &str = "./m2m-admin.json";
 
@@ -33,6 +38,7 @@ pub(crate) struct ServeConfig {
     pub(crate) key_refresh_interval_secs: u64,
     pub(crate) dev_consent: bool,
     pub(crate) trusted_proxies: Vec<Cidr>,
+    pub(crate) limits: Limits,
 }
 
 /// The `--config` file: the same settings as the flags.
@@ -51,6 +57,10 @@ struct FileConfig {
     key_refresh_interval: Option<u64>,
     dev_consent: Option<bool>,
     trusted_proxy: Option<Vec<String>>,
+    header_read_timeout: Option<u64>,
+    idle_timeout: Option<u64>,
+    max_connections: Option<usize>,
+    max_header_bytes: Option<usize>,
 }
 
 impl ServeConfig {
@@ -87,7 +97,39 @@ impl ServeConfig {
         } else {
             args.trusted_proxy.clone()
         };
+        let header_read_timeout = args
+            .header_read_timeout
+            .or(file.header_read_timeout)
+            .unwrap_or(10);
+        let idle_timeout = args.idle_timeout.or(file.idle_timeout).unwrap_or(60);
+        let max_connections = args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(4096);
+        let max_header_bytes = args
+            .max_header_bytes
+            .or(file.max_header_bytes)
+            .unwrap_or(16 * 1024);
+        for (name, value) in [
+            ("header-read-timeout", header_read_timeout),
+            ("idle-timeout", idle_timeout),
+            ("max-connections", max_connections as u64),
+        ] {
+            if value == 0 {
+                bail!("--{name} must be at least 1");
+            }
+        }
+        if max_header_bytes < MIN_HEADER_BYTES {
+            bail!("--max-header-bytes must be at least {MIN_HEADER_BYTES}, got {max_header_bytes}");
+        }
+        let limits = Limits {
+            header_read_timeout: Duration::from_secs(header_read_timeout),
+            idle_timeout: Duration::from_secs(idle_timeout),
+            max_connections,
+            max_header_bytes,
+        };
         Ok(ServeConfig {
+            limits,
             listen,
             trusted_proxies,
             issuer,
@@ -245,6 +287,50 @@ mod tests {
         let err = ServeConfig::resolve(&args).unwrap_err().to_string();
         assert!(
             err.contains("trusted_proxy") && err.contains("10.0.0.0/33"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_file_keys_and_flags() {
+        let defaults = ServeConfig::resolve(&ServeArgs::default()).unwrap().limits;
+        assert_eq!(defaults.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.idle_timeout, Duration::from_secs(60));
+        assert_eq!(defaults.max_connections, 4096);
+        assert_eq!(defaults.max_header_bytes, 16 * 1024);
+        let dir = std::env::temp_dir().join(format!("m2m-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m2m.toml");
+        std::fs::write(
+            &path,
+            "header_read_timeout = 3\nidle_timeout = 4\nmax_connections = 5\nmax_header_bytes = 2048\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        let file = ServeConfig::resolve(&args).unwrap().limits;
+        assert_eq!(file.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(file.idle_timeout, Duration::from_secs(4));
+        assert_eq!(file.max_connections, 5);
+        assert_eq!(file.max_header_bytes, 2048);
+        let flagged = ServeArgs {
+            max_connections: Some(7),
+            ..args.clone()
+        };
+        assert_eq!(
+            ServeConfig::resolve(&flagged)
+                .unwrap()
+                .limits
+                .max_connections,
+            7
+        );
+        std::fs::write(&path, "max_header_bytes = 100\n").unwrap();
+        let err = ServeConfig::resolve(&args).unwrap_err().to_string();
+        assert!(
+            err.contains("--max-header-bytes must be at least 1024"),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).ok();

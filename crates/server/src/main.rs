@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod config;
+mod conn;
 mod http;
 mod masterkey;
 mod metrics;

@@ -83,16 +83,10 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         tracing::info!(trusted_proxies = %proxies.join(","), "failed authentication is throttled by the address these proxies forward");
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let limits = config.limits;
     let mut server = tokio::spawn(async move {
-        let mut stop_rx = stop_rx;
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        })
-        .await
+        crate::conn::run(listener, app, limits, stop_rx).await;
+        Ok::<(), std::io::Error>(())
     });
     let _ready = match config
         .ready_file

@@ -5,8 +5,10 @@ mod harness;
 
 mod cli;
 mod durability;
+mod env;
 mod grants;
 mod libraries;
+mod limits;
 mod replicas;
 mod revocation;
 mod startup;
