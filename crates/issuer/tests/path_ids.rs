@@ -140,8 +140,10 @@ async fn malformed_path_ids_are_400_and_unknown_ones_404_on_postgres() {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    // Named like m2m-store-sql's conformance schemas, whose test run drops
+    // those 15 minutes old: no schema of this test outlives the next run.
     let schema = format!(
-        "m2m_issuer_paths_{now}_{}_{}",
+        "m2m_conformance_{now}_issuerpaths{}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
