@@ -110,6 +110,15 @@ pub(crate) struct ServeArgs {
     /// login. Never on a server real users reach.
     #[arg(long, env = "M2M_DEV_CONSENT")]
     pub(crate) dev_consent: bool,
+    /// How token issuance is audited: `aggregate` (one record per client and
+    /// minute), `per_token` (one event per token) or `off`; failures and
+    /// admin changes are always one event each [default: aggregate].
+    #[arg(long, env = "M2M_TOKEN_AUDIT", value_name = "MODE")]
+    pub(crate) token_audit: Option<String>,
+    /// Days audit events are kept; older ones are deleted in the background
+    /// in small batches; 0 keeps them forever [default: 90].
+    #[arg(long, env = "M2M_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub(crate) audit_retention_days: Option<u64>,
     /// A reverse proxy (address or CIDR network, e.g. 10.0.0.0/8), repeatable;
     /// `M2M_TRUSTED_PROXY` takes a comma-separated list. Requests from it are
     /// throttled by the client address it forwards (`Forwarded` /
