@@ -56,6 +56,8 @@ pub(crate) enum Command {
     /// List and revoke users' grants to user-level clients.
     #[command(subcommand)]
     Grant(GrantCommand),
+    /// List audit events and token aggregates, newest first.
+    Audit(AuditArgs),
     /// Get an access token with client credentials and print it.
     Token(TokenArgs),
     /// Verify an access token against a JWKS; print its claims as JSON.
@@ -223,6 +225,29 @@ pub(crate) struct ClientCreateArgs {
     /// Redirect URI (user clients); repeat.
     #[arg(long = "redirect-uri", value_delimiter = ' ')]
     pub(crate) redirect_uris: Vec<String>,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `m2m audit`.
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only events about this client.
+    #[arg(long)]
+    pub(crate) client_id: Option<String>,
+    /// Only events of this kind (`auth.failed`, `tokens.issued`, ...).
+    #[arg(long)]
+    pub(crate) kind: Option<String>,
+    /// Only events at or after this RFC 3339 time.
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// At most this many per page.
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
+    /// Start at this cursor (from a previous page).
+    #[arg(long)]
+    pub(crate) cursor: Option<String>,
     /// Print the raw JSON.
     #[arg(long)]
     pub(crate) json: bool,
