@@ -370,3 +370,53 @@ fn verify_warns_about_a_plain_http_jwks_from_another_host() {
         assert!(!stderr.contains("warning"), "{host}: {stderr}");
     }
 }
+
+#[test]
+fn audit_lists_events_with_filters_as_a_table_and_json() {
+    let dir = TempDir::new("cli-audit");
+    let server = Server::start(dir.path(), Options::default());
+    let created = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "svc",
+        "--kind",
+        "service",
+        "--scope",
+        "a:b",
+        "--audience",
+        "https://api.test",
+        "--json",
+    ]);
+    let client_id = created["client_id"].as_str().expect("client_id").to_owned();
+    let page = server.cli_json(&[
+        "audit",
+        "--client-id",
+        &client_id,
+        "--kind",
+        "client.created",
+        "--json",
+    ]);
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(items[0]["client_id"], client_id.as_str(), "{page}");
+    let output = server.cli(&["audit", "--limit", "5"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = stdout(&output);
+    assert!(table.starts_with("AT"), "{table}");
+    assert!(
+        table.contains("client.created") && table.contains(&client_id),
+        "{table}"
+    );
+    let bad = server.cli(&["audit", "--since", "yesterday"]);
+    assert!(!bad.status.success(), "a bad --since is refused");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("since"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
