@@ -420,3 +420,40 @@ fn audit_lists_events_with_filters_as_a_table_and_json() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+#[test]
+fn sigterm_keeps_the_current_minute_of_token_aggregates() {
+    let dir = TempDir::new("cli-audit-sigterm");
+    let mut server = Server::start(
+        dir.path(),
+        Options {
+            args: vec!["--issuer".into(), "http://auth.test".into()],
+            ..Options::default()
+        },
+    );
+    let (id, secret) = admin_credentials(&server);
+    for _ in 0..3 {
+        assert_eq!(token(&server.endpoint, &id, &secret).0, 200);
+    }
+    assert!(server.terminate().success());
+    let server = Server::start(
+        dir.path(),
+        Options {
+            args: vec!["--issuer".into(), "http://auth.test".into()],
+            ..Options::default()
+        },
+    );
+    // This listing's own login is one more token of the admin client.
+    let page = server.cli_json(&["audit", "--kind", "tokens.issued", "--json"]);
+    let total: u64 = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["client_id"] == id.as_str())
+        .map(|e| e["detail"]["count"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(
+        total, 4,
+        "the 3 tokens before SIGTERM and the listing's: {page}"
+    );
+}
