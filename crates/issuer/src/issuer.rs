@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::Cidr;
 use crate::consent::ConsentHandler;
-use crate::domain::audit::AuditSink;
+use crate::domain::audit::{AuditSink, TokenAudit};
 use crate::domain::cache::ClientCache;
 use crate::domain::client_auth::ClientAuth;
 use crate::domain::feed::Feed;
@@ -28,6 +28,9 @@ use crate::domain::throttle::{Throttle, ThrottleConfig};
 use crate::domain::token::TokenEndpoint;
 use crate::error::IssuerError;
 use crate::store::Store;
+
+/// How long audit events are kept unless configured otherwise: 90 days.
+pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
 
 /// The scope that the admin API requires.
 pub const ADMIN_SCOPE: &str = "m2m:admin";
@@ -61,6 +64,7 @@ struct Inner {
     feed: Feed,
     follower: Arc<Follower>,
     audit: Arc<AuditSink>,
+    audit_retention: Option<Duration>,
     admin_guard: Guard,
     trusted_proxies: Arc<[Cidr]>,
 }
@@ -105,6 +109,8 @@ pub struct IssuerBuilder {
     key_check_interval: Duration,
     revocation_poll_interval: Duration,
     audit_capacity: usize,
+    token_audit: TokenAudit,
+    audit_retention: Option<Duration>,
     leeway: u64,
     consent: Option<Arc<dyn ConsentHandler>>,
 }
@@ -126,6 +132,8 @@ impl fmt::Debug for IssuerBuilder {
             .field("client_cache_ttl", &self.client_cache_ttl)
             .field("key_check_interval", &self.key_check_interval)
             .field("revocation_poll_interval", &self.revocation_poll_interval)
+            .field("token_audit", &self.token_audit)
+            .field("audit_retention", &self.audit_retention)
             .field("consent", &self.consent)
             .finish_non_exhaustive()
     }
@@ -234,6 +242,22 @@ impl IssuerBuilder {
         self
     }
 
+    /// How token issuance is audited (default [`TokenAudit::Aggregate`]:
+    /// one record per client and minute). Failures and admin changes are
+    /// always one event each.
+    pub fn token_audit(mut self, mode: TokenAudit) -> Self {
+        self.token_audit = mode;
+        self
+    }
+
+    /// How long audit events and aggregates are kept (default 90 days;
+    /// `None` keeps them forever). A background task, every
+    /// `key_check_interval`, deletes older ones in small batches.
+    pub fn audit_retention(mut self, retention: Option<Duration>) -> Self {
+        self.audit_retention = retention;
+        self
+    }
+
     /// Clock leeway used when this issuer verifies tokens (admin API,
     /// introspection), in seconds (default 60). Grant revocations cover
     /// access tokens until `exp` plus this leeway.
@@ -298,7 +322,12 @@ impl IssuerBuilder {
         let store = self.store;
 
         let cache = Arc::new(ClientCache::new(self.client_cache_ttl));
-        let audit = Arc::new(AuditSink::start(Arc::clone(&store), self.audit_capacity));
+        let audit = Arc::new(AuditSink::start(
+            Arc::clone(&store),
+            self.audit_capacity,
+            self.token_audit,
+            Arc::clone(&clock),
+        ));
         let revocations = Arc::new(RevocationState::new(Arc::clone(&cache)));
         let keys = Arc::new(
             KeyManager::start(
@@ -397,10 +426,14 @@ impl IssuerBuilder {
             own_tokens,
             follower: Arc::clone(&follower),
             audit,
+            audit_retention: self.audit_retention,
             admin_guard,
             trusted_proxies: self.trusted_proxies.into(),
         });
         tokio::spawn(key_check(Arc::downgrade(&inner), self.key_check_interval));
+        if self.audit_retention.is_some() {
+            tokio::spawn(audit_purge(Arc::downgrade(&inner), self.key_check_interval));
+        }
         follower::spawn(
             Arc::downgrade(&follower),
             clock,
@@ -444,6 +477,24 @@ async fn key_check(inner: Weak<Inner>, interval: Duration) {
     }
 }
 
+/// The periodic audit purge; ends when the issuer is dropped.
+async fn audit_purge(inner: Weak<Inner>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let issuer = Issuer { inner };
+        match issuer.purge_audit().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged audit events past retention"),
+            Err(error) => tracing::error!(%error, "audit purge failed"),
+        }
+    }
+}
+
 impl Issuer {
     /// Starts configuring an issuer whose URL is `issuer_url` (where its
     /// router is mounted, e.g. `https://example.com/auth`) and that keeps its
@@ -472,6 +523,8 @@ impl Issuer {
             key_check_interval: Duration::from_secs(60),
             revocation_poll_interval: Duration::from_secs(1),
             audit_capacity: 65_536,
+            token_audit: TokenAudit::default(),
+            audit_retention: Some(DEFAULT_AUDIT_RETENTION),
             leeway: m2m_core::DEFAULT_LEEWAY_SECS,
             consent: None,
         }
@@ -621,6 +674,19 @@ impl Issuer {
     /// Waits until every audit event queued so far is in the store.
     pub async fn flush_audit(&self) {
         self.inner.audit.flush().await;
+    }
+
+    /// What the background purge does every `key_check_interval`: deletes
+    /// audit events and aggregates older than the retention period (by the
+    /// issuer's clock), in batches of 1,000 rows with a pause between, so
+    /// writers are never held up for long. Returns how many; 0 when
+    /// retention is off. Tests call it after moving the clock.
+    pub async fn purge_audit(&self) -> Result<u64, IssuerError> {
+        let Some(retention) = self.inner.audit_retention else {
+            return Ok(0);
+        };
+        let before = self.now().saturating_sub(retention.as_secs());
+        Ok(crate::domain::audit::purge(self.inner.store.as_ref(), before).await?)
     }
 
     /// How many audit events were dropped because the queue was full.

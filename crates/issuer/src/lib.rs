@@ -49,8 +49,9 @@ mod issuer;
 pub mod store;
 
 pub use cidr::{Cidr, InvalidCidr};
+pub use domain::audit::TokenAudit;
 pub use domain::client_auth::LAST_USED_GRANULARITY_SECS;
 pub use domain::keys::{KeyRevocation, Rotation};
 pub use domain::throttle::ThrottleConfig;
 pub use error::IssuerError;
-pub use issuer::{ADMIN_SCOPE, Issuer, IssuerBuilder};
+pub use issuer::{ADMIN_SCOPE, DEFAULT_AUDIT_RETENTION, Issuer, IssuerBuilder};

@@ -1,6 +1,7 @@
 //! Integration tests of m2m-issuer, compiled as one binary.
 
 mod admin;
+mod audit;
 mod bound_user;
 mod common;
 mod feed_load;

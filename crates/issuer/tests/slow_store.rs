@@ -196,12 +196,20 @@ impl Store for SlowStore {
         self.inner.append_audit(events).await
     }
 
+    async fn record_token_minutes(&self, minutes: &[TokenMinute]) -> StoreResult<()> {
+        self.inner.record_token_minutes(minutes).await
+    }
+
     async fn list_audit(
         &self,
-        client_id: Option<&ClientId>,
+        filter: &AuditFilter,
         before: Option<u64>,
         limit: usize,
     ) -> StoreResult<Page<AuditRecord, u64>> {
-        self.inner.list_audit(client_id, before, limit).await
+        self.inner.list_audit(filter, before, limit).await
+    }
+
+    async fn purge_audit(&self, before: u64, limit: usize) -> StoreResult<u64> {
+        self.inner.purge_audit(before, limit).await
     }
 }

@@ -56,6 +56,8 @@ pub(crate) enum Command {
     /// List and revoke users' grants to user-level clients.
     #[command(subcommand)]
     Grant(GrantCommand),
+    /// List audit events and token aggregates, newest first.
+    Audit(AuditArgs),
     /// Get an access token with client credentials and print it.
     Token(TokenArgs),
     /// Verify an access token against a JWKS; print its claims as JSON.
@@ -110,6 +112,15 @@ pub(crate) struct ServeArgs {
     /// login. Never on a server real users reach.
     #[arg(long, env = "M2M_DEV_CONSENT")]
     pub(crate) dev_consent: bool,
+    /// How token issuance is audited: `aggregate` (one record per client and
+    /// minute), `per_token` (one event per token) or `off`; failures and
+    /// admin changes are always one event each [default: aggregate].
+    #[arg(long, env = "M2M_TOKEN_AUDIT", value_name = "MODE")]
+    pub(crate) token_audit: Option<String>,
+    /// Days audit events are kept; older ones are deleted in the background
+    /// in small batches; 0 keeps them forever [default: 90].
+    #[arg(long, env = "M2M_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub(crate) audit_retention_days: Option<u64>,
     /// A reverse proxy (address or CIDR network, e.g. 10.0.0.0/8), repeatable;
     /// `M2M_TRUSTED_PROXY` takes a comma-separated list. Requests from it are
     /// throttled by the client address it forwards (`Forwarded` /
@@ -214,6 +225,29 @@ pub(crate) struct ClientCreateArgs {
     /// Redirect URI (user clients); repeat.
     #[arg(long = "redirect-uri", value_delimiter = ' ')]
     pub(crate) redirect_uris: Vec<String>,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `m2m audit`.
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only events about this client.
+    #[arg(long)]
+    pub(crate) client_id: Option<String>,
+    /// Only events of this kind (`auth.failed`, `tokens.issued`, ...).
+    #[arg(long)]
+    pub(crate) kind: Option<String>,
+    /// Only events at or after this RFC 3339 time.
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// At most this many per page.
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
+    /// Start at this cursor (from a previous page).
+    #[arg(long)]
+    pub(crate) cursor: Option<String>,
     /// Print the raw JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -343,6 +343,63 @@ pub(crate) async fn grant(admin: &Admin, command: GrantCommand) -> Result<()> {
 }
 
 /// `m2m token`: prints the bare access token (or the whole response with --json).
+pub(crate) async fn audit(admin: &Admin, args: crate::cli::AuditArgs) -> Result<()> {
+    let mut query = Vec::new();
+    for (name, value) in [
+        ("client_id", args.client_id),
+        ("kind", args.kind),
+        ("since", args.since),
+        ("limit", args.limit.map(|n| n.to_string())),
+        ("cursor", args.cursor),
+    ] {
+        if let Some(value) = value {
+            query.push(format!("{name}={}", encode(&value)));
+        }
+    }
+    let mut path = "/admin/audit".to_owned();
+    if !query.is_empty() {
+        path.push('?');
+        path.push_str(&query.join("&"));
+    }
+    let page = admin.call(Method::GET, &path, None).await?;
+    if args.json {
+        return print_json(&page);
+    }
+    let rows: Vec<Vec<String>> = page["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|e| {
+                    let detail = if e["kind"] == "tokens.issued" {
+                        format!(
+                            "count={} scopes={} first_jti={} last_jti={}",
+                            e["detail"]["count"],
+                            scopes_text(&e["detail"]["scopes"]),
+                            text(&e["detail"]["first_jti"]),
+                            text(&e["detail"]["last_jti"]),
+                        )
+                    } else {
+                        e["detail"].to_string()
+                    };
+                    vec![
+                        text(&e["at"]),
+                        text(&e["kind"]),
+                        text(&e["client_id"]),
+                        text(&e["actor"]),
+                        detail,
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    print_table(&["AT", "KIND", "CLIENT_ID", "ACTOR", "DETAIL"], &rows);
+    if let Some(cursor) = page["next_cursor"].as_str() {
+        println!("more: --cursor {cursor}");
+    }
+    Ok(())
+}
+
 pub(crate) async fn token(endpoint: &str, args: TokenArgs) -> Result<()> {
     let http = Http::new()?;
     let scopes = words(&args.scopes);

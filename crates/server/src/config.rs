@@ -38,6 +38,8 @@ pub(crate) struct ServeConfig {
     pub(crate) key_refresh_interval_secs: u64,
     pub(crate) dev_consent: bool,
     pub(crate) trusted_proxies: Vec<Cidr>,
+    pub(crate) token_audit: m2m_issuer::TokenAudit,
+    pub(crate) audit_retention: Option<Duration>,
     pub(crate) limits: Limits,
 }
 
@@ -57,6 +59,8 @@ struct FileConfig {
     key_refresh_interval: Option<u64>,
     dev_consent: Option<bool>,
     trusted_proxy: Option<Vec<String>>,
+    token_audit: Option<String>,
+    audit_retention_days: Option<u64>,
     header_read_timeout: Option<u64>,
     idle_timeout: Option<u64>,
     max_connections: Option<usize>,
@@ -97,6 +101,20 @@ impl ServeConfig {
         } else {
             args.trusted_proxy.clone()
         };
+        let token_audit = match args.token_audit.clone().or(file.token_audit) {
+            Some(mode) => mode
+                .parse::<m2m_issuer::TokenAudit>()
+                .map_err(|e| anyhow::anyhow!("--token-audit: {e}"))?,
+            None => m2m_issuer::TokenAudit::default(),
+        };
+        let audit_retention = match args
+            .audit_retention_days
+            .or(file.audit_retention_days)
+            .unwrap_or(90)
+        {
+            0 => None,
+            days => Some(Duration::from_secs(days.saturating_mul(86_400))),
+        };
         let header_read_timeout = args
             .header_read_timeout
             .or(file.header_read_timeout)
@@ -132,6 +150,8 @@ impl ServeConfig {
             limits,
             listen,
             trusted_proxies,
+            token_audit,
+            audit_retention,
             issuer,
             ready_file: args.ready_file.clone().or(file.ready_file),
             database: args

@@ -65,6 +65,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let admin = http::Admin::login(endpoint, &cli.admin_file).await?;
             commands::key(&admin, command).await
         }
+        Command::Audit(args) => {
+            let admin = http::Admin::login(endpoint, &cli.admin_file).await?;
+            commands::audit(&admin, args).await
+        }
         Command::Grant(command) => {
             let admin = http::Admin::login(endpoint, &cli.admin_file).await?;
             commands::grant(&admin, command).await

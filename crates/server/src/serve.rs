@@ -199,6 +199,8 @@ async fn start_on(
         .rotation_policy(policy)
         .key_check_interval(Duration::from_secs(config.key_refresh_interval_secs))
         .trusted_proxies(config.trusted_proxies.iter().copied())
+        .token_audit(config.token_audit)
+        .audit_retention(config.audit_retention)
         .build()
         .await
         .map_err(|e| anyhow!("cannot start the issuer: {e}"))?;

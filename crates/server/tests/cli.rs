@@ -370,3 +370,90 @@ fn verify_warns_about_a_plain_http_jwks_from_another_host() {
         assert!(!stderr.contains("warning"), "{host}: {stderr}");
     }
 }
+
+#[test]
+fn audit_lists_events_with_filters_as_a_table_and_json() {
+    let dir = TempDir::new("cli-audit");
+    let server = Server::start(dir.path(), Options::default());
+    let created = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "svc",
+        "--kind",
+        "service",
+        "--scope",
+        "a:b",
+        "--audience",
+        "https://api.test",
+        "--json",
+    ]);
+    let client_id = created["client_id"].as_str().expect("client_id").to_owned();
+    let page = server.cli_json(&[
+        "audit",
+        "--client-id",
+        &client_id,
+        "--kind",
+        "client.created",
+        "--json",
+    ]);
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(items[0]["client_id"], client_id.as_str(), "{page}");
+    let output = server.cli(&["audit", "--limit", "5"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = stdout(&output);
+    assert!(table.starts_with("AT"), "{table}");
+    assert!(
+        table.contains("client.created") && table.contains(&client_id),
+        "{table}"
+    );
+    let bad = server.cli(&["audit", "--since", "yesterday"]);
+    assert!(!bad.status.success(), "a bad --since is refused");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("since"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[test]
+fn sigterm_keeps_the_current_minute_of_token_aggregates() {
+    let dir = TempDir::new("cli-audit-sigterm");
+    let mut server = Server::start(
+        dir.path(),
+        Options {
+            args: vec!["--issuer".into(), "http://auth.test".into()],
+            ..Options::default()
+        },
+    );
+    let (id, secret) = admin_credentials(&server);
+    for _ in 0..3 {
+        assert_eq!(token(&server.endpoint, &id, &secret).0, 200);
+    }
+    assert!(server.terminate().success());
+    let server = Server::start(
+        dir.path(),
+        Options {
+            args: vec!["--issuer".into(), "http://auth.test".into()],
+            ..Options::default()
+        },
+    );
+    // This listing's own login is one more token of the admin client.
+    let page = server.cli_json(&["audit", "--kind", "tokens.issued", "--json"]);
+    let total: u64 = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["client_id"] == id.as_str())
+        .map(|e| e["detail"]["count"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(
+        total, 4,
+        "the 3 tokens before SIGTERM and the listing's: {page}"
+    );
+}

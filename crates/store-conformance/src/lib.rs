@@ -151,6 +151,9 @@ macro_rules! suite {
             revoke_grant_races_create_grant,
             revoke_grant_races_rotation,
             audit,
+            audit_filters,
+            audit_token_minutes,
+            audit_purge,
         }
     };
     (optional = $make:expr $(,)?) => {

@@ -208,15 +208,30 @@ macro_rules! forward_store {
                 self.$inner().append_audit(events).await
             }
 
+            async fn record_token_minutes(
+                &self,
+                minutes: &[m2m_issuer::store::TokenMinute],
+            ) -> m2m_issuer::store::StoreResult<()> {
+                self.$inner().record_token_minutes(minutes).await
+            }
+
             async fn list_audit(
                 &self,
-                client_id: Option<&m2m_core::ClientId>,
+                filter: &m2m_issuer::store::AuditFilter,
                 before: Option<u64>,
                 limit: usize,
             ) -> m2m_issuer::store::StoreResult<
                 m2m_issuer::store::Page<m2m_issuer::store::AuditRecord, u64>,
             > {
-                self.$inner().list_audit(client_id, before, limit).await
+                self.$inner().list_audit(filter, before, limit).await
+            }
+
+            async fn purge_audit(
+                &self,
+                before: u64,
+                limit: usize,
+            ) -> m2m_issuer::store::StoreResult<u64> {
+                self.$inner().purge_audit(before, limit).await
             }
         }
     };

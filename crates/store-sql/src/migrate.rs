@@ -32,6 +32,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "one revocation log",
         include_str!("../migrations/sqlite/0003_one_revocation_log.sql"),
     ),
+    (
+        4,
+        "bounded audit",
+        include_str!("../migrations/sqlite/0004_bounded_audit.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -50,6 +55,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         3,
         "one revocation log",
         include_str!("../migrations/postgres/0003_one_revocation_log.sql"),
+    ),
+    (
+        4,
+        "bounded audit",
+        include_str!("../migrations/postgres/0004_bounded_audit.sql"),
     ),
 ];
 

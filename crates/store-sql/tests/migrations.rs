@@ -205,7 +205,10 @@ async fn reads_back(store: &impl Store) {
         .unwrap()
         .expect("its token");
     assert_eq!(refresh.access_jti, "jti-grant");
-    let audit = store.list_audit(None, None, 10).await.unwrap();
+    let audit = store
+        .list_audit(&Default::default(), None, 10)
+        .await
+        .unwrap();
     assert_eq!(audit.items.len(), 1);
     assert_eq!(audit.items[0].kind, "client.created");
 }

@@ -8,7 +8,17 @@
 //! ([`Issuer::dropped_audit_events`](crate::Issuer::dropped_audit_events))
 //! and a warning is logged. Reading the audit log first flushes this node's
 //! channel, so a reader sees every event this node accepted before the read.
+//!
+//! Token issuance, the bulk of it, is by default folded into one
+//! [`TokenMinute`] per client and minute ([`TokenAudit`]): the writer keeps
+//! the current minute's aggregates in memory and writes them once the minute
+//! is over (checked at least every second), on every flush (a read, a
+//! shutdown) and when the issuer is dropped; the store merges what several
+//! writes or replicas record for one minute. A background task deletes
+//! events older than the retention period in small batches ([`purge`]).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +27,7 @@ use m2m_core::{Audience, ClientId, ClientKind, OrgId, ScopeSet, UserId};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{AuditRecord, Store};
+use crate::store::{AuditRecord, Store, TokenMinute};
 
 /// Events appended per store call at most.
 const BATCH: usize = 256;
@@ -170,6 +180,9 @@ pub(crate) enum AuditEvent {
     ConsentDenied {
         client_id: ClientId,
     },
+    /// Token issuance folded for one client and minute (aggregate mode):
+    /// made from `TokenIssued` by the sink, never written as an event.
+    TokensIssued(TokenMinute),
 }
 
 impl AuditEvent {
@@ -341,7 +354,61 @@ impl AuditEvent {
             AuditEvent::ConsentDenied { client_id } => {
                 record("consent.denied", Some(client_id), None, json!({}))
             }
+            AuditEvent::TokensIssued(minute) => minute.to_record(),
         }
+    }
+}
+
+/// How the audit log records token issuance. Failures and admin changes
+/// are always one event each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TokenAudit {
+    /// One `tokens.issued` aggregate per client and minute: count, scopes,
+    /// audiences, first and last jti (the default). A user-level client's
+    /// tokens are counted per client; the grant and user are not kept.
+    #[default]
+    Aggregate,
+    /// One `token.issued` event per token, with its grant and user for a
+    /// user-level client's token.
+    PerToken,
+    /// Token issuance is not recorded.
+    Off,
+}
+
+impl std::str::FromStr for TokenAudit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "aggregate" => Ok(TokenAudit::Aggregate),
+            "per_token" => Ok(TokenAudit::PerToken),
+            "off" => Ok(TokenAudit::Off),
+            other => Err(format!(
+                "token audit mode {other:?} is not aggregate, per_token or off"
+            )),
+        }
+    }
+}
+
+/// Rows deleted per purge statement at most.
+pub(crate) const PURGE_BATCH: usize = 1000;
+/// The pause between two purge statements, so writers get the lock between.
+const PURGE_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+/// How often the writer checks, with no events coming, whether a minute ended.
+const MINUTE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Deletes audit events and aggregates with `at < before`, in batches of
+/// [`PURGE_BATCH`] with a pause between, each its own short statement.
+/// Returns how many.
+pub(crate) async fn purge(store: &dyn Store, before: u64) -> crate::store::StoreResult<u64> {
+    let mut total = 0;
+    loop {
+        let n = store.purge_audit(before, PURGE_BATCH).await?;
+        total += n;
+        if n < PURGE_BATCH as u64 {
+            return Ok(total);
+        }
+        tokio::time::sleep(PURGE_PAUSE).await;
     }
 }
 
@@ -364,22 +431,52 @@ impl std::fmt::Debug for Message {
 pub(crate) struct AuditSink {
     tx: mpsc::Sender<Message>,
     dropped: AtomicU64,
+    tokens: TokenAudit,
 }
 
 impl AuditSink {
-    /// Starts the writer task on the current runtime.
-    pub(crate) fn start(store: Arc<dyn Store>, capacity: usize) -> Self {
+    /// Starts the writer task on the current runtime. Dropping the sink
+    /// ends the task once it has written what was queued, the current
+    /// minute's aggregates included.
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        capacity: usize,
+        tokens: TokenAudit,
+        clock: Arc<dyn Fn() -> u64 + Send + Sync>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        tokio::spawn(writer(store, rx));
+        tokio::spawn(writer(store, rx, clock));
         AuditSink {
             tx,
             dropped: AtomicU64::new(0),
+            tokens,
         }
     }
 
     /// Queues an event that happened at `at`; drops it (counted, with a
-    /// warning) if the queue is full.
+    /// warning) if the queue is full. Token issuance is folded into
+    /// per-minute aggregates, kept per token or not recorded, by the mode.
     pub(crate) fn record(&self, at: u64, event: AuditEvent) {
+        let event = match (self.tokens, event) {
+            (TokenAudit::Off, AuditEvent::TokenIssued { .. }) => return,
+            (
+                TokenAudit::Aggregate,
+                AuditEvent::TokenIssued {
+                    client_id,
+                    jti,
+                    scope,
+                    aud,
+                    ..
+                },
+            ) => AuditEvent::TokensIssued(TokenMinute::one(
+                client_id,
+                at,
+                jti,
+                scope.to_vec(),
+                aud.iter().map(str::to_owned),
+            )),
+            (_, event) => event,
+        };
         if self
             .tx
             .try_send(Message::Event(at, Box::new(event)))
@@ -392,7 +489,9 @@ impl AuditSink {
         }
     }
 
-    /// Waits until every event queued before this call is in the store.
+    /// Waits until every event queued before this call is in the store,
+    /// the aggregates of the current minute included (later tokens of that
+    /// minute merge into them).
     pub(crate) async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Message::Flush(done)).await.is_ok() {
@@ -405,13 +504,86 @@ impl AuditSink {
     }
 }
 
-async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Message>) {
+/// Aggregates not yet written, by client and minute.
+#[derive(Default)]
+struct Pending {
+    minutes: HashMap<(ClientId, u64), TokenMinute>,
+}
+
+impl Pending {
+    fn add(&mut self, minute: TokenMinute) {
+        match self
+            .minutes
+            .entry((minute.client_id.clone(), minute.minute))
+        {
+            Entry::Occupied(mut entry) => entry.get_mut().merge(&minute),
+            Entry::Vacant(entry) => {
+                entry.insert(minute);
+            }
+        }
+    }
+
+    /// Takes the aggregates of minutes before `now`'s (all when `now` is `None`).
+    fn take_done(&mut self, now: Option<u64>) -> Vec<TokenMinute> {
+        let current = now.map(TokenMinute::minute_of);
+        let mut done = Vec::new();
+        self.minutes.retain(|_, m| {
+            if current.is_none_or(|c| m.minute < c) {
+                done.push(m.clone());
+                false
+            } else {
+                true
+            }
+        });
+        done.sort_by_key(|m| (m.minute, m.first_at));
+        done
+    }
+
+    async fn write(&mut self, store: &dyn Store, now: Option<u64>) {
+        let done = self.take_done(now);
+        if done.is_empty() {
+            return;
+        }
+        if let Err(error) = store.record_token_minutes(&done).await {
+            let lost: u64 = done.iter().map(|m| m.count).sum();
+            tracing::error!(%error, lost, "could not record token aggregates");
+        }
+    }
+}
+
+async fn writer(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Message>,
+    clock: Arc<dyn Fn() -> u64 + Send + Sync>,
+) {
     let mut messages = Vec::with_capacity(BATCH);
     let mut records = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut messages, BATCH).await > 0 {
+    let mut pending = Pending::default();
+    loop {
+        let received = if pending.minutes.is_empty() {
+            rx.recv_many(&mut messages, BATCH).await
+        } else {
+            match tokio::time::timeout(MINUTE_CHECK, rx.recv_many(&mut messages, BATCH)).await {
+                Ok(n) => n,
+                Err(_) => {
+                    pending.write(store.as_ref(), Some(clock())).await;
+                    continue;
+                }
+            }
+        };
+        if received == 0 {
+            // Every sender is gone (the issuer was dropped): write the rest.
+            pending.write(store.as_ref(), None).await;
+            return;
+        }
         let mut waiters = Vec::new();
         for message in messages.drain(..) {
             match message {
+                Message::Event(_, event) if matches!(*event, AuditEvent::TokensIssued(_)) => {
+                    if let AuditEvent::TokensIssued(minute) = *event {
+                        pending.add(minute);
+                    }
+                }
                 Message::Event(at, event) => records.push(event.into_record(at)),
                 Message::Flush(done) => waiters.push(done),
             }
@@ -422,6 +594,12 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Message>) {
             }
             records.clear();
         }
+        let now = if waiters.is_empty() {
+            Some(clock())
+        } else {
+            None
+        };
+        pending.write(store.as_ref(), now).await;
         for done in waiters {
             let _ = done.send(());
         }

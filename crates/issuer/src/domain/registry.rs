@@ -36,8 +36,8 @@ use super::minter::Minter;
 use super::registration::{self, ClientChanges, NewClient};
 use super::revocation::RevocationState;
 use crate::store::{
-    AddSecret, AuditRecord, ClientFilter, ClientRecord, GrantRecord, GrantRevocation, Page,
-    SecretRecord, Store,
+    AddSecret, AuditFilter, AuditRecord, ClientFilter, ClientRecord, GrantRecord, GrantRevocation,
+    Page, SecretRecord, Store,
 };
 use crate::{ADMIN_SCOPE, IssuerError};
 
@@ -452,11 +452,11 @@ impl Registry {
     /// Audit events, newest first, after flushing this node's queue.
     pub(crate) async fn audit_events(
         &self,
-        client_id: Option<&ClientId>,
+        filter: &AuditFilter,
         before: Option<u64>,
         limit: usize,
     ) -> Result<Page<AuditRecord, u64>, RegistryError> {
         self.audit.flush().await;
-        Ok(self.store.list_audit(client_id, before, limit).await?)
+        Ok(self.store.list_audit(filter, before, limit).await?)
     }
 }

@@ -7,9 +7,9 @@ use m2m_core::{
 
 use super::error::StoreResult;
 use super::records::{
-    AddSecret, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode, GrantRecord,
-    GrantRevocation, Page, RefreshTokenRecord, RevocationPage, RotateRefresh, SecretRecord,
-    StoredKey,
+    AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode,
+    GrantRecord, GrantRevocation, Page, RefreshTokenRecord, RevocationPage, RotateRefresh,
+    SecretRecord, StoredKey, TokenMinute,
 };
 
 /// Where the issuer keeps clients, secret hashes, signing keys, revocations
@@ -190,12 +190,23 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// Appends events (their `seq` is ignored and assigned by the store).
     async fn append_audit(&self, events: &[AuditRecord]) -> StoreResult<()>;
 
-    /// Events, newest first, optionally for one client, starting before
-    /// sequence number `before`, at most `limit`.
+    /// Adds each aggregate into the stored one of its `(client_id,
+    /// minute)` ([`TokenMinute::merge`]), or stores it when there is none,
+    /// atomically per aggregate even when replicas write the same minute at
+    /// once. A new aggregate gets a sequence number like an appended event.
+    async fn record_token_minutes(&self, minutes: &[TokenMinute]) -> StoreResult<()>;
+
+    /// Events and aggregates matching `filter`, newest first (by sequence
+    /// number), starting before sequence number `before`, at most `limit`.
     async fn list_audit(
         &self,
-        client_id: Option<&ClientId>,
+        filter: &AuditFilter,
         before: Option<u64>,
         limit: usize,
     ) -> StoreResult<Page<AuditRecord, u64>>;
+
+    /// Deletes at most `limit` events and aggregates with `at < before`,
+    /// oldest first, in one short statement. Returns how many; the caller
+    /// repeats while that is `limit`.
+    async fn purge_audit(&self, before: u64, limit: usize) -> StoreResult<u64>;
 }

@@ -19,9 +19,9 @@ use m2m_core::{
 };
 
 use super::{
-    AddSecret, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode, GrantRecord,
-    GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord, RevocationPage, RotateRefresh,
-    SecretRecord, Store, StoreError, StoreResult, StoredKey,
+    AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode,
+    GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord, RevocationPage,
+    RotateRefresh, SecretRecord, Store, StoreError, StoreResult, StoredKey, TokenMinute,
 };
 
 struct ClientEntry {
@@ -523,9 +523,36 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn record_token_minutes(&self, minutes: &[TokenMinute]) -> StoreResult<()> {
+        let mut log = lock(&self.audit);
+        for minute in minutes {
+            let stored = log.events.iter_mut().find(|e| {
+                e.kind == TokenMinute::KIND
+                    && e.at == minute.minute
+                    && e.client_id.as_ref() == Some(&minute.client_id)
+            });
+            match stored {
+                Some(event) => {
+                    let mut merged = TokenMinute::from_record(event).ok_or_else(|| {
+                        StoreError::Corrupt(format!("audit event {} is no aggregate", event.seq))
+                    })?;
+                    merged.merge(minute);
+                    event.detail = merged.to_record().detail;
+                }
+                None => {
+                    log.next_seq += 1;
+                    let mut event = minute.to_record();
+                    event.seq = log.next_seq;
+                    log.events.push(event);
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn list_audit(
         &self,
-        client_id: Option<&ClientId>,
+        filter: &AuditFilter,
         before: Option<u64>,
         limit: usize,
     ) -> StoreResult<Page<AuditRecord, u64>> {
@@ -535,7 +562,7 @@ impl Store for MemoryStore {
             .iter()
             .rev()
             .filter(|e| before.is_none_or(|b| e.seq < b))
-            .filter(|e| client_id.is_none_or(|c| e.client_id.as_ref() == Some(c)))
+            .filter(|e| filter.matches(e))
             .take(limit.saturating_add(1))
             .cloned()
             .collect();
@@ -547,5 +574,19 @@ impl Store for MemoryStore {
             None
         };
         Ok(Page { items, next })
+    }
+
+    async fn purge_audit(&self, before: u64, limit: usize) -> StoreResult<u64> {
+        let mut log = lock(&self.audit);
+        let mut left = limit;
+        log.events.retain(|e| {
+            if e.at < before && left > 0 {
+                left -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        Ok((limit - left) as u64)
     }
 }

@@ -1,6 +1,8 @@
 //! The records a [`Store`](super::Store) keeps, and the outcomes of its
 //! operations. Plain data: no I/O.
 
+use std::collections::BTreeSet;
+
 use m2m_core::{
     Algorithm, ClientId, ClientKind, KeySchedule, OrgId, PublicJwk, Revocation, ScopeSet,
     SecretHash, TokenTtl, UserId,
@@ -110,6 +112,155 @@ pub struct AuditRecord {
     pub actor: Option<ClientId>,
     /// More about it (a reason category, changed field names, ...).
     pub detail: serde_json::Value,
+}
+
+/// Which audit events [`Store::list_audit`](super::Store::list_audit) returns
+/// (every condition given must hold).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only events about this client.
+    pub client_id: Option<ClientId>,
+    /// Only events of this kind (`auth.failed`, `tokens.issued`, ...).
+    pub kind: Option<String>,
+    /// Only events with `at >= since`.
+    pub since: Option<u64>,
+    /// Only events with `at < until`.
+    pub until: Option<u64>,
+}
+
+impl AuditFilter {
+    /// Whether `event` passes the filter.
+    pub fn matches(&self, event: &AuditRecord) -> bool {
+        self.client_id
+            .as_ref()
+            .is_none_or(|c| event.client_id.as_ref() == Some(c))
+            && self.kind.as_ref().is_none_or(|k| &event.kind == k)
+            && self.since.is_none_or(|s| event.at >= s)
+            && self.until.is_none_or(|u| event.at < u)
+    }
+}
+
+/// The tokens one client was issued in one minute: the audit log's record of
+/// token issuance unless per-token events are on. Stored as an
+/// [`AuditRecord`] of kind [`TokenMinute::KIND`] whose `at` is the minute;
+/// a store keeps one per `(client_id, minute)` and [merges](TokenMinute::merge)
+/// into it, so replicas writing the same minute add up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenMinute {
+    /// The client the tokens were issued to.
+    pub client_id: ClientId,
+    /// The start of the minute (a multiple of 60).
+    pub minute: u64,
+    /// How many tokens.
+    pub count: u64,
+    /// Every scope granted in any of them.
+    pub scopes: BTreeSet<String>,
+    /// Every audience of any of them.
+    pub audiences: BTreeSet<String>,
+    /// The `jti` of the first token (earliest `first_at`).
+    pub first_jti: String,
+    /// When the first token was issued.
+    pub first_at: u64,
+    /// The `jti` of the last token (latest `last_at`).
+    pub last_jti: String,
+    /// When the last token was issued.
+    pub last_at: u64,
+}
+
+impl TokenMinute {
+    /// The audit kind of a stored aggregate.
+    pub const KIND: &'static str = "tokens.issued";
+
+    /// The minute that `at` falls in.
+    pub fn minute_of(at: u64) -> u64 {
+        at - at % 60
+    }
+
+    /// One token issued at `at`.
+    pub fn one(
+        client_id: ClientId,
+        at: u64,
+        jti: String,
+        scopes: impl IntoIterator<Item = String>,
+        audiences: impl IntoIterator<Item = String>,
+    ) -> Self {
+        TokenMinute {
+            client_id,
+            minute: Self::minute_of(at),
+            count: 1,
+            scopes: scopes.into_iter().collect(),
+            audiences: audiences.into_iter().collect(),
+            first_jti: jti.clone(),
+            first_at: at,
+            last_jti: jti,
+            last_at: at,
+        }
+    }
+
+    /// Adds `other` (the same client and minute) into this one: counts add
+    /// up, scopes and audiences unite, the first jti is the earlier one's and
+    /// the last jti the later one's (ties keep this one's).
+    pub fn merge(&mut self, other: &TokenMinute) {
+        self.count = self.count.saturating_add(other.count);
+        self.scopes.extend(other.scopes.iter().cloned());
+        self.audiences.extend(other.audiences.iter().cloned());
+        if other.first_at < self.first_at {
+            self.first_at = other.first_at;
+            self.first_jti.clone_from(&other.first_jti);
+        }
+        if other.last_at > self.last_at {
+            self.last_at = other.last_at;
+            self.last_jti.clone_from(&other.last_jti);
+        }
+    }
+
+    /// The stored form (`seq` 0, `at` the minute, no actor).
+    pub fn to_record(&self) -> AuditRecord {
+        AuditRecord {
+            seq: 0,
+            at: self.minute,
+            kind: Self::KIND.to_owned(),
+            client_id: Some(self.client_id.clone()),
+            actor: None,
+            detail: serde_json::json!({
+                "count": self.count,
+                "scopes": self.scopes,
+                "audiences": self.audiences,
+                "first_jti": self.first_jti,
+                "first_at": self.first_at,
+                "last_jti": self.last_jti,
+                "last_at": self.last_at,
+            }),
+        }
+    }
+
+    /// Reads a stored aggregate back; `None` if `record` is not one.
+    pub fn from_record(record: &AuditRecord) -> Option<Self> {
+        if record.kind != Self::KIND {
+            return None;
+        }
+        let d = &record.detail;
+        let text = |k: &str| d.get(k)?.as_str().map(str::to_owned);
+        let int = |k: &str| d.get(k)?.as_u64();
+        let set = |k: &str| -> Option<BTreeSet<String>> {
+            d.get(k)?
+                .as_array()?
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        };
+        Some(TokenMinute {
+            client_id: record.client_id.clone()?,
+            minute: record.at,
+            count: int("count")?,
+            scopes: set("scopes")?,
+            audiences: set("audiences")?,
+            first_jti: text("first_jti")?,
+            first_at: int("first_at")?,
+            last_jti: text("last_jti")?,
+            last_at: int("last_at")?,
+        })
+    }
 }
 
 /// Which clients to list.

@@ -10,7 +10,7 @@
 //! | [`key_ring_compare_and_swap`] … [`key_ring_under_concurrency`] | the key ring is compare-and-swap, and a key's revocation is logged only by the save that wins |
 //! | [`revocation_log_order_and_paging`] … [`revocation_log_followed_under_concurrency`] | the log: order, pages, head, purge of every kind, `is_revoked`, no entry skipped by a reader |
 //! | [`auth_codes`] … [`revoke_grant_races_rotation`] | codes used once, refresh tokens rotated once, a grant's revocation and its tokens' entries together |
-//! | [`audit`] | audit events newest first, by client, by page |
+//! | [`audit`] … [`audit_purge`] | audit events newest first, by client, kind and time, by page; token aggregates merged per client and minute under concurrency; purge in batches |
 
 mod audit;
 mod clients;
@@ -18,7 +18,7 @@ mod grants;
 mod keys;
 mod revocations;
 
-pub use audit::audit;
+pub use audit::{audit, audit_filters, audit_purge, audit_token_minutes};
 pub use clients::{
     clients_listing, clients_round_trip, clients_update_and_delete_log_their_revocation,
     delete_client_races_add_secret, secrets, secrets_limit_under_concurrency,

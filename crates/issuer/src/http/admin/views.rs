@@ -7,7 +7,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::store::{AuditRecord, ClientRecord, GrantRecord, SecretRecord};
+use crate::store::{AuditRecord, ClientRecord, GrantRecord, SecretRecord, TokenMinute};
 
 /// Seconds since the epoch as an RFC 3339 UTC string.
 pub(crate) fn rfc3339(seconds: u64) -> String {
@@ -106,15 +106,30 @@ pub(crate) fn grant_view(grant: &GrantRecord) -> serde_json::Value {
     })
 }
 
-/// An audit event as the admin API shows it.
+/// An audit event as the admin API shows it. A token aggregate
+/// (`tokens.issued`) has the same envelope, `at` its minute, and its times
+/// in RFC 3339 in `detail`.
 pub(crate) fn event_view(event: &AuditRecord) -> serde_json::Value {
+    let detail = match TokenMinute::from_record(event) {
+        Some(m) => json!({
+            "minute": rfc3339(m.minute),
+            "count": m.count,
+            "scopes": m.scopes,
+            "audiences": m.audiences,
+            "first_jti": m.first_jti,
+            "first_at": rfc3339(m.first_at),
+            "last_jti": m.last_jti,
+            "last_at": rfc3339(m.last_at),
+        }),
+        None => event.detail.clone(),
+    };
     json!({
         "id": event.seq.to_string(),
         "at": rfc3339(event.at),
         "kind": event.kind,
         "client_id": event.client_id,
         "actor": event.actor,
-        "detail": event.detail,
+        "detail": detail,
     })
 }
 
