@@ -11,6 +11,16 @@
 //!
 //! For each algorithm it prints tokens/s, latency percentiles, and the bare
 //! signing rate of a key of the same algorithm on one thread, for reference.
+//!
+//! With `M2M_BENCH_AUDIT=1` it instead measures what the token audit costs:
+//! ES256 on a fresh SQLite file for each mode (`off`, `aggregate`,
+//! `per_token`), one after another in one process, printing tokens/s, the
+//! ratio to `off`, and the database growth (file plus WAL after the store is
+//! closed, minus a file that saw no load) per token and per million tokens.
+//!
+//! ```sh
+//! M2M_BENCH_AUDIT=1 M2M_BENCH_SECS=10 cargo bench -p m2m-issuer --bench token_load
+//! ```
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -23,8 +33,8 @@ use hyper_util::rt::TokioIo;
 use m2m_core::{AccessTokenClaims, Algorithm, Audience, SigningKey};
 use std::sync::Arc;
 
-use m2m_issuer::Issuer;
 use m2m_issuer::store::{MemoryStore, Store};
+use m2m_issuer::{Issuer, TokenAudit};
 use m2m_store_sql::SqliteStore;
 
 /// Where the issuer keeps its records during a run.
@@ -69,6 +79,8 @@ fn bare_signing_rate(alg: Algorithm, secs: f64) -> f64 {
 }
 
 struct Outcome {
+    /// Tokens issued, warm-up included (they grow the database too).
+    issued: u64,
     ok: u64,
     errors: u64,
     latencies_us: Vec<u32>,
@@ -87,6 +99,7 @@ async fn worker(
         .expect("handshake");
     tokio::spawn(connection);
     let mut outcome = Outcome {
+        issued: 0,
         ok: 0,
         errors: 0,
         latencies_us: Vec::with_capacity(100_000),
@@ -113,10 +126,12 @@ async fn worker(
             .expect("body")
             .to_bytes();
         let elapsed = now.elapsed();
+        let issued = status == 200 && bytes.starts_with(b"{\"access_token\"");
+        outcome.issued += u64::from(issued);
         if now < warmup_until {
             continue;
         }
-        if status == 200 && bytes.starts_with(b"{\"access_token\"") {
+        if issued {
             outcome.ok += 1;
             outcome
                 .latencies_us
@@ -209,6 +224,115 @@ async fn run(alg: Algorithm, backend: Backend, secs: u64, concurrency: u64) -> f
     rate
 }
 
+/// Bytes on disk of a SQLite database: the file and its WAL, if any.
+fn database_bytes(path: &std::path::Path) -> u64 {
+    let wal = path.with_extension("db-wal");
+    [path.to_path_buf(), wal]
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum()
+}
+
+/// What one audit mode cost: tokens/s, tokens issued in all, bytes the
+/// database grew by, audit events dropped.
+struct AuditCost {
+    rate: f64,
+    issued: u64,
+    bytes: u64,
+    dropped: u64,
+}
+
+/// One load of `secs` on a fresh SQLite file with the token audit in `mode`
+/// (with `load` false: no load at all, the baseline file), then the store closed (which
+/// checkpoints the WAL) and the file measured.
+async fn audit_run(mode: TokenAudit, load: bool, secs: u64, concurrency: u64) -> AuditCost {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("m2m.db");
+    let sqlite = Arc::new(SqliteStore::open(&path).await.expect("sqlite"));
+    let store: Arc<dyn Store> = sqlite.clone();
+    let issuer = Issuer::builder_with_shared_store(format!("http://{addr}/auth"), store)
+        .algorithm(Algorithm::ES256)
+        .token_audit(mode)
+        .build()
+        .await
+        .expect("issuer");
+    let (client_id, secret) = issuer
+        .bootstrap_admin()
+        .await
+        .expect("bootstrap")
+        .expect("empty store");
+    let app = Router::new().nest("/auth", issuer.router());
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("serve");
+    });
+    let authorization = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{client_id}:{}", secret.expose()))
+    );
+    let warmup_until = Instant::now() + Duration::from_secs(1);
+    let until = warmup_until + Duration::from_secs(if load { secs } else { 0 });
+    let (mut ok, mut issued) = (0, 0);
+    if load {
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| tokio::spawn(worker(addr, authorization.clone(), warmup_until, until)))
+            .collect();
+        for task in tasks {
+            let outcome = task.await.expect("worker");
+            ok += outcome.ok;
+            issued += outcome.issued;
+        }
+    }
+    let measured = (Instant::now() - warmup_until).as_secs_f64().max(1e-9);
+    server.abort();
+    issuer.flush_audit().await;
+    let dropped = issuer.dropped_audit_events();
+    drop(issuer);
+    sqlite.close().await;
+    AuditCost {
+        rate: ok as f64 / measured,
+        issued,
+        bytes: database_bytes(&path),
+        dropped,
+    }
+}
+
+/// `M2M_BENCH_AUDIT=1`: the three token audit modes, one after another.
+fn audit_cost(runtime: &tokio::runtime::Runtime, secs: u64, concurrency: u64) {
+    let baseline = runtime.block_on(audit_run(TokenAudit::Off, false, secs, concurrency));
+    println!(
+        "token audit cost, ES256 on SQLite, concurrency {concurrency}, {secs} s per mode; baseline file {} bytes",
+        baseline.bytes
+    );
+    let mut off_rate = None;
+    for (name, mode) in [
+        ("off", TokenAudit::Off),
+        ("aggregate", TokenAudit::Aggregate),
+        ("per_token", TokenAudit::PerToken),
+    ] {
+        let cost = runtime.block_on(audit_run(mode, true, secs, concurrency));
+        let off = *off_rate.get_or_insert(cost.rate);
+        let growth = cost.bytes.saturating_sub(baseline.bytes);
+        let per_token = growth as f64 / cost.issued.max(1) as f64;
+        println!(
+            "{name:<10} {:>8.0} tokens/s ({:.3}x off), {} tokens issued, database grew {growth} bytes: {per_token:.1} bytes/token (= MB per million tokens); audit events dropped: {}",
+            cost.rate,
+            cost.rate / off,
+            cost.issued,
+            cost.dropped,
+        );
+    }
+}
+
 fn main() {
     let secs = env_or("M2M_BENCH_SECS", 5);
     let concurrency = env_or("M2M_BENCH_CONCURRENCY", 64);
@@ -218,6 +342,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if std::env::var_os("M2M_BENCH_AUDIT").is_some_and(|v| v == "1") {
+        audit_cost(&runtime, secs, concurrency);
+        return;
+    }
     println!(
         "token endpoint load, {threads} runtime threads (server and load generator share them)"
     );
