@@ -129,16 +129,20 @@ mod extract;
 mod fetch;
 mod guard;
 mod layer;
+mod metadata;
 mod policy;
+mod resource;
 mod verifier;
 
 pub use builder::{
     BuildError, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_REVOCATION_PAGES_PER_POLL, GuardBuilder,
 };
-pub use challenge::{Challenge, Rejection, challenge};
+pub use challenge::{Challenge, ChallengeParams, Rejection, challenge, challenge_with};
 pub use extract::{Auth, AuthRejection, Claims};
 pub use guard::Guard;
 pub use layer::{RequireScopes, RequireScopesLayer, ResponseBody, ResponseFuture};
+pub use metadata::{DEFAULT_METADATA_MAX_AGE, ProtectedResourceMetadata};
 pub use policy::{Policy, ScopePolicy};
+pub use resource::{InvalidResource, MAX_RESOURCE_LEN, ResourceUri, WELL_KNOWN_PATH};
 pub use verifier::{InProcessKeys, Revocations};
