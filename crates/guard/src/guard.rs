@@ -163,7 +163,10 @@ impl Guard {
     /// `scopes_supported` the scopes of every
     /// [`require`](Guard::require), [`require_any`](Guard::require_any) and
     /// [`require_scopes`](Guard::require_scopes) layer made so far or later
-    /// (each request reads them); both can be replaced.
+    /// (each request reads them); a policy of your own
+    /// ([`authorize`](Guard::authorize)) adds none, so list its scopes with
+    /// [`scopes_supported`](ProtectedResourceMetadata::scopes_supported).
+    /// Both fields can be replaced.
     pub fn resource_metadata(&self) -> Option<ProtectedResourceMetadata> {
         let resource = self.resource.clone()?;
         let servers = self.verifier.validation().issuers().to_vec();

@@ -66,6 +66,19 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## MCP servers: Protected Resource Metadata
+//!
+//! [`GuardBuilder::resource`] makes the guard the resource server of one
+//! URI, as the MCP authorization specification asks: tokens must carry its
+//! canonical form ([`ResourceUri`], RFC 8707 §2) in `aud`; every 401 and
+//! 403 ends with `resource_metadata="<absolute URL>"` (RFC 9728 §5.1); a
+//! 401 for a missing token names the route's scopes in `scope="..."`; and
+//! [`Guard::resource_metadata`] is a tower service serving the
+//! [`ProtectedResourceMetadata`] document at
+//! `/.well-known/oauth-protected-resource` followed by the resource's path.
+//! [`challenge_with`] decides every challenge; [`Guard::reject`] answers a
+//! check made in a handler (a per-tool scope) the same way.
+//!
 //! ## Keys
 //!
 //! From a JWKS URL (fetched at build, refreshed by `Cache-Control: max-age`,

@@ -29,7 +29,12 @@ const OWN_FIELDS: [&str; 4] = [
     "bearer_methods_supported",
 ];
 
-/// The scopes a guard's layers require, gathered as they are made.
+/// The most scopes gathered from a guard's layers for `scopes_supported`.
+const MAX_ROUTE_SCOPES: usize = 1024;
+
+/// The scopes a guard's layers require, gathered as they are made (at most
+/// [`MAX_ROUTE_SCOPES`], so that layers made per request cannot grow it
+/// without bound).
 #[derive(Debug, Default)]
 pub(crate) struct RouteScopes(Mutex<BTreeSet<String>>);
 
@@ -37,9 +42,17 @@ impl RouteScopes {
     pub(crate) fn add(&self, requirement: &ScopeRequirement) {
         let mut scopes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         for scope in requirement.scopes().iter() {
-            if !scopes.contains(scope.as_str()) {
-                scopes.insert(scope.as_str().to_owned());
+            if scopes.contains(scope.as_str()) {
+                continue;
             }
+            if scopes.len() >= MAX_ROUTE_SCOPES {
+                tracing::warn!(
+                    target: "m2m_guard",
+                    "more than {MAX_ROUTE_SCOPES} route scopes; scopes_supported lists the first ones"
+                );
+                return;
+            }
+            scopes.insert(scope.as_str().to_owned());
         }
     }
 
