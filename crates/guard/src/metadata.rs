@@ -101,7 +101,7 @@ struct Inner {
 /// `Cache-Control: public, max-age=3600` (see
 /// [`max_age`](ProtectedResourceMetadata::max_age)) and
 /// `Access-Control-Allow-Origin: *` (the document is public, and browser
-/// clients read it across origins); `OPTIONS` with `204` and the CORS
+/// clients read it across origins) and `X-Content-Type-Options: nosniff`; `OPTIONS` with `204` and the CORS
 /// preflight headers; other methods with `405` and `Allow`; other paths
 /// with `404`. Cheap to clone.
 ///
@@ -319,6 +319,10 @@ impl ProtectedResourceMetadata {
                 );
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
                 headers.insert(header::CACHE_CONTROL, self.inner.cache_control.clone());
+                headers.insert(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                );
                 headers.insert(
                     header::ACCESS_CONTROL_ALLOW_ORIGIN,
                     HeaderValue::from_static("*"),

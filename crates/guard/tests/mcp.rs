@@ -197,6 +197,7 @@ async fn the_metadata_document_of_a_path_resource() {
         "public, max-age=3600"
     );
     assert_eq!(header(&answer.headers, "access-control-allow-origin"), "*");
+    assert_eq!(header(&answer.headers, "x-content-type-options"), "nosniff");
     assert_eq!(
         answer.json(),
         json!({
