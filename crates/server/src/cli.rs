@@ -242,6 +242,9 @@ pub(crate) struct AuditArgs {
     /// Only events at or after this RFC 3339 time.
     #[arg(long)]
     pub(crate) since: Option<String>,
+    /// Only events before this RFC 3339 time.
+    #[arg(long)]
+    pub(crate) until: Option<String>,
     /// At most this many per page.
     #[arg(long)]
     pub(crate) limit: Option<u32>,

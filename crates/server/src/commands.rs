@@ -349,6 +349,7 @@ pub(crate) async fn audit(admin: &Admin, args: crate::cli::AuditArgs) -> Result<
         ("client_id", args.client_id),
         ("kind", args.kind),
         ("since", args.since),
+        ("until", args.until),
         ("limit", args.limit.map(|n| n.to_string())),
         ("cursor", args.cursor),
     ] {
