@@ -387,6 +387,9 @@ mod structured {
         /// possibly replaced by hostile text.
         header_base: bool,
         alg_override: Option<String>,
+        /// Likewise `kid` and `typ`.
+        kid_override: Option<String>,
+        typ_override: Option<String>,
         header_extra: Vec<(String, String)>,
         claims_base: Option<BaseClaims>,
         claims_extra: Vec<(String, String)>,
@@ -407,8 +410,10 @@ mod structured {
                     .unwrap_or_else(|| key.algorithm().as_str().to_owned());
                 let s = |v: &str| serde_json::to_string(v).unwrap();
                 members.push(("alg".to_owned(), s(&alg)));
-                members.push(("kid".to_owned(), s(key.kid())));
-                members.push(("typ".to_owned(), s("at+jwt")));
+                let kid = self.kid_override.as_deref().unwrap_or(key.kid());
+                let typ = self.typ_override.as_deref().unwrap_or("at+jwt");
+                members.push(("kid".to_owned(), s(kid)));
+                members.push(("typ".to_owned(), s(typ)));
             }
             members.extend(self.header_extra.iter().cloned());
             members
@@ -454,6 +459,8 @@ mod structured {
             0..3usize,
             prop_oneof![4 => Just(true), 1 => Just(false)],
             prop_oneof![5 => Just(None), 1 => hostile_str().prop_map(Some)],
+            prop_oneof![8 => Just(None), 1 => hostile_str().prop_map(Some)],
+            prop_oneof![8 => Just(None), 1 => hostile_str().prop_map(Some)],
             prop_oneof![3 => Just(Vec::new()), 1 => members(json_value())],
             prop_oneof![4 => base_claims().prop_map(Some), 1 => Just(None)],
             prop_oneof![3 => Just(Vec::new()), 1 => members(json_value())],
@@ -471,6 +478,8 @@ mod structured {
                     key,
                     header_base,
                     alg_override,
+                    kid_override,
+                    typ_override,
                     header_extra,
                     claims_base,
                     claims_extra,
@@ -481,6 +490,8 @@ mod structured {
                     key,
                     header_base,
                     alg_override,
+                    kid_override,
+                    typ_override,
                     header_extra,
                     claims_base,
                     claims_extra,
@@ -502,12 +513,13 @@ mod structured {
 
     /// Checks one verification of `case` against what must hold whatever
     /// the input: refusals of `none`, HMAC and unknown keys, and, when the
-    /// token is accepted, that its claims and key satisfy `validation`.
+    /// token is accepted, that its claims and key satisfy `validation`
+    /// (`lax`: one that takes any `typ` and any audience).
     fn check(
         case: &Case,
         token: &str,
         validation: &Validation,
-        any_audience: bool,
+        lax: bool,
     ) -> Result<(), TestCaseError> {
         let keys = keys();
         let keyset = if case.single_key {
@@ -545,6 +557,17 @@ mod structured {
         };
         prop_assert!(keyset.contains(key.kid()));
         prop_assert_eq!(algs, vec![key.algorithm().as_str().to_owned()]);
+        if !lax {
+            // The strict validation requires `typ` at+jwt, in either form.
+            let typs = case.header_strings("typ");
+            prop_assert!(
+                typs.len() == 1
+                    && (typs[0].eq_ignore_ascii_case("at+jwt")
+                        || typs[0].eq_ignore_ascii_case("application/at+jwt")),
+                "typ {:?} accepted",
+                typs
+            );
+        }
         match &case.sig {
             Sig::Own => prop_assert_eq!(keys.signing[case.key].kid(), key.kid()),
             Sig::Real(k) => prop_assert_eq!(keys.signing[*k].kid(), key.kid()),
@@ -556,7 +579,7 @@ mod structured {
         let leeway = validation.leeway_secs();
         prop_assert!(validation.issuers().contains(&claims.iss));
         prop_assert_eq!(claims.iss.as_str(), ISS);
-        if !any_audience {
+        if !lax {
             prop_assert!(claims.aud.contains(AUD), "audience {:?}", claims.aud);
         }
         prop_assert!(claims.exp.saturating_add(leeway) > case.now, "expired");
@@ -614,6 +637,8 @@ mod structured {
                 key,
                 header_base: true,
                 alg_override: None,
+                kid_override: None,
+                typ_override: None,
                 header_extra: Vec::new(),
                 claims_base: Some(claims.clone()),
                 claims_extra: Vec::new(),
@@ -654,6 +679,8 @@ mod structured {
                 key,
                 header_base: true,
                 alg_override: Some(alg.clone()),
+                kid_override: None,
+                typ_override: None,
                 header_extra: Vec::new(),
                 claims_base: Some(BaseClaims {
                     iss: ISS.into(),
