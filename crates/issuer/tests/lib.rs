@@ -5,6 +5,7 @@ mod audit;
 mod bound_user;
 mod common;
 mod feed_load;
+mod form_props;
 mod headers;
 mod interop;
 mod introspect_revoke;

@@ -230,6 +230,20 @@ pub(crate) struct ClientCreateArgs {
     pub(crate) json: bool,
 }
 
+/// The paging and output flags of the list commands (`client list`, `audit`).
+#[derive(Debug, Args)]
+pub(crate) struct PageArgs {
+    /// At most this many per page.
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
+    /// Start at this cursor (from a previous page).
+    #[arg(long)]
+    pub(crate) cursor: Option<String>,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
 /// `m2m audit`.
 #[derive(Debug, Args)]
 pub(crate) struct AuditArgs {
@@ -242,15 +256,12 @@ pub(crate) struct AuditArgs {
     /// Only events at or after this RFC 3339 time.
     #[arg(long)]
     pub(crate) since: Option<String>,
-    /// At most this many per page.
+    /// Only events before this RFC 3339 time.
     #[arg(long)]
-    pub(crate) limit: Option<u32>,
-    /// Start at this cursor (from a previous page).
-    #[arg(long)]
-    pub(crate) cursor: Option<String>,
-    /// Print the raw JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    pub(crate) until: Option<String>,
+    /// Paging and output.
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
 }
 
 /// `m2m client list`.
@@ -262,15 +273,9 @@ pub(crate) struct ClientListArgs {
     /// Only clients of this kind.
     #[arg(long)]
     pub(crate) kind: Option<String>,
-    /// At most this many per page.
-    #[arg(long)]
-    pub(crate) limit: Option<u32>,
-    /// Start at this cursor (from a previous page).
-    #[arg(long)]
-    pub(crate) cursor: Option<String>,
-    /// Print the raw JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    /// Paging and output.
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
 }
 
 /// A command on one client.
