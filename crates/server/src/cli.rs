@@ -225,6 +225,10 @@ pub(crate) struct ClientCreateArgs {
     /// Redirect URI (user clients); repeat.
     #[arg(long = "redirect-uri", value_delimiter = ' ')]
     pub(crate) redirect_uris: Vec<String>,
+    /// client_secret_basic (the default), client_secret_post, or none: a
+    /// public user client, which gets no secret and must use PKCE.
+    #[arg(long, value_name = "METHOD")]
+    pub(crate) token_endpoint_auth_method: Option<String>,
     /// Print the raw JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -300,6 +304,10 @@ pub(crate) struct ClientUpdateArgs {
     /// New token lifetime in seconds.
     #[arg(long)]
     pub(crate) ttl: Option<u64>,
+    /// client_secret_basic, client_secret_post, or none (a public user
+    /// client; remove its secrets first).
+    #[arg(long, value_name = "METHOD")]
+    pub(crate) token_endpoint_auth_method: Option<String>,
     /// Enable the client.
     #[arg(long, conflicts_with = "disable")]
     pub(crate) enable: bool,
