@@ -112,6 +112,16 @@ pub(crate) struct ServeArgs {
     /// login. Never on a server real users reach.
     #[arg(long, env = "M2M_DEV_CONSENT")]
     pub(crate) dev_consent: bool,
+    /// A scope to list as `scopes_supported` in the RFC 8414 metadata (for
+    /// clients that discover what to ask for, as MCP clients do); repeat, or
+    /// separate with spaces. Listing grants nothing [default: none, not listed].
+    #[arg(
+        long = "scopes-supported",
+        env = "M2M_SCOPES_SUPPORTED",
+        value_delimiter = ' ',
+        value_name = "SCOPE"
+    )]
+    pub(crate) scopes_supported: Vec<String>,
     /// How token issuance is audited: `aggregate` (one record per client and
     /// minute), `per_token` (one event per token) or `off`; failures and
     /// admin changes are always one event each [default: aggregate].
