@@ -11,6 +11,7 @@ mod interop;
 mod introspect_revoke;
 mod keys;
 mod path_ids;
+mod public_clients;
 mod revocation;
 mod slow_store;
 mod throttle;

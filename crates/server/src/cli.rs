@@ -112,6 +112,16 @@ pub(crate) struct ServeArgs {
     /// login. Never on a server real users reach.
     #[arg(long, env = "M2M_DEV_CONSENT")]
     pub(crate) dev_consent: bool,
+    /// A scope to list as `scopes_supported` in the RFC 8414 metadata (for
+    /// clients that discover what to ask for, as MCP clients do); repeat, or
+    /// separate with spaces. Listing grants nothing [default: none, not listed].
+    #[arg(
+        long = "scopes-supported",
+        env = "M2M_SCOPES_SUPPORTED",
+        value_delimiter = ' ',
+        value_name = "SCOPE"
+    )]
+    pub(crate) scopes_supported: Vec<String>,
     /// How token issuance is audited: `aggregate` (one record per client and
     /// minute), `per_token` (one event per token) or `off`; failures and
     /// admin changes are always one event each [default: aggregate].
@@ -225,6 +235,10 @@ pub(crate) struct ClientCreateArgs {
     /// Redirect URI (user clients); repeat.
     #[arg(long = "redirect-uri", value_delimiter = ' ')]
     pub(crate) redirect_uris: Vec<String>,
+    /// client_secret_basic (the default), client_secret_post, or none: a
+    /// public user client, which gets no secret and must use PKCE.
+    #[arg(long, value_name = "METHOD")]
+    pub(crate) token_endpoint_auth_method: Option<String>,
     /// Print the raw JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -305,6 +319,10 @@ pub(crate) struct ClientUpdateArgs {
     /// New token lifetime in seconds.
     #[arg(long)]
     pub(crate) ttl: Option<u64>,
+    /// client_secret_basic, client_secret_post, or none (a public user
+    /// client; remove its secrets first).
+    #[arg(long, value_name = "METHOD")]
+    pub(crate) token_endpoint_auth_method: Option<String>,
     /// Enable the client.
     #[arg(long, conflicts_with = "disable")]
     pub(crate) enable: bool,

@@ -87,6 +87,9 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
     if !args.redirect_uris.is_empty() {
         body.insert("redirect_uris".into(), json!(words(&args.redirect_uris)));
     }
+    if let Some(method) = args.token_endpoint_auth_method {
+        body.insert("token_endpoint_auth_method".into(), json!(method));
+    }
     let created = admin
         .call(Method::POST, "/admin/clients", Some(&Value::Object(body)))
         .await?;
@@ -95,6 +98,10 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
     }
     print_client(&created);
     println!();
+    if created.get("client_secret").is_none() {
+        println!("a public client: no secret (it sends its client_id and uses PKCE)");
+        return Ok(());
+    }
     // The secret's id is what `m2m secret remove` takes, so it is shown too.
     println!("secret_id:     {}", text(&created["secret_id"]));
     println!("client_secret: {}", text(&created["client_secret"]));
@@ -181,6 +188,9 @@ async fn update_client(admin: &Admin, args: ClientUpdateArgs) -> Result<()> {
     if let Some(ttl) = args.ttl {
         body.insert("token_ttl_seconds".into(), json!(ttl));
     }
+    if let Some(method) = args.token_endpoint_auth_method {
+        body.insert("token_endpoint_auth_method".into(), json!(method));
+    }
     if args.enable {
         body.insert("enabled".into(), json!(true));
     }
@@ -189,7 +199,8 @@ async fn update_client(admin: &Admin, args: ClientUpdateArgs) -> Result<()> {
     }
     if body.is_empty() {
         bail!(
-            "nothing to change: give at least one of --name, --scope, --audience, --ttl, --enable, --disable"
+            "nothing to change: give at least one of --name, --scope, --audience, --ttl, \
+             --token-endpoint-auth-method, --enable, --disable"
         );
     }
     let updated = admin

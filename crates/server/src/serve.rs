@@ -186,6 +186,9 @@ async fn start_on(
         );
         builder = builder.consent(Arc::new(DevConsent::new("dev-user", "dev-org")));
     }
+    if let Some(scopes) = &config.scopes_supported {
+        builder = builder.scopes_supported(scopes.iter().cloned());
+    }
     let issuer = builder
         .algorithm(config.algorithm.into())
         .master_key(master.0)

@@ -319,6 +319,70 @@ fn client_tables_show_redirect_uris_and_the_secret_id() {
         Some(0),
         "{shown}"
     );
+
+    // Without secrets it can be made public.
+    let table = stdout(&server.cli(&[
+        "client",
+        "update",
+        &client_id,
+        "--token-endpoint-auth-method",
+        "none",
+    ]));
+    assert_eq!(
+        table_field(&table, "token_endpoint_auth_method").as_deref(),
+        Some("none"),
+        "{table}"
+    );
+
+    // A public client is created without a secret.
+    let output = server.cli(&[
+        "client",
+        "create",
+        "--name",
+        "desktop agent",
+        "--kind",
+        "user",
+        "--org-id",
+        "org_7",
+        "--scope",
+        "notes:read",
+        "--redirect-uri",
+        redirect,
+        "--token-endpoint-auth-method",
+        "none",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = stdout(&output);
+    assert_eq!(
+        table_field(&table, "token_endpoint_auth_method").as_deref(),
+        Some("none"),
+        "{table}"
+    );
+    assert!(table_field(&table, "client_secret").is_none(), "{table}");
+    assert!(table.contains("a public client: no secret"), "{table}");
+
+    // Only user clients may be public.
+    let output = server.cli(&[
+        "client",
+        "create",
+        "--name",
+        "svc",
+        "--kind",
+        "service",
+        "--audience",
+        "https://api.example.com",
+        "--scope",
+        "notes:read",
+        "--token-endpoint-auth-method",
+        "none",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("kind user"), "{stderr}");
 }
 
 /// `m2m verify -` against `server`, with `input` on its standard input.
