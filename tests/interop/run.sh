@@ -3,7 +3,8 @@
 # processes on 127.0.0.1, each on a fresh SQLite database.
 #
 #   Python: authlib (client credentials, basic and post), PyJWT's PyJWKClient,
-#           requests against the guarded example app.
+#           requests against the guarded example app; the official MCP SDK
+#           (`mcp`, ClientCredentialsOAuthProvider) against examples/mcp_server.rs.
 #   Node:   openid-client (RFC 8414 discovery, client credentials) and jose
 #           (createRemoteJWKSet + jwtVerify) for ES256, EdDSA and RS256 issuers;
 #           the official TypeScript MCP SDK (@modelcontextprotocol/sdk, its
@@ -79,14 +80,17 @@ api=$(wait_listening "$work/api.log" "$!")
 
 # The MCP example (rmcp behind m2m-guard), trusting the ES256 issuer. That
 # issuer runs with --dev-consent, which puts authorization_endpoint in its
-# metadata: the TypeScript MCP SDK's metadata schema requires it even for
-# client credentials.
+# metadata: both MCP SDKs' metadata schemas require it even for client
+# credentials. (Both suites read M2M_MCP.)
 MCP_LISTEN=127.0.0.1:0 M2M_ISSUER="${endpoints[es256]}" \
   "$bin/examples/mcp_server" >"$work/mcp.log" 2>&1 &
 pids+=($!)
 mcp=$(wait_listening "$work/mcp.log" "$!")
+M2M_MCP=$(printf '{"issuer":"%s","admin_file":"%s","server":"%s"}' \
+  "${endpoints[es256]}" "$work/es256-admin.json" "$mcp")
+export M2M_MCP
 
-echo "== interop: Python (authlib, PyJWT, requests)"
+echo "== interop: Python (authlib, PyJWT, requests, mcp)"
 # requirements.txt is the full lock (every package, exact version, sha256
 # hashes; made from requirements.in): pip installs exactly that or fails.
 # The venv is rebuilt from scratch whenever the lock changes.
@@ -115,8 +119,6 @@ esac
 M2M_ISSUERS=$(printf '{"ES256":{"endpoint":"%s","admin_file":"%s"},"EdDSA":{"endpoint":"%s","admin_file":"%s"},"RS256":{"endpoint":"%s","admin_file":"%s"}}' \
   "${endpoints[es256]}" "$work/es256-admin.json" "${endpoints[eddsa]}" "$work/eddsa-admin.json" \
   "${endpoints[rs256]}" "$work/rs256-admin.json")
-M2M_MCP=$(printf '{"issuer":"%s","admin_file":"%s","server":"%s"}' \
-  "${endpoints[es256]}" "$work/es256-admin.json" "$mcp")
-(cd "$here/node" && M2M_ISSUERS="$M2M_ISSUERS" M2M_MCP="$M2M_MCP" "$node" --test)
+(cd "$here/node" && M2M_ISSUERS="$M2M_ISSUERS" "$node" --test)
 
 echo "interop: all passed"
