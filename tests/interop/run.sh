@@ -78,16 +78,15 @@ INVOICES_LISTEN=127.0.0.1:0 M2M_ISSUER="${endpoints[es256]}" M2M_AUDIENCE="$api_
 pids+=($!)
 api=$(wait_listening "$work/api.log" "$!")
 
-# The MCP example (rmcp behind m2m-guard), trusting the ES256 issuer. That
-# issuer runs with --dev-consent, which puts authorization_endpoint in its
-# metadata: both MCP SDKs' metadata schemas require it even for client
-# credentials. (Both suites read M2M_MCP.)
-MCP_LISTEN=127.0.0.1:0 M2M_ISSUER="${endpoints[es256]}" \
+# The MCP example (rmcp behind m2m-guard), trusting the EdDSA issuer, which
+# runs without a consent handler: a pure machine-to-machine deployment, as
+# the MCP SDKs' client-credentials flows meet it. (Both suites read M2M_MCP.)
+MCP_LISTEN=127.0.0.1:0 M2M_ISSUER="${endpoints[eddsa]}" \
   "$bin/examples/mcp_server" >"$work/mcp.log" 2>&1 &
 pids+=($!)
 mcp=$(wait_listening "$work/mcp.log" "$!")
 M2M_MCP=$(printf '{"issuer":"%s","admin_file":"%s","server":"%s"}' \
-  "${endpoints[es256]}" "$work/es256-admin.json" "$mcp")
+  "${endpoints[eddsa]}" "$work/eddsa-admin.json" "$mcp")
 export M2M_MCP
 
 echo "== interop: Python (authlib, PyJWT, requests, mcp)"
