@@ -2,7 +2,10 @@
 //! form bodies with known and hostile parameter names and values (grant
 //! types, real client ids and secrets or mangled ones, scopes, audiences,
 //! codes, verifiers, refresh tokens, duplicated keys, percent-encoding edge
-//! cases, huge values), Authorization headers (valid Basic of `id:secret`
+//! cases, huge values), starting from nothing or from a valid request of
+//! each grant (client credentials; a code just issued through
+//! `/oauth/authorize`, with its verifier; a refresh token an earlier
+//! exchange returned), Authorization headers (valid Basic of `id:secret`
 //! form-encoded per RFC 6749 §2.3.1, invalid base64, non-UTF-8, no colon,
 //! other schemes, two headers) and content types; or raw bytes.
 //!
@@ -10,10 +13,12 @@
 //! a 200 carries a string `access_token`.
 #![no_main]
 
+use std::sync::Mutex;
+
 use arbitrary::Arbitrary;
 use axum::body::Body;
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use libfuzzer_sys::fuzz_target;
 use m2m_fuzz::{AUDIENCES, Encoding, Hostile, REDIRECT_URIS, SCOPES, World, encode};
@@ -232,14 +237,72 @@ struct Param {
     bare: bool,
 }
 
+/// A valid request to start from.
+#[derive(Arbitrary, Debug)]
+enum Base {
+    /// `client_credentials` for the client at this index.
+    ClientCredentials(u8),
+    /// `authorization_code` with a code issued for this request, its
+    /// verifier and redirect URI, by the user-level client that asked.
+    Code,
+    /// `refresh_token` with a refresh token an earlier exchange returned.
+    Refresh(u8),
+}
+
+/// The PKCE verifier of every code this target asks for.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// Refresh tokens returned by successful exchanges (bounded; they rotate).
+static REFRESH_TOKENS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The user-level client (bound to no user) that codes are issued to.
+fn code_client(world: &World) -> &m2m_fuzz::Client {
+    &world.clients[3]
+}
+
+/// A fresh authorization code, through `/oauth/authorize` with consent.
+fn fresh_code(world: &World) -> String {
+    let client = code_client(world);
+    let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        VERIFIER.as_bytes(),
+    ));
+    let query = m2m_fuzz::form(&[
+        ("response_type", "code"),
+        ("client_id", &client.id),
+        ("redirect_uri", REDIRECT_URIS[2]),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+        ("scope", "invoices:read"),
+    ]);
+    let request = Request::builder()
+        .uri(format!("/oauth/authorize?{query}"))
+        .header(m2m_fuzz::DECISION_HEADER, "grant-bound")
+        .body(Body::empty())
+        .expect("request");
+    let answer = world.send_checked("authorize", request, false);
+    let location = answer
+        .headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no code: {answer:?}"));
+    let (_, query) = location.split_once('?').expect("a query");
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(query).expect("query");
+    params
+        .into_iter()
+        .find(|(n, _)| n == "code")
+        .map(|(_, v)| v)
+        .expect("a code")
+}
+
 #[derive(Arbitrary, Debug)]
 enum Input {
     Structured {
         content_type: ContentType,
         auth: Option<Auth>,
-        /// Start from `grant_type=client_credentials` (and the client's
+        /// Start from a valid request of a grant type (with the client's
         /// credentials in the body when there is no Authorization header).
-        base: Option<u8>,
+        base: Option<Base>,
         params: Vec<Param>,
         /// `&&`, a trailing `&`, a leading `&`.
         separators: u8,
@@ -323,10 +386,35 @@ fn build(input: &Input, world: &World) -> Option<Request<Body>> {
             if separators & 1 != 0 {
                 body.push('&');
             }
-            if let Some(i) = base {
-                body.push_str("grant_type=client_credentials");
+            if let Some(base) = base {
+                let client = match base {
+                    Base::ClientCredentials(i) => {
+                        body.push_str("grant_type=client_credentials");
+                        world.client(*i)
+                    }
+                    Base::Code => {
+                        body.push_str(&m2m_fuzz::form(&[
+                            ("grant_type", "authorization_code"),
+                            ("code", &fresh_code(world)),
+                            ("code_verifier", VERIFIER),
+                            ("redirect_uri", REDIRECT_URIS[2]),
+                        ]));
+                        code_client(world)
+                    }
+                    Base::Refresh(i) => {
+                        let tokens = REFRESH_TOKENS.lock().expect("lock");
+                        let token = match tokens.len() {
+                            0 => "m2mr_none".to_owned(),
+                            n => tokens[usize::from(*i) % n].clone(),
+                        };
+                        body.push_str(&m2m_fuzz::form(&[
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", &token),
+                        ]));
+                        code_client(world)
+                    }
+                };
                 if auth.is_none() {
-                    let client = world.client(*i);
                     body.push_str(&format!(
                         "&client_id={}&client_secret={}",
                         encode(&client.id, Encoding::Form),
@@ -373,5 +461,12 @@ fuzz_target!(|input: Input| {
             "200 without access_token: {body}"
         );
         assert_eq!(body["token_type"], "Bearer", "{body}");
+        if let Some(refresh) = body["refresh_token"].as_str() {
+            let mut tokens = REFRESH_TOKENS.lock().expect("lock");
+            if tokens.len() >= 16 {
+                tokens.remove(0);
+            }
+            tokens.push(refresh.to_owned());
+        }
     }
 });
