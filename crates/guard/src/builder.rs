@@ -16,6 +16,7 @@ use url::Url;
 use crate::challenge::{Challenge, Rejection, RejectionHook, Responder};
 use crate::fetch::Fetcher;
 use crate::guard::Guard;
+use crate::resource::{InvalidResource, ResourceUri, is_loopback};
 use crate::verifier::{
     self, Clock, Feed, InProcessKeys, KeyStore, Parts, Remote, RemoteTimings, Revocations, Tasks,
     TokenCache, Verifier,
@@ -66,6 +67,9 @@ pub enum BuildError {
     InvalidConfig(&'static str),
     /// A remote source or the revocation feed needs a running tokio runtime.
     NoRuntime,
+    /// The [resource](GuardBuilder::resource) URI is not one a resource
+    /// server can have.
+    InvalidResource(InvalidResource),
 }
 
 impl fmt::Display for BuildError {
@@ -87,6 +91,7 @@ impl fmt::Display for BuildError {
             BuildError::InvalidKeys(e) => write!(f, "the JWK Set is unusable: {e}"),
             BuildError::InvalidConfig(why) => write!(f, "invalid configuration: {why}"),
             BuildError::NoRuntime => f.write_str("a tokio runtime is required"),
+            BuildError::InvalidResource(e) => write!(f, "invalid resource URI: {e}"),
         }
     }
 }
@@ -150,6 +155,7 @@ pub struct GuardBuilder {
     realm: String,
     verbose: bool,
     on_rejection: Option<RejectionHook>,
+    resource: Option<String>,
 }
 
 impl GuardBuilder {
@@ -171,12 +177,56 @@ impl GuardBuilder {
             realm: "api".to_owned(),
             verbose: false,
             on_rejection: None,
+            resource: None,
         }
     }
 
     /// Also accepts tokens meant for `audience`.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.validation = self.validation.also_audience(audience);
+        self
+    }
+
+    /// Makes the guard the resource server of `uri` (RFC 9728, the MCP
+    /// authorization specification): tokens must carry its canonical form
+    /// in `aud` (RFC 8707 §2), every 401 and 403 names its metadata URL in
+    /// `resource_metadata`, a 401 to a request without a token names the
+    /// route's scopes in `scope`, and [`Guard::resource_metadata`] serves
+    /// its Protected Resource Metadata.
+    ///
+    /// Pass the URI clients use to reach the resource, as published: for
+    /// an MCP server, the URL of its endpoint (`https://mcp.example.com/mcp`).
+    /// It is put in canonical form ([`ResourceUri`]): scheme and host in
+    /// lower case, no default port, no trailing slash for the root. It must
+    /// be `https` (or `http` on a loopback host), with no fragment, query or
+    /// userinfo; else [`build`](GuardBuilder::build) fails with
+    /// [`BuildError::InvalidResource`]. The canonical URI is accepted as an
+    /// audience besides those of [`Guard::builder`] and
+    /// [`audience`](GuardBuilder::audience): pass the same URI there, or
+    /// any other audience the API also answers to.
+    ///
+    /// ```
+    /// # async fn run(keys: m2m_core::JwkSet) -> Result<(), m2m_guard::BuildError> {
+    /// use m2m_guard::{BuildError, Guard, InvalidResource};
+    ///
+    /// let guard = Guard::builder("https://auth.example.com", "https://mcp.example.com/mcp")
+    ///     .resource("https://MCP.example.com:443/mcp")
+    ///     .jwk_set(keys.clone())
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(guard.resource().unwrap().as_str(), "https://mcp.example.com/mcp");
+    ///
+    /// let err = Guard::builder("https://auth.example.com", "https://mcp.example.com/mcp")
+    ///     .resource("https://mcp.example.com/mcp#tools")
+    ///     .jwk_set(keys)
+    ///     .build()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err, BuildError::InvalidResource(InvalidResource::Fragment));
+    /// # Ok(()) }
+    /// ```
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.resource = Some(uri.into());
         self
     }
 
@@ -367,12 +417,25 @@ impl GuardBuilder {
     }
 
     /// Builds the guard; with a JWKS URL, fetches the keys first.
-    pub async fn build(self) -> Result<Guard, BuildError> {
+    pub async fn build(mut self) -> Result<Guard, BuildError> {
         if self.algorithms.as_ref().is_some_and(Vec::is_empty) {
             return Err(BuildError::InvalidConfig("the algorithm list is empty"));
         }
         if self.timings.min_refresh.is_zero() || self.feed_interval.is_zero() {
             return Err(BuildError::InvalidConfig("intervals must be above zero"));
+        }
+        let resource = self
+            .resource
+            .as_deref()
+            .map(ResourceUri::parse)
+            .transpose()
+            .map_err(BuildError::InvalidResource)?;
+        if let Some(resource) = &resource {
+            for audience in resource.audiences() {
+                if !self.validation.audiences().contains(&audience) {
+                    self.validation = self.validation.also_audience(audience);
+                }
+            }
         }
         if self.feed_pages == 0 {
             return Err(BuildError::InvalidConfig(
@@ -453,8 +516,13 @@ impl GuardBuilder {
             clock,
             tasks,
         });
-        let responder = Responder::new(&self.realm, self.verbose, self.on_rejection);
-        Ok(Guard::new(verifier, responder))
+        let responder = Responder::new(
+            &self.realm,
+            self.verbose,
+            resource.as_ref().map(ResourceUri::metadata_url),
+            self.on_rejection,
+        );
+        Ok(Guard::new(verifier, responder, resource))
     }
 }
 
@@ -466,6 +534,7 @@ impl fmt::Debug for GuardBuilder {
             .field("realm", &self.realm)
             .field("cache_capacity", &self.cache_capacity)
             .field("feed_url", &self.feed_url)
+            .field("resource", &self.resource)
             .finish_non_exhaustive()
     }
 }
@@ -481,18 +550,6 @@ fn warn_if_cleartext(what: &str, url: &Url) {
             host = url.host_str().unwrap_or_default(),
             "the {what} is fetched over plain http from a host that is not loopback; use https"
         );
-    }
-}
-
-/// Whether `url` names this machine: 127.0.0.0/8, ::1 or `localhost`.
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => {
-            name.eq_ignore_ascii_case("localhost") || name.eq_ignore_ascii_case("localhost.")
-        }
-        None => false,
     }
 }
 

@@ -122,7 +122,71 @@ impl Challenge {
     }
 }
 
-/// Maps a rejection to its RFC 6750 §3 challenge.
+/// What a challenge is made with besides the [`Rejection`]: the realm, the
+/// verbosity, the Protected Resource Metadata URL and the route's scopes.
+///
+/// A guard fills it from its settings; build one yourself to answer with
+/// [`challenge_with`] outside a guard.
+///
+/// ```
+/// use m2m_guard::{ChallengeParams, Rejection, challenge_with};
+/// use m2m_core::ScopeRequirement;
+///
+/// let needed = ScopeRequirement::all_of(["tools:read"]).unwrap();
+/// let params = ChallengeParams::new("mcp")
+///     .resource_metadata("https://api.example.com/.well-known/oauth-protected-resource/mcp")
+///     .route_scopes(&needed);
+/// let missing = challenge_with(&Rejection::MissingToken, &params);
+/// assert_eq!(
+///     missing.www_authenticate(),
+///     concat!(
+///         r#"Bearer realm="mcp", scope="tools:read", "#,
+///         r#"resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/mcp""#,
+///     )
+/// );
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ChallengeParams<'a> {
+    realm: &'a str,
+    verbose: bool,
+    resource_metadata: Option<&'a str>,
+    route_scopes: Option<&'a ScopeRequirement>,
+}
+
+impl<'a> ChallengeParams<'a> {
+    /// A challenge in `realm`, terse, with no metadata URL and no route scopes.
+    pub fn new(realm: &'a str) -> Self {
+        ChallengeParams {
+            realm,
+            verbose: false,
+            resource_metadata: None,
+            route_scopes: None,
+        }
+    }
+
+    /// Gives the precise verification error in `error_description`.
+    pub fn verbose(mut self, verbose: bool) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// The absolute URL of the Protected Resource Metadata (RFC 9728 §5.1),
+    /// named in `resource_metadata` on every challenge.
+    pub fn resource_metadata(mut self, url: &'a str) -> Self {
+        self.resource_metadata = Some(url);
+        self
+    }
+
+    /// The scopes the route needs, named in `scope` on a 401 for a missing
+    /// token, so that a client asks for them the first time (MCP).
+    pub fn route_scopes(mut self, scopes: &'a ScopeRequirement) -> Self {
+        self.route_scopes = Some(scopes);
+        self
+    }
+}
+
+/// Maps a rejection to its RFC 6750 §3 challenge, in `realm`: a shorthand
+/// for [`challenge_with`] with no metadata URL and no route scopes.
 ///
 /// - missing token: 401, `Bearer realm="..."`, body error `unauthorized`;
 /// - malformed header, invalid or revoked token: 401, `error="invalid_token"`;
@@ -154,13 +218,35 @@ impl Challenge {
 /// assert!(forbidden.www_authenticate().ends_with(r#"scope="invoices:read invoices:write""#));
 /// ```
 pub fn challenge(rejection: &Rejection, realm: &str, verbose: bool) -> Challenge {
-    let realm = header_safe(realm);
+    challenge_with(rejection, &ChallengeParams::new(realm).verbose(verbose))
+}
+
+/// The one function that decides every challenge: maps a rejection to its
+/// status, `WWW-Authenticate` header (RFC 6750 §3, RFC 9728 §5.1) and body.
+///
+/// - missing token: 401, `Bearer realm="..."`, then `scope="..."` with the
+///   route's scopes when [`ChallengeParams::route_scopes`] gives them; body
+///   error `unauthorized`;
+/// - malformed header, invalid or revoked token: 401, `error="invalid_token"`;
+/// - missing scope: 403, `error="insufficient_scope", scope="..."` (the
+///   scopes the token lacks, as the policy named them);
+/// - every challenge ends with `resource_metadata="..."` when
+///   [`ChallengeParams::resource_metadata`] gives it.
+///
+/// Every value is a quoted string of the characters RFC 6750 §3 allows:
+/// realms and descriptions are stripped of quotes, backslashes and
+/// anything but visible ASCII and spaces (at most 200 bytes); scopes are
+/// RFC 6749 scope-tokens already, named whole while they fit in 1 KiB; the
+/// metadata URL is percent-encoded where it holds anything else, and left
+/// out beyond 2 KiB. The header is therefore always a valid header value.
+pub fn challenge_with(rejection: &Rejection, params: &ChallengeParams<'_>) -> Challenge {
+    let realm = header_safe(params.realm);
     let (status, error, description, scope) = match rejection {
         Rejection::MissingToken => (
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a bearer access token is required".to_owned(),
-            None,
+            params.route_scopes.map(scope_param),
         ),
         Rejection::MalformedHeader => (
             StatusCode::UNAUTHORIZED,
@@ -170,7 +256,7 @@ pub fn challenge(rejection: &Rejection, realm: &str, verbose: bool) -> Challenge
         ),
         Rejection::InvalidToken(e) => {
             let description = match e {
-                _ if verbose => header_safe(&e.to_string()),
+                _ if params.verbose => header_safe(&e.to_string()),
                 VerifyError::Expired => "the access token expired".to_owned(),
                 _ => "the access token is invalid".to_owned(),
             };
@@ -183,12 +269,6 @@ pub fn challenge(rejection: &Rejection, realm: &str, verbose: bool) -> Challenge
             None,
         ),
         Rejection::InsufficientScope(needed) => {
-            let scopes = needed
-                .scopes()
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
             let description = match needed {
                 ScopeRequirement::AnyOf(_) => "the access token needs one of the scopes",
                 ScopeRequirement::AllOf(_) => "the access token needs all of the scopes",
@@ -197,7 +277,7 @@ pub fn challenge(rejection: &Rejection, realm: &str, verbose: bool) -> Challenge
                 StatusCode::FORBIDDEN,
                 "insufficient_scope",
                 description.to_owned(),
-                Some(header_safe(&scopes)),
+                Some(scope_param(needed)),
             )
         }
     };
@@ -207,8 +287,11 @@ pub fn challenge(rejection: &Rejection, realm: &str, verbose: bool) -> Challenge
             ", error=\"{error}\", error_description=\"{description}\""
         ));
     }
-    if let Some(scope) = scope {
+    if let Some(scope) = scope.filter(|s| !s.is_empty()) {
         value.push_str(&format!(", scope=\"{scope}\""));
+    }
+    if let Some(url) = params.resource_metadata.and_then(url_param) {
+        value.push_str(&format!(", resource_metadata=\"{url}\""));
     }
     let www_authenticate = HeaderValue::from_str(&value)
         .unwrap_or_else(|_| HeaderValue::from_static("Bearer realm=\"api\""));
@@ -220,6 +303,55 @@ pub fn challenge(rejection: &Rejection, realm: &str, verbose: bool) -> Challenge
     }
 }
 
+/// The longest `scope` parameter value named, in bytes.
+const MAX_SCOPE_PARAM: usize = 1024;
+/// The longest `resource_metadata` URL named, in bytes.
+const MAX_URL_PARAM: usize = 2048;
+
+/// The scopes, space-separated, whole scope-tokens only, within
+/// [`MAX_SCOPE_PARAM`] bytes.
+fn scope_param(needed: &ScopeRequirement) -> String {
+    let mut out = String::new();
+    for scope in needed.scopes().iter() {
+        // A `Scope` is an RFC 6749 scope-token already; checked again here
+        // because this text goes into a header.
+        let scope = scope.as_str();
+        if !scope
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+        {
+            continue;
+        }
+        let extra = scope.len() + usize::from(!out.is_empty());
+        if out.len() + extra > MAX_SCOPE_PARAM {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(scope);
+    }
+    out
+}
+
+/// The URL with every byte that may not stand in a quoted header value
+/// unescaped (non-visible ASCII, `"`, `\`) percent-encoded; `None` when
+/// empty or longer than [`MAX_URL_PARAM`].
+fn url_param(url: &str) -> Option<String> {
+    let mut out = String::with_capacity(url.len());
+    for byte in url.bytes() {
+        if byte.is_ascii_graphic() && byte != b'"' && byte != b'\\' {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+        if out.len() > MAX_URL_PARAM {
+            return None;
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// Makes the response for a refused request, from the rejection and its
 /// default challenge.
 pub(crate) type RejectionHook = Arc<dyn Fn(&Rejection, Challenge) -> Response<Bytes> + Send + Sync>;
@@ -228,14 +360,22 @@ pub(crate) type RejectionHook = Arc<dyn Fn(&Rejection, Challenge) -> Response<By
 pub(crate) struct Responder {
     realm: Box<str>,
     verbose: bool,
+    /// The Protected Resource Metadata URL, for a guard with a resource.
+    resource_metadata: Option<Box<str>>,
     hook: Option<RejectionHook>,
 }
 
 impl Responder {
-    pub(crate) fn new(realm: &str, verbose: bool, hook: Option<RejectionHook>) -> Self {
+    pub(crate) fn new(
+        realm: &str,
+        verbose: bool,
+        resource_metadata: Option<String>,
+        hook: Option<RejectionHook>,
+    ) -> Self {
         Responder {
             realm: header_safe(realm).into_boxed_str(),
             verbose,
+            resource_metadata: resource_metadata.map(String::into_boxed_str),
             hook,
         }
     }
@@ -246,8 +386,23 @@ impl Responder {
 
     /// The response to a rejection: one tracing event with its reason (never
     /// the token), then the host's hook or the default challenge.
-    pub(crate) fn respond(&self, rejection: &Rejection) -> Response<Bytes> {
-        let challenge = challenge(rejection, &self.realm, self.verbose);
+    ///
+    /// `route_scopes` are the scopes the route needs, for a missing token.
+    /// A guard with a resource names them (MCP asks for it); one without
+    /// keeps the bare RFC 6750 §3.1 challenge.
+    pub(crate) fn respond(
+        &self,
+        rejection: &Rejection,
+        route_scopes: Option<&ScopeRequirement>,
+    ) -> Response<Bytes> {
+        let mut params = ChallengeParams::new(&self.realm).verbose(self.verbose);
+        if let Some(url) = &self.resource_metadata {
+            params = params.resource_metadata(url);
+            if let Some(scopes) = route_scopes {
+                params = params.route_scopes(scopes);
+            }
+        }
+        let challenge = challenge_with(rejection, &params);
         tracing::info!(
             target: "m2m_guard",
             reason = rejection.reason(),
@@ -266,6 +421,7 @@ impl fmt::Debug for Responder {
         f.debug_struct("Responder")
             .field("realm", &self.realm)
             .field("verbose", &self.verbose)
+            .field("resource_metadata", &self.resource_metadata)
             .field("hook", &self.hook.is_some())
             .finish()
     }

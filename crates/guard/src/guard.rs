@@ -3,12 +3,16 @@
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use http::Response;
 use m2m_core::{ScopeError, ScopeRequirement};
 
 use crate::challenge::{Rejection, Responder};
 use crate::extract::Auth;
 use crate::layer::RequireScopesLayer;
+use crate::metadata::{ProtectedResourceMetadata, RouteScopes};
 use crate::policy::ScopePolicy;
+use crate::resource::ResourceUri;
 use crate::verifier::{Revocations, Verifier};
 
 /// Authenticates Bearer access tokens and makes per-route layers.
@@ -40,13 +44,21 @@ use crate::verifier::{Revocations, Verifier};
 pub struct Guard {
     verifier: Arc<Verifier>,
     responder: Arc<Responder>,
+    resource: Option<ResourceUri>,
+    route_scopes: Arc<RouteScopes>,
 }
 
 impl Guard {
-    pub(crate) fn new(verifier: Verifier, responder: Responder) -> Self {
+    pub(crate) fn new(
+        verifier: Verifier,
+        responder: Responder,
+        resource: Option<ResourceUri>,
+    ) -> Self {
         Guard {
             verifier: Arc::new(verifier),
             responder: Arc::new(responder),
+            resource,
+            route_scopes: Arc::default(),
         }
     }
 
@@ -102,7 +114,12 @@ impl Guard {
     }
 
     /// A layer that requires a token meeting `requirement`.
+    ///
+    /// Its scopes join the guard's `scopes_supported` in its
+    /// [`resource_metadata`](Guard::resource_metadata), as do those of
+    /// [`require`](Guard::require) and [`require_any`](Guard::require_any).
     pub fn require_scopes(&self, requirement: ScopeRequirement) -> RequireScopesLayer {
+        self.route_scopes.add(&requirement);
         self.authorize(ScopePolicy::require(requirement))
     }
 
@@ -129,6 +146,77 @@ impl Guard {
             Arc::clone(&self.responder),
             policy,
         )
+    }
+
+    /// The canonical URI of the protected resource, when the guard was
+    /// built with [`GuardBuilder::resource`](crate::GuardBuilder::resource).
+    pub fn resource(&self) -> Option<&ResourceUri> {
+        self.resource.as_ref()
+    }
+
+    /// The Protected Resource Metadata (RFC 9728) of the guard's resource,
+    /// a tower service to mount at its
+    /// [`path`](ProtectedResourceMetadata::path); `None` for a guard built
+    /// without [`GuardBuilder::resource`](crate::GuardBuilder::resource).
+    ///
+    /// Its `authorization_servers` are the issuers the guard trusts, and its
+    /// `scopes_supported` the scopes of every
+    /// [`require`](Guard::require), [`require_any`](Guard::require_any) and
+    /// [`require_scopes`](Guard::require_scopes) layer made so far or later
+    /// (each request reads them); a policy of your own
+    /// ([`authorize`](Guard::authorize)) adds none, so list its scopes with
+    /// [`scopes_supported`](ProtectedResourceMetadata::scopes_supported).
+    /// Both fields can be replaced.
+    pub fn resource_metadata(&self) -> Option<ProtectedResourceMetadata> {
+        let resource = self.resource.clone()?;
+        let servers = self.verifier.validation().issuers().to_vec();
+        Some(ProtectedResourceMetadata::for_guard(
+            resource,
+            servers,
+            Arc::clone(&self.route_scopes),
+        ))
+    }
+
+    /// The guard's answer to `rejection`, as its layers give it: the
+    /// challenge with this guard's realm, verbosity and `resource_metadata`,
+    /// through its [`on_rejection`](crate::GuardBuilder::on_rejection) hook,
+    /// logged once. For checks made past the layer, in a handler, such as an
+    /// MCP server's per-tool scope once it has read which tool is called.
+    /// `route_scopes`, for [`Rejection::MissingToken`], are named in its
+    /// `scope` when the guard has a resource.
+    ///
+    /// ```
+    /// use m2m_core::{Algorithm, JwkSet, ScopeRequirement, SigningKey};
+    /// use m2m_guard::{Guard, Rejection};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let key = SigningKey::generate(Algorithm::ES256)?;
+    /// let guard = Guard::builder("https://auth.example.com", "https://api.example.com/mcp")
+    ///     .resource("https://api.example.com/mcp")
+    ///     .jwk_set(JwkSet { keys: vec![key.public_jwk().clone()] })
+    ///     .build()
+    ///     .await?;
+    /// let write = ScopeRequirement::all_of(["invoices:write"])?;
+    /// let response = guard.reject(&Rejection::InsufficientScope(write), None);
+    /// assert_eq!(response.status(), 403);
+    /// assert_eq!(
+    ///     response.headers()["www-authenticate"],
+    ///     concat!(
+    ///         r#"Bearer realm="api", error="insufficient_scope", "#,
+    ///         r#"error_description="the access token needs all of the scopes", "#,
+    ///         r#"scope="invoices:write", "#,
+    ///         r#"resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/mcp""#,
+    ///     )
+    /// );
+    /// # Ok(()) }
+    /// ```
+    pub fn reject(
+        &self,
+        rejection: &Rejection,
+        route_scopes: Option<&ScopeRequirement>,
+    ) -> Response<Bytes> {
+        self.responder.respond(rejection, route_scopes)
     }
 
     /// The revocations this guard refuses; an issuer in the same process can
@@ -164,6 +252,7 @@ impl fmt::Debug for Guard {
             .field("issuers", &validation.issuers())
             .field("audiences", &validation.audiences())
             .field("realm", &self.responder.realm())
+            .field("resource", &self.resource)
             .field("keys", &self.verifier.key_count())
             .field("cached_tokens", &self.verifier.cached_tokens())
             .field("revocations", self.verifier.revocations())

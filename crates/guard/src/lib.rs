@@ -66,6 +66,19 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## MCP servers: Protected Resource Metadata
+//!
+//! [`GuardBuilder::resource`] makes the guard the resource server of one
+//! URI, as the MCP authorization specification asks: tokens must carry its
+//! canonical form ([`ResourceUri`], RFC 8707 §2) in `aud`; every 401 and
+//! 403 ends with `resource_metadata="<absolute URL>"` (RFC 9728 §5.1); a
+//! 401 for a missing token names the route's scopes in `scope="..."`; and
+//! [`Guard::resource_metadata`] is a tower service serving the
+//! [`ProtectedResourceMetadata`] document at
+//! `/.well-known/oauth-protected-resource` followed by the resource's path.
+//! [`challenge_with`] decides every challenge; [`Guard::reject`] answers a
+//! check made in a handler (a per-tool scope) the same way.
+//!
 //! ## Keys
 //!
 //! From a JWKS URL (fetched at build, refreshed by `Cache-Control: max-age`,
@@ -129,16 +142,20 @@ mod extract;
 mod fetch;
 mod guard;
 mod layer;
+mod metadata;
 mod policy;
+mod resource;
 mod verifier;
 
 pub use builder::{
     BuildError, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_REVOCATION_PAGES_PER_POLL, GuardBuilder,
 };
-pub use challenge::{Challenge, Rejection, challenge};
+pub use challenge::{Challenge, ChallengeParams, Rejection, challenge, challenge_with};
 pub use extract::{Auth, AuthRejection, Claims};
 pub use guard::Guard;
 pub use layer::{RequireScopes, RequireScopesLayer, ResponseBody, ResponseFuture};
+pub use metadata::{DEFAULT_METADATA_MAX_AGE, ProtectedResourceMetadata};
 pub use policy::{Policy, ScopePolicy};
+pub use resource::{InvalidResource, MAX_RESOURCE_LEN, ResourceUri, WELL_KNOWN_PATH};
 pub use verifier::{InProcessKeys, Revocations};

@@ -90,6 +90,16 @@ pub trait Policy<B> {
     /// (401 for [`Rejection::MissingToken`], 403 for
     /// [`Rejection::InsufficientScope`], ...).
     fn authorize(&self, auth: Option<&Auth>, request: &Request<B>) -> Result<(), Rejection>;
+
+    /// The scopes `request` needs, when the policy can tell before a token
+    /// is shown: a guard with a [resource](crate::GuardBuilder::resource)
+    /// names them in the `scope` of its 401 to a request without a token,
+    /// so that an MCP client asks for them at once. Asked only then.
+    /// Default: none (the 401 names no scope).
+    fn required_scopes(&self, request: &Request<B>) -> Option<ScopeRequirement> {
+        let _ = request;
+        None
+    }
 }
 
 impl<B, F> Policy<B> for F
@@ -132,6 +142,14 @@ enum Rule {
 }
 
 impl ScopePolicy {
+    /// The scopes this policy requires, if it requires any.
+    pub(crate) fn requirement(&self) -> Option<&ScopeRequirement> {
+        match &self.0 {
+            Rule::Require(requirement) => Some(requirement),
+            Rule::Authenticate | Rule::Optional => None,
+        }
+    }
+
     pub(crate) fn require(requirement: ScopeRequirement) -> Self {
         ScopePolicy(Rule::Require(requirement))
     }
@@ -160,6 +178,10 @@ impl<B> Policy<B> for ScopePolicy {
                 }
             }
         }
+    }
+
+    fn required_scopes(&self, _request: &Request<B>) -> Option<ScopeRequirement> {
+        self.requirement().cloned()
     }
 }
 

@@ -4,6 +4,7 @@ mod common;
 
 mod cache;
 mod keys;
+mod mcp;
 mod plain;
 mod policy;
 mod responses;

@@ -150,25 +150,27 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
-async fn run(alg: Algorithm, backend: Backend, secs: u64, concurrency: u64) -> f64 {
+/// An issuer serving on 127.0.0.1, and the Basic header of its bootstrap admin.
+struct Running {
+    addr: SocketAddr,
+    issuer: Issuer,
+    authorization: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Starts an issuer on `store` signing with `alg`, with the token audit in
+/// `audit` (`None`: the builder's default), and bootstraps its admin client.
+async fn start(alg: Algorithm, store: Arc<dyn Store>, audit: Option<TokenAudit>) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn Store> = match backend {
-        Backend::Memory => Arc::new(MemoryStore::new()),
-        Backend::Sqlite => Arc::new(
-            SqliteStore::open(dir.path().join("m2m.db"))
-                .await
-                .expect("sqlite"),
-        ),
-    };
-    let issuer = Issuer::builder_with_shared_store(format!("http://{addr}/auth"), store)
-        .algorithm(alg)
-        .build()
-        .await
-        .expect("issuer");
+    let mut builder =
+        Issuer::builder_with_shared_store(format!("http://{addr}/auth"), store).algorithm(alg);
+    if let Some(mode) = audit {
+        builder = builder.token_audit(mode);
+    }
+    let issuer = builder.build().await.expect("issuer");
     let (client_id, secret) = issuer
         .bootstrap_admin()
         .await
@@ -188,38 +190,75 @@ async fn run(alg: Algorithm, backend: Backend, secs: u64, concurrency: u64) -> f
         base64::engine::general_purpose::STANDARD
             .encode(format!("{client_id}:{}", secret.expose()))
     );
-    let warmup = Duration::from_secs(1);
-    let start = Instant::now();
-    let warmup_until = start + warmup;
+    Running {
+        addr,
+        issuer,
+        authorization,
+        server,
+    }
+}
+
+/// `concurrency` workers against `running` for a second of warm-up and then
+/// `secs`; their outcomes summed, and the measured time in seconds.
+async fn load(running: &Running, secs: u64, concurrency: u64) -> (Outcome, f64) {
+    let warmup_until = Instant::now() + Duration::from_secs(1);
     let until = warmup_until + Duration::from_secs(secs);
     let tasks: Vec<_> = (0..concurrency)
-        .map(|_| tokio::spawn(worker(addr, authorization.clone(), warmup_until, until)))
+        .map(|_| {
+            tokio::spawn(worker(
+                running.addr,
+                running.authorization.clone(),
+                warmup_until,
+                until,
+            ))
+        })
         .collect();
-    let mut ok = 0;
-    let mut errors = 0;
-    let mut latencies = Vec::new();
+    let mut total = Outcome {
+        issued: 0,
+        ok: 0,
+        errors: 0,
+        latencies_us: Vec::new(),
+    };
     for task in tasks {
         let outcome = task.await.expect("worker");
-        ok += outcome.ok;
-        errors += outcome.errors;
-        latencies.extend(outcome.latencies_us);
+        total.issued += outcome.issued;
+        total.ok += outcome.ok;
+        total.errors += outcome.errors;
+        total.latencies_us.extend(outcome.latencies_us);
     }
-    let measured = (Instant::now() - warmup_until).as_secs_f64();
-    server.abort();
+    let measured = (Instant::now() - warmup_until).as_secs_f64().max(1e-9);
+    (total, measured)
+}
+
+async fn run(alg: Algorithm, backend: Backend, secs: u64, concurrency: u64) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> = match backend {
+        Backend::Memory => Arc::new(MemoryStore::new()),
+        Backend::Sqlite => Arc::new(
+            SqliteStore::open(dir.path().join("m2m.db"))
+                .await
+                .expect("sqlite"),
+        ),
+    };
+    let running = start(alg, store, None).await;
+    let (outcome, measured) = load(&running, secs, concurrency).await;
+    running.server.abort();
+    let mut latencies = outcome.latencies_us;
     latencies.sort_unstable();
     let bare = tokio::task::spawn_blocking(move || bare_signing_rate(alg, 2.0))
         .await
         .expect("bare signing");
-    let rate = ok as f64 / measured;
+    let rate = outcome.ok as f64 / measured;
     println!(
-        "{alg:<6} {:<7} concurrency {concurrency}, {secs} s: {:>8.0} tokens/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {errors} errors; bare signing (1 thread): {:>8.0} signs/s; audit events dropped: {}",
+        "{alg:<6} {:<7} concurrency {concurrency}, {secs} s: {:>8.0} tokens/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors; bare signing (1 thread): {:>8.0} signs/s; audit events dropped: {}",
         format!("{backend:?}"),
         rate,
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.99),
         percentile(&latencies, 1.0),
+        outcome.errors,
         bare,
-        issuer.dropped_audit_events(),
+        running.issuer.dropped_audit_events(),
     );
     rate
 }
@@ -243,60 +282,23 @@ struct AuditCost {
 }
 
 /// One load of `secs` on a fresh SQLite file with the token audit in `mode`
-/// (with `load` false: no load at all, the baseline file), then the store closed (which
+/// (with `load_it` false: no load at all, the baseline file), then the store closed (which
 /// checkpoints the WAL) and the file measured.
-async fn audit_run(mode: TokenAudit, load: bool, secs: u64, concurrency: u64) -> AuditCost {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
+async fn audit_run(mode: TokenAudit, load_it: bool, secs: u64, concurrency: u64) -> AuditCost {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("m2m.db");
     let sqlite = Arc::new(SqliteStore::open(&path).await.expect("sqlite"));
-    let store: Arc<dyn Store> = sqlite.clone();
-    let issuer = Issuer::builder_with_shared_store(format!("http://{addr}/auth"), store)
-        .algorithm(Algorithm::ES256)
-        .token_audit(mode)
-        .build()
-        .await
-        .expect("issuer");
-    let (client_id, secret) = issuer
-        .bootstrap_admin()
-        .await
-        .expect("bootstrap")
-        .expect("empty store");
-    let app = Router::new().nest("/auth", issuer.router());
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .expect("serve");
-    });
-    let authorization = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD
-            .encode(format!("{client_id}:{}", secret.expose()))
-    );
-    let warmup_until = Instant::now() + Duration::from_secs(1);
-    let until = warmup_until + Duration::from_secs(if load { secs } else { 0 });
-    let (mut ok, mut issued) = (0, 0);
-    if load {
-        let tasks: Vec<_> = (0..concurrency)
-            .map(|_| tokio::spawn(worker(addr, authorization.clone(), warmup_until, until)))
-            .collect();
-        for task in tasks {
-            let outcome = task.await.expect("worker");
-            ok += outcome.ok;
-            issued += outcome.issued;
-        }
-    }
-    let measured = (Instant::now() - warmup_until).as_secs_f64().max(1e-9);
-    server.abort();
-    issuer.flush_audit().await;
-    let dropped = issuer.dropped_audit_events();
-    drop(issuer);
+    let running = start(Algorithm::ES256, sqlite.clone(), Some(mode)).await;
+    let (ok, issued, measured) = if load_it {
+        let (outcome, measured) = load(&running, secs, concurrency).await;
+        (outcome.ok, outcome.issued, measured)
+    } else {
+        (0, 0, 1.0)
+    };
+    running.server.abort();
+    running.issuer.flush_audit().await;
+    let dropped = running.issuer.dropped_audit_events();
+    drop(running);
     sqlite.close().await;
     AuditCost {
         rate: ok as f64 / measured,

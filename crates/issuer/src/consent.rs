@@ -6,8 +6,9 @@
 //! [`IssuerBuilder::consent`](crate::IssuerBuilder::consent). The handler
 //! reads the host's session from the request's headers (a cookie, say) and
 //! answers with a [`ConsentDecision`]. Without a handler, user-level clients
-//! are off: `/oauth/authorize` answers an error and the metadata does not
-//! advertise the authorization-code grant.
+//! are off: `/oauth/authorize` still validates a request, and answers a
+//! valid one with an `access_denied` redirect (RFC 6749 §4.1.2.1); the
+//! metadata advertises the endpoint but not the authorization-code grant.
 //!
 //! [`DevConsent`] grants everything to a fixed user without asking anyone:
 //! for development and tests only.
@@ -37,6 +38,10 @@ pub struct ConsentRequest {
     pub client_user_id: Option<UserId>,
     /// The scopes asked for (all within the client's allowed scopes).
     pub scopes: ScopeSet,
+    /// The resources (RFC 8707 `resource`) the tokens will be for, sorted
+    /// (each one of the client's allowed audiences); empty when the request
+    /// named none.
+    pub resources: Vec<String>,
     /// Where the user goes back to (a registered URI, matched exactly).
     pub redirect_uri: String,
     /// The client's `state`, if it sent one.

@@ -67,6 +67,7 @@ struct Inner {
     audit_retention: Option<Duration>,
     admin_guard: Guard,
     trusted_proxies: Arc<[Cidr]>,
+    scopes_supported: Option<Vec<String>>,
 }
 
 impl fmt::Debug for Issuer {
@@ -113,6 +114,7 @@ pub struct IssuerBuilder {
     audit_retention: Option<Duration>,
     leeway: u64,
     consent: Option<Arc<dyn ConsentHandler>>,
+    scopes_supported: Option<Vec<String>>,
 }
 
 impl fmt::Debug for IssuerBuilder {
@@ -135,6 +137,7 @@ impl fmt::Debug for IssuerBuilder {
             .field("token_audit", &self.token_audit)
             .field("audit_retention", &self.audit_retention)
             .field("consent", &self.consent)
+            .field("scopes_supported", &self.scopes_supported)
             .finish_non_exhaustive()
     }
 }
@@ -275,6 +278,29 @@ impl IssuerBuilder {
         self
     }
 
+    /// The scopes the metadata lists as `scopes_supported` (RFC 8414),
+    /// for clients that discover what to ask for (MCP clients do). Not
+    /// listed unless set; listing a scope grants nobody anything.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use m2m_issuer::{Issuer, store::MemoryStore};
+    /// let issuer = Issuer::builder("https://example.com/auth", MemoryStore::new())
+    ///     .scopes_supported(["invoices:read", "invoices:write"])
+    ///     .build()
+    ///     .await?;
+    /// # let _ = issuer;
+    /// # Ok::<(), m2m_issuer::IssuerError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn scopes_supported<S: Into<String>>(
+        mut self,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.scopes_supported = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
     fn check(&self) -> Result<String, IssuerError> {
         let issuer_url = check_issuer_url(&self.issuer_url)?;
         if self.policy.prepublish_secs < self.jwks_max_age {
@@ -294,6 +320,10 @@ impl IssuerBuilder {
             return Err(IssuerError::Config(
                 "rotate_every_secs must be positive".into(),
             ));
+        }
+        for scope in self.scopes_supported.iter().flatten() {
+            m2m_core::Scope::new(scope)
+                .map_err(|e| IssuerError::Config(format!("scopes_supported: {scope:?}: {e}")))?;
         }
         if self.key_check_interval.is_zero() || self.revocation_poll_interval.is_zero() {
             return Err(IssuerError::Config(
@@ -429,6 +459,7 @@ impl IssuerBuilder {
             audit_retention: self.audit_retention,
             admin_guard,
             trusted_proxies: self.trusted_proxies.into(),
+            scopes_supported: self.scopes_supported,
         });
         tokio::spawn(key_check(Arc::downgrade(&inner), self.key_check_interval));
         if self.audit_retention.is_some() {
@@ -527,6 +558,7 @@ impl Issuer {
             audit_retention: Some(DEFAULT_AUDIT_RETENTION),
             leeway: m2m_core::DEFAULT_LEEWAY_SECS,
             consent: None,
+            scopes_supported: None,
         }
     }
 
@@ -722,6 +754,10 @@ impl Issuer {
 
     pub(crate) fn admin_guard(&self) -> &Guard {
         &self.inner.admin_guard
+    }
+
+    pub(crate) fn scopes_supported(&self) -> Option<&[String]> {
+        self.inner.scopes_supported.as_deref()
     }
 
     pub(crate) fn jwks_max_age(&self) -> u64 {

@@ -269,6 +269,7 @@ async fn the_code_exchange_and_refresh_refuse_another_users_code_or_grant() {
             user_id: UserId::new("bob"),
             org_id: OrgId::new("org_1"),
             scopes: scopes.clone(),
+            resources: vec![],
             created_at: now,
             expires_at: now + 60,
         })
@@ -295,6 +296,7 @@ async fn the_code_exchange_and_refresh_refuse_another_users_code_or_grant() {
                 user_id: UserId::new("Alice"),
                 org_id: OrgId::new("org_1"),
                 scopes: scopes.clone(),
+                resources: vec![],
                 created_at: now,
                 revoked_at: None,
             },

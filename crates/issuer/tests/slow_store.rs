@@ -35,7 +35,11 @@ impl SlowStore {
 
 #[async_trait]
 impl Store for SlowStore {
-    async fn create_client(&self, client: &ClientRecord, secret: &SecretRecord) -> StoreResult<()> {
+    async fn create_client(
+        &self,
+        client: &ClientRecord,
+        secret: Option<&SecretRecord>,
+    ) -> StoreResult<()> {
         self.inner.create_client(client, secret).await
     }
 

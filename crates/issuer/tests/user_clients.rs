@@ -628,9 +628,39 @@ async fn user_clients_are_off_without_a_consent_handler() {
     let mut server = TestServer::start().await;
     let client = user_client(&mut server).await;
     let challenge = challenge(VERIFIER);
+
+    // A valid request is denied back to the client, with state and iss
+    // (RFC 6749 §4.1.2.1, RFC 9207): no code, no consent to ask for.
     let response = authorize_with(&server, &params(&client, &challenge), None).await;
+    let (base, redirect) = location(&response);
+    assert_eq!(base, CALLBACK);
+    assert_eq!(redirect["error"], "access_denied");
+    assert!(redirect["error_description"].contains("consent handler"));
+    assert_eq!(redirect["state"], "xyz-123");
+    assert_eq!(redirect["iss"], server.base);
+    assert!(!redirect.contains_key("code"));
+
+    // The request is still checked first: a missing PKCE challenge is told
+    // as such, not as a denial.
+    let no_pkce: Vec<(&str, &str)> = params(&client, &challenge)
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("code_challenge"))
+        .collect();
+    let (_, redirect) = location(&authorize_with(&server, &no_pkce, None).await);
+    assert_eq!(redirect["error"], "invalid_request");
+
+    // An unregistered redirect_uri or an unknown client never gets a redirect.
+    let mut elsewhere = params(&client, &challenge);
+    elsewhere[2] = ("redirect_uri", "https://attacker.example.com/cb");
+    let response = authorize_with(&server, &elsewhere, None).await;
     assert!(response.headers().get("location").is_none());
-    expect_oauth_error(response, 501, "invalid_request").await;
+    expect_oauth_error(response, 400, "invalid_request").await;
+    let mut unknown = params(&client, &challenge);
+    unknown[1] = ("client_id", "m2m_unknownclient00000000");
+    let response = authorize_with(&server, &unknown, None).await;
+    assert!(response.headers().get("location").is_none());
+    expect_oauth_error(response, 400, "invalid_request").await;
+
     let metadata: Value = server
         .http
         .get(server.url("/.well-known/oauth-authorization-server"))
@@ -640,11 +670,30 @@ async fn user_clients_are_off_without_a_consent_handler() {
         .json()
         .await
         .expect("json");
-    assert!(metadata.get("authorization_endpoint").is_none());
+    assert_eq!(
+        metadata["authorization_endpoint"],
+        server.url("/oauth/authorize"),
+        "advertised always: MCP SDKs require it"
+    );
     assert_eq!(
         metadata["grant_types_supported"],
         json!(["client_credentials"])
     );
+    assert_eq!(metadata["response_types_supported"], json!([]));
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
+    assert_eq!(
+        metadata["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post"]),
+        "no public clients without user-level clients"
+    );
+    assert!(metadata.get("scopes_supported").is_none());
     expect_oauth_error(
         exchange(&server, &client, "m2mc_x", VERIFIER).await,
         400,

@@ -112,6 +112,16 @@ pub(crate) struct ServeArgs {
     /// login. Never on a server real users reach.
     #[arg(long, env = "M2M_DEV_CONSENT")]
     pub(crate) dev_consent: bool,
+    /// A scope to list as `scopes_supported` in the RFC 8414 metadata (for
+    /// clients that discover what to ask for, as MCP clients do); repeat, or
+    /// separate with spaces. Listing grants nothing [default: none, not listed].
+    #[arg(
+        long = "scopes-supported",
+        env = "M2M_SCOPES_SUPPORTED",
+        value_delimiter = ' ',
+        value_name = "SCOPE"
+    )]
+    pub(crate) scopes_supported: Vec<String>,
     /// How token issuance is audited: `aggregate` (one record per client and
     /// minute), `per_token` (one event per token) or `off`; failures and
     /// admin changes are always one event each [default: aggregate].
@@ -225,6 +235,24 @@ pub(crate) struct ClientCreateArgs {
     /// Redirect URI (user clients); repeat.
     #[arg(long = "redirect-uri", value_delimiter = ' ')]
     pub(crate) redirect_uris: Vec<String>,
+    /// client_secret_basic (the default), client_secret_post, or none: a
+    /// public user client, which gets no secret and must use PKCE.
+    #[arg(long, value_name = "METHOD")]
+    pub(crate) token_endpoint_auth_method: Option<String>,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// The paging and output flags of the list commands (`client list`, `audit`).
+#[derive(Debug, Args)]
+pub(crate) struct PageArgs {
+    /// At most this many per page.
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
+    /// Start at this cursor (from a previous page).
+    #[arg(long)]
+    pub(crate) cursor: Option<String>,
     /// Print the raw JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -242,15 +270,12 @@ pub(crate) struct AuditArgs {
     /// Only events at or after this RFC 3339 time.
     #[arg(long)]
     pub(crate) since: Option<String>,
-    /// At most this many per page.
+    /// Only events before this RFC 3339 time.
     #[arg(long)]
-    pub(crate) limit: Option<u32>,
-    /// Start at this cursor (from a previous page).
-    #[arg(long)]
-    pub(crate) cursor: Option<String>,
-    /// Print the raw JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    pub(crate) until: Option<String>,
+    /// Paging and output.
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
 }
 
 /// `m2m client list`.
@@ -262,15 +287,9 @@ pub(crate) struct ClientListArgs {
     /// Only clients of this kind.
     #[arg(long)]
     pub(crate) kind: Option<String>,
-    /// At most this many per page.
-    #[arg(long)]
-    pub(crate) limit: Option<u32>,
-    /// Start at this cursor (from a previous page).
-    #[arg(long)]
-    pub(crate) cursor: Option<String>,
-    /// Print the raw JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    /// Paging and output.
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
 }
 
 /// A command on one client.
@@ -300,6 +319,10 @@ pub(crate) struct ClientUpdateArgs {
     /// New token lifetime in seconds.
     #[arg(long)]
     pub(crate) ttl: Option<u64>,
+    /// client_secret_basic, client_secret_post, or none (a public user
+    /// client; remove its secrets first).
+    #[arg(long, value_name = "METHOD")]
+    pub(crate) token_endpoint_auth_method: Option<String>,
     /// Enable the client.
     #[arg(long, conflicts_with = "disable")]
     pub(crate) enable: bool,

@@ -5,8 +5,8 @@ use http::Method;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{
-    ClientCommand, ClientCreateArgs, ClientListArgs, ClientUpdateArgs, GrantCommand, KeyCommand,
-    SecretCommand, TokenArgs, VerifyArgs,
+    AuditArgs, ClientCommand, ClientCreateArgs, ClientListArgs, ClientUpdateArgs, GrantCommand,
+    KeyCommand, PageArgs, SecretCommand, TokenArgs, VerifyArgs,
 };
 use crate::http::{Admin, Http, fetch_token, url};
 use crate::output::{print_client, print_json, print_table};
@@ -87,6 +87,9 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
     if !args.redirect_uris.is_empty() {
         body.insert("redirect_uris".into(), json!(words(&args.redirect_uris)));
     }
+    if let Some(method) = args.token_endpoint_auth_method {
+        body.insert("token_endpoint_auth_method".into(), json!(method));
+    }
     let created = admin
         .call(Method::POST, "/admin/clients", Some(&Value::Object(body)))
         .await?;
@@ -95,6 +98,10 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
     }
     print_client(&created);
     println!();
+    if created.get("client_secret").is_none() {
+        println!("a public client: no secret (it sends its client_id and uses PKCE)");
+        return Ok(());
+    }
     // The secret's id is what `m2m secret remove` takes, so it is shown too.
     println!("secret_id:     {}", text(&created["secret_id"]));
     println!("client_secret: {}", text(&created["client_secret"]));
@@ -103,55 +110,65 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
 }
 
 async fn list_clients(admin: &Admin, args: ClientListArgs) -> Result<()> {
-    let mut query = Vec::new();
-    if let Some(org_id) = &args.org_id {
-        query.push(("org_id", org_id.clone()));
-    }
-    if let Some(kind) = &args.kind {
-        query.push(("kind", kind.clone()));
-    }
-    if let Some(limit) = args.limit {
-        query.push(("limit", limit.to_string()));
-    }
-    if let Some(cursor) = &args.cursor {
-        query.push(("cursor", cursor.clone()));
-    }
-    let mut path = "/admin/clients".to_owned();
+    let filters = [("org_id", args.org_id), ("kind", args.kind)];
+    list_page(
+        admin,
+        "/admin/clients",
+        filters,
+        args.page,
+        &["CLIENT_ID", "NAME", "KIND", "ORG_ID", "ENABLED", "SCOPES"],
+        |c| {
+            vec![
+                text(&c["client_id"]),
+                text(&c["name"]),
+                text(&c["kind"]),
+                text(&c["org_id"]),
+                if c["enabled"].as_bool() == Some(false) {
+                    "no".into()
+                } else {
+                    "yes".into()
+                },
+                scopes_text(&c["scopes"]),
+            ]
+        },
+    )
+    .await
+}
+
+/// Gets one page of a list endpoint at `path`, with the `filters` given
+/// and the `page` flags, and prints it: the raw JSON with `--json`, else a
+/// table with a row per item, then the flag that gets the next page.
+async fn list_page<const N: usize>(
+    admin: &Admin,
+    path: &str,
+    filters: [(&str, Option<String>); N],
+    page: PageArgs,
+    headers: &[&str],
+    row: impl Fn(&Value) -> Vec<String>,
+) -> Result<()> {
+    let query: Vec<(&str, String)> = filters
+        .into_iter()
+        .chain([
+            ("limit", page.limit.map(|n| n.to_string())),
+            ("cursor", page.cursor),
+        ])
+        .filter_map(|(name, value)| value.map(|v| (name, v)))
+        .collect();
+    let mut path = path.to_owned();
     if !query.is_empty() {
         path.push('?');
         path.push_str(&serde_urlencoded::to_string(&query)?);
     }
-    let page = admin.call(Method::GET, &path, None).await?;
-    if args.json {
-        return print_json(&page);
+    let listed = admin.call(Method::GET, &path, None).await?;
+    if page.json {
+        return print_json(&listed);
     }
-    let rows: Vec<Vec<String>> = page["items"]
+    let rows: Vec<Vec<String>> = listed["items"]
         .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|c| {
-                    vec![
-                        text(&c["client_id"]),
-                        text(&c["name"]),
-                        text(&c["kind"]),
-                        text(&c["org_id"]),
-                        if c["enabled"].as_bool() == Some(false) {
-                            "no".into()
-                        } else {
-                            "yes".into()
-                        },
-                        scopes_text(&c["scopes"]),
-                    ]
-                })
-                .collect()
-        })
+        .map(|items| items.iter().map(&row).collect())
         .unwrap_or_default();
-    print_table(
-        &["CLIENT_ID", "NAME", "KIND", "ORG_ID", "ENABLED", "SCOPES"],
-        &rows,
-    );
-    if let Some(next) = page["next_cursor"].as_str() {
+    print_table(headers, &rows);
+    if let Some(next) = listed["next_cursor"].as_str() {
         println!("more: --cursor {next}");
     }
     Ok(())
@@ -171,6 +188,9 @@ async fn update_client(admin: &Admin, args: ClientUpdateArgs) -> Result<()> {
     if let Some(ttl) = args.ttl {
         body.insert("token_ttl_seconds".into(), json!(ttl));
     }
+    if let Some(method) = args.token_endpoint_auth_method {
+        body.insert("token_endpoint_auth_method".into(), json!(method));
+    }
     if args.enable {
         body.insert("enabled".into(), json!(true));
     }
@@ -179,7 +199,8 @@ async fn update_client(admin: &Admin, args: ClientUpdateArgs) -> Result<()> {
     }
     if body.is_empty() {
         bail!(
-            "nothing to change: give at least one of --name, --scope, --audience, --ttl, --enable, --disable"
+            "nothing to change: give at least one of --name, --scope, --audience, --ttl, \
+             --token-endpoint-auth-method, --enable, --disable"
         );
     }
     let updated = admin
@@ -342,64 +363,45 @@ pub(crate) async fn grant(admin: &Admin, command: GrantCommand) -> Result<()> {
     }
 }
 
-/// `m2m token`: prints the bare access token (or the whole response with --json).
-pub(crate) async fn audit(admin: &Admin, args: crate::cli::AuditArgs) -> Result<()> {
-    let mut query = Vec::new();
-    for (name, value) in [
+/// `m2m audit`: audit events and token aggregates, newest first.
+pub(crate) async fn audit(admin: &Admin, args: AuditArgs) -> Result<()> {
+    let filters = [
         ("client_id", args.client_id),
         ("kind", args.kind),
         ("since", args.since),
-        ("limit", args.limit.map(|n| n.to_string())),
-        ("cursor", args.cursor),
-    ] {
-        if let Some(value) = value {
-            query.push(format!("{name}={}", encode(&value)));
-        }
-    }
-    let mut path = "/admin/audit".to_owned();
-    if !query.is_empty() {
-        path.push('?');
-        path.push_str(&query.join("&"));
-    }
-    let page = admin.call(Method::GET, &path, None).await?;
-    if args.json {
-        return print_json(&page);
-    }
-    let rows: Vec<Vec<String>> = page["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|e| {
-                    let detail = if e["kind"] == "tokens.issued" {
-                        format!(
-                            "count={} scopes={} first_jti={} last_jti={}",
-                            e["detail"]["count"],
-                            scopes_text(&e["detail"]["scopes"]),
-                            text(&e["detail"]["first_jti"]),
-                            text(&e["detail"]["last_jti"]),
-                        )
-                    } else {
-                        e["detail"].to_string()
-                    };
-                    vec![
-                        text(&e["at"]),
-                        text(&e["kind"]),
-                        text(&e["client_id"]),
-                        text(&e["actor"]),
-                        detail,
-                    ]
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    print_table(&["AT", "KIND", "CLIENT_ID", "ACTOR", "DETAIL"], &rows);
-    if let Some(cursor) = page["next_cursor"].as_str() {
-        println!("more: --cursor {cursor}");
-    }
-    Ok(())
+        ("until", args.until),
+    ];
+    list_page(
+        admin,
+        "/admin/audit",
+        filters,
+        args.page,
+        &["AT", "KIND", "CLIENT_ID", "ACTOR", "DETAIL"],
+        |e| {
+            let detail = if e["kind"] == "tokens.issued" {
+                format!(
+                    "count={} scopes={} first_jti={} last_jti={}",
+                    e["detail"]["count"],
+                    scopes_text(&e["detail"]["scopes"]),
+                    text(&e["detail"]["first_jti"]),
+                    text(&e["detail"]["last_jti"]),
+                )
+            } else {
+                e["detail"].to_string()
+            };
+            vec![
+                text(&e["at"]),
+                text(&e["kind"]),
+                text(&e["client_id"]),
+                text(&e["actor"]),
+                detail,
+            ]
+        },
+    )
+    .await
 }
 
+/// `m2m token`: prints the bare access token (or the whole response with --json).
 pub(crate) async fn token(endpoint: &str, args: TokenArgs) -> Result<()> {
     let http = Http::new()?;
     let scopes = words(&args.scopes);

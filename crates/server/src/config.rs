@@ -37,6 +37,7 @@ pub(crate) struct ServeConfig {
     pub(crate) key_prepublish_secs: u64,
     pub(crate) key_refresh_interval_secs: u64,
     pub(crate) dev_consent: bool,
+    pub(crate) scopes_supported: Option<Vec<String>>,
     pub(crate) trusted_proxies: Vec<Cidr>,
     pub(crate) token_audit: m2m_issuer::TokenAudit,
     pub(crate) audit_retention: Option<Duration>,
@@ -58,6 +59,7 @@ struct FileConfig {
     key_prepublish: Option<u64>,
     key_refresh_interval: Option<u64>,
     dev_consent: Option<bool>,
+    scopes_supported: Option<Vec<String>>,
     trusted_proxy: Option<Vec<String>>,
     token_audit: Option<String>,
     audit_retention_days: Option<u64>,
@@ -180,6 +182,17 @@ impl ServeConfig {
                 .unwrap_or(60)
                 .max(1),
             dev_consent: args.dev_consent || file.dev_consent.unwrap_or(false),
+            scopes_supported: if args.scopes_supported.is_empty() {
+                file.scopes_supported
+            } else {
+                Some(
+                    args.scopes_supported
+                        .iter()
+                        .filter(|s| !s.is_empty())
+                        .cloned()
+                        .collect(),
+                )
+            },
         })
     }
 

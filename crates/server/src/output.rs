@@ -50,6 +50,7 @@ pub(crate) fn print_client(client: &Value) {
         "scopes",
         "audiences",
         "redirect_uris",
+        "token_endpoint_auth_method",
         "token_ttl_seconds",
         "enabled",
         "created_at",

@@ -44,14 +44,8 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
     let is_postgres =
         config.database.starts_with("postgres://") || config.database.starts_with("postgresql://");
     let sqlite_file = sqlite_path(&config.database);
-    // Refuse what can be refused before anything is written: a database
-    // file that does not exist yet will be empty, and an admin file already
-    // there would make the start fail after creating the database.
-    if sqlite_file.as_deref().is_some_and(|db| !db.exists()) && config.bootstrap_admin_file.exists()
-    {
-        return Err(admin_file_in_the_way(&config.bootstrap_admin_file));
-    }
-    // Whatever of these this start creates, a failed start removes again.
+    // Whatever of these this start creates, a failed start removes again
+    // (such as a new database whose bootstrap finds an admin file in the way).
     let mut watched = vec![config.bootstrap_admin_file.clone()];
     if let Some(db) = &sqlite_file {
         watched.push(masterkey::key_file(db));
@@ -191,6 +185,9 @@ async fn start_on(
             "--dev-consent: user-level clients are on and every authorization request is granted WITHOUT LOGIN; development only"
         );
         builder = builder.consent(Arc::new(DevConsent::new("dev-user", "dev-org")));
+    }
+    if let Some(scopes) = &config.scopes_supported {
+        builder = builder.scopes_supported(scopes.iter().cloned());
     }
     let issuer = builder
         .algorithm(config.algorithm.into())

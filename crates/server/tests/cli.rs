@@ -319,6 +319,70 @@ fn client_tables_show_redirect_uris_and_the_secret_id() {
         Some(0),
         "{shown}"
     );
+
+    // Without secrets it can be made public.
+    let table = stdout(&server.cli(&[
+        "client",
+        "update",
+        &client_id,
+        "--token-endpoint-auth-method",
+        "none",
+    ]));
+    assert_eq!(
+        table_field(&table, "token_endpoint_auth_method").as_deref(),
+        Some("none"),
+        "{table}"
+    );
+
+    // A public client is created without a secret.
+    let output = server.cli(&[
+        "client",
+        "create",
+        "--name",
+        "desktop agent",
+        "--kind",
+        "user",
+        "--org-id",
+        "org_7",
+        "--scope",
+        "notes:read",
+        "--redirect-uri",
+        redirect,
+        "--token-endpoint-auth-method",
+        "none",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = stdout(&output);
+    assert_eq!(
+        table_field(&table, "token_endpoint_auth_method").as_deref(),
+        Some("none"),
+        "{table}"
+    );
+    assert!(table_field(&table, "client_secret").is_none(), "{table}");
+    assert!(table.contains("a public client: no secret"), "{table}");
+
+    // Only user clients may be public.
+    let output = server.cli(&[
+        "client",
+        "create",
+        "--name",
+        "svc",
+        "--kind",
+        "service",
+        "--audience",
+        "https://api.example.com",
+        "--scope",
+        "notes:read",
+        "--token-endpoint-auth-method",
+        "none",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("kind user"), "{stderr}");
 }
 
 /// `m2m verify -` against `server`, with `input` on its standard input.
@@ -412,13 +476,34 @@ fn audit_lists_events_with_filters_as_a_table_and_json() {
         table.contains("client.created") && table.contains(&client_id),
         "{table}"
     );
-    let bad = server.cli(&["audit", "--since", "yesterday"]);
-    assert!(!bad.status.success(), "a bad --since is refused");
-    assert!(
-        String::from_utf8_lossy(&bad.stderr).contains("since"),
-        "{}",
-        String::from_utf8_lossy(&bad.stderr)
+    // --until is exclusive and takes the same RFC 3339 times as --since.
+    let created_at = |until: &str| {
+        let page = server.cli_json(&[
+            "audit",
+            "--client-id",
+            &client_id,
+            "--kind",
+            "client.created",
+            "--until",
+            until,
+            "--json",
+        ]);
+        page["items"].as_array().expect("items").len()
+    };
+    assert_eq!(created_at("2000-01-01T00:00:00Z"), 0, "nothing before 2000");
+    assert_eq!(
+        created_at("2999-01-01T00:00:00+01:00"),
+        1,
+        "the event is before 2999"
     );
+    let at = items[0]["at"].as_str().expect("at");
+    assert_eq!(created_at(at), 0, "--until is exclusive");
+    for flag in ["--since", "--until"] {
+        let bad = server.cli(&["audit", flag, "yesterday"]);
+        assert!(!bad.status.success(), "a bad {flag} is refused");
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert!(stderr.contains(&flag[2..]), "{flag}: {stderr}");
+    }
 }
 
 #[test]

@@ -619,3 +619,77 @@ fn an_unwritable_admin_file_fails_the_start_and_leaves_no_admin_behind() {
     );
     assert!(server.terminate().success());
 }
+
+/// Without `--dev-consent` (a pure machine-to-machine server) the metadata
+/// still names the authorization endpoint, which MCP SDKs require, and
+/// `--scopes-supported` (or `M2M_SCOPES_SUPPORTED`) lists scopes.
+#[test]
+fn metadata_names_the_authorization_endpoint_and_the_scopes_supported() {
+    let dir = TempDir::new("scopes-supported");
+    let server = Server::start(
+        dir.path(),
+        Options {
+            args: vec![
+                "--scopes-supported".into(),
+                "invoices:read".into(),
+                "--scopes-supported".into(),
+                "invoices:write".into(),
+            ],
+            ..Options::default()
+        },
+    );
+    let (status, body) = ureq_get(&format!(
+        "{}/.well-known/oauth-authorization-server",
+        server.endpoint
+    ))
+    .expect("metadata");
+    assert_eq!(status, 200, "{body}");
+    let metadata: serde_json::Value = serde_json::from_str(&body).expect("metadata JSON");
+    assert_eq!(
+        metadata["authorization_endpoint"],
+        format!("{}/oauth/authorize", server.endpoint)
+    );
+    assert_eq!(
+        metadata["scopes_supported"],
+        serde_json::json!(["invoices:read", "invoices:write"])
+    );
+    assert_eq!(
+        metadata["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+
+    let dir = TempDir::new("scopes-supported-env");
+    let server = Server::start(
+        dir.path(),
+        Options {
+            env: vec![("M2M_SCOPES_SUPPORTED".into(), "a:read b:write".into())],
+            ..Options::default()
+        },
+    );
+    let (_, body) = ureq_get(&format!(
+        "{}/.well-known/oauth-authorization-server",
+        server.endpoint
+    ))
+    .expect("metadata");
+    let metadata: serde_json::Value = serde_json::from_str(&body).expect("metadata JSON");
+    assert_eq!(
+        metadata["scopes_supported"],
+        serde_json::json!(["a:read", "b:write"])
+    );
+
+    // An invalid scope stops the server at start, with the reason.
+    let dir = TempDir::new("scopes-supported-bad");
+    let output = m2m(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--scopes-supported",
+            "bad\"scope",
+        ])
+        .output()
+        .expect("run m2m");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("scopes_supported"), "{stderr}");
+}

@@ -7,7 +7,7 @@ use m2m_core::{
 };
 use m2m_issuer::store::{
     AuditRecord, AuthCodeRecord, ClientRecord, GrantRecord, RefreshTokenRecord, SecretRecord,
-    StoredKey,
+    StoredKey, TokenEndpointAuthMethod,
 };
 
 /// The suite's "now": seconds since the epoch.
@@ -35,6 +35,8 @@ pub(crate) fn client(id: &str, kind: ClientKind, org: Option<&str>) -> ClientRec
         ],
         token_ttl: TokenTtl::new(900).unwrap_or_else(|e| panic!("fixture ttl: {e}")),
         redirect_uris: vec![],
+        // Not the default, so that a store that drops it fails the round trip.
+        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
         metadata: serde_json::json!({"team": "billing", "n": [1, 2.5, null], "deep": {"ok": true}}),
         enabled: true,
         created_at: T0,
@@ -116,6 +118,10 @@ pub(crate) fn auth_code(hash: u8, grant_id: &str) -> AuthCodeRecord {
         user_id: UserId::new("user_1"),
         org_id: OrgId::new("org_1"),
         scopes: scopes("invoices:read invoices:write"),
+        resources: vec![
+            "https://mcp.example.com/mcp".to_owned(),
+            "urn:example:\"quoted\"".to_owned(),
+        ],
         created_at: T0,
         expires_at: T0 + 60,
     }
@@ -128,6 +134,7 @@ pub(crate) fn grant(grant_id: &str, user: &str, created_at: u64) -> GrantRecord 
         user_id: UserId::new(user),
         org_id: OrgId::new("org_1"),
         scopes: scopes("invoices:read invoices:write"),
+        resources: vec!["https://mcp.example.com/mcp".to_owned()],
         created_at,
         revoked_at: None,
     }

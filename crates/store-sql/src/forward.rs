@@ -11,7 +11,7 @@ macro_rules! forward_store {
             async fn create_client(
                 &self,
                 client: &m2m_issuer::store::ClientRecord,
-                secret: &m2m_issuer::store::SecretRecord,
+                secret: Option<&m2m_issuer::store::SecretRecord>,
             ) -> m2m_issuer::store::StoreResult<()> {
                 self.$inner().create_client(client, secret).await
             }

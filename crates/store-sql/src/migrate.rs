@@ -37,6 +37,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "bounded audit",
         include_str!("../migrations/sqlite/0004_bounded_audit.sql"),
     ),
+    (
+        5,
+        "public clients and resources",
+        include_str!("../migrations/sqlite/0005_public_clients_and_resources.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -60,6 +65,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         4,
         "bounded audit",
         include_str!("../migrations/postgres/0004_bounded_audit.sql"),
+    ),
+    (
+        5,
+        "public clients and resources",
+        include_str!("../migrations/postgres/0005_public_clients_and_resources.sql"),
     ),
 ];
 

@@ -1,12 +1,14 @@
 //! A database made by an older version (the 0001 and 0002 schemas, with
 //! rows in it) is brought up to date on open, and reads back right: client
 //! revocations get their exp (revoked_at + 86400), the head keeps counting
-//! entries that were purged, and new entries follow it.
+//! entries that were purged, and new entries follow it; clients are
+//! confidential (`client_secret_basic`) and codes and grants bound to no
+//! resource.
 
 use std::path::Path;
 
 use m2m_core::{AccessTokenClaims, Audience, ClientId, Revocation, RevokedClient, RevokedToken};
-use m2m_issuer::store::{LoggedRevocation, Store};
+use m2m_issuer::store::{ConsumeCode, LoggedRevocation, Store, TokenEndpointAuthMethod};
 use m2m_store_sql::{PostgresStore, SqliteStore};
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -63,6 +65,13 @@ fn old_rows() -> Vec<(&'static str, Vec<Vec<u8>>)> {
             vec![vec![9; 32]],
         ),
         (
+            "INSERT INTO auth_codes (code_hash, client_id, grant_id, redirect_uri, \
+             code_challenge, user_id, org_id, scopes, created_at, expires_at) VALUES \
+             ($1, 'm2m_user', 'grant_code', 'https://app/cb', 'ch', 'user_1', 'org_1', 'a:b', \
+             1700000000, 1700000060)",
+            vec![vec![5; 32]],
+        ),
+        (
             "INSERT INTO audit_events (at, kind, client_id, actor, detail) \
              VALUES (1700000000, 'client.created', 'm2m_old', NULL, '{}')",
             vec![],
@@ -114,6 +123,11 @@ async fn reads_back(store: &impl Store) {
             client.updated_at
         ),
         ("old", ["https://api".to_owned()].as_slice(), T0 + 1)
+    );
+    assert_eq!(
+        client.token_endpoint_auth_method,
+        TokenEndpointAuthMethod::ClientSecretBasic,
+        "a client from before public clients is confidential"
     );
     let secrets = store.list_secrets(&client.client_id).await.unwrap();
     assert_eq!(secrets.len(), 1);
@@ -199,6 +213,18 @@ async fn reads_back(store: &impl Store) {
         .unwrap()
         .expect("the old grant");
     assert_eq!(grant.revoked_at, None);
+    assert_eq!(
+        grant.resources,
+        Vec::<String>::new(),
+        "bound to no resource"
+    );
+    match store.consume_auth_code(&[5; 32], T0 + 1).await.unwrap() {
+        ConsumeCode::Consumed(code) => {
+            assert_eq!(code.grant_id, "grant_code");
+            assert_eq!(code.resources, Vec::<String>::new());
+        }
+        other => panic!("the old code is there and unused: {other:?}"),
+    }
     let refresh = store
         .get_refresh_token(&[9; 32])
         .await

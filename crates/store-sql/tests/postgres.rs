@@ -16,7 +16,7 @@ async fn schemas_are_separate_and_reconnecting_keeps_data() {
             .await
             .unwrap();
         store
-            .create_client(&c, &secret("m2m_pg", "s", None))
+            .create_client(&c, Some(&secret("m2m_pg", "s", None)))
             .await
             .unwrap();
         store.close().await;
@@ -51,7 +51,7 @@ async fn sql_store_dispatches_on_scheme_and_keeps_the_urls_schema() {
             .await
             .unwrap();
         direct
-            .create_client(&written, &secret("m2m_in_schema", "s", None))
+            .create_client(&written, Some(&secret("m2m_in_schema", "s", None)))
             .await
             .unwrap();
         // Put the search path in the URL, as a deployment would.
@@ -73,7 +73,7 @@ async fn sql_store_dispatches_on_scheme_and_keeps_the_urls_schema() {
         let store = SqlStore::connect(&with_path).await.unwrap();
         let other = client("m2m_via_url", ClientKind::Org, Some("o"));
         store
-            .create_client(&other, &secret("m2m_via_url", "s", None))
+            .create_client(&other, Some(&secret("m2m_via_url", "s", None)))
             .await
             .unwrap();
         store.close().await;

@@ -18,7 +18,7 @@ async fn secret_limit_holds_across_pools() {
     let b = SqliteStore::connect(&url).await.unwrap();
     a.create_client(
         &client("m2m_two", ClientKind::Org, Some("o")),
-        &secret("m2m_two", "s", None),
+        Some(&secret("m2m_two", "s", None)),
     )
     .await
     .unwrap();
@@ -63,7 +63,7 @@ async fn reopening_keeps_everything() {
     let head = {
         let store = SqlStore::connect(&url).await.unwrap();
         store
-            .create_client(&c, &secret("m2m_keep", "s1", None))
+            .create_client(&c, Some(&secret("m2m_keep", "s1", None)))
             .await
             .unwrap();
         assert!(
@@ -179,7 +179,7 @@ async fn unreadable_rows_are_corrupt() {
     let (dir, store) = support::sqlite().await;
     let c = client("m2m_bad", ClientKind::Org, Some("o"));
     store
-        .create_client(&c, &secret("m2m_bad", "s1", None))
+        .create_client(&c, Some(&secret("m2m_bad", "s1", None)))
         .await
         .unwrap();
     let mut conn = sqlx::SqliteConnection::connect(&support::sqlite_url(&dir))
@@ -248,7 +248,7 @@ async fn out_of_range_times_are_refused() {
     let mut c = client("m2m_far", ClientKind::Org, Some("o"));
     c.created_at = u64::MAX;
     let err = store
-        .create_client(&c, &secret("m2m_far", "s", None))
+        .create_client(&c, Some(&secret("m2m_far", "s", None)))
         .await
         .expect_err("u64::MAX");
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");

@@ -7,7 +7,7 @@ use m2m_core::{
     Algorithm, ClientId, ClientKind, KeySchedule, OrgId, PublicJwk, ScopeSet, SecretHash, TokenTtl,
     UserId,
 };
-use m2m_issuer::store::{ClientRecord, SecretRecord, StoredKey};
+use m2m_issuer::store::{ClientRecord, SecretRecord, StoredKey, TokenEndpointAuthMethod};
 use m2m_store_sql::{PostgresStore, SqliteStore};
 use sqlx::Connection;
 
@@ -24,6 +24,7 @@ pub(crate) fn client(id: &str, kind: ClientKind, org: Option<&str>) -> ClientRec
         audiences: vec!["https://api.example.com".into(), "https://b.example".into()],
         token_ttl: TokenTtl::new(900).expect("ttl"),
         redirect_uris: vec!["https://app.example.com/cb?x=1&y=\"2\"".into()],
+        token_endpoint_auth_method: TokenEndpointAuthMethod::default(),
         metadata: serde_json::json!({"team": "billing", "n": [1, 2.5, null], "nested": {"ok": true}}),
         enabled: true,
         created_at: NOW,

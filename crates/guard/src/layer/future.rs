@@ -115,9 +115,16 @@ where
                 fut: service.call(request),
             }
         }
-        Err(rejection) => State::Rejected {
-            response: Some(shared.responder.respond(&rejection)),
-        },
+        Err(rejection) => {
+            // Only a missing token's challenge names the route's scopes.
+            let route_scopes = match rejection {
+                Rejection::MissingToken => shared.policy.required_scopes(&request),
+                _ => None,
+            };
+            State::Rejected {
+                response: Some(shared.responder.respond(&rejection, route_scopes.as_ref())),
+            }
+        }
     }
 }
 

@@ -57,6 +57,12 @@ pub(crate) enum AuthFailure {
     BadSecret,
     ExpiredSecret,
     DisabledClient,
+    /// A confidential client sent no secret.
+    MissingSecret,
+    /// A public client sent a secret.
+    SecretForPublicClient,
+    /// A public client tried to authenticate at introspection.
+    PublicClientIntrospects,
 }
 
 impl AuthFailure {
@@ -66,6 +72,9 @@ impl AuthFailure {
             AuthFailure::BadSecret => "bad_secret",
             AuthFailure::ExpiredSecret => "expired_secret",
             AuthFailure::DisabledClient => "disabled_client",
+            AuthFailure::MissingSecret => "missing_secret",
+            AuthFailure::SecretForPublicClient => "secret_for_public_client",
+            AuthFailure::PublicClientIntrospects => "public_client_at_introspection",
         }
     }
 }

@@ -12,6 +12,13 @@
 //! writes nothing). A success records the secret's `last_used_at`, at most
 //! once per [`LAST_USED_GRANULARITY_SECS`] per secret on this node, off the
 //! request path, whatever the endpoint and grant.
+//!
+//! A public client (`token_endpoint_auth_method: none`) authenticates with
+//! its `client_id` alone, at the token and revocation endpoints (RFC 6749
+//! §2.1, RFC 7009 §2.1), never at introspection. A public client that sends
+//! a secret, and a confidential client that sends none, fail as
+//! `invalid_client` like any other failure: a client uses the one method it
+//! is registered with (RFC 6749 §2.3).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -31,10 +38,11 @@ pub const LAST_USED_GRANULARITY_SECS: u64 = 60;
 /// Secrets whose last write this node remembers at most; past it, it starts over.
 const MAX_TOUCHED: usize = 100_000;
 
-/// A client's claimed identity and secret.
+/// A client's claimed identity and secret (none: a public client, or a
+/// confidential one that forgot it).
 pub(crate) struct Credentials {
     pub(crate) client_id: String,
-    pub(crate) secret: ClientSecret,
+    pub(crate) secret: Option<ClientSecret>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -94,18 +102,24 @@ impl ClientAuth {
     ) -> Result<Authenticated, AuthError> {
         let client_id = ClientId::new(credentials.client_id.as_str());
         let found = self.cache.lookup(&*self.store, &client_id).await?;
-        let outcome = match &found {
-            None => {
-                let _ = self
-                    .hasher
-                    .verify(credentials.secret.expose(), &self.dummy_hash);
+        let outcome = match (&found, &credentials.secret) {
+            (None, secret) => {
+                if let Some(secret) = secret {
+                    let _ = self.hasher.verify(secret.expose(), &self.dummy_hash);
+                }
                 Err(AuthFailure::UnknownClient)
             }
-            Some(entry) => self.check_secret(entry, &credentials.secret, now),
+            (Some(entry), secret) if entry.client.token_endpoint_auth_method.is_public() => {
+                check_public(entry, secret.is_some(), endpoint)
+            }
+            (Some(_), None) => Err(AuthFailure::MissingSecret),
+            (Some(entry), Some(secret)) => self.check_secret(entry, secret, now).map(Some),
         };
         match (outcome, found) {
             (Ok(secret_id), Some(entry)) => {
-                self.touch(&entry.client.client_id, &secret_id, now);
+                if let Some(secret_id) = secret_id {
+                    self.touch(&entry.client.client_id, &secret_id, now);
+                }
                 Ok(Authenticated { entry })
             }
             (outcome, found) => {
@@ -173,4 +187,23 @@ impl ClientAuth {
             }
         });
     }
+}
+
+/// A public client's check: no secret sent, an endpoint where a client id
+/// alone may act, and the client enabled. `Ok(None)`: no secret to touch.
+fn check_public(
+    entry: &CachedClient,
+    sent_secret: bool,
+    endpoint: Endpoint,
+) -> Result<Option<String>, AuthFailure> {
+    if sent_secret {
+        return Err(AuthFailure::SecretForPublicClient);
+    }
+    if endpoint == Endpoint::Introspect {
+        return Err(AuthFailure::PublicClientIntrospects);
+    }
+    if !entry.client.enabled {
+        return Err(AuthFailure::DisabledClient);
+    }
+    Ok(None)
 }

@@ -5,8 +5,18 @@
 //!   until both are known good an error is shown as a page, never sent to a
 //!   URI ([`AuthorizeError::Page`]); after that errors go back to the client
 //!   ([`AuthorizeError::Redirect`]). PKCE S256 is required. The host's
-//!   [`ConsentHandler`] decides; the code is single use, lives 60 s, and is
+//!   [`ConsentHandler`] decides (without one, every valid request is
+//!   answered `access_denied`); the code is single use, lives 60 s, and is
 //!   stored as its SHA-256 only.
+//! - `resource` (RFC 8707, repeatable): each must be one of the client's
+//!   allowed audiences (`invalid_target` otherwise, as a redirect). They are
+//!   bound into the code and the grant: every token of the grant has them as
+//!   `aud`, and a `resource` at the code exchange or a refresh may only pick
+//!   among them. Without one, a token's `aud` is chosen as for client
+//!   credentials (the `resource` of the token request, or all the client's
+//!   audiences).
+//! - Public clients (`token_endpoint_auth_method: none`) follow the same
+//!   rules: PKCE is required of every client, and every refresh rotates.
 //! - A client bound to a user (created with `user_id`) gets tokens for that
 //!   user only: the handler is told the bound user, a consent for anyone
 //!   else is `access_denied` with no code made, and the code exchange and
@@ -75,6 +85,14 @@ impl AuthorizeRequest {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Every value of a parameter (`resource` may repeat).
+    fn params<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.query
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Where the browser goes next.
@@ -93,8 +111,6 @@ pub(crate) enum Authorized {
 /// An authorization request failed.
 #[derive(Debug)]
 pub(crate) enum AuthorizeError {
-    /// No consent handler: user-level clients are off.
-    Disabled,
     /// The client or redirect URI is not known good: shown as a page.
     Page(GrantError),
     /// Sent back to the client (RFC 6749 §4.1.2.1).
@@ -223,9 +239,6 @@ impl Grants {
         request: &AuthorizeRequest,
         now: u64,
     ) -> Result<Authorized, AuthorizeError> {
-        let Some(handler) = self.consent.clone() else {
-            return Err(AuthorizeError::Disabled);
-        };
         let page = |description: &'static str| {
             AuthorizeError::Page(GrantError::InvalidRequest(description.into()))
         };
@@ -302,14 +315,35 @@ impl Grants {
                 "the requested scope exceeds what this client may be granted",
             )
         })?;
+        let allowed = self.minter.allowed_audiences(client);
+        let mut resources: Vec<String> = Vec::new();
+        for resource in request.params("resource") {
+            if !allowed.iter().any(|a| a == resource) {
+                return Err(fail(
+                    "invalid_target",
+                    "a requested resource is not one this client may get tokens for",
+                ));
+            }
+            if !resources.iter().any(|r| r == resource) {
+                resources.push(resource.to_owned());
+            }
+        }
+        resources.sort();
 
-        // 3. The host decides.
+        // 3. The host decides; without a handler, no user can consent.
+        let Some(handler) = self.consent.clone() else {
+            return Err(fail(
+                "access_denied",
+                "this issuer authorizes no users: it has no consent handler",
+            ));
+        };
         let consent = ConsentRequest {
             client_id: client.client_id.clone(),
             client_name: client.name.clone(),
             client_org_id: client.org_id.clone(),
             client_user_id: client.user_id.clone(),
             scopes: scopes.clone(),
+            resources: resources.clone(),
             redirect_uri: redirect_uri.clone(),
             state: state.clone(),
             headers: request.headers.clone(),
@@ -376,6 +410,7 @@ impl Grants {
             user_id,
             org_id,
             scopes: granted,
+            resources,
             created_at: now,
             expires_at: now + CODE_TTL_SECS,
         };
@@ -420,19 +455,39 @@ impl Grants {
         Ok(())
     }
 
-    /// An access token for the user of `grant` and a new refresh token.
+    /// An access token for the user of `grant`, for the resources
+    /// `requested` (at most the grant's, if it is bound to some), and a new
+    /// refresh token.
     fn issue(
         &self,
         client: &ClientRecord,
         grant: &GrantRecord,
         scope: ScopeSet,
+        requested: &[&str],
         now: u64,
     ) -> Result<(Minted, String, RefreshTokenRecord), GrantError> {
         let subject = Subject::User {
             user_id: grant.user_id.clone(),
             org_id: grant.org_id.clone(),
         };
-        let aud = self.minter.select_audience(client, &[])?;
+        let aud = if grant.resources.is_empty() {
+            self.minter.select_audience(client, requested)?
+        } else {
+            if let Some(bad) = requested
+                .iter()
+                .find(|r| !grant.resources.iter().any(|g| g == *r))
+            {
+                return Err(GrantError::InvalidTarget(bad.chars().take(100).collect()));
+            }
+            let bound: Vec<&str> = grant.resources.iter().map(String::as_str).collect();
+            let chosen = if requested.is_empty() {
+                &bound
+            } else {
+                requested
+            };
+            // The client's audiences may have shrunk since consent.
+            self.minter.select_audience(client, chosen)?
+        };
         let access = self.minter.mint(client, &subject, scope, aud, now)?;
         let refresh_token = random_token(REFRESH_PREFIX)?;
         let refresh = RefreshTokenRecord {
@@ -456,6 +511,7 @@ impl Grants {
         code: Option<&str>,
         redirect_uri: Option<&str>,
         verifier: Option<&str>,
+        requested: &[&str],
         now: u64,
     ) -> Result<GrantTokens, GrantError> {
         self.check_user_client(client)?;
@@ -522,7 +578,7 @@ impl Grants {
         }
         let grant = grant_of(&record, now);
         let (access, refresh_token, refresh) =
-            self.issue(client, &grant, grant.scopes.clone(), now)?;
+            self.issue(client, &grant, grant.scopes.clone(), requested, now)?;
         match self.store.create_grant(&grant, &refresh).await {
             Ok(()) => {}
             // A reuse of this code revoked the grant before we stored it.
@@ -554,6 +610,7 @@ impl Grants {
         client: &ClientRecord,
         token: Option<&str>,
         scope: Option<&str>,
+        requested: &[&str],
         now: u64,
     ) -> Result<GrantTokens, GrantError> {
         self.check_user_client(client)?;
@@ -601,7 +658,7 @@ impl Grants {
                 "the scope exceeds what this client may now be granted".into(),
             ));
         }
-        let (access, refresh_token, refresh) = self.issue(client, &grant, scope, now)?;
+        let (access, refresh_token, refresh) = self.issue(client, &grant, scope, requested, now)?;
         match self
             .store
             .rotate_refresh_token(&old_hash, &refresh, now)
@@ -682,6 +739,7 @@ fn grant_of(record: &AuthCodeRecord, now: u64) -> GrantRecord {
         user_id: record.user_id.clone(),
         org_id: record.org_id.clone(),
         scopes: record.scopes.clone(),
+        resources: record.resources.clone(),
         created_at: now,
         revoked_at: None,
     }

@@ -8,6 +8,11 @@
 //! 8 KiB serialized, ids per `m2m_core::validate_id`, TTL 300-86,400 s.
 //! The registry also refuses a client whose largest possible token would
 //! exceed the verifiers' size limit (`domain::minter`).
+//!
+//! `token_endpoint_auth_method`: `client_secret_basic` (the default) or
+//! `client_secret_post`, either of which accepts both ways of sending the
+//! secret, or `none`, a public client, for kind `user` only (it gets no
+//! secret). `private_key_jwt` is refused as not supported yet.
 
 use m2m_core::{
     ClientId, ClientKind, ClientSecret, OrgId, ScopeSet, SecretHasher, TokenTtl, UserId,
@@ -16,7 +21,7 @@ use m2m_core::{
 use serde::Deserialize;
 
 use super::error::{Internal, RegistryError};
-use crate::store::{ClientRecord, SecretRecord};
+use crate::store::{ClientRecord, SecretRecord, TokenEndpointAuthMethod};
 
 const MAX_NAME: usize = 200;
 const MAX_SCOPES: usize = 100;
@@ -44,6 +49,8 @@ pub(crate) struct NewClient {
     #[serde(default)]
     redirect_uris: Option<Vec<String>>,
     #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -62,6 +69,8 @@ pub(crate) struct ClientChanges {
     token_ttl_seconds: Option<u64>,
     #[serde(default)]
     redirect_uris: Option<Vec<String>>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
     #[serde(default)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
@@ -142,6 +151,25 @@ fn check_redirect_uris(uris: &[String]) -> Result<Vec<String>, RegistryError> {
     Ok(uris.to_vec())
 }
 
+fn check_auth_method(name: Option<&str>) -> Result<TokenEndpointAuthMethod, RegistryError> {
+    let Some(name) = name else {
+        return Ok(TokenEndpointAuthMethod::default());
+    };
+    if name == "private_key_jwt" {
+        return Err(RegistryError::invalid(
+            "token_endpoint_auth_method private_key_jwt is not supported yet: \
+             use client_secret_basic, client_secret_post or none",
+        ));
+    }
+    TokenEndpointAuthMethod::from_name(name).ok_or_else(|| {
+        let name: String = name.chars().take(64).collect();
+        RegistryError::invalid(format!(
+            "token_endpoint_auth_method {name:?} must be client_secret_basic, \
+             client_secret_post or none"
+        ))
+    })
+}
+
 fn check_metadata(metadata: serde_json::Value) -> Result<serde_json::Value, RegistryError> {
     let metadata = match metadata {
         serde_json::Value::Null => serde_json::Value::Object(Default::default()),
@@ -187,6 +215,11 @@ fn check_binding(client: &ClientRecord) -> Result<(), RegistryError> {
             "only clients of kind user have redirect_uris",
         ));
     }
+    if client.kind != ClientKind::User && client.token_endpoint_auth_method.is_public() {
+        return Err(RegistryError::invalid(
+            "token_endpoint_auth_method none (a public client) is for clients of kind user only",
+        ));
+    }
     Ok(())
 }
 
@@ -207,6 +240,9 @@ impl NewClient {
             audiences: check_audiences(self.audiences.as_deref().unwrap_or_default())?,
             token_ttl: check_ttl(self.token_ttl_seconds)?,
             redirect_uris: check_redirect_uris(self.redirect_uris.as_deref().unwrap_or_default())?,
+            token_endpoint_auth_method: check_auth_method(
+                self.token_endpoint_auth_method.as_deref(),
+            )?,
             metadata: check_metadata(self.metadata.unwrap_or_default())?,
             enabled: true,
             created_at: now,
@@ -244,6 +280,10 @@ impl ClientChanges {
         if let Some(uris) = self.redirect_uris {
             client.redirect_uris = check_redirect_uris(&uris)?;
             changed.push("redirect_uris");
+        }
+        if let Some(method) = self.token_endpoint_auth_method {
+            client.token_endpoint_auth_method = check_auth_method(Some(&method))?;
+            changed.push("token_endpoint_auth_method");
         }
         if let Some(metadata) = self.metadata {
             client.metadata = check_metadata(metadata)?;
@@ -307,6 +347,7 @@ mod tests {
             audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
             token_ttl: TokenTtl::default(),
             redirect_uris: vec![],
+            token_endpoint_auth_method: TokenEndpointAuthMethod::default(),
             metadata: serde_json::json!({}),
             enabled: true,
             created_at: 0,

@@ -37,20 +37,24 @@ use super::registration::{self, ClientChanges, NewClient};
 use super::revocation::RevocationState;
 use crate::store::{
     AddSecret, AuditFilter, AuditRecord, ClientFilter, ClientRecord, GrantRecord, GrantRevocation,
-    Page, SecretRecord, Store,
+    Page, SecretRecord, Store, TokenEndpointAuthMethod,
 };
 use crate::{ADMIN_SCOPE, IssuerError};
 
 /// Most live secrets a client may have.
 pub(crate) const MAX_LIVE_SECRETS: usize = 5;
 
-/// A client just registered, with its first secret (shown this once).
+/// A client just registered, with its first secret (shown this once; none
+/// for a public client).
 #[derive(Debug)]
 pub(crate) struct Created {
     pub(crate) client: ClientRecord,
-    pub(crate) secret: ClientSecret,
-    pub(crate) secret_record: SecretRecord,
+    pub(crate) secret: Option<(ClientSecret, SecretRecord)>,
 }
+
+/// Why a public client may not hold secrets.
+const PUBLIC_HAS_NO_SECRETS: &str = "a public client (token_endpoint_auth_method none) has no \
+    secrets: it authenticates with its client_id and PKCE";
 
 /// A grant to revoke, and why.
 #[derive(Debug)]
@@ -149,6 +153,7 @@ impl Registry {
             audiences: vec![self.issuer_url.clone()],
             token_ttl: TokenTtl::default(),
             redirect_uris: vec![],
+            token_endpoint_auth_method: TokenEndpointAuthMethod::default(),
             metadata: serde_json::json!({}),
             enabled: true,
             created_at: now,
@@ -156,7 +161,7 @@ impl Registry {
         };
         let (secret, record) = registration::new_secret(&self.hasher, &client.client_id, now, None)
             .map_err(|e| e.0)?;
-        self.store.create_client(&client, &record).await?;
+        self.store.create_client(&client, Some(&record)).await?;
         self.audit.record(
             now,
             AuditEvent::ClientCreated {
@@ -171,7 +176,7 @@ impl Registry {
         Ok(Some((client.client_id, secret)))
     }
 
-    /// Registers a client with its first secret.
+    /// Registers a client with its first secret (a public client gets none).
     pub(crate) async fn create_client(
         &self,
         actor: &ClientId,
@@ -180,9 +185,19 @@ impl Registry {
     ) -> Result<Created, RegistryError> {
         let client = request.into_record(now)?;
         self.check_fits(&client, now)?;
-        let (secret, secret_record) =
-            registration::new_secret(&self.hasher, &client.client_id, now, None)?;
-        self.store.create_client(&client, &secret_record).await?;
+        let secret = if client.token_endpoint_auth_method.is_public() {
+            None
+        } else {
+            Some(registration::new_secret(
+                &self.hasher,
+                &client.client_id,
+                now,
+                None,
+            )?)
+        };
+        self.store
+            .create_client(&client, secret.as_ref().map(|(_, record)| record))
+            .await?;
         self.cache.invalidate(&client.client_id);
         self.audit.record(
             now,
@@ -194,11 +209,7 @@ impl Registry {
                 bootstrap: false,
             },
         );
-        Ok(Created {
-            client,
-            secret,
-            secret_record,
-        })
+        Ok(Created { client, secret })
     }
 
     /// A client and its secrets.
@@ -242,6 +253,15 @@ impl Registry {
         let mut client = old.clone();
         let fields = changes.apply(&mut client, now)?;
         self.check_fits(&client, now)?;
+        if client.token_endpoint_auth_method.is_public()
+            && !old.token_endpoint_auth_method.is_public()
+            && !self.store.list_secrets(client_id).await?.is_empty()
+        {
+            return Err(RegistryError::invalid(
+                "remove the client's secrets before making it public \
+                 (token_endpoint_auth_method none)",
+            ));
+        }
         let revocation =
             registration::narrows(&old, &client).then(|| self.client_revocation(client_id, now));
         if !self
@@ -303,6 +323,14 @@ impl Registry {
     ) -> Result<(SecretRecord, ClientSecret), RegistryError> {
         if expires_at.is_some_and(|at| at <= now) {
             return Err(RegistryError::invalid("expires_at must be in the future"));
+        }
+        let client = self
+            .store
+            .get_client(client_id)
+            .await?
+            .ok_or(RegistryError::NotFound(Missing::Client))?;
+        if client.token_endpoint_auth_method.is_public() {
+            return Err(RegistryError::invalid(PUBLIC_HAS_NO_SECRETS));
         }
         let (secret, record) = registration::new_secret(&self.hasher, client_id, now, expires_at)?;
         match self

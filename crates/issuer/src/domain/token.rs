@@ -81,7 +81,10 @@ impl TokenEndpoint {
         let client = &*auth.entry.client;
         let (minted, refresh) = match request.grant_type {
             "client_credentials" => {
-                if !client.kind.uses_client_credentials() {
+                // A public client has no credential to prove: never this grant.
+                if client.token_endpoint_auth_method.is_public()
+                    || !client.kind.uses_client_credentials()
+                {
                     return Err(GrantError::UnauthorizedClient(
                         "this client may not use the client_credentials grant",
                     ));
@@ -105,6 +108,7 @@ impl TokenEndpoint {
                         request.code,
                         request.redirect_uri,
                         request.code_verifier,
+                        &request.audiences,
                         now,
                     )
                     .await?;
@@ -113,7 +117,13 @@ impl TokenEndpoint {
             "refresh_token" => {
                 let tokens = self
                     .grants
-                    .refresh(client, request.refresh_token, request.scope, now)
+                    .refresh(
+                        client,
+                        request.refresh_token,
+                        request.scope,
+                        &request.audiences,
+                        now,
+                    )
                     .await?;
                 (tokens.access, Some((tokens.refresh_token, tokens.grant_id)))
             }

@@ -59,8 +59,7 @@ impl OAuthCode {
 pub(crate) struct OAuthError {
     pub(crate) code: OAuthCode,
     pub(crate) description: Cow<'static, str>,
-    /// Overrides the code's usual status (413 for an oversized body, 501
-    /// for a feature that is off).
+    /// Overrides the code's usual status (413 for an oversized body).
     pub(crate) status: Option<StatusCode>,
     /// Send `WWW-Authenticate: Basic realm=".."` (the client used Basic, or sent nothing).
     pub(crate) basic_challenge: bool,

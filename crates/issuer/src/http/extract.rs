@@ -90,7 +90,8 @@ impl OAuthForm {
 }
 
 /// A request to an endpoint where the client authenticates: the form, the
-/// credentials (client_secret_basic or client_secret_post, never both) and
+/// credentials (client_secret_basic or client_secret_post, never both, or a
+/// `client_id` alone in the form, which only a public client passes with) and
 /// the source address (when the server was started with connect info; see
 /// `http::source` for proxies).
 #[derive(Debug)]
@@ -174,7 +175,8 @@ fn basic_credentials(value: &str) -> Option<(String, String)> {
     Some((form_decode(id)?, form_decode(secret)?))
 }
 
-/// Reads client_secret_basic or client_secret_post, refusing both at once.
+/// Reads client_secret_basic, client_secret_post or a bare `client_id`
+/// (`none`), refusing Basic and a body secret at once.
 fn read_credentials(
     headers: &HeaderMap,
     form: &OAuthForm,
@@ -203,21 +205,24 @@ fn read_credentials(
                     "client_id in the body differs from the one in Basic",
                 ));
             }
-            (id, secret, true)
+            (id, Some(secret), true)
         }
         None => match (form.get("client_id"), form.get("client_secret")) {
-            (Some(id), Some(secret)) => (id.to_owned(), secret.to_owned(), false),
-            (Some(_), None) => return Err(OAuthError::invalid_client(false)),
+            (Some(id), secret) => (id.to_owned(), secret.map(str::to_owned), false),
             (None, _) => return Err(OAuthError::invalid_client(true)),
         },
     };
-    if m2m_core::validate_id(&client_id).is_err() || secret.len() > m2m_core::MAX_SECRET_LEN {
+    if m2m_core::validate_id(&client_id).is_err()
+        || secret
+            .as_ref()
+            .is_some_and(|s| s.len() > m2m_core::MAX_SECRET_LEN)
+    {
         return Err(OAuthError::invalid_client(basic));
     }
     Ok((
         Credentials {
             client_id,
-            secret: ClientSecret::from_received(secret),
+            secret: secret.map(ClientSecret::from_received),
         },
         basic,
     ))

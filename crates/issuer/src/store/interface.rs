@@ -22,9 +22,14 @@ use super::records::{
 pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     // ---- clients ----
 
-    /// Stores a new client and its first secret, atomically.
-    /// A client with the same id is a [`StoreError::Conflict`](super::StoreError::Conflict).
-    async fn create_client(&self, client: &ClientRecord, secret: &SecretRecord) -> StoreResult<()>;
+    /// Stores a new client and its first secret (none for a public
+    /// client), atomically. A client with the same id is a
+    /// [`StoreError::Conflict`](super::StoreError::Conflict).
+    async fn create_client(
+        &self,
+        client: &ClientRecord,
+        secret: Option<&SecretRecord>,
+    ) -> StoreResult<()>;
 
     /// The client with this id.
     async fn get_client(&self, client_id: &ClientId) -> StoreResult<Option<ClientRecord>>;

@@ -149,13 +149,17 @@ impl RevocationLog {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn create_client(&self, client: &ClientRecord, secret: &SecretRecord) -> StoreResult<()> {
+    async fn create_client(
+        &self,
+        client: &ClientRecord,
+        secret: Option<&SecretRecord>,
+    ) -> StoreResult<()> {
         match self.clients.entry(client.client_id.clone()) {
             Entry::Occupied(_) => Err(StoreError::Conflict(format!("client {}", client.client_id))),
             Entry::Vacant(slot) => {
                 slot.insert(ClientEntry {
                     client: client.clone(),
-                    secrets: vec![secret.clone()],
+                    secrets: secret.into_iter().cloned().collect(),
                 });
                 Ok(())
             }

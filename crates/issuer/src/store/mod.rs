@@ -37,5 +37,5 @@ pub use memory::MemoryStore;
 pub use records::{
     AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode,
     GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord, RevocationPage,
-    RotateRefresh, SecretRecord, StoredKey, TokenMinute,
+    RotateRefresh, SecretRecord, StoredKey, TokenEndpointAuthMethod, TokenMinute,
 };

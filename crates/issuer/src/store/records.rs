@@ -29,6 +29,8 @@ pub struct ClientRecord {
     pub token_ttl: TokenTtl,
     /// Registered redirect URIs (user clients).
     pub redirect_uris: Vec<String>,
+    /// How the client authenticates at the token endpoint.
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     /// Free-form JSON object kept for the caller.
     pub metadata: serde_json::Value,
     /// A disabled client can get no token.
@@ -37,6 +39,53 @@ pub struct ClientRecord {
     pub created_at: u64,
     /// When it was last changed.
     pub updated_at: u64,
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2
+/// `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum TokenEndpointAuthMethod {
+    /// A secret in HTTP Basic (the default). The body form works too.
+    #[default]
+    ClientSecretBasic,
+    /// A secret in the body. HTTP Basic works too.
+    ClientSecretPost,
+    /// A public client: no secret, `client_id` in the form only. User-level
+    /// clients only; PKCE S256 and rotating refresh tokens.
+    None,
+}
+
+impl TokenEndpointAuthMethod {
+    /// The RFC 7591 name, as in JSON and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
+            TokenEndpointAuthMethod::ClientSecretPost => "client_secret_post",
+            TokenEndpointAuthMethod::None => "none",
+        }
+    }
+
+    /// The method named `name`, if it is one this issuer knows.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "client_secret_basic" => Some(TokenEndpointAuthMethod::ClientSecretBasic),
+            "client_secret_post" => Some(TokenEndpointAuthMethod::ClientSecretPost),
+            "none" => Some(TokenEndpointAuthMethod::None),
+            _ => None,
+        }
+    }
+
+    /// Whether the client is public (has no secret).
+    pub fn is_public(self) -> bool {
+        self == TokenEndpointAuthMethod::None
+    }
+}
+
+impl std::fmt::Display for TokenEndpointAuthMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One of a client's secrets, as stored: a keyed hash, never the secret.
@@ -314,6 +363,9 @@ pub struct AuthCodeRecord {
     pub org_id: OrgId,
     /// The consented scopes.
     pub scopes: ScopeSet,
+    /// The `resource` values (RFC 8707) of the authorization request, each
+    /// one of the client's allowed audiences; empty when none was given.
+    pub resources: Vec<String>,
     /// When it was issued.
     pub created_at: u64,
     /// When it stops working.
@@ -347,6 +399,9 @@ pub struct GrantRecord {
     pub org_id: OrgId,
     /// The consented scopes: refreshes may narrow them, never widen.
     pub scopes: ScopeSet,
+    /// The resources (RFC 8707) the grant is bound to: its tokens' `aud` is
+    /// these (or a subset asked for); empty means the client's audiences.
+    pub resources: Vec<String>,
     /// When it was created.
     pub created_at: u64,
     /// When it was revoked, if it was: its refresh tokens no longer work.

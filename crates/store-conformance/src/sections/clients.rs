@@ -5,7 +5,9 @@ use std::sync::Arc;
 use m2m_core::{
     ClientId, ClientKind, OrgId, Revocation, RevokedClient, ScopeSet, TokenTtl, UserId,
 };
-use m2m_issuer::store::{AddSecret, ClientFilter, ClientRecord, Store, StoreError};
+use m2m_issuer::store::{
+    AddSecret, ClientFilter, ClientRecord, Store, StoreError, TokenEndpointAuthMethod,
+};
 
 use crate::check::{joined, ok, whole_log};
 use crate::fixtures::{T0, claims, client, secret};
@@ -21,7 +23,7 @@ pub async fn clients_round_trip<S: Store>(store: Arc<S>) {
     let org = client("m2m_c1", ClientKind::Org, Some("org_1"));
     ok(
         store
-            .create_client(&org, &secret("m2m_c1", "sec_1", 1, T0))
+            .create_client(&org, Some(&secret("m2m_c1", "sec_1", 1, T0)))
             .await,
         "create_client of a new client",
     );
@@ -42,7 +44,7 @@ pub async fn clients_round_trip<S: Store>(store: Arc<S>) {
     let mut twin = org.clone();
     twin.name = "twin".to_owned();
     let dup = store
-        .create_client(&twin, &secret("m2m_c1", "sec_other", 2, T0))
+        .create_client(&twin, Some(&secret("m2m_c1", "sec_other", 2, T0)))
         .await;
     assert!(
         matches!(dup, Err(StoreError::Conflict(_))),
@@ -64,16 +66,21 @@ pub async fn clients_round_trip<S: Store>(store: Arc<S>) {
     user.redirect_uris = vec!["https://app.example.com/cb?x=1&y=\"2\"".to_owned()];
     user.audiences = vec![];
     user.metadata = serde_json::json!({});
+    user.token_endpoint_auth_method = TokenEndpointAuthMethod::None;
     ok(
-        store
-            .create_client(&user, &secret("m2m_c2", "sec_2", 2, T0))
-            .await,
-        "create_client",
+        store.create_client(&user, None).await,
+        "create_client of a public client, without a secret",
     );
     assert_eq!(
         ok(store.get_client(&user.client_id).await, "get_client"),
         Some(user.clone()),
-        "get_client must round-trip user_id, redirect_uris and empty audiences"
+        "get_client must round-trip user_id, redirect_uris, empty audiences and \
+         token_endpoint_auth_method none"
+    );
+    assert_eq!(
+        ok(store.list_secrets(&user.client_id).await, "list_secrets"),
+        vec![],
+        "a client created without a secret has none"
     );
 
     let mut service = client("m2m_c3", ClientKind::Service, None);
@@ -82,7 +89,7 @@ pub async fn clients_round_trip<S: Store>(store: Arc<S>) {
     service.token_ttl = TokenTtl::new(u64::from(TokenTtl::MAX)).expect("the longest ttl is valid");
     ok(
         store
-            .create_client(&service, &secret("m2m_c3", "sec_3", 3, T0))
+            .create_client(&service, Some(&secret("m2m_c3", "sec_3", 3, T0)))
             .await,
         "create_client",
     );
@@ -100,6 +107,7 @@ pub async fn clients_round_trip<S: Store>(store: Arc<S>) {
     changed.audiences = vec!["https://z.example.com".to_owned()];
     changed.token_ttl = TokenTtl::new(86_400).expect("valid ttl");
     changed.metadata = serde_json::json!({"k": "v"});
+    changed.token_endpoint_auth_method = TokenEndpointAuthMethod::ClientSecretBasic;
     changed.enabled = false;
     changed.updated_at = T0 + 10;
     assert!(
@@ -143,7 +151,7 @@ pub async fn clients_listing<S: Store>(store: Arc<S>) {
             store
                 .create_client(
                     &client(id, kind, org),
-                    &secret(id, &format!("s_{id}"), 3, T0),
+                    Some(&secret(id, &format!("s_{id}"), 3, T0)),
                 )
                 .await,
             "create_client",
@@ -277,7 +285,7 @@ pub async fn clients_update_and_delete_log_their_revocation<S: Store>(store: Arc
     let c = client("m2m_rev", ClientKind::Org, Some("org_1"));
     ok(
         store
-            .create_client(&c, &secret("m2m_rev", "s1", 1, T0))
+            .create_client(&c, Some(&secret("m2m_rev", "s1", 1, T0)))
             .await,
         "create_client",
     );
@@ -396,7 +404,7 @@ pub async fn clients_update_and_delete_log_their_revocation<S: Store>(store: Arc
     // The id can be reused after deletion, and starts with no old secrets.
     ok(
         store
-            .create_client(&c, &secret("m2m_rev", "s3", 3, T0 + 30))
+            .create_client(&c, Some(&secret("m2m_rev", "s3", 3, T0 + 30)))
             .await,
         "create_client after delete_client",
     );
@@ -417,7 +425,7 @@ pub async fn clients_update_and_delete_log_their_revocation<S: Store>(store: Arc
 pub async fn secrets<S: Store>(store: Arc<S>) {
     let c = client("m2m_s", ClientKind::Org, Some("org_1"));
     let first = secret("m2m_s", "s1", 1, T0);
-    ok(store.create_client(&c, &first).await, "create_client");
+    ok(store.create_client(&c, Some(&first)).await, "create_client");
     assert_eq!(
         ok(store.list_secrets(&c.client_id).await, "list_secrets"),
         std::slice::from_ref(&first),
@@ -582,7 +590,7 @@ pub async fn secrets_limit_under_concurrency<S: Store>(store: Arc<S>) {
     let c = client("m2m_race", ClientKind::Org, Some("org_1"));
     ok(
         store
-            .create_client(&c, &secret("m2m_race", "first", 0, T0))
+            .create_client(&c, Some(&secret("m2m_race", "first", 0, T0)))
             .await,
         "create_client",
     );
@@ -629,7 +637,7 @@ pub async fn delete_client_races_add_secret<S: Store>(store: Arc<S>) {
     let c = client("m2m_doomed", ClientKind::Org, Some("o"));
     ok(
         store
-            .create_client(&c, &secret("m2m_doomed", "s0", 0, T0))
+            .create_client(&c, Some(&secret("m2m_doomed", "s0", 0, T0)))
             .await,
         "create_client",
     );

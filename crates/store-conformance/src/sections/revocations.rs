@@ -24,7 +24,9 @@ async fn log_client(store: &impl Store, revocation: &RevokedClient) {
     let record = client(id, ClientKind::Org, Some("org_1"));
     if ok(store.get_client(&record.client_id).await, "get_client").is_none() {
         ok(
-            store.create_client(&record, &secret(id, "s", 1, T0)).await,
+            store
+                .create_client(&record, Some(&secret(id, "s", 1, T0)))
+                .await,
             "create_client",
         );
     }
@@ -492,7 +494,7 @@ pub async fn revocation_log_followed_under_concurrency<S: Store>(store: Arc<S>) 
             store
                 .create_client(
                     &client(&id, ClientKind::Org, Some("o")),
-                    &secret(&id, "s", 1, T0),
+                    Some(&secret(&id, "s", 1, T0)),
                 )
                 .await,
             "create_client",

@@ -13,6 +13,7 @@
 use m2m_core::{ClientId, ClientKind, OrgId, RevokedClient, SecretHash, TokenTtl, UserId};
 use m2m_issuer::store::{
     AddSecret, ClientFilter, ClientRecord, Page, SecretRecord, StoreError, StoreResult,
+    TokenEndpointAuthMethod,
 };
 
 use crate::backend::{Backend, commit, execute, fetch_all, fetch_one, fetch_optional, insert};
@@ -24,15 +25,18 @@ use crate::rows::{
 use crate::tables::revocations;
 
 const CLIENT_COLUMNS: &str = "client_id, name, kind, org_id, user_id, scopes, audiences, \
-    token_ttl, redirect_uris, metadata, enabled, created_at, updated_at";
+    token_ttl, redirect_uris, metadata, enabled, created_at, updated_at, \
+    token_endpoint_auth_method";
 
 const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, name, kind, org_id, user_id, \
-    scopes, audiences, token_ttl, redirect_uris, metadata, enabled, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    scopes, audiences, token_ttl, redirect_uris, metadata, enabled, created_at, updated_at, \
+    token_endpoint_auth_method) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, kind = $3, org_id = $4, \
     user_id = $5, scopes = $6, audiences = $7, token_ttl = $8, redirect_uris = $9, \
-    metadata = $10, enabled = $11, created_at = $12, updated_at = $13 WHERE client_id = $1";
+    metadata = $10, enabled = $11, created_at = $12, updated_at = $13, \
+    token_endpoint_auth_method = $14 WHERE client_id = $1";
 
 const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 
@@ -79,7 +83,7 @@ impl<'a> ClientParams<'a> {
         })
     }
 
-    /// `sql` (an insert or update) with `$1`..`$13` bound.
+    /// `sql` (an insert or update) with `$1`..`$14` bound.
     fn bind(&'a self, sql: &'static str) -> Sql<'a> {
         let c = self.client;
         Sql::new(sql)
@@ -96,6 +100,7 @@ impl<'a> ClientParams<'a> {
             .bind(c.enabled)
             .bind(self.created_at)
             .bind(self.updated_at)
+            .bind(c.token_endpoint_auth_method.as_str())
     }
 }
 
@@ -109,6 +114,14 @@ fn client_from_row(row: &impl RowExt) -> StoreResult<ClientRecord> {
     let ttl = from_db(row.int("token_ttl")?, &what("token_ttl"))?;
     let token_ttl = TokenTtl::new(ttl)
         .map_err(|e| StoreError::Corrupt(format!("{}: {e}", what("token_ttl"))))?;
+    let method = row.text("token_endpoint_auth_method")?;
+    let token_endpoint_auth_method =
+        TokenEndpointAuthMethod::from_name(&method).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "{}: unknown method `{method}`",
+                what("token_endpoint_auth_method")
+            ))
+        })?;
     Ok(ClientRecord {
         name: row.text("name")?,
         kind,
@@ -118,6 +131,7 @@ fn client_from_row(row: &impl RowExt) -> StoreResult<ClientRecord> {
         audiences: parse_json(&row.text("audiences")?, &what("audiences"))?,
         token_ttl,
         redirect_uris: parse_json(&row.text("redirect_uris")?, &what("redirect_uris"))?,
+        token_endpoint_auth_method,
         metadata: parse_json(&row.text("metadata")?, &what("metadata"))?,
         enabled: row.flag("enabled")?,
         created_at: from_db(row.int("created_at")?, &what("created_at"))?,
@@ -175,19 +189,21 @@ impl<D: Dialect> Backend<D> {
     pub(crate) async fn create_client(
         &self,
         client: &ClientRecord,
-        secret: &SecretRecord,
+        secret: Option<&SecretRecord>,
     ) -> StoreResult<()> {
         let client_params = ClientParams::new(client)?;
-        let secret_params = SecretParams::new(secret)?;
+        let secret_params = secret.map(SecretParams::new).transpose()?;
         let mut tx = self.write().await?;
         insert::<D>(&mut tx, client_params.bind(INSERT_CLIENT), || {
             format!("client {}", client.client_id)
         })
         .await?;
-        insert::<D>(&mut tx, secret_params.insert(), || {
-            format!("secret {}", secret.secret_id)
-        })
-        .await?;
+        if let Some(params) = &secret_params {
+            insert::<D>(&mut tx, params.insert(), || {
+                format!("secret {}", params.secret.secret_id)
+            })
+            .await?;
+        }
         commit(tx).await
     }
 

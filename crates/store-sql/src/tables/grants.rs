@@ -26,22 +26,25 @@ use m2m_issuer::store::{
 
 use crate::backend::{Backend, commit, execute, fetch_all, fetch_optional, insert};
 use crate::dialect::{Dialect, Sql};
-use crate::rows::{RowExt, clamp_i64, from_db, opt_from_db, opt_to_db, scopes_from, to_db};
+use crate::rows::{
+    RowExt, clamp_i64, from_db, json_text, opt_from_db, opt_to_db, parse_json, scopes_from, to_db,
+};
 use crate::tables::revocations;
 
 const CODE_COLUMNS: &str = "code_hash, client_id, grant_id, redirect_uri, code_challenge, \
-    user_id, org_id, scopes, created_at, expires_at";
+    user_id, org_id, scopes, created_at, expires_at, resources";
 
 const INSERT_CODE: &str = "INSERT INTO auth_codes (code_hash, client_id, grant_id, \
-    redirect_uri, code_challenge, user_id, org_id, scopes, created_at, expires_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    redirect_uri, code_challenge, user_id, org_id, scopes, created_at, expires_at, resources) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 const PURGE_CODES: &str = "DELETE FROM auth_codes WHERE expires_at < $1";
 
-const GRANT_COLUMNS: &str = "grant_id, client_id, user_id, org_id, scopes, created_at, revoked_at";
+const GRANT_COLUMNS: &str =
+    "grant_id, client_id, user_id, org_id, scopes, created_at, revoked_at, resources";
 
 const INSERT_GRANT: &str = "INSERT INTO grants (grant_id, client_id, user_id, org_id, scopes, \
-    created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    created_at, revoked_at, resources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// Revokes a grant of client `$1` (keeping the first revocation time);
 /// returns a row when the client has it.
@@ -49,12 +52,12 @@ const REVOKE_GRANT: &str = "UPDATE grants SET revoked_at = COALESCE(revoked_at, 
     WHERE client_id = $1 AND grant_id = $2 RETURNING grant_id";
 
 /// [`INSERT_GRANT`] of a revoked grant, or, if the id exists, the revocation
-/// of that grant when it is client `$8`'s; returns a row unless the id is
+/// of that grant when it is client `$9`'s; returns a row unless the id is
 /// another client's.
 const REVOKE_OR_CREATE_GRANT: &str = "INSERT INTO grants (grant_id, client_id, user_id, org_id, \
-    scopes, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+    scopes, created_at, revoked_at, resources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
     ON CONFLICT (grant_id) DO UPDATE SET revoked_at = COALESCE(grants.revoked_at, excluded.revoked_at) \
-    WHERE grants.client_id = $8 RETURNING grant_id";
+    WHERE grants.client_id = $9 RETURNING grant_id";
 
 const GRANT_REVOKED_AT: &str = "SELECT revoked_at FROM grants WHERE grant_id = $1";
 
@@ -78,6 +81,7 @@ const USE_REFRESH: &str =
 struct CodeParams<'a> {
     code: &'a AuthCodeRecord,
     scopes: String,
+    resources: String,
     created_at: i64,
     expires_at: i64,
 }
@@ -87,6 +91,7 @@ impl<'a> CodeParams<'a> {
         Ok(CodeParams {
             code,
             scopes: code.scopes.to_string(),
+            resources: json_text(&code.resources, "code resources")?,
             created_at: to_db(code.created_at, "code created_at")?,
             expires_at: to_db(code.expires_at, "code expires_at")?,
         })
@@ -105,6 +110,7 @@ impl<'a> CodeParams<'a> {
             .bind(&self.scopes)
             .bind(self.created_at)
             .bind(self.expires_at)
+            .bind(&self.resources)
     }
 }
 
@@ -119,6 +125,7 @@ fn code_from_row(row: &impl RowExt) -> StoreResult<AuthCodeRecord> {
         user_id: UserId::new(row.text("user_id")?),
         org_id: OrgId::new(row.text("org_id")?),
         scopes: scopes_from(&row.text("scopes")?, &what("scopes"))?,
+        resources: parse_json(&row.text("resources")?, &what("resources"))?,
         created_at: from_db(row.int("created_at")?, &what("created_at"))?,
         expires_at: from_db(row.int("expires_at")?, &what("expires_at"))?,
         grant_id,
@@ -129,6 +136,7 @@ fn code_from_row(row: &impl RowExt) -> StoreResult<AuthCodeRecord> {
 struct GrantParams<'a> {
     grant: &'a GrantRecord,
     scopes: String,
+    resources: String,
     created_at: i64,
     revoked_at: Option<i64>,
 }
@@ -138,12 +146,13 @@ impl<'a> GrantParams<'a> {
         Ok(GrantParams {
             grant,
             scopes: grant.scopes.to_string(),
+            resources: json_text(&grant.resources, "grant resources")?,
             created_at: to_db(grant.created_at, "grant created_at")?,
             revoked_at: opt_to_db(grant.revoked_at, "grant revoked_at")?,
         })
     }
 
-    /// `sql` with the grant's columns bound as `$1`..`$7`.
+    /// `sql` with the grant's columns bound as `$1`..`$8`.
     fn bind(&'a self, sql: &'static str) -> Sql<'a> {
         let g = self.grant;
         Sql::new(sql)
@@ -154,6 +163,7 @@ impl<'a> GrantParams<'a> {
             .bind(&self.scopes)
             .bind(self.created_at)
             .bind(self.revoked_at)
+            .bind(&self.resources)
     }
 }
 
@@ -165,6 +175,7 @@ fn grant_from_row(row: &impl RowExt) -> StoreResult<GrantRecord> {
         user_id: UserId::new(row.text("user_id")?),
         org_id: OrgId::new(row.text("org_id")?),
         scopes: scopes_from(&row.text("scopes")?, &what("scopes"))?,
+        resources: parse_json(&row.text("resources")?, &what("resources"))?,
         created_at: from_db(row.int("created_at")?, &what("created_at"))?,
         revoked_at: opt_from_db(row.opt_int("revoked_at")?, &what("revoked_at"))?,
         grant_id,

@@ -27,8 +27,11 @@ pub(crate) async fn create(
         .create_client(&actor, request, issuer.now())
         .await?;
     let mut body = serde_json::to_value(ClientView::new(&created.client)).unwrap_or_default();
-    body["client_secret"] = json!(created.secret.expose());
-    body["secret_id"] = json!(created.secret_record.secret_id);
+    // A public client has no secret.
+    if let Some((secret, record)) = &created.secret {
+        body["client_secret"] = json!(secret.expose());
+        body["secret_id"] = json!(record.secret_id);
+    }
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 

@@ -3,10 +3,11 @@
 //! this reads the query and turns the outcome into a page or a redirect.
 //!
 //! Until the client and its redirect URI are known good, every error is a
-//! JSON error page (400; 501 when user-level clients are off), never a
-//! redirect: an unregistered URI must not receive anything. After that,
-//! errors go back to the client as RFC 6749 §4.1.2.1 redirects (`error`,
-//! `error_description`, `state`, and RFC 9207 `iss`).
+//! JSON error page (400), never a redirect: an unregistered URI must not
+//! receive anything. After that, errors go back to the client as RFC 6749
+//! §4.1.2.1 redirects (`error`, `error_description`, `state`, and RFC 9207
+//! `iss`), `access_denied` among them when the issuer has no consent
+//! handler.
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +15,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::Issuer;
 use crate::domain::grants::{AuthorizeError, AuthorizeRequest, Authorized};
-use crate::http::error::{OAuthCode, OAuthError, no_store, oauth_error};
+use crate::http::error::{OAuthError, no_store, oauth_error};
 use crate::http::extract::truncate;
 
 /// Longest query string read.
@@ -40,7 +41,7 @@ fn redirect_to(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
 }
 
 /// The query's parameters: bounded, URL-decoded, empty values dropped, and
-/// none given twice.
+/// none given twice but `resource` (RFC 8707).
 fn read_query(raw: Option<&str>) -> Result<Vec<(String, String)>, OAuthError> {
     let raw = raw.unwrap_or_default();
     if raw.len() > MAX_QUERY_LEN {
@@ -50,7 +51,7 @@ fn read_query(raw: Option<&str>) -> Result<Vec<(String, String)>, OAuthError> {
         .map_err(|_| OAuthError::invalid_request("the query is not valid URL encoding"))?;
     let query: Vec<(String, String)> = query.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     for (i, (name, _)) in query.iter().enumerate() {
-        if query[..i].iter().any(|(n, _)| n == name) {
+        if name != "resource" && query[..i].iter().any(|(n, _)| n == name) {
             return Err(OAuthError::invalid_request(format!(
                 "parameter {} given more than once",
                 truncate(name)
@@ -66,9 +67,6 @@ pub(crate) async fn authorize(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let grants = issuer.grants();
-    if !grants.enabled() {
-        return disabled();
-    }
     let query = match read_query(raw.as_deref()) {
         Ok(query) => query,
         Err(error) => return error.into_response(),
@@ -89,7 +87,6 @@ pub(crate) async fn authorize(
             params.push(("iss", issuer_url));
             redirect_to(&redirect_uri, &params)
         }
-        Err(AuthorizeError::Disabled) => disabled(),
         Err(AuthorizeError::Page(error)) => oauth_error(error, false).into_response(),
         Err(AuthorizeError::Redirect {
             redirect_uri,
@@ -105,15 +102,4 @@ pub(crate) async fn authorize(
             redirect_to(&redirect_uri, &params)
         }
     }
-}
-
-fn disabled() -> Response {
-    OAuthError {
-        status: Some(StatusCode::NOT_IMPLEMENTED),
-        ..OAuthError::new(
-            OAuthCode::InvalidRequest,
-            "user-level clients are not enabled on this issuer (no consent handler)",
-        )
-    }
-    .into_response()
 }

@@ -1,5 +1,14 @@
 //! `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata.
 //!
+//! `authorization_endpoint`, `code_challenge_methods_supported` (`S256`)
+//! and `authorization_response_iss_parameter_supported` (RFC 9207) are
+//! always there, so that MCP SDKs accept the document in every
+//! configuration. What depends on a consent handler (user-level clients):
+//! `grant_types_supported` adds `authorization_code` and `refresh_token`,
+//! `response_types_supported` is `["code"]` (else empty), and the token and
+//! revocation endpoints list `none` (public clients). `scopes_supported`
+//! only when configured ([`IssuerBuilder::scopes_supported`](crate::IssuerBuilder::scopes_supported)).
+//!
 //! Served relative to the mount (so at `https://host/auth/.well-known/...`
 //! for the issuer `https://host/auth`); RFC 8414 §3 places it at
 //! `https://host/.well-known/oauth-authorization-server/auth`, which
@@ -24,27 +33,38 @@ pub(crate) fn well_known_path(issuer_url: &str) -> String {
 
 pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
     let base = issuer.issuer_url();
+    let users = issuer.grants().enabled();
+    let secret_methods = ["client_secret_basic", "client_secret_post"];
+    // Public clients authenticate with their client_id alone at the token
+    // and revocation endpoints, never at introspection.
+    let with_none = ["client_secret_basic", "client_secret_post", "none"];
+    let client_methods: &[&str] = if users { &with_none } else { &secret_methods };
     let mut body = serde_json::json!({
         "issuer": base,
+        // Always: MCP SDKs require it. Without a consent handler it answers
+        // every valid request with an access_denied redirect.
+        "authorization_endpoint": format!("{base}/oauth/authorize"),
         "token_endpoint": format!("{base}/oauth/token"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{base}/oauth/introspect"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": client_methods,
+        "introspection_endpoint_auth_methods_supported": secret_methods,
+        "revocation_endpoint_auth_methods_supported": client_methods,
         "response_types_supported": [],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
         "revocation_feed_endpoint": format!("{base}/oauth/revocations"),
     });
-    if issuer.grants().enabled() {
+    if users {
         // User-level clients are on (a consent handler is configured).
-        body["authorization_endpoint"] = format!("{base}/oauth/authorize").into();
         body["grant_types_supported"] =
             serde_json::json!(["client_credentials", "authorization_code", "refresh_token"]);
         body["response_types_supported"] = serde_json::json!(["code"]);
-        body["code_challenge_methods_supported"] = serde_json::json!(["S256"]);
-        body["authorization_response_iss_parameter_supported"] = true.into();
+    }
+    if let Some(scopes) = issuer.scopes_supported() {
+        body["scopes_supported"] = serde_json::json!(scopes);
     }
     let mut response = Json(body).into_response();
     let cache = format!("public, max-age={}", issuer.jwks_max_age());
