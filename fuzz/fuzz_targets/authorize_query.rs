@@ -207,12 +207,14 @@ fuzz_target!(|input: Input| {
         );
         return;
     }
-    // The client the issuer acted for: the first client_id of the query.
+    // The client the issuer acted for: the first non-empty client_id of the
+    // query (RFC 6749 §3.1: a parameter without a value counts as omitted,
+    // so `client_id=&client_id=X` names X once).
     let params: Vec<(String, String)> =
         serde_urlencoded::from_str(&query).expect("parsed by the issuer");
     let client_id = params
         .iter()
-        .find(|(n, _)| n == "client_id")
+        .find(|(n, v)| n == "client_id" && !v.is_empty())
         .map(|(_, v)| v.as_str())
         .expect("a redirect names a client");
     let client = world
