@@ -87,7 +87,7 @@ enum Id {
 
 impl Id {
     /// The path segment, and whether it can match a route (a segment that
-    /// is empty or holds a raw `/` cannot).
+    /// is empty or holds a raw `/`, `?` or `#` cannot).
     fn segment(&self, world: &World, learnt: &Learnt) -> (String, bool) {
         let pick = |list: &[String], i: u8| {
             if list.is_empty() {
@@ -117,13 +117,13 @@ impl Id {
                     .collect();
                 pick(&kids, *i)
             }
-            Id::Hostile(h, encoding) => {
-                let text = encode(&h.text(), *encoding);
-                let routable = !text.is_empty() && !text.contains('/');
-                return (text, routable);
-            }
+            Id::Hostile(h, encoding) => encode(&h.text(), *encoding),
         };
-        (text, true)
+        // The segment routes only if it stays one non-empty path segment:
+        // a raw `?` starts the query and a raw `#` a fragment, which the
+        // request's URI drops (`secrets/#x` is the path `secrets/`).
+        let routable = !text.is_empty() && !text.contains(['/', '?', '#']);
+        (text, routable)
     }
 }
 
