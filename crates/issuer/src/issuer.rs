@@ -15,6 +15,7 @@ use crate::consent::ConsentHandler;
 use crate::domain::audit::{AuditSink, TokenAudit};
 use crate::domain::cache::ClientCache;
 use crate::domain::client_auth::ClientAuth;
+use crate::domain::dynamic_registration::{DynamicRegistration, RegistrationPolicy};
 use crate::domain::feed::Feed;
 use crate::domain::follower::{self, Follower};
 use crate::domain::grants::{Grants, GrantsParts};
@@ -68,6 +69,7 @@ struct Inner {
     admin_guard: Guard,
     trusted_proxies: Arc<[Cidr]>,
     scopes_supported: Option<Vec<String>>,
+    registration: Option<DynamicRegistration>,
 }
 
 impl fmt::Debug for Issuer {
@@ -115,6 +117,7 @@ pub struct IssuerBuilder {
     leeway: u64,
     consent: Option<Arc<dyn ConsentHandler>>,
     scopes_supported: Option<Vec<String>>,
+    registration: Option<RegistrationPolicy>,
 }
 
 impl fmt::Debug for IssuerBuilder {
@@ -138,6 +141,7 @@ impl fmt::Debug for IssuerBuilder {
             .field("audit_retention", &self.audit_retention)
             .field("consent", &self.consent)
             .field("scopes_supported", &self.scopes_supported)
+            .field("registration", &self.registration)
             .finish_non_exhaustive()
     }
 }
@@ -301,6 +305,29 @@ impl IssuerBuilder {
         self
     }
 
+    /// Turns on Dynamic Client Registration (RFC 7591) at
+    /// `POST /oauth/register` under `policy` (off by default). Registered
+    /// clients are user-level, so a [`consent`](Self::consent) handler is
+    /// required: [`build`](Self::build) fails without one.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use m2m_issuer::{Issuer, RegistrationPolicy, consent::DevConsent, store::MemoryStore};
+    /// let issuer = Issuer::builder("https://example.com/auth", MemoryStore::new())
+    ///     .consent(Arc::new(DevConsent::new("dev_user", "org_mcp")))
+    ///     .dynamic_registration(RegistrationPolicy::new("org_mcp").scopes(["invoices:read"]))
+    ///     .build()
+    ///     .await?;
+    /// # let _ = issuer;
+    /// # Ok::<(), m2m_issuer::IssuerError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn dynamic_registration(mut self, policy: RegistrationPolicy) -> Self {
+        self.registration = Some(policy);
+        self
+    }
+
     fn check(&self) -> Result<String, IssuerError> {
         let issuer_url = check_issuer_url(&self.issuer_url)?;
         if self.policy.prepublish_secs < self.jwks_max_age {
@@ -324,6 +351,13 @@ impl IssuerBuilder {
         for scope in self.scopes_supported.iter().flatten() {
             m2m_core::Scope::new(scope)
                 .map_err(|e| IssuerError::Config(format!("scopes_supported: {scope:?}: {e}")))?;
+        }
+        if self.registration.is_some() && self.consent.is_none() {
+            return Err(IssuerError::Config(
+                "dynamic client registration creates user-level clients, which need a consent \
+                 handler: set one with IssuerBuilder::consent"
+                    .into(),
+            ));
         }
         if self.key_check_interval.is_zero() || self.revocation_poll_interval.is_zero() {
             return Err(IssuerError::Config(
@@ -398,6 +432,17 @@ impl IssuerBuilder {
             issuer_url: issuer_url.clone(),
             leeway: self.leeway,
         }));
+        let registration = self
+            .registration
+            .map(|policy| {
+                DynamicRegistration::new(
+                    policy,
+                    self.scopes_supported.as_deref(),
+                    Arc::clone(&registry),
+                    Arc::clone(&audit),
+                )
+            })
+            .transpose()?;
         let client_auth = Arc::new(ClientAuth::new(
             Arc::clone(&store),
             Arc::clone(&cache),
@@ -460,6 +505,7 @@ impl IssuerBuilder {
             admin_guard,
             trusted_proxies: self.trusted_proxies.into(),
             scopes_supported: self.scopes_supported,
+            registration,
         });
         tokio::spawn(key_check(Arc::downgrade(&inner), self.key_check_interval));
         if self.audit_retention.is_some() {
@@ -559,6 +605,7 @@ impl Issuer {
             leeway: m2m_core::DEFAULT_LEEWAY_SECS,
             consent: None,
             scopes_supported: None,
+            registration: None,
         }
     }
 
@@ -758,6 +805,11 @@ impl Issuer {
 
     pub(crate) fn scopes_supported(&self) -> Option<&[String]> {
         self.inner.scopes_supported.as_deref()
+    }
+
+    /// Dynamic client registration, when it is on.
+    pub(crate) fn registration(&self) -> Option<&DynamicRegistration> {
+        self.inner.registration.as_ref()
     }
 
     pub(crate) fn jwks_max_age(&self) -> u64 {

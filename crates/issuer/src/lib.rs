@@ -51,6 +51,7 @@ pub mod store;
 pub use cidr::{Cidr, InvalidCidr};
 pub use domain::audit::TokenAudit;
 pub use domain::client_auth::LAST_USED_GRANULARITY_SECS;
+pub use domain::dynamic_registration::RegistrationPolicy;
 pub use domain::keys::{KeyRevocation, Rotation};
 pub use domain::throttle::ThrottleConfig;
 pub use error::IssuerError;

@@ -129,6 +129,19 @@ pub(crate) enum AuditEvent {
         scopes: ScopeSet,
         bootstrap: bool,
     },
+    /// A client registered itself (RFC 7591 dynamic registration).
+    ClientRegistered {
+        client_id: ClientId,
+        source: Option<IpAddr>,
+        scopes: ScopeSet,
+        public: bool,
+    },
+    /// A registration refused over the rate limit: the first of its source
+    /// address in a window (bounded, see `throttle::RateLimit`).
+    RegistrationRateLimited {
+        source: Option<IpAddr>,
+        retry_after: u64,
+    },
     ClientUpdated {
         client_id: ClientId,
         actor: ClientId,
@@ -252,6 +265,33 @@ impl AuditEvent {
                 }
                 record("client.created", Some(client_id), actor, detail)
             }
+            AuditEvent::ClientRegistered {
+                client_id,
+                source,
+                scopes,
+                public,
+            } => record(
+                "client.registered",
+                Some(client_id),
+                None,
+                json!({
+                    "source": source.map(|a| a.to_string()),
+                    "scopes": scopes.to_string(),
+                    "public": public,
+                }),
+            ),
+            AuditEvent::RegistrationRateLimited {
+                source,
+                retry_after,
+            } => record(
+                "registration.rate_limited",
+                None,
+                None,
+                json!({
+                    "source": source.map(|a| a.to_string()),
+                    "retry_after": retry_after,
+                }),
+            ),
             AuditEvent::ClientUpdated {
                 client_id,
                 actor,

@@ -17,15 +17,17 @@
 //! | [`audit`] | typed audit events and their writer |
 //! | [`cache::ClientCache`] | the short-lived client lookup cache and its window |
 //! | [`registration`] | registration rules, and what change is a revocation |
+//! | [`dynamic_registration::DynamicRegistration`] | RFC 7591 `POST /oauth/register`: the operator's policy, the rate limit, the initial access token; creates through the registry |
 //! | [`error`] | the typed errors every unit returns |
 //!
-//! Dependencies run one way: `token` → `grants` → `registry` → `minter` →
+//! Dependencies run one way: `dynamic_registration` → `registry`; `token` → `grants` → `registry` → `minter` →
 //! `keys` → `revocation` → `cache`; `own_tokens` and `follower` sit on top;
 //! all of them → `crate::store` → `m2m-core`.
 
 pub(crate) mod audit;
 pub(crate) mod cache;
 pub(crate) mod client_auth;
+pub(crate) mod dynamic_registration;
 pub(crate) mod error;
 pub(crate) mod feed;
 pub(crate) mod follower;

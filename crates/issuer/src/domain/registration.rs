@@ -26,8 +26,8 @@ use crate::store::{ClientRecord, SecretRecord, TokenEndpointAuthMethod};
 const MAX_NAME: usize = 200;
 const MAX_SCOPES: usize = 100;
 const MAX_AUDIENCES: usize = 20;
-const MAX_AUDIENCE_LEN: usize = 2048;
-const MAX_REDIRECT_URIS: usize = 20;
+pub(crate) const MAX_AUDIENCE_LEN: usize = 2048;
+pub(crate) const MAX_REDIRECT_URIS: usize = 20;
 const MAX_METADATA: usize = 8 * 1024;
 
 /// A client to register, as an admin asked for it (the body of
@@ -77,7 +77,7 @@ pub(crate) struct ClientChanges {
     pub(crate) enabled: Option<bool>,
 }
 
-fn check_name(name: &str) -> Result<String, RegistryError> {
+pub(crate) fn check_name(name: &str) -> Result<String, RegistryError> {
     let trimmed = name.trim();
     if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME {
         return Err(RegistryError::invalid(format!(
@@ -130,7 +130,7 @@ fn check_audiences(audiences: &[String]) -> Result<Vec<String>, RegistryError> {
     Ok(out)
 }
 
-fn check_redirect_uris(uris: &[String]) -> Result<Vec<String>, RegistryError> {
+pub(crate) fn check_redirect_uris(uris: &[String]) -> Result<Vec<String>, RegistryError> {
     if uris.len() > MAX_REDIRECT_URIS {
         return Err(RegistryError::invalid(format!(
             "at most {MAX_REDIRECT_URIS} redirect_uris"
@@ -201,7 +201,7 @@ fn check_id(what: &str, id: Option<String>) -> Result<Option<String>, RegistryEr
     }
 }
 
-fn check_binding(client: &ClientRecord) -> Result<(), RegistryError> {
+pub(crate) fn check_binding(client: &ClientRecord) -> Result<(), RegistryError> {
     client
         .kind
         .check_binding(

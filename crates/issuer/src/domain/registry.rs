@@ -22,6 +22,7 @@
 //! may mint from a cached record for up to that long after the change, and
 //! those tokens are covered too. Re-enabling a client revives none of them.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use m2m_core::{
@@ -184,6 +185,46 @@ impl Registry {
         now: u64,
     ) -> Result<Created, RegistryError> {
         let client = request.into_record(now)?;
+        let created = self.insert(client, now).await?;
+        self.audit.record(
+            now,
+            AuditEvent::ClientCreated {
+                client_id: created.client.client_id.clone(),
+                actor: Some(actor.clone()),
+                kind: created.client.kind,
+                scopes: created.client.scopes.clone(),
+                bootstrap: false,
+            },
+        );
+        Ok(created)
+    }
+
+    /// Registers a client that asked for itself (RFC 7591), already checked
+    /// against the registration policy by `domain::dynamic_registration`,
+    /// with its first secret (none for a public client).
+    pub(crate) async fn register_dynamic(
+        &self,
+        client: ClientRecord,
+        source: Option<IpAddr>,
+        now: u64,
+    ) -> Result<Created, RegistryError> {
+        registration::check_binding(&client)?;
+        let created = self.insert(client, now).await?;
+        self.audit.record(
+            now,
+            AuditEvent::ClientRegistered {
+                client_id: created.client.client_id.clone(),
+                source,
+                scopes: created.client.scopes.clone(),
+                public: created.client.token_endpoint_auth_method.is_public(),
+            },
+        );
+        Ok(created)
+    }
+
+    /// Stores a new client and its first secret, and drops any cached
+    /// lookup of its id; the caller audits how it came to be.
+    async fn insert(&self, client: ClientRecord, now: u64) -> Result<Created, RegistryError> {
         self.check_fits(&client, now)?;
         let secret = if client.token_endpoint_auth_method.is_public() {
             None
@@ -199,16 +240,6 @@ impl Registry {
             .create_client(&client, secret.as_ref().map(|(_, record)| record))
             .await?;
         self.cache.invalidate(&client.client_id);
-        self.audit.record(
-            now,
-            AuditEvent::ClientCreated {
-                client_id: client.client_id.clone(),
-                actor: Some(actor.clone()),
-                kind: client.kind,
-                scopes: client.scopes.clone(),
-                bootstrap: false,
-            },
-        );
         Ok(Created { client, secret })
     }
 

@@ -126,6 +126,67 @@ impl Throttle {
     }
 }
 
+/// Refused requests a [`RateLimit`] reports for audit per window at most,
+/// over all addresses: one per address per window, and never more than this.
+pub(crate) const MAX_AUDITED_REFUSALS: u32 = 100;
+
+/// What [`RateLimit::admit`] says of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Counted; go on.
+    Admitted,
+    /// Over the limit: retry after this many seconds. `audit` is true for the
+    /// first refusal of the address in a window (and at most
+    /// [`MAX_AUDITED_REFUSALS`] per window in all), so a flood of refused
+    /// requests writes a bounded number of audit events.
+    Refused { retry_after: u64, audit: bool },
+}
+
+/// A limit on requests (not only failures) per source address, keyed by
+/// [`address_key`], in the same bounded fixed windows as [`Throttle`]. A
+/// request with no known source address counts under one shared key.
+#[derive(Debug)]
+pub(crate) struct RateLimit {
+    by_address: Mutex<Windows<Option<IpAddr>>>,
+    /// Addresses whose refusal this window was reported (limit 1 each).
+    reported: Mutex<Windows<Option<IpAddr>>>,
+    /// Refusals reported this window, over all addresses.
+    reported_total: Mutex<Windows<()>>,
+}
+
+impl RateLimit {
+    /// At most `per_window` requests per address (taken as at least one) in
+    /// each window of `window_secs`, tracking at most `max_entries` addresses.
+    pub(crate) fn new(per_window: u32, window_secs: u64, max_entries: usize) -> Self {
+        RateLimit {
+            by_address: Mutex::new(Windows::new(per_window.max(1), window_secs, max_entries)),
+            reported: Mutex::new(Windows::new(1, window_secs, max_entries)),
+            reported_total: Mutex::new(Windows::new(MAX_AUDITED_REFUSALS, window_secs, 1)),
+        }
+    }
+
+    /// Counts a request from `address` at `now`, unless it is over the limit.
+    /// A refused request is not counted again.
+    pub(crate) fn admit(&self, address: Option<IpAddr>, now: u64) -> Admission {
+        let key = address.map(address_key);
+        let mut by_address = lock(&self.by_address);
+        let Some(retry_after) = by_address.retry_after(&key, now) else {
+            by_address.record(&key, now);
+            return Admission::Admitted;
+        };
+        drop(by_address);
+        let mut reported = lock(&self.reported);
+        let mut total = lock(&self.reported_total);
+        let audit =
+            reported.retry_after(&key, now).is_none() && total.retry_after(&(), now).is_none();
+        if audit {
+            reported.record(&key, now);
+            total.record(&(), now);
+        }
+        Admission::Refused { retry_after, audit }
+    }
+}
+
 /// The lock, even if a panic elsewhere poisoned it: the counts stay usable.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -421,6 +482,65 @@ mod tests {
         assert_eq!(throttle.failed("live", None, 61), Some(49));
         assert_eq!(throttle.failed("new", None, 61), Some(60));
         assert_eq!(lock(&throttle.by_client).len(), 2);
+    }
+
+    #[test]
+    fn the_rate_limit_counts_every_request_and_reports_one_refusal_per_window() {
+        let limit = RateLimit::new(2, 60, 10);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "2001:db8:0:1::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8:0:1::2".parse().unwrap();
+        assert_eq!(limit.admit(Some(a), 0), Admission::Admitted);
+        assert_eq!(limit.admit(Some(a), 1), Admission::Admitted);
+        assert_eq!(
+            limit.admit(Some(a), 2),
+            Admission::Refused {
+                retry_after: 58,
+                audit: true
+            }
+        );
+        assert_eq!(
+            limit.admit(Some(a), 3),
+            Admission::Refused {
+                retry_after: 57,
+                audit: false
+            },
+            "reported once per window"
+        );
+        assert_eq!(
+            limit.admit(Some(b), 3),
+            Admission::Admitted,
+            "another source"
+        );
+        assert_eq!(limit.admit(Some(same_64), 3), Admission::Admitted);
+        assert!(
+            matches!(limit.admit(Some(b), 3), Admission::Refused { .. }),
+            "same /64"
+        );
+        assert_eq!(
+            limit.admit(None, 3),
+            Admission::Admitted,
+            "no address: one shared key"
+        );
+        assert_eq!(
+            limit.admit(Some(a), 60),
+            Admission::Admitted,
+            "a new window"
+        );
+    }
+
+    #[test]
+    fn refusals_reported_are_capped_over_all_addresses() {
+        let limit = RateLimit::new(1, 60, 1_000);
+        let mut reported = 0;
+        for i in 0..500u32 {
+            let address = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            assert_eq!(limit.admit(Some(address), 0), Admission::Admitted);
+            if let Admission::Refused { audit: true, .. } = limit.admit(Some(address), 0) {
+                reported += 1;
+            }
+        }
+        assert_eq!(reported, MAX_AUDITED_REFUSALS);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
+use crate::domain::dynamic_registration::RegisterError;
 use crate::domain::error::{AuthError, GrantError, Internal, Missing, RegistryError};
 use crate::domain::feed::FeedError;
 
@@ -36,6 +37,12 @@ pub(crate) enum OAuthCode {
     InvalidGrant,
     SlowDown,
     ServerError,
+    /// RFC 7591 §3.2.2.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2.
+    InvalidClientMetadata,
+    /// RFC 6750 §3.1: a missing or wrong initial access token.
+    InvalidToken,
 }
 
 impl OAuthCode {
@@ -50,6 +57,9 @@ impl OAuthCode {
             OAuthCode::InvalidGrant => "invalid_grant",
             OAuthCode::SlowDown => "slow_down",
             OAuthCode::ServerError => "server_error",
+            OAuthCode::InvalidRedirectUri => "invalid_redirect_uri",
+            OAuthCode::InvalidClientMetadata => "invalid_client_metadata",
+            OAuthCode::InvalidToken => "invalid_token",
         }
     }
 }
@@ -65,6 +75,8 @@ pub(crate) struct OAuthError {
     pub(crate) basic_challenge: bool,
     /// `Retry-After` seconds (throttling).
     pub(crate) retry_after: Option<u64>,
+    /// A `WWW-Authenticate: Bearer` challenge (registration's initial access token).
+    pub(crate) bearer_challenge: Option<&'static str>,
 }
 
 /// The one description every failed client authentication gets, whatever
@@ -82,6 +94,7 @@ impl OAuthError {
             status: None,
             basic_challenge: false,
             retry_after: None,
+            bearer_challenge: None,
         }
     }
 
@@ -117,7 +130,7 @@ impl OAuthError {
             return status;
         }
         match self.code {
-            OAuthCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthCode::InvalidClient | OAuthCode::InvalidToken => StatusCode::UNAUTHORIZED,
             OAuthCode::SlowDown => StatusCode::TOO_MANY_REQUESTS,
             OAuthCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -167,6 +180,47 @@ pub(crate) fn oauth_error(error: GrantError, basic: bool) -> OAuthError {
     }
 }
 
+/// The realm of the registration endpoint's Bearer challenges, without and
+/// with the RFC 6750 §3.1 error (a token was sent and is wrong).
+const REGISTRATION_CHALLENGE: &str = "Bearer realm=\"m2m-registration\"";
+const REGISTRATION_CHALLENGE_INVALID: &str =
+    "Bearer realm=\"m2m-registration\", error=\"invalid_token\"";
+
+/// The wire form of a failed registration (RFC 7591 §3.2.2; RFC 6750 §3.1
+/// for the initial access token; 429 with `Retry-After` over the limit).
+pub(crate) fn registration_error(error: RegisterError) -> OAuthError {
+    match error {
+        RegisterError::RateLimited { retry_after } => OAuthError {
+            retry_after: Some(retry_after),
+            ..OAuthError::new(
+                OAuthCode::SlowDown,
+                "too many registrations from this address; retry later",
+            )
+        },
+        RegisterError::InvalidToken { sent } => OAuthError {
+            bearer_challenge: Some(if sent {
+                REGISTRATION_CHALLENGE_INVALID
+            } else {
+                REGISTRATION_CHALLENGE
+            }),
+            ..OAuthError::new(
+                OAuthCode::InvalidToken,
+                "registration requires a valid initial access token (Bearer)",
+            )
+        },
+        RegisterError::InvalidRedirectUri(description) => {
+            OAuthError::new(OAuthCode::InvalidRedirectUri, description)
+        }
+        RegisterError::InvalidClientMetadata(description) => {
+            OAuthError::new(OAuthCode::InvalidClientMetadata, description)
+        }
+        RegisterError::Internal(error) => {
+            log_internal(&error);
+            OAuthError::server_error()
+        }
+    }
+}
+
 /// The wire form of a failed revocation-feed request.
 pub(crate) fn feed_error(error: FeedError) -> OAuthError {
     match error {
@@ -199,6 +253,12 @@ impl IntoResponse for OAuthError {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(BASIC_CHALLENGE),
+            );
+        }
+        if let Some(challenge) = self.bearer_challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
             );
         }
         if let Some(seconds) = self.retry_after {

@@ -10,6 +10,7 @@
 //! | GET /.well-known/oauth-authorization-server | `oauth::metadata` |
 //! | POST /oauth/introspect | `oauth::introspect` |
 //! | POST /oauth/revoke | `oauth::revoke` |
+//! | POST /oauth/register (only when registration is on) | `oauth::register` |
 //! | GET /oauth/revocations | `oauth::feed` |
 //! | /admin/... | `admin` |
 //!
@@ -31,10 +32,14 @@ mod oauth;
 mod source;
 
 use error::AdminError;
-use oauth::{authorize, feed, introspect, jwks, metadata, revoke, token};
+use oauth::{authorize, feed, introspect, jwks, metadata, register, revoke, token};
 
 pub(crate) fn router(issuer: Issuer) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if issuer.registration().is_some() {
+        router = router.route("/oauth/register", post(register::register));
+    }
+    router
         .route("/oauth/token", post(token::token))
         .route("/oauth/authorize", get(authorize::authorize))
         .route("/oauth/introspect", post(introspect::introspect))

@@ -7,7 +7,9 @@
 //! `grant_types_supported` adds `authorization_code` and `refresh_token`,
 //! `response_types_supported` is `["code"]` (else empty), and the token and
 //! revocation endpoints list `none` (public clients). `scopes_supported`
-//! only when configured ([`IssuerBuilder::scopes_supported`](crate::IssuerBuilder::scopes_supported)).
+//! only when configured ([`IssuerBuilder::scopes_supported`](crate::IssuerBuilder::scopes_supported)),
+//! `registration_endpoint` only when Dynamic Client Registration is on
+//! ([`IssuerBuilder::dynamic_registration`](crate::IssuerBuilder::dynamic_registration)).
 //!
 //! Served relative to the mount (so at `https://host/auth/.well-known/...`
 //! for the issuer `https://host/auth`); RFC 8414 §3 places it at
@@ -62,6 +64,9 @@ pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
         body["grant_types_supported"] =
             serde_json::json!(["client_credentials", "authorization_code", "refresh_token"]);
         body["response_types_supported"] = serde_json::json!(["code"]);
+    }
+    if issuer.registration().is_some() {
+        body["registration_endpoint"] = serde_json::json!(format!("{base}/oauth/register"));
     }
     if let Some(scopes) = issuer.scopes_supported() {
         body["scopes_supported"] = serde_json::json!(scopes);

@@ -5,5 +5,6 @@ pub(crate) mod feed;
 pub(crate) mod introspect;
 pub(crate) mod jwks;
 pub(crate) mod metadata;
+pub(crate) mod register;
 pub(crate) mod revoke;
 pub(crate) mod token;
