@@ -12,6 +12,7 @@ mod introspect_revoke;
 mod keys;
 mod path_ids;
 mod public_clients;
+mod registration_endpoint;
 mod revocation;
 mod slow_store;
 mod throttle;
