@@ -122,6 +122,49 @@ pub(crate) struct ServeArgs {
         value_name = "SCOPE"
     )]
     pub(crate) scopes_supported: Vec<String>,
+    /// Turn on Dynamic Client Registration (RFC 7591) at `POST
+    /// /oauth/register`, for MCP clients that register themselves. Registered
+    /// clients are user-level, so this needs --dev-consent (a host with its
+    /// own consent handler embeds m2m-issuer) and --registration-org [default: off].
+    #[arg(long, env = "M2M_REGISTRATION")]
+    pub(crate) registration: bool,
+    /// The organization every dynamically registered client belongs to; a
+    /// consent must name it (required with --registration).
+    #[arg(long, env = "M2M_REGISTRATION_ORG", value_name = "ORG")]
+    pub(crate) registration_org: Option<String>,
+    /// A scope a registered client may get; repeat, or separate with spaces.
+    /// A registration asking for any other is refused [default: the
+    /// --scopes-supported list].
+    #[arg(
+        long = "registration-scope",
+        env = "M2M_REGISTRATION_SCOPE",
+        value_delimiter = ' ',
+        value_name = "SCOPE"
+    )]
+    pub(crate) registration_scope: Vec<String>,
+    /// An audience every registered client gets tokens for (an MCP server's
+    /// resource URI); repeat, or separate with commas [default: the issuer URL].
+    #[arg(
+        long = "registration-audience",
+        env = "M2M_REGISTRATION_AUDIENCE",
+        value_delimiter = ',',
+        value_name = "URI"
+    )]
+    pub(crate) registration_audience: Vec<String>,
+    /// Register public clients only (`token_endpoint_auth_method: none`, PKCE)
+    /// [default: public and confidential].
+    #[arg(long, env = "M2M_REGISTRATION_PUBLIC_ONLY")]
+    pub(crate) registration_public_only: bool,
+    /// A file holding the initial access token (RFC 7591 §3) that every
+    /// registration must send as `Authorization: Bearer`; 16 to 1,024
+    /// printable characters, surrounding whitespace ignored [default: none,
+    /// registration is open].
+    #[arg(long, env = "M2M_REGISTRATION_TOKEN_FILE", value_name = "PATH")]
+    pub(crate) registration_token_file: Option<PathBuf>,
+    /// Registration requests per source address (IPv6: per /64) and minute;
+    /// more get 429 [default: 10].
+    #[arg(long, env = "M2M_REGISTRATION_RATE", value_name = "PER_MINUTE")]
+    pub(crate) registration_rate: Option<u32>,
     /// How token issuance is audited: `aggregate` (one record per client and
     /// minute), `per_token` (one event per token) or `off`; failures and
     /// admin changes are always one event each [default: aggregate].

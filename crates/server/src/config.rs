@@ -12,6 +12,87 @@ use serde::Deserialize;
 use crate::cli::{LogFormat, ServeArgs, SigningAlgorithm};
 use crate::conn::Limits;
 
+/// The shortest initial access token `--registration-token-file` may hold.
+const MIN_REGISTRATION_TOKEN: usize = 16;
+
+/// `--registration` and its policy flags (flags beat the file); `None` when off.
+fn resolve_registration(
+    args: &ServeArgs,
+    file: &mut FileConfig,
+) -> Result<Option<RegistrationConfig>> {
+    let on = args.registration || file.registration.unwrap_or(false);
+    let org = args
+        .registration_org
+        .clone()
+        .or(file.registration_org.take());
+    let scopes = if args.registration_scope.is_empty() {
+        file.registration_scope.take()
+    } else {
+        Some(args.registration_scope.clone())
+    }
+    .map(|scopes| scopes.into_iter().filter(|s| !s.is_empty()).collect());
+    let audiences = if args.registration_audience.is_empty() {
+        file.registration_audience.take().unwrap_or_default()
+    } else {
+        args.registration_audience.clone()
+    };
+    let public_only =
+        args.registration_public_only || file.registration_public_only.unwrap_or(false);
+    let token_file = args
+        .registration_token_file
+        .clone()
+        .or(file.registration_token_file.take());
+    let rate = args.registration_rate.or(file.registration_rate);
+    if !on {
+        if org.is_some()
+            || scopes.is_some()
+            || !audiences.is_empty()
+            || public_only
+            || token_file.is_some()
+            || rate.is_some()
+        {
+            bail!("the --registration-* settings need --registration");
+        }
+        return Ok(None);
+    }
+    let Some(org_id) = org else {
+        bail!(
+            "--registration needs --registration-org ORG: the organization every \
+             dynamically registered client belongs to"
+        );
+    };
+    let rate_per_minute = rate.unwrap_or(10);
+    if rate_per_minute == 0 {
+        bail!("--registration-rate must be at least 1");
+    }
+    let initial_access_token = match token_file {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!("cannot read --registration-token-file {}", path.display())
+            })?;
+            let token = text.trim();
+            if token.len() < MIN_REGISTRATION_TOKEN || !token.bytes().all(|b| b.is_ascii_graphic())
+            {
+                bail!(
+                    "--registration-token-file {} must hold one token of at least \
+                     {MIN_REGISTRATION_TOKEN} printable characters",
+                    path.display()
+                );
+            }
+            Some(token.to_owned())
+        }
+    };
+    Ok(Some(RegistrationConfig {
+        org_id,
+        scopes,
+        audiences,
+        public_only,
+        initial_access_token,
+        rate_per_minute,
+    }))
+}
+
 /// The default database: a SQLite file in the working directory.
 pub(crate) const DEFAULT_DATABASE: &str = "sqlite://m2m.db?mode=rwc";
 /// The default listen address.
@@ -42,6 +123,37 @@ pub(crate) struct ServeConfig {
     pub(crate) token_audit: m2m_issuer::TokenAudit,
     pub(crate) audit_retention: Option<Duration>,
     pub(crate) limits: Limits,
+    /// Dynamic client registration, when on.
+    pub(crate) registration: Option<RegistrationConfig>,
+}
+
+/// `--registration` and its policy.
+#[derive(Clone)]
+pub(crate) struct RegistrationConfig {
+    pub(crate) org_id: String,
+    /// None: the `--scopes-supported` list.
+    pub(crate) scopes: Option<Vec<String>>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) public_only: bool,
+    /// The initial access token read from `--registration-token-file`.
+    pub(crate) initial_access_token: Option<String>,
+    pub(crate) rate_per_minute: u32,
+}
+
+impl std::fmt::Debug for RegistrationConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationConfig")
+            .field("org_id", &self.org_id)
+            .field("scopes", &self.scopes)
+            .field("audiences", &self.audiences)
+            .field("public_only", &self.public_only)
+            .field(
+                "initial_access_token",
+                &self.initial_access_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("rate_per_minute", &self.rate_per_minute)
+            .finish()
+    }
 }
 
 /// The `--config` file: the same settings as the flags.
@@ -67,15 +179,23 @@ struct FileConfig {
     idle_timeout: Option<u64>,
     max_connections: Option<usize>,
     max_header_bytes: Option<usize>,
+    registration: Option<bool>,
+    registration_org: Option<String>,
+    registration_scope: Option<Vec<String>>,
+    registration_audience: Option<Vec<String>>,
+    registration_public_only: Option<bool>,
+    registration_token_file: Option<PathBuf>,
+    registration_rate: Option<u32>,
 }
 
 impl ServeConfig {
     /// Resolves the settings from flags/env, the config file and defaults.
     pub(crate) fn resolve(args: &ServeArgs) -> Result<Self> {
-        let file = match &args.config {
+        let mut file = match &args.config {
             Some(path) => read_file_config(path)?,
             None => FileConfig::default(),
         };
+        let registration = resolve_registration(args, &mut file)?;
         let listen = args
             .listen
             .clone()
@@ -149,6 +269,7 @@ impl ServeConfig {
             max_header_bytes,
         };
         Ok(ServeConfig {
+            registration,
             limits,
             listen,
             trusted_proxies,

@@ -6,19 +6,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use m2m_core::RotationPolicy;
-use m2m_issuer::Issuer;
 use m2m_issuer::consent::DevConsent;
+use m2m_issuer::{Issuer, RegistrationPolicy};
 use m2m_store_sql::SqlStore;
 use tokio::net::TcpListener;
 
 use crate::cli::{LogFormat, ServeArgs};
-use crate::config::{ServeConfig, sqlite_path};
+use crate::config::{RegistrationConfig, ServeConfig, sqlite_path};
 use crate::masterkey::{self, Source};
 use crate::metrics::{self, Metrics};
 
@@ -168,6 +168,45 @@ async fn start(
     }
 }
 
+/// The registration policy of `--registration`, after saying at startup
+/// what it allows. Registered clients are user-level: without
+/// `--dev-consent` the server has no consent step and refuses to start.
+fn registration_policy(
+    config: &ServeConfig,
+    registration: &RegistrationConfig,
+) -> Result<RegistrationPolicy> {
+    if !config.dev_consent {
+        bail!(
+            "--registration registers user-level clients, which need a consent step: m2m serve \
+             has only --dev-consent (development); a host with its own consent handler embeds \
+             m2m-issuer and sets IssuerBuilder::dynamic_registration"
+        );
+    }
+    tracing::warn!(
+        org_id = %registration.org_id,
+        public_only = registration.public_only,
+        initial_access_token = registration.initial_access_token.is_some(),
+        rate_per_minute = registration.rate_per_minute,
+        "--registration: dynamic client registration is on at POST /oauth/register; {}",
+        if registration.initial_access_token.is_some() {
+            "only holders of the initial access token may register"
+        } else {
+            "ANYONE who can reach the server may register a user-level client"
+        }
+    );
+    let mut policy = RegistrationPolicy::new(registration.org_id.clone())
+        .audiences(registration.audiences.iter().cloned())
+        .public_only(registration.public_only)
+        .rate_per_minute(registration.rate_per_minute);
+    if let Some(scopes) = &registration.scopes {
+        policy = policy.scopes(scopes.iter().cloned());
+    }
+    if let Some(token) = &registration.initial_access_token {
+        policy = policy.initial_access_token(token.clone());
+    }
+    Ok(policy)
+}
+
 /// The part of [`start`] that runs on an open store.
 async fn start_on(
     config: &ServeConfig,
@@ -188,6 +227,9 @@ async fn start_on(
     }
     if let Some(scopes) = &config.scopes_supported {
         builder = builder.scopes_supported(scopes.iter().cloned());
+    }
+    if let Some(registration) = &config.registration {
+        builder = builder.dynamic_registration(registration_policy(config, registration)?);
     }
     let issuer = builder
         .algorithm(config.algorithm.into())

@@ -9,6 +9,7 @@ mod env;
 mod grants;
 mod libraries;
 mod limits;
+mod registration;
 mod replicas;
 mod revocation;
 mod startup;

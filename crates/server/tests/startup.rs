@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 /// Runs `m2m serve` with `args`, expecting it to fail promptly.
-fn serve_fails(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
+pub(crate) fn serve_fails(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let mut child = m2m(dir)
         .arg("serve")
         .args(args)
