@@ -1,5 +1,6 @@
 //! Throttling of failed client authentication, per client id and per source
-//! address, in memory.
+//! address, in memory; and [`RateLimit`], a limit on every request per
+//! source address (dynamic client registration), in the same bounded windows.
 //!
 //! Only failures are counted and only failures are throttled: the caller
 //! checks the credential first, and asks [`Throttle::failed`] what a failure
