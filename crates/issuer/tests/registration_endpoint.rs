@@ -139,7 +139,7 @@ async fn code_for(server: &TestServer, client_id: &str, scope: &str) -> String {
         .clone()
 }
 
-fn exchange_form<'a>(code: &'a str) -> Vec<(&'a str, &'a str)> {
+fn exchange_form(code: &str) -> Vec<(&str, &str)> {
     vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -472,7 +472,7 @@ async fn an_initial_access_token_is_required_when_configured() {
         "Bearer realm=\"m2m-registration\""
     );
 
-    let wrong = format!("Bearer {}x", TOKEN);
+    let wrong = format!("Bearer {TOKEN}x");
     let prefix = format!("Bearer {}", &TOKEN[..TOKEN.len() - 1]);
     let basic = format!("Basic {TOKEN}");
     for authorization in [wrong.as_str(), prefix.as_str(), basic.as_str(), "Bearer"] {

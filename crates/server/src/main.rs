@@ -52,7 +52,7 @@ fn chain(error: &anyhow::Error) -> String {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let endpoint = cli.endpoint.as_str();
     match cli.command {
-        Command::Serve(args) => serve::serve(args).await,
+        Command::Serve(args) => serve::serve(*args).await,
         Command::Client(command) => {
             let admin = http::Admin::login(endpoint, &cli.admin_file).await?;
             commands::client(&admin, command).await
