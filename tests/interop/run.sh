@@ -7,8 +7,14 @@
 #           (`mcp`, ClientCredentialsOAuthProvider) against examples/mcp_server.rs.
 #   Node:   openid-client (RFC 8414 discovery, client credentials) and jose
 #           (createRemoteJWKSet + jwtVerify) for ES256, EdDSA and RS256 issuers;
-#           the official TypeScript MCP SDK (@modelcontextprotocol/sdk, its
-#           client-credentials provider) against examples/mcp_server.rs.
+#           the official TypeScript MCP SDK (@modelcontextprotocol/sdk) against
+#           examples/mcp_server.rs: its client-credentials provider, and its
+#           OAuthClientProvider for a public client (authorization code + PKCE,
+#           scope step-up; a Client ID Metadata Document client too once the
+#           issuer supports them) against an issuer with --dev-consent.
+#   MCP conformance suite (@modelcontextprotocol/conformance): every
+#           authorization-server scenario against that issuer; any failure,
+#           warning or skipped check fails (tests/interop/node/conformance.mjs).
 #
 # The README's walk-through (curl) runs with the rest of the documentation,
 # in tests/docs/run.sh.
@@ -89,6 +95,48 @@ M2M_MCP=$(printf '{"issuer":"%s","admin_file":"%s","server":"%s"}' \
   "${endpoints[eddsa]}" "$work/eddsa-admin.json" "$mcp")
 export M2M_MCP
 
+# A free port for a server that must know its URL before it starts (the MCP
+# server for user-level clients, whose resource the issuer names as the
+# audience of metadata-document clients; the conformance suite's callback,
+# registered as a redirect URI).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# The issuer for MCP clients acting for users: development consent, and
+# Client ID Metadata Documents when this build has them (served by the Node
+# suite over HTTPS on 127.0.0.1, with a certificate from a throwaway CA).
+mcp_user_port=$(free_port)
+mcp_user_resource="http://127.0.0.1:$mcp_user_port/mcp"
+tls_cert="" tls_key=""
+if command -v openssl >/dev/null; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=interop-ca \
+    -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
+    -keyout "$work/tls.key" -out "$work/tls.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$work/tls.ext"
+  openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 1 \
+    -extfile "$work/tls.ext" -out "$work/tls.pem" 2>/dev/null
+  tls_cert="$work/tls.pem" tls_key="$work/tls.key"
+fi
+cimd=()
+if "$bin/m2m" serve --help | grep -q -- '--client-metadata-documents'; then
+  [ -n "$tls_cert" ] || { echo "interop: openssl is needed for the Client ID Metadata Document test" >&2; exit 1; }
+  cimd=(--client-metadata-documents --client-metadata-allow-network 127.0.0.1/32
+    --client-metadata-ca-file "$work/ca.pem" --client-metadata-scope "invoices:read invoices:write"
+    --client-metadata-audience "$mcp_user_resource")
+fi
+"$bin/m2m" serve --listen 127.0.0.1:0 --ready-file "$work/mcp-user.ready" --dev-consent "${cimd[@]}" \
+  --database "sqlite://$work/mcp-user.db?mode=rwc" \
+  --bootstrap-admin-file "$work/mcp-user-admin.json" >"$work/mcp-user.log" 2>&1 &
+pids+=($!)
+mcp_user_issuer=$(wait_ready "$work/mcp-user.ready" "$work/mcp-user.log" "$!")
+MCP_LISTEN="127.0.0.1:$mcp_user_port" M2M_ISSUER="$mcp_user_issuer" \
+  "$bin/examples/mcp_server" >"$work/mcp-user-server.log" 2>&1 &
+pids+=($!)
+mcp_user=$(wait_listening "$work/mcp-user-server.log" "$!")
+M2M_MCP_USER=$(printf '{"issuer":"%s","admin_file":"%s","server":"%s","tls_cert":"%s","tls_key":"%s"}' \
+  "$mcp_user_issuer" "$work/mcp-user-admin.json" "$mcp_user" "$tls_cert" "$tls_key")
+export M2M_MCP_USER
+
 echo "== interop: Python (authlib, PyJWT, requests, mcp)"
 # requirements.txt is the full lock (every package, exact version, sha256
 # hashes; made from requirements.in): pip installs exactly that or fails.
@@ -119,5 +167,19 @@ M2M_ISSUERS=$(printf '{"ES256":{"endpoint":"%s","admin_file":"%s"},"EdDSA":{"end
   "${endpoints[es256]}" "$work/es256-admin.json" "${endpoints[eddsa]}" "$work/eddsa-admin.json" \
   "${endpoints[rs256]}" "$work/rs256-admin.json")
 (cd "$here/node" && M2M_ISSUERS="$M2M_ISSUERS" "$node" --test)
+
+echo "== interop: MCP conformance suite, authorization-server scenarios"
+# A public client for the suite's authorization-code scenario, registered
+# with the CLI; the suite listens for the redirect on a port it is given.
+conformance_port=$(free_port)
+"$bin/m2m" client create --endpoint "$mcp_user_issuer" --admin-file "$work/mcp-user-admin.json" --json \
+  --name "MCP conformance suite" --kind user --org-id org_conformance --scope invoices:read \
+  --audience "$mcp_user_resource" --redirect-uri "http://127.0.0.1:$conformance_port/callback" \
+  --token-endpoint-auth-method none >"$work/conformance-client.json"
+mkdir "$work/conformance"
+M2M_CONFORMANCE=$(printf '{"issuer":"%s","client_id":"%s","resource":"%s","port":%s,"output_dir":"%s"}' \
+  "$mcp_user_issuer" "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <"$work/conformance-client.json")" \
+  "$mcp_user_resource" "$conformance_port" "$work/conformance")
+(cd "$here/node" && M2M_CONFORMANCE="$M2M_CONFORMANCE" "$node" conformance.mjs)
 
 echo "interop: all passed"
