@@ -77,7 +77,7 @@ pub(crate) struct ClientChanges {
     pub(crate) enabled: Option<bool>,
 }
 
-fn check_name(name: &str) -> Result<String, RegistryError> {
+pub(crate) fn check_name(name: &str) -> Result<String, RegistryError> {
     let trimmed = name.trim();
     if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME {
         return Err(RegistryError::invalid(format!(
@@ -130,7 +130,7 @@ fn check_audiences(audiences: &[String]) -> Result<Vec<String>, RegistryError> {
     Ok(out)
 }
 
-fn check_redirect_uris(uris: &[String]) -> Result<Vec<String>, RegistryError> {
+pub(crate) fn check_redirect_uris(uris: &[String]) -> Result<Vec<String>, RegistryError> {
     if uris.len() > MAX_REDIRECT_URIS {
         return Err(RegistryError::invalid(format!(
             "at most {MAX_REDIRECT_URIS} redirect_uris"
@@ -202,6 +202,15 @@ fn check_id(what: &str, id: Option<String>) -> Result<Option<String>, RegistryEr
 }
 
 fn check_binding(client: &ClientRecord) -> Result<(), RegistryError> {
+    // A metadata-document client belongs to no organization: the consent
+    // handler names the user's.
+    if client.kind == ClientKind::User
+        && client.org_id.is_none()
+        && client.user_id.is_none()
+        && super::client_metadata::is_document_client(client)
+    {
+        return Ok(());
+    }
     client
         .kind
         .check_binding(

@@ -7,7 +7,10 @@
 //! `grant_types_supported` adds `authorization_code` and `refresh_token`,
 //! `response_types_supported` is `["code"]` (else empty), and the token and
 //! revocation endpoints list `none` (public clients). `scopes_supported`
-//! only when configured ([`IssuerBuilder::scopes_supported`](crate::IssuerBuilder::scopes_supported)).
+//! only when configured, `client_id_metadata_document_supported: true` only
+//! when Client ID Metadata Documents are on
+//! ([`IssuerBuilder::client_metadata_documents`](crate::IssuerBuilder::client_metadata_documents));
+//! `scopes_supported` only when configured ([`IssuerBuilder::scopes_supported`](crate::IssuerBuilder::scopes_supported)).
 //!
 //! Served relative to the mount (so at `https://host/auth/.well-known/...`
 //! for the issuer `https://host/auth`); RFC 8414 §3 places it at
@@ -62,6 +65,9 @@ pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
         body["grant_types_supported"] =
             serde_json::json!(["client_credentials", "authorization_code", "refresh_token"]);
         body["response_types_supported"] = serde_json::json!(["code"]);
+    }
+    if issuer.grants().metadata_documents_enabled() {
+        body["client_id_metadata_document_supported"] = serde_json::json!(true);
     }
     if let Some(scopes) = issuer.scopes_supported() {
         body["scopes_supported"] = serde_json::json!(scopes);
