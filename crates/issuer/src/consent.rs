@@ -36,6 +36,11 @@ pub struct ConsentRequest {
     /// `alice ` is another user). Granting another user is answered
     /// `access_denied` and creates no code.
     pub client_user_id: Option<UserId>,
+    /// The client is a Client ID Metadata Document client: its `client_id`
+    /// is the URL of its document and its name was written by whoever
+    /// controls that URL, so show the user the URL's host, not just the
+    /// name. It belongs to no organization (`client_org_id` is `None`).
+    pub client_id_metadata_document: bool,
     /// The scopes asked for (all within the client's allowed scopes).
     pub scopes: ScopeSet,
     /// The resources (RFC 8707 `resource`) the tokens will be for, sorted

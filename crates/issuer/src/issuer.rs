@@ -15,6 +15,7 @@ use crate::consent::ConsentHandler;
 use crate::domain::audit::{AuditSink, TokenAudit};
 use crate::domain::cache::ClientCache;
 use crate::domain::client_auth::ClientAuth;
+use crate::domain::client_metadata::{ClientMetadataDocuments, ClientMetadataPolicy};
 use crate::domain::dynamic_registration::{DynamicRegistration, RegistrationPolicy};
 use crate::domain::feed::Feed;
 use crate::domain::follower::{self, Follower};
@@ -118,6 +119,7 @@ pub struct IssuerBuilder {
     consent: Option<Arc<dyn ConsentHandler>>,
     scopes_supported: Option<Vec<String>>,
     registration: Option<RegistrationPolicy>,
+    client_metadata: Option<ClientMetadataPolicy>,
 }
 
 impl fmt::Debug for IssuerBuilder {
@@ -142,6 +144,7 @@ impl fmt::Debug for IssuerBuilder {
             .field("consent", &self.consent)
             .field("scopes_supported", &self.scopes_supported)
             .field("registration", &self.registration)
+            .field("client_metadata", &self.client_metadata)
             .finish_non_exhaustive()
     }
 }
@@ -328,7 +331,40 @@ impl IssuerBuilder {
         self
     }
 
+    /// Turns on Client ID Metadata Documents under `policy`: a `client_id`
+    /// that is an https URL is fetched (SSRF-safely), checked, and
+    /// registered as a public user-level client on first use at
+    /// `/oauth/authorize`. Needs a [`consent`](Self::consent) handler. See
+    /// [`ClientMetadataPolicy`] and the issuer guide.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use m2m_issuer::{ClientMetadataPolicy, Issuer, consent::DevConsent, store::MemoryStore};
+    /// let issuer = Issuer::builder("https://example.com/auth", MemoryStore::new())
+    ///     .consent(Arc::new(DevConsent::new("dev_user", "org_1")))
+    ///     .scopes_supported(["invoices:read"])
+    ///     .client_metadata_documents(
+    ///         ClientMetadataPolicy::new().audience("https://mcp.example.com/mcp"),
+    ///     )
+    ///     .build()
+    ///     .await?;
+    /// # let _ = issuer;
+    /// # Ok::<(), m2m_issuer::IssuerError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn client_metadata_documents(mut self, policy: ClientMetadataPolicy) -> Self {
+        self.client_metadata = Some(policy);
+        self
+    }
+
     fn check(&self) -> Result<String, IssuerError> {
+        if self.client_metadata.is_some() && self.consent.is_none() {
+            return Err(IssuerError::Config(
+                "client metadata documents need a consent handler: their clients are user-level"
+                    .into(),
+            ));
+        }
         let issuer_url = check_issuer_url(&self.issuer_url)?;
         if self.policy.prepublish_secs < self.jwks_max_age {
             return Err(IssuerError::Config(format!(
@@ -450,6 +486,17 @@ impl IssuerBuilder {
             Throttle::new(self.throttle),
             Arc::clone(&audit),
         ));
+        let documents = self
+            .client_metadata
+            .map(|policy| {
+                ClientMetadataDocuments::new(
+                    policy,
+                    self.scopes_supported.as_deref(),
+                    Arc::clone(&registry),
+                )
+                .map(Arc::new)
+            })
+            .transpose()?;
         let grants = Arc::new(Grants::new(GrantsParts {
             store: Arc::clone(&store),
             cache: Arc::clone(&cache),
@@ -457,6 +504,7 @@ impl IssuerBuilder {
             registry: Arc::clone(&registry),
             audit: Arc::clone(&audit),
             consent: self.consent,
+            documents,
         }));
         let token_endpoint = TokenEndpoint::new(
             Arc::clone(&client_auth),
@@ -606,6 +654,7 @@ impl Issuer {
             consent: None,
             scopes_supported: None,
             registration: None,
+            client_metadata: None,
         }
     }
 

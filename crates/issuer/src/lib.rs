@@ -40,7 +40,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod cidr;
 pub mod consent;
 mod domain;
 mod error;
@@ -48,11 +47,12 @@ mod http;
 mod issuer;
 pub mod store;
 
-pub use cidr::{Cidr, InvalidCidr};
 pub use domain::audit::TokenAudit;
 pub use domain::client_auth::LAST_USED_GRANULARITY_SECS;
+pub use domain::client_metadata::ClientMetadataPolicy;
 pub use domain::dynamic_registration::RegistrationPolicy;
 pub use domain::keys::{KeyRevocation, Rotation};
 pub use domain::throttle::ThrottleConfig;
 pub use error::IssuerError;
 pub use issuer::{ADMIN_SCOPE, DEFAULT_AUDIT_RETENTION, Issuer, IssuerBuilder};
+pub use m2m_guard::net::{Cidr, InvalidCidr};

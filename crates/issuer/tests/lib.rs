@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod bound_user;
+mod client_metadata;
 mod common;
 mod feed_load;
 mod form_props;

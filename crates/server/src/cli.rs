@@ -165,6 +165,54 @@ pub(crate) struct ServeArgs {
     /// more get 429 [default: 10].
     #[arg(long, env = "M2M_REGISTRATION_RATE", value_name = "PER_MINUTE")]
     pub(crate) registration_rate: Option<u32>,
+    /// Turn on Client ID Metadata Documents: a `client_id` that is an https
+    /// URL is fetched SSRF-safely and registered as a public user-level
+    /// client on first use at /oauth/authorize. Needs --dev-consent (a host
+    /// with its own consent handler embeds m2m-issuer) [default: off].
+    #[arg(long, env = "M2M_CLIENT_METADATA_DOCUMENTS")]
+    pub(crate) client_metadata_documents: bool,
+    /// A host a metadata-document `client_id` may name: exact, or
+    /// `*.example.com`; repeat, or separate with commas [default: any public host].
+    #[arg(
+        long = "client-metadata-host",
+        env = "M2M_CLIENT_METADATA_HOST",
+        value_delimiter = ',',
+        value_name = "PATTERN"
+    )]
+    pub(crate) client_metadata_host: Vec<String>,
+    /// A scope metadata-document clients may get; repeat, or separate with
+    /// spaces [default: the --scopes-supported list; none without it].
+    #[arg(
+        long = "client-metadata-scope",
+        env = "M2M_CLIENT_METADATA_SCOPE",
+        value_delimiter = ' ',
+        value_name = "SCOPE"
+    )]
+    pub(crate) client_metadata_scope: Vec<String>,
+    /// An audience (resource URI) metadata-document clients may get tokens
+    /// for; repeat, or separate with commas [default: none: such clients get
+    /// no token until one is set].
+    #[arg(
+        long = "client-metadata-audience",
+        env = "M2M_CLIENT_METADATA_AUDIENCE",
+        value_delimiter = ',',
+        value_name = "URI"
+    )]
+    pub(crate) client_metadata_audience: Vec<String>,
+    /// A network the document fetcher may reach although it is loopback,
+    /// private or link-local (tests, private deployments); repeat, or
+    /// separate with commas [default: none].
+    #[arg(
+        long = "client-metadata-allow-network",
+        env = "M2M_CLIENT_METADATA_ALLOW_NETWORK",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub(crate) client_metadata_allow_network: Vec<m2m_issuer::Cidr>,
+    /// A PEM file of root certificates the document fetcher trusts besides
+    /// the system's [default: the system's only].
+    #[arg(long, env = "M2M_CLIENT_METADATA_CA_FILE", value_name = "PEM")]
+    pub(crate) client_metadata_ca_file: Option<PathBuf>,
     /// How token issuance is audited: `aggregate` (one record per client and
     /// minute), `per_token` (one event per token) or `off`; failures and
     /// admin changes are always one event each [default: aggregate].

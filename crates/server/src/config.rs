@@ -125,6 +125,49 @@ pub(crate) struct ServeConfig {
     pub(crate) limits: Limits,
     /// Dynamic client registration, when on.
     pub(crate) registration: Option<RegistrationConfig>,
+    /// Client ID Metadata Documents, when on.
+    pub(crate) client_metadata: Option<ClientMetadataConfig>,
+}
+
+/// `--client-metadata-documents` and its policy (flags and environment
+/// only).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientMetadataConfig {
+    pub(crate) hosts: Vec<String>,
+    /// Empty: the `--scopes-supported` list.
+    pub(crate) scopes: Vec<String>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) allow_networks: Vec<Cidr>,
+    /// The extra roots read from `--client-metadata-ca-file`.
+    pub(crate) extra_roots_pem: Option<Vec<u8>>,
+}
+
+/// `--client-metadata-documents` and its policy flags; `None` when off.
+fn resolve_client_metadata(args: &ServeArgs) -> Result<Option<ClientMetadataConfig>> {
+    if !args.client_metadata_documents {
+        if !args.client_metadata_host.is_empty()
+            || !args.client_metadata_scope.is_empty()
+            || !args.client_metadata_audience.is_empty()
+            || !args.client_metadata_allow_network.is_empty()
+            || args.client_metadata_ca_file.is_some()
+        {
+            bail!("the --client-metadata-* settings need --client-metadata-documents");
+        }
+        return Ok(None);
+    }
+    let extra_roots_pem = match &args.client_metadata_ca_file {
+        Some(path) => Some(std::fs::read(path).with_context(|| {
+            format!("cannot read --client-metadata-ca-file {}", path.display())
+        })?),
+        None => None,
+    };
+    Ok(Some(ClientMetadataConfig {
+        hosts: args.client_metadata_host.clone(),
+        scopes: args.client_metadata_scope.clone(),
+        audiences: args.client_metadata_audience.clone(),
+        allow_networks: args.client_metadata_allow_network.clone(),
+        extra_roots_pem,
+    }))
 }
 
 /// `--registration` and its policy.
@@ -196,6 +239,7 @@ impl ServeConfig {
             None => FileConfig::default(),
         };
         let registration = resolve_registration(args, &mut file)?;
+        let client_metadata = resolve_client_metadata(args)?;
         let listen = args
             .listen
             .clone()
@@ -270,6 +314,7 @@ impl ServeConfig {
         };
         Ok(ServeConfig {
             registration,
+            client_metadata,
             limits,
             listen,
             trusted_proxies,

@@ -13,12 +13,12 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use m2m_core::RotationPolicy;
 use m2m_issuer::consent::DevConsent;
-use m2m_issuer::{Issuer, RegistrationPolicy};
+use m2m_issuer::{ClientMetadataPolicy, Issuer, RegistrationPolicy};
 use m2m_store_sql::SqlStore;
 use tokio::net::TcpListener;
 
 use crate::cli::{LogFormat, ServeArgs};
-use crate::config::{RegistrationConfig, ServeConfig, sqlite_path};
+use crate::config::{ClientMetadataConfig, RegistrationConfig, ServeConfig, sqlite_path};
 use crate::masterkey::{self, Source};
 use crate::metrics::{self, Metrics};
 
@@ -207,6 +207,57 @@ fn registration_policy(
     Ok(policy)
 }
 
+/// The policy of `--client-metadata-documents`, after saying at startup what
+/// it allows. Its clients are user-level: without `--dev-consent` the server
+/// has no consent step and refuses to start.
+fn client_metadata_policy(
+    config: &ServeConfig,
+    documents: &ClientMetadataConfig,
+) -> Result<ClientMetadataPolicy> {
+    if !config.dev_consent {
+        bail!(
+            "--client-metadata-documents registers user-level clients, which need a consent \
+             step: m2m serve has only --dev-consent (development); a host with its own consent \
+             handler embeds m2m-issuer and sets IssuerBuilder::client_metadata_documents"
+        );
+    }
+    if documents.audiences.is_empty() {
+        tracing::warn!(
+            "--client-metadata-documents without --client-metadata-audience: such clients get no token"
+        );
+    }
+    if documents.scopes.is_empty() && config.scopes_supported.is_none() {
+        tracing::warn!(
+            "--client-metadata-documents without --client-metadata-scope or --scopes-supported: such clients get no scope"
+        );
+    }
+    tracing::info!(
+        hosts = ?documents.hosts,
+        scopes = ?documents.scopes,
+        audiences = ?documents.audiences,
+        allow_networks = documents.allow_networks.len(),
+        extra_roots = documents.extra_roots_pem.is_some(),
+        "--client-metadata-documents: https client_ids are fetched as Client ID Metadata Documents"
+    );
+    let mut policy = ClientMetadataPolicy::new();
+    for host in &documents.hosts {
+        policy = policy.host(host.clone());
+    }
+    for scope in &documents.scopes {
+        policy = policy.scope(scope.clone());
+    }
+    for audience in &documents.audiences {
+        policy = policy.audience(audience.clone());
+    }
+    for network in &documents.allow_networks {
+        policy = policy.allow_network(*network);
+    }
+    if let Some(pem) = &documents.extra_roots_pem {
+        policy = policy.extra_root_pem(pem.clone());
+    }
+    Ok(policy)
+}
+
 /// The part of [`start`] that runs on an open store.
 async fn start_on(
     config: &ServeConfig,
@@ -227,6 +278,9 @@ async fn start_on(
     }
     if let Some(scopes) = &config.scopes_supported {
         builder = builder.scopes_supported(scopes.iter().cloned());
+    }
+    if let Some(documents) = &config.client_metadata {
+        builder = builder.client_metadata_documents(client_metadata_policy(config, documents)?);
     }
     if let Some(registration) = &config.registration {
         builder = builder.dynamic_registration(registration_policy(config, registration)?);

@@ -202,6 +202,19 @@ pub(crate) enum AuditEvent {
     ConsentDenied {
         client_id: ClientId,
     },
+    /// A client was registered from its Client ID Metadata Document on first use.
+    MetadataDocumentRegistered {
+        client_id: ClientId,
+        scopes: ScopeSet,
+        redirect_uris: Vec<String>,
+    },
+    /// A refetched metadata document changed its client.
+    MetadataDocumentUpdated {
+        client_id: ClientId,
+        fields: Vec<&'static str>,
+        /// The client-level revocation the change implied, if any.
+        revoked_at: Option<u64>,
+    },
     /// Token issuance folded for one client and minute (aggregate mode):
     /// made from `TokenIssued` by the sink, never written as an event.
     TokensIssued(TokenMinute),
@@ -399,6 +412,26 @@ impl AuditEvent {
                     "grant_id": grant_id, "user_id": user_id, "org_id": org_id,
                     "scope": scope.to_string(),
                 }),
+            ),
+            AuditEvent::MetadataDocumentRegistered {
+                client_id,
+                scopes,
+                redirect_uris,
+            } => record(
+                "client.metadata_document.registered",
+                Some(client_id),
+                None,
+                json!({"scopes": scopes.to_string(), "redirect_uris": redirect_uris}),
+            ),
+            AuditEvent::MetadataDocumentUpdated {
+                client_id,
+                fields,
+                revoked_at,
+            } => record(
+                "client.metadata_document.updated",
+                Some(client_id),
+                None,
+                json!({"fields": fields, "revoked_at": revoked_at}),
             ),
             AuditEvent::ConsentDenied { client_id } => {
                 record("consent.denied", Some(client_id), None, json!({}))

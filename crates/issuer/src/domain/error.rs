@@ -78,6 +78,10 @@ pub(crate) enum GrantError {
     InvalidTarget(String),
     /// The code or refresh token is unknown, used, expired or not this client's.
     InvalidGrant(&'static str),
+    /// A metadata-document client_id was refused (its URL, its fetch or its
+    /// document): the description says why. Only at the authorization
+    /// endpoint, as a page.
+    ClientMetadata(String),
     Internal(Internal),
 }
 

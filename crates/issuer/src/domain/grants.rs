@@ -15,6 +15,9 @@
 //!   among them. Without one, a token's `aud` is chosen as for client
 //!   credentials (the `resource` of the token request, or all the client's
 //!   audiences).
+//! - A `client_id` that is an https URL, when Client ID Metadata Documents
+//!   are on, is first registered or refreshed from its document
+//!   (`domain::client_metadata`); a refusal is a page (`invalid_client`).
 //! - Public clients (`token_endpoint_auth_method: none`) follow the same
 //!   rules: PKCE is required of every client, and every refresh rotates.
 //! - A client bound to a user (created with `user_id`) gets tokens for that
@@ -43,6 +46,7 @@ use ring::digest;
 
 use super::audit::{AuditEvent, AuditSink, GrantRevokeReason};
 use super::cache::ClientCache;
+use super::client_metadata::{ClientMetadataDocuments, is_document_client, is_document_id};
 use super::error::{GrantError, Internal};
 use super::minter::{Minted, Minter, Subject};
 use super::registry::{GrantToRevoke, Registry};
@@ -138,6 +142,7 @@ pub(crate) struct Grants {
     registry: Arc<Registry>,
     audit: Arc<AuditSink>,
     consent: Option<Arc<dyn ConsentHandler>>,
+    documents: Option<Arc<ClientMetadataDocuments>>,
 }
 
 fn invalid_grant(description: &'static str) -> GrantError {
@@ -191,6 +196,8 @@ pub(crate) struct GrantsParts {
     pub(crate) registry: Arc<Registry>,
     pub(crate) audit: Arc<AuditSink>,
     pub(crate) consent: Option<Arc<dyn ConsentHandler>>,
+    /// Set when Client ID Metadata Documents are on.
+    pub(crate) documents: Option<Arc<ClientMetadataDocuments>>,
 }
 
 impl Grants {
@@ -202,6 +209,7 @@ impl Grants {
             registry,
             audit,
             consent,
+            documents,
         } = parts;
         Grants {
             store,
@@ -210,7 +218,13 @@ impl Grants {
             registry,
             audit,
             consent,
+            documents,
         }
+    }
+
+    /// Whether `client_id`s that are metadata-document URLs are accepted.
+    pub(crate) fn metadata_documents_enabled(&self) -> bool {
+        self.documents.is_some()
     }
 
     /// Whether user-level clients are on (a consent handler is configured).
@@ -246,8 +260,22 @@ impl Grants {
         // 1. The client and the redirect URI: errors are pages, never redirects.
         let client_id = request
             .param("client_id")
-            .filter(|id| m2m_core::validate_id(id).is_ok())
             .ok_or_else(|| page("client_id is missing or invalid"))?;
+        if let Some(documents) = self
+            .documents
+            .as_ref()
+            .filter(|_| is_document_id(client_id))
+        {
+            // Registered (or brought up to date) from its document first:
+            // its own rules refuse an unusable URL with the reason.
+            documents
+                .resolve(client_id, now)
+                .await
+                .map_err(AuthorizeError::Page)?;
+        }
+        if m2m_core::validate_id(client_id).is_err() {
+            return Err(page("client_id is missing or invalid"));
+        }
         let entry = self
             .cache
             .lookup(&*self.store, &ClientId::new(client_id))
@@ -342,6 +370,7 @@ impl Grants {
             client_name: client.name.clone(),
             client_org_id: client.org_id.clone(),
             client_user_id: client.user_id.clone(),
+            client_id_metadata_document: is_document_client(client),
             scopes: scopes.clone(),
             resources: resources.clone(),
             redirect_uri: redirect_uri.clone(),

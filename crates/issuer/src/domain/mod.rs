@@ -9,6 +9,7 @@
 //! | [`minter::Minter`] | what a token says (audience, scope, claims), the signing key, the size bound |
 //! | [`token::TokenEndpoint`] | `POST /oauth/token`: authentication, grant, minting, audit, for every grant |
 //! | [`grants::Grants`] | user-level clients: authorization and consent, codes, refresh rotation |
+//! | [`client_metadata::ClientMetadataDocuments`] | clients whose `client_id` is a metadata-document URL: SSRF-safe fetch, checks, cache, registration through the registry |
 //! | [`own_tokens::OwnTokens`] | judging this issuer's tokens: introspection, RFC 7009 revocation, the admin API's store check |
 //! | [`keys::KeyManager`] | the key ring: load, rotate, revoke a key, reload; in-process key push |
 //! | [`revocation::RevocationState`] | what in-process guards refuse; applying a revocation in process |
@@ -20,13 +21,15 @@
 //! | [`dynamic_registration::DynamicRegistration`] | RFC 7591 `POST /oauth/register`: the operator's policy, the rate limit, the initial access token; creates through the registry |
 //! | [`error`] | the typed errors every unit returns |
 //!
-//! Dependencies run one way: `dynamic_registration` → `registry`; `token` → `grants` → `registry` → `minter` →
+//! Dependencies run one way: `dynamic_registration` → `registry`; `token` → `grants` →
+//! `client_metadata` → `registry` → `minter` →
 //! `keys` → `revocation` → `cache`; `own_tokens` and `follower` sit on top;
 //! all of them → `crate::store` → `m2m-core`.
 
 pub(crate) mod audit;
 pub(crate) mod cache;
 pub(crate) mod client_auth;
+pub(crate) mod client_metadata;
 pub(crate) mod dynamic_registration;
 pub(crate) mod error;
 pub(crate) mod feed;

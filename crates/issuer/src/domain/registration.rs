@@ -202,6 +202,15 @@ fn check_id(what: &str, id: Option<String>) -> Result<Option<String>, RegistryEr
 }
 
 pub(crate) fn check_binding(client: &ClientRecord) -> Result<(), RegistryError> {
+    // A metadata-document client belongs to no organization: the consent
+    // handler names the user's.
+    if client.kind == ClientKind::User
+        && client.org_id.is_none()
+        && client.user_id.is_none()
+        && super::client_metadata::is_document_client(client)
+    {
+        return Ok(());
+    }
     client
         .kind
         .check_binding(

@@ -319,6 +319,96 @@ impl Registry {
         Ok(client)
     }
 
+    /// Registers a client from its metadata document (`proposed`, made by
+    /// `domain::client_metadata`), or brings the stored one up to date with
+    /// it: name, redirect URIs, scopes, audiences and the metadata marker
+    /// follow the document and policy; whether it is enabled stays the
+    /// admin's. A change that narrows it revokes as any narrowing does.
+    /// Audited on registration and on each change.
+    pub(crate) async fn register_document_client(
+        &self,
+        proposed: ClientRecord,
+        now: u64,
+    ) -> Result<(), Internal> {
+        let client_id = proposed.client_id.clone();
+        let old = match self.store.get_client(&client_id).await? {
+            Some(old) => old,
+            None => match self.store.create_client(&proposed, None).await {
+                Ok(()) => {
+                    self.cache.invalidate(&client_id);
+                    self.audit.record(
+                        now,
+                        AuditEvent::MetadataDocumentRegistered {
+                            client_id,
+                            scopes: proposed.scopes.clone(),
+                            redirect_uris: proposed.redirect_uris.clone(),
+                        },
+                    );
+                    return Ok(());
+                }
+                // Another replica registered it first: update that one.
+                Err(crate::store::StoreError::Conflict(_)) => self
+                    .store
+                    .get_client(&client_id)
+                    .await?
+                    .ok_or_else(|| Internal(IssuerError::Config("client vanished".into())))?,
+                Err(error) => return Err(error.into()),
+            },
+        };
+        let mut client = old.clone();
+        let mut fields = Vec::new();
+        if client.name != proposed.name {
+            client.name = proposed.name;
+            fields.push("name");
+        }
+        if client.redirect_uris != proposed.redirect_uris {
+            client.redirect_uris = proposed.redirect_uris;
+            fields.push("redirect_uris");
+        }
+        if client.scopes != proposed.scopes {
+            client.scopes = proposed.scopes;
+            fields.push("scopes");
+        }
+        if client.audiences != proposed.audiences {
+            client.audiences = proposed.audiences;
+            fields.push("audiences");
+        }
+        if client.kind != ClientKind::User || !client.token_endpoint_auth_method.is_public() {
+            client.kind = ClientKind::User;
+            client.token_endpoint_auth_method = proposed.token_endpoint_auth_method;
+            fields.push("token_endpoint_auth_method");
+        }
+        if fields.is_empty() {
+            return Ok(());
+        }
+        client.metadata = proposed.metadata;
+        client.updated_at = now;
+        let revocation =
+            registration::narrows(&old, &client).then(|| self.client_revocation(&client_id, now));
+        if !self
+            .store
+            .update_client(&client, revocation.as_ref())
+            .await?
+        {
+            // Deleted meanwhile: the next use registers it again.
+            return Ok(());
+        }
+        self.cache.invalidate(&client_id);
+        let revoked_at = revocation.as_ref().map(|r| r.revoked_at);
+        if let Some(revocation) = revocation {
+            self.revocations.apply(&Revocation::Client(revocation));
+        }
+        self.audit.record(
+            now,
+            AuditEvent::MetadataDocumentUpdated {
+                client_id,
+                fields,
+                revoked_at,
+            },
+        );
+        Ok(())
+    }
+
     /// Deletes a client: it gets no new token and its live tokens are revoked.
     pub(crate) async fn delete_client(
         &self,

@@ -177,6 +177,11 @@ pub(crate) fn oauth_error(error: GrantError, basic: bool) -> OAuthError {
         GrantError::InvalidGrant(description) => {
             OAuthError::new(OAuthCode::InvalidGrant, description)
         }
+        // A page at the authorization endpoint, not an authentication: 400.
+        GrantError::ClientMetadata(description) => OAuthError {
+            status: Some(StatusCode::BAD_REQUEST),
+            ..OAuthError::new(OAuthCode::InvalidClient, description)
+        },
     }
 }
 

@@ -9,7 +9,10 @@
 //! revocation endpoints list `none` (public clients). `scopes_supported`
 //! only when configured ([`IssuerBuilder::scopes_supported`](crate::IssuerBuilder::scopes_supported)),
 //! `registration_endpoint` only when Dynamic Client Registration is on
-//! ([`IssuerBuilder::dynamic_registration`](crate::IssuerBuilder::dynamic_registration)).
+//! ([`IssuerBuilder::dynamic_registration`](crate::IssuerBuilder::dynamic_registration)),
+//! `client_id_metadata_document_supported: true` only when Client ID
+//! Metadata Documents are on
+//! ([`IssuerBuilder::client_metadata_documents`](crate::IssuerBuilder::client_metadata_documents)).
 //!
 //! Served relative to the mount (so at `https://host/auth/.well-known/...`
 //! for the issuer `https://host/auth`); RFC 8414 §3 places it at
@@ -67,6 +70,9 @@ pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
     }
     if issuer.registration().is_some() {
         body["registration_endpoint"] = serde_json::json!(format!("{base}/oauth/register"));
+    }
+    if issuer.grants().metadata_documents_enabled() {
+        body["client_id_metadata_document_supported"] = serde_json::json!(true);
     }
     if let Some(scopes) = issuer.scopes_supported() {
         body["scopes_supported"] = serde_json::json!(scopes);

@@ -1,5 +1,5 @@
-//! [`Cidr`]: an IP network, for the trusted proxies whose forwarding
-//! headers the issuer believes.
+//! [`Cidr`]: an IP network (the issuer's trusted proxies, the networks an
+//! [`AddressPolicy`](super::AddressPolicy) lets through anyway).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -10,7 +10,7 @@ use std::str::FromStr;
 /// match as the IPv4 address they carry.
 ///
 /// ```
-/// use m2m_issuer::Cidr;
+/// use m2m_guard::net::Cidr;
 /// let net: Cidr = "10.1.0.0/16".parse()?;
 /// assert!(net.contains("10.1.200.3".parse()?));
 /// assert!(net.contains("::ffff:10.1.0.9".parse()?));
@@ -37,7 +37,7 @@ impl Cidr {
 }
 
 /// IPv4-mapped IPv6 as IPv4, anything else as is.
-fn canonical(address: IpAddr) -> IpAddr {
+pub(crate) fn canonical(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
         v4 => v4,
