@@ -95,11 +95,30 @@ M2M_MCP=$(printf '{"issuer":"%s","admin_file":"%s","server":"%s"}' \
   "${endpoints[eddsa]}" "$work/eddsa-admin.json" "$mcp")
 export M2M_MCP
 
-# A free port for a server that must know its URL before it starts (the MCP
+# A free port for a server that must be named before it starts (the MCP
 # server for user-level clients, whose resource the issuer names as the
 # audience of metadata-document clients; the conformance suite's callback,
-# registered as a redirect URI).
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# registered as a redirect URI). Taken below the kernel's ephemeral range, so
+# no port-0 listener or outgoing connection can take it in the meantime.
+free_port() {
+  python3 - <<'PY'
+import random, socket
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except OSError:
+    low = 32768
+for port in random.sample(range(10000, max(low, 10001)), min(200, max(low - 10000, 1))):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        print(port)
+        break
+else:
+    raise SystemExit("interop: no free port below the ephemeral range")
+PY
+}
 
 # The issuer for MCP clients acting for users: development consent, and
 # Client ID Metadata Documents when this build has them (served by the Node
