@@ -36,6 +36,10 @@ pub struct ConsentRequest {
     /// `alice ` is another user). Granting another user is answered
     /// `access_denied` and creates no code.
     pub client_user_id: Option<UserId>,
+    /// The client registered itself (Dynamic Client Registration, RFC
+    /// 7591): its `client_name` and redirect URIs are its own claims, not
+    /// an operator's. A consent page should say so.
+    pub self_registered: bool,
     /// The scopes asked for (all within the client's allowed scopes).
     pub scopes: ScopeSet,
     /// The resources (RFC 8707 `resource`) the tokens will be for, sorted

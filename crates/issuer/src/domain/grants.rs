@@ -43,6 +43,7 @@ use ring::digest;
 
 use super::audit::{AuditEvent, AuditSink, GrantRevokeReason};
 use super::cache::ClientCache;
+use super::dynamic_registration;
 use super::error::{GrantError, Internal};
 use super::minter::{Minted, Minter, Subject};
 use super::registry::{GrantToRevoke, Registry};
@@ -342,6 +343,7 @@ impl Grants {
             client_name: client.name.clone(),
             client_org_id: client.org_id.clone(),
             client_user_id: client.user_id.clone(),
+            self_registered: dynamic_registration::is_self_registered(&client),
             scopes: scopes.clone(),
             resources: resources.clone(),
             redirect_uri: redirect_uri.clone(),
