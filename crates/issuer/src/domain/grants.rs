@@ -343,7 +343,7 @@ impl Grants {
             client_name: client.name.clone(),
             client_org_id: client.org_id.clone(),
             client_user_id: client.user_id.clone(),
-            self_registered: dynamic_registration::is_self_registered(&client),
+            self_registered: dynamic_registration::is_self_registered(client),
             scopes: scopes.clone(),
             resources: resources.clone(),
             redirect_uri: redirect_uri.clone(),
