@@ -41,6 +41,10 @@ pub struct ConsentRequest {
     /// controls that URL, so show the user the URL's host, not just the
     /// name. It belongs to no organization (`client_org_id` is `None`).
     pub client_id_metadata_document: bool,
+    /// The client registered itself (Dynamic Client Registration, RFC
+    /// 7591): its `client_name` and redirect URIs are its own claims, not
+    /// an operator's. A consent page should say so.
+    pub self_registered: bool,
     /// The scopes asked for (all within the client's allowed scopes).
     pub scopes: ScopeSet,
     /// The resources (RFC 8707 `resource`) the tokens will be for, sorted

@@ -622,3 +622,56 @@ async fn a_public_only_policy_registers_public_clients_only() {
     }
     assert_eq!(stored_clients(&server).await, 1);
 }
+
+/// Grants every request, and remembers whether each client had registered itself.
+#[derive(Debug, Default)]
+struct RecordingConsent(std::sync::Mutex<Vec<(String, bool)>>);
+
+#[async_trait::async_trait]
+impl m2m_issuer::consent::ConsentHandler for RecordingConsent {
+    async fn decide(
+        &self,
+        request: &m2m_issuer::consent::ConsentRequest,
+    ) -> m2m_issuer::consent::ConsentDecision {
+        self.0
+            .lock()
+            .expect("lock")
+            .push((request.client_id.to_string(), request.self_registered));
+        m2m_issuer::consent::ConsentDecision::Granted {
+            user_id: m2m_core::UserId::new("alice"),
+            org_id: m2m_core::OrgId::new(ORG),
+            scopes: request.scopes.clone(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_consent_handler_is_told_a_client_registered_itself() {
+    let consent = Arc::new(RecordingConsent::default());
+    let handler = Arc::clone(&consent);
+    let mut server = TestServer::start_with(move |b| {
+        b.consent(handler)
+            .scopes_supported(["invoices:read"])
+            .dynamic_registration(RegistrationPolicy::new(ORG))
+    })
+    .await;
+    let (admin_made, _, _) = server
+        .create_client(json!({
+            "name": "operator's client", "kind": "user", "org_id": ORG,
+            "scopes": ["invoices:read"], "redirect_uris": [CALLBACK],
+        }))
+        .await;
+    let registered = register_ok(
+        &server,
+        &json!({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none"}),
+    )
+    .await;
+    let self_made = registered["client_id"].as_str().expect("client_id");
+    code_for(&server, &admin_made, "invoices:read").await;
+    code_for(&server, self_made, "invoices:read").await;
+    let seen = consent.0.lock().expect("lock").clone();
+    assert_eq!(
+        seen,
+        vec![(admin_made.clone(), false), (self_made.to_owned(), true)]
+    );
+}

@@ -76,6 +76,11 @@ pub(crate) const REGISTRATION_MARK: &str = "dynamic";
 /// Longest error detail echoed from a JSON parse error.
 const MAX_DETAIL: usize = 200;
 
+/// Whether `client` registered itself (it carries the registration mark).
+pub(crate) fn is_self_registered(client: &ClientRecord) -> bool {
+    client.metadata.get("registration").and_then(|v| v.as_str()) == Some(REGISTRATION_MARK)
+}
+
 /// What dynamic client registration may create, and who may use it.
 ///
 /// ```

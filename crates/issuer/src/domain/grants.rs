@@ -47,6 +47,7 @@ use ring::digest;
 use super::audit::{AuditEvent, AuditSink, GrantRevokeReason};
 use super::cache::ClientCache;
 use super::client_metadata::{ClientMetadataDocuments, is_document_client, is_document_id};
+use super::dynamic_registration;
 use super::error::{GrantError, Internal};
 use super::minter::{Minted, Minter, Subject};
 use super::registry::{GrantToRevoke, Registry};
@@ -371,6 +372,7 @@ impl Grants {
             client_org_id: client.org_id.clone(),
             client_user_id: client.user_id.clone(),
             client_id_metadata_document: is_document_client(client),
+            self_registered: dynamic_registration::is_self_registered(client),
             scopes: scopes.clone(),
             resources: resources.clone(),
             redirect_uri: redirect_uri.clone(),

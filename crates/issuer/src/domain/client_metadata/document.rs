@@ -171,11 +171,10 @@ pub(crate) fn read_document(body: &[u8], url: &Url) -> Result<DocumentClient, Do
     if redirect_uris.is_empty() {
         return invalid("redirect_uris must not be empty");
     }
-    let redirect_uris =
-        registration::check_redirect_uris(&redirect_uris).map_err(|e| invalid_from(e))?;
+    let redirect_uris = registration::check_redirect_uris(&redirect_uris).map_err(invalid_from)?;
     let name = match document.get("client_name") {
         None => url.host_str().unwrap_or_default().to_owned(),
-        Some(Value::String(name)) => registration::check_name(name).map_err(|e| invalid_from(e))?,
+        Some(Value::String(name)) => registration::check_name(name).map_err(invalid_from)?,
         Some(_) => return invalid("client_name must be a string"),
     };
     let scope = match document.get("scope") {
