@@ -4,6 +4,7 @@
 mod harness;
 
 mod cli;
+mod client_metadata;
 mod durability;
 mod env;
 mod grants;
