@@ -42,6 +42,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "public clients and resources",
         include_str!("../migrations/sqlite/0005_public_clients_and_resources.sql"),
     ),
+    (
+        6,
+        "private key jwt",
+        include_str!("../migrations/sqlite/0006_private_key_jwt.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -70,6 +75,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         5,
         "public clients and resources",
         include_str!("../migrations/postgres/0005_public_clients_and_resources.sql"),
+    ),
+    (
+        6,
+        "private key jwt",
+        include_str!("../migrations/postgres/0006_private_key_jwt.sql"),
     ),
 ];
 

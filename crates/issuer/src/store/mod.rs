@@ -35,7 +35,7 @@ pub use error::{StoreError, StoreResult};
 pub use interface::Store;
 pub use memory::MemoryStore;
 pub use records::{
-    AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode,
-    GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord, RevocationPage,
-    RotateRefresh, SecretRecord, StoredKey, TokenEndpointAuthMethod, TokenMinute,
+    AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientKeys, ClientRecord,
+    ConsumeCode, GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord,
+    RevocationPage, RotateRefresh, SecretRecord, StoredKey, TokenEndpointAuthMethod, TokenMinute,
 };
