@@ -87,6 +87,8 @@
 //! [`InProcessKeys`]. A key the guard cannot use (a P-384 key, a key not for
 //! signatures, a malformed entry) is skipped with one warning naming its
 //! `kid` and the reason, never fatal to the set: the keys beside it load.
+//! [`RemoteJwks`] is that JWKS-URL source on its own, for code that is not a
+//! guard (an issuer checking client assertions against a `jwks_uri`).
 //!
 //! ## Revocations
 //!
@@ -159,4 +161,4 @@ pub use layer::{RequireScopes, RequireScopesLayer, ResponseBody, ResponseFuture}
 pub use metadata::{DEFAULT_METADATA_MAX_AGE, ProtectedResourceMetadata};
 pub use policy::{Policy, ScopePolicy};
 pub use resource::{InvalidResource, MAX_RESOURCE_LEN, ResourceUri, WELL_KNOWN_PATH};
-pub use verifier::{InProcessKeys, Revocations};
+pub use verifier::{InProcessKeys, RemoteJwks, Revocations};

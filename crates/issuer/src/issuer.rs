@@ -24,7 +24,7 @@ use crate::domain::keycrypt;
 use crate::domain::keys::{KeyManager, KeyRevocation, KeySettings, Rotation};
 use crate::domain::minter::Minter;
 use crate::domain::own_tokens::{OwnTokens, OwnTokensParts};
-use crate::domain::private_key_jwt::AssertionSettings;
+use crate::domain::private_key_jwt::{AssertionSettings, ClientJwksPolicy, PrivateKeyJwt};
 use crate::domain::registry::{Registry, RegistryParts};
 use crate::domain::revocation::RevocationState;
 use crate::domain::throttle::{Throttle, ThrottleConfig};
@@ -122,6 +122,7 @@ pub struct IssuerBuilder {
     registration: Option<RegistrationPolicy>,
     client_metadata: Option<ClientMetadataPolicy>,
     assertion_max_lifetime: u64,
+    client_jwks: ClientJwksPolicy,
 }
 
 impl fmt::Debug for IssuerBuilder {
@@ -369,6 +370,13 @@ impl IssuerBuilder {
         self
     }
 
+    /// How `private_key_jwt` clients' `jwks_uri` are fetched (default:
+    /// [`ClientJwksPolicy::new`], public https hosts only).
+    pub fn client_jwks(mut self, policy: ClientJwksPolicy) -> Self {
+        self.client_jwks = policy;
+        self
+    }
+
     fn check(&self) -> Result<String, IssuerError> {
         if self.client_metadata.is_some() && self.consent.is_none() {
             return Err(IssuerError::Config(
@@ -496,11 +504,15 @@ impl IssuerBuilder {
             hasher,
             Throttle::new(self.throttle),
             Arc::clone(&audit),
-            AssertionSettings {
-                issuer_url: issuer_url.clone(),
-                leeway: self.leeway,
-                max_lifetime: self.assertion_max_lifetime,
-            },
+            PrivateKeyJwt::new(
+                Arc::clone(&store),
+                AssertionSettings {
+                    issuer_url: issuer_url.clone(),
+                    leeway: self.leeway,
+                    max_lifetime: self.assertion_max_lifetime,
+                },
+                &self.client_jwks,
+            )?,
         ));
         let documents = self
             .client_metadata
@@ -672,6 +684,7 @@ impl Issuer {
             registration: None,
             client_metadata: None,
             assertion_max_lifetime: m2m_core::DEFAULT_MAX_ASSERTION_LIFETIME_SECS,
+            client_jwks: ClientJwksPolicy::default(),
         }
     }
 

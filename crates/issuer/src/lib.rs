@@ -52,6 +52,7 @@ pub use domain::client_auth::LAST_USED_GRANULARITY_SECS;
 pub use domain::client_metadata::ClientMetadataPolicy;
 pub use domain::dynamic_registration::RegistrationPolicy;
 pub use domain::keys::{KeyRevocation, Rotation};
+pub use domain::private_key_jwt::ClientJwksPolicy;
 pub use domain::throttle::ThrottleConfig;
 pub use error::IssuerError;
 pub use issuer::{ADMIN_SCOPE, DEFAULT_AUDIT_RETENTION, Issuer, IssuerBuilder};

@@ -25,13 +25,13 @@ const MCP: &str = "https://mcp.example.com/mcp";
 
 /// What the document server answers on one path.
 #[derive(Clone)]
-struct Reply {
+pub(crate) struct Reply {
     raw: Vec<u8>,
     delay: Duration,
 }
 
 impl Reply {
-    fn raw(head: &str, body: &[u8]) -> Reply {
+    pub(crate) fn raw(head: &str, body: &[u8]) -> Reply {
         let mut raw = head.replace('\n', "\r\n").into_bytes();
         raw.extend_from_slice(b"\r\n");
         raw.extend_from_slice(body);
@@ -41,7 +41,7 @@ impl Reply {
         }
     }
 
-    fn with_headers(content_type: &str, extra: &str, body: &[u8]) -> Reply {
+    pub(crate) fn with_headers(content_type: &str, extra: &str, body: &[u8]) -> Reply {
         Reply::raw(
             &format!(
                 "HTTP/1.1 200 OK\nContent-Type: {content_type}\nContent-Length: {}\nConnection: close\n{extra}",
@@ -51,17 +51,17 @@ impl Reply {
         )
     }
 
-    fn json(document: &Value) -> Reply {
+    pub(crate) fn json(document: &Value) -> Reply {
         Reply::with_headers("application/json", "", document.to_string().as_bytes())
     }
 }
 
-/// A TLS server that answers each path with its [`Reply`] and counts requests.
-struct DocumentServer {
+/// A TLS server (shared with the `private_key_jwt` tests) that answers each path with its [`Reply`] and counts requests.
+pub(crate) struct DocumentServer {
     port: u16,
     replies: Arc<Mutex<HashMap<String, Reply>>>,
     hits: Arc<Mutex<HashMap<String, usize>>>,
-    ca_pem: Vec<u8>,
+    pub(crate) ca_pem: Vec<u8>,
 }
 
 /// A CA and a certificate for 127.0.0.1, ::1 and localhost signed by it.
@@ -132,7 +132,7 @@ fn test_pki(dir: &Path) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 }
 
 impl DocumentServer {
-    async fn start() -> DocumentServer {
+    pub(crate) async fn start() -> DocumentServer {
         use rustls::pki_types::pem::PemObject as _;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let dir = tempfile::tempdir().expect("tempdir");
@@ -200,11 +200,11 @@ impl DocumentServer {
     }
 
     /// The client_id (the document URL) of `path` on this server.
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.port)
     }
 
-    fn serve(&self, path: &str, reply: Reply) {
+    pub(crate) fn serve(&self, path: &str, reply: Reply) {
         self.replies.lock().unwrap().insert(path.to_owned(), reply);
     }
 
@@ -226,7 +226,7 @@ impl DocumentServer {
         id
     }
 
-    fn hits(&self, path: &str) -> usize {
+    pub(crate) fn hits(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
     }
 }

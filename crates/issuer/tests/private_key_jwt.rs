@@ -583,3 +583,285 @@ async fn failed_assertions_are_throttled_like_bad_secrets_and_good_ones_never() 
     let good = sign_assertion(&key, &claims(&server, &id)).expect("sign");
     assert_token(&server, &good).await;
 }
+
+#[tokio::test]
+async fn keys_are_added_and_removed_through_the_admin_api() {
+    let mut server = TestServer::start().await;
+    let old = SigningKey::generate(Algorithm::ES256).expect("key");
+    let new = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let id = key_client(&mut server, &old).await;
+
+    let (status, added) = server
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/clients/{id}/jwks"),
+            Some(serde_json::to_value(new.public_jwk()).expect("jwk")),
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["kid"], new.kid());
+    let (_, shown) = server
+        .admin(reqwest::Method::GET, &format!("/admin/clients/{id}"), None)
+        .await;
+    let kids: Vec<&str> = shown["jwks"]["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert_eq!(kids, [old.kid(), new.kid()]);
+
+    // Both keys work during the rotation.
+    for key in [&old, &new] {
+        assert_token(
+            &server,
+            &sign_assertion(key, &claims(&server, &id)).expect("sign"),
+        )
+        .await;
+    }
+    // The same kid twice, a private key, and an unknown kid to remove.
+    let (status, _) = server
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/clients/{id}/jwks"),
+            Some(serde_json::to_value(new.public_jwk()).expect("jwk")),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let mut private = serde_json::to_value(
+        SigningKey::generate(Algorithm::ES256)
+            .expect("key")
+            .public_jwk(),
+    )
+    .expect("jwk");
+    private["d"] = json!("AAAA");
+    let (status, _) = server
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/clients/{id}/jwks"),
+            Some(private),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = server
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/admin/clients/{id}/jwks/nope"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // The old key leaves: an assertion signed by it is refused at once.
+    let (status, _) = server
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/admin/clients/{id}/jwks/{}", old.kid()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_refused(
+        &server,
+        &sign_assertion(&old, &claims(&server, &id)).expect("sign"),
+        "removed key",
+    )
+    .await;
+    assert_token(
+        &server,
+        &sign_assertion(&new, &claims(&server, &id)).expect("sign"),
+    )
+    .await;
+    // The last key stays.
+    let (status, body) = server
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/admin/clients/{id}/jwks/{}", new.kid()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+
+    // At most ten keys: the eleventh is 409.
+    for _ in 0..9 {
+        let k = SigningKey::generate(Algorithm::EdDSA).expect("key");
+        let (status, body) = server
+            .admin(
+                reqwest::Method::POST,
+                &format!("/admin/clients/{id}/jwks"),
+                Some(serde_json::to_value(k.public_jwk()).expect("jwk")),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let k = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let (status, body) = server
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/clients/{id}/jwks"),
+            Some(serde_json::to_value(k.public_jwk()).expect("jwk")),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    // A secret client has no keys to add to.
+    let (other, _) = server.org_client(&["invoices:read"]).await;
+    let (status, _) = server
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/clients/{other}/jwks"),
+            Some(serde_json::to_value(k.public_jwk()).expect("jwk")),
+        )
+        .await;
+    assert_eq!(status, 422);
+    // The changes were audited.
+    server.issuer.flush_audit().await;
+    let (_, audit) = server
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/audit?client_id={id}&kind=client.updated"),
+            None,
+        )
+        .await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .is_some_and(|items| items.len() >= 11),
+        "{audit}"
+    );
+}
+
+mod jwks_uri {
+    use std::time::Duration;
+
+    use m2m_core::{Algorithm, JwkSet, SigningKey, sign_assertion};
+    use m2m_issuer::ClientJwksPolicy;
+    use serde_json::json;
+
+    use super::{assert_refused, assert_token, claims};
+    use crate::client_metadata::{DocumentServer, Reply};
+    use crate::common::TestServer;
+
+    fn jwks(keys: &[&SigningKey]) -> Reply {
+        let set = JwkSet {
+            keys: keys.iter().map(|k| k.public_jwk().clone()).collect(),
+        };
+        Reply::with_headers(
+            "application/json",
+            "Cache-Control: max-age=600\n",
+            serde_json::to_string(&set).expect("json").as_bytes(),
+        )
+    }
+
+    async fn issuer(keys: &DocumentServer, allow_loopback: bool) -> TestServer {
+        let mut policy = ClientJwksPolicy::new()
+            .extra_root_pem(keys.ca_pem.clone())
+            .timeout(Duration::from_millis(800));
+        if allow_loopback {
+            policy = policy.allow_network("127.0.0.0/8".parse().expect("cidr"));
+        }
+        TestServer::start_with(|b| b.client_jwks(policy)).await
+    }
+
+    async fn uri_client(server: &mut TestServer, uri: &str) -> String {
+        let (status, created) = server
+            .admin(
+                reqwest::Method::POST,
+                "/admin/clients",
+                Some(json!({
+                    "name": "uri agent", "kind": "org", "org_id": "org_1",
+                    "scopes": ["invoices:read"],
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks_uri": uri,
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["jwks_uri"], uri);
+        created["client_id"].as_str().expect("id").to_owned()
+    }
+
+    #[tokio::test]
+    async fn keys_come_from_the_uri_and_a_rotation_is_followed_by_kid() {
+        let keys = DocumentServer::start().await;
+        let a = SigningKey::generate(Algorithm::ES256).expect("key");
+        let b = SigningKey::generate(Algorithm::EdDSA).expect("key");
+        keys.serve("/jwks.json", jwks(&[&a]));
+        let mut server = issuer(&keys, true).await;
+        let id = uri_client(&mut server, &keys.url("/jwks.json")).await;
+
+        assert_token(
+            &server,
+            &sign_assertion(&a, &claims(&server, &id)).expect("sign"),
+        )
+        .await;
+        assert_token(
+            &server,
+            &sign_assertion(&a, &claims(&server, &id)).expect("sign"),
+        )
+        .await;
+        assert_eq!(keys.hits("/jwks.json"), 1, "cached by max-age");
+
+        // The client rotates to b: its unknown kid re-fetches once.
+        keys.serve("/jwks.json", jwks(&[&b]));
+        assert_token(
+            &server,
+            &sign_assertion(&b, &claims(&server, &id)).expect("sign"),
+        )
+        .await;
+        assert_eq!(keys.hits("/jwks.json"), 2);
+        assert_refused(
+            &server,
+            &sign_assertion(&a, &claims(&server, &id)).expect("sign"),
+            "a left the set",
+        )
+        .await;
+        // Made-up kids within the cooldown fetch nothing more.
+        for _ in 0..5 {
+            let stranger = SigningKey::generate(Algorithm::ES256).expect("key");
+            assert_refused(
+                &server,
+                &sign_assertion(&stranger, &claims(&server, &id)).expect("sign"),
+                "unknown kid",
+            )
+            .await;
+        }
+        assert_eq!(keys.hits("/jwks.json"), 2, "cooldown holds re-fetches back");
+    }
+
+    #[tokio::test]
+    async fn a_loopback_jwks_uri_is_refused_by_default_and_failures_are_invalid_client() {
+        let keys = DocumentServer::start().await;
+        let a = SigningKey::generate(Algorithm::ES256).expect("key");
+        keys.serve("/jwks.json", jwks(&[&a]));
+        let mut server = issuer(&keys, false).await;
+        let id = uri_client(&mut server, &keys.url("/jwks.json")).await;
+        assert_refused(
+            &server,
+            &sign_assertion(&a, &claims(&server, &id)).expect("sign"),
+            "SSRF: loopback",
+        )
+        .await;
+        assert_eq!(keys.hits("/jwks.json"), 0, "never connected");
+
+        // Allowed, but the set is not JSON, or the server is gone: still invalid_client.
+        let mut server = issuer(&keys, true).await;
+        let id = uri_client(&mut server, &keys.url("/broken.json")).await;
+        keys.serve(
+            "/broken.json",
+            Reply::with_headers("application/json", "", b"{not json"),
+        );
+        assert_refused(
+            &server,
+            &sign_assertion(&a, &claims(&server, &id)).expect("sign"),
+            "broken JWKS",
+        )
+        .await;
+        let id = uri_client(&mut server, "https://127.0.0.1:1/jwks.json").await;
+        assert_refused(
+            &server,
+            &sign_assertion(&a, &claims(&server, &id)).expect("sign"),
+            "nobody listening",
+        )
+        .await;
+    }
+}

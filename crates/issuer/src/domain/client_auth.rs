@@ -39,7 +39,7 @@ use m2m_core::{ClientId, ClientSecret, SecretHash, SecretHasher};
 use super::audit::{AuditEvent, AuditSink, AuthFailure, Endpoint};
 use super::cache::{CachedClient, ClientCache};
 use super::error::AuthError;
-use super::private_key_jwt::{AssertionSettings, PrivateKeyJwt};
+use super::private_key_jwt::PrivateKeyJwt;
 use super::throttle::Throttle;
 use crate::store::{SecretRecord, Store, TokenEndpointAuthMethod};
 
@@ -152,11 +152,11 @@ impl ClientAuth {
         hasher: Arc<SecretHasher>,
         throttle: Throttle,
         audit: Arc<AuditSink>,
-        assertions: AssertionSettings,
+        private_key_jwt: PrivateKeyJwt,
     ) -> Self {
         let dummy_hash = hasher.hash("m2ms_dummy-secret-for-unknown-clients");
         ClientAuth {
-            private_key_jwt: PrivateKeyJwt::new(Arc::clone(&store), assertions),
+            private_key_jwt,
             store,
             cache,
             hasher,

@@ -116,6 +116,10 @@ pub(crate) enum RegistryError {
     SecretLimit {
         max: usize,
     },
+    /// The `private_key_jwt` client has the most keys it may have.
+    KeyLimit {
+        max: usize,
+    },
     Internal(Internal),
 }
 

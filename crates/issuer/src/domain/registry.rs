@@ -26,8 +26,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use m2m_core::{
-    AccessTokenClaims, ClientId, ClientKind, ClientSecret, Revocation, RevokedClient, RevokedToken,
-    ScopeSet, SecretHasher, TokenTtl, UserId,
+    AccessTokenClaims, ClientId, ClientKind, ClientSecret, PublicJwk, Revocation, RevokedClient,
+    RevokedToken, ScopeSet, SecretHasher, TokenTtl, UserId,
 };
 
 use super::audit::{AuditEvent, AuditSink, GrantRevokeReason};
@@ -37,8 +37,8 @@ use super::minter::Minter;
 use super::registration::{self, ClientChanges, NewClient};
 use super::revocation::RevocationState;
 use crate::store::{
-    AddSecret, AuditFilter, AuditRecord, ClientFilter, ClientRecord, GrantRecord, GrantRevocation,
-    Page, SecretRecord, Store, TokenEndpointAuthMethod,
+    AddSecret, AuditFilter, AuditRecord, ClientFilter, ClientKeys, ClientRecord, GrantRecord,
+    GrantRevocation, Page, SecretRecord, Store, TokenEndpointAuthMethod,
 };
 use crate::{ADMIN_SCOPE, IssuerError};
 
@@ -60,6 +60,10 @@ const PUBLIC_HAS_NO_SECRETS: &str = "a public client (token_endpoint_auth_method
 /// Why a private_key_jwt client may not hold secrets.
 const KEY_CLIENT_HAS_NO_SECRETS: &str = "a private_key_jwt client has no secrets: it \
     authenticates with a JWT signed by one of its keys";
+
+/// Why a `jwks_uri` client's keys are not changed here.
+const JWKS_URI_KEYS: &str = "the client's keys come from its jwks_uri: change them there, \
+    or set jwks instead";
 
 /// A grant to revoke, and why.
 #[derive(Debug)]
@@ -506,6 +510,104 @@ impl Registry {
                 client_id: client_id.clone(),
                 actor: actor.clone(),
                 secret_id: secret_id.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds a public key (a JWK, checked by [`registration::check_jwk`]) to
+    /// a `private_key_jwt` client with inline `jwks`, up to
+    /// [`registration::MAX_CLIENT_KEYS`]; returns it as stored (with its kid).
+    /// Drops the cached lookup and audits. Two concurrent changes of one
+    /// client's keys are last-writer-wins, as any two client updates are.
+    pub(crate) async fn add_client_key(
+        &self,
+        actor: &ClientId,
+        client_id: &ClientId,
+        jwk: &serde_json::Value,
+        now: u64,
+    ) -> Result<PublicJwk, RegistryError> {
+        let jwk = registration::check_jwk(jwk)?;
+        let mut client = self.key_client(client_id).await?;
+        let Some(ClientKeys::Jwks(set)) = &mut client.client_keys else {
+            return Err(RegistryError::invalid(JWKS_URI_KEYS));
+        };
+        if set.keys.iter().any(|k| k.kid == jwk.kid) {
+            return Err(RegistryError::invalid(
+                "the client already has a key with this kid",
+            ));
+        }
+        if set.keys.len() >= registration::MAX_CLIENT_KEYS {
+            return Err(RegistryError::KeyLimit {
+                max: registration::MAX_CLIENT_KEYS,
+            });
+        }
+        set.keys.push(jwk.clone());
+        self.save_keys(actor, client, now).await?;
+        Ok(jwk)
+    }
+
+    /// Removes the key `kid` of a `private_key_jwt` client with inline
+    /// `jwks`; its last key stays (add the new key first). Assertions signed
+    /// by the removed key are refused from now on, on this node at once and
+    /// on others within the client cache window.
+    pub(crate) async fn remove_client_key(
+        &self,
+        actor: &ClientId,
+        client_id: &ClientId,
+        kid: &str,
+        now: u64,
+    ) -> Result<(), RegistryError> {
+        let mut client = self.key_client(client_id).await?;
+        let Some(ClientKeys::Jwks(set)) = &mut client.client_keys else {
+            return Err(RegistryError::invalid(JWKS_URI_KEYS));
+        };
+        let before = set.keys.len();
+        set.keys.retain(|k| k.kid.as_deref() != Some(kid));
+        if set.keys.len() == before {
+            return Err(RegistryError::NotFound(Missing::Key));
+        }
+        if set.keys.is_empty() {
+            return Err(RegistryError::invalid(
+                "this is the client's last key: add its new key first, then remove this one",
+            ));
+        }
+        self.save_keys(actor, client, now).await
+    }
+
+    /// A client that authenticates with `private_key_jwt`.
+    async fn key_client(&self, client_id: &ClientId) -> Result<ClientRecord, RegistryError> {
+        let client = self
+            .store
+            .get_client(client_id)
+            .await?
+            .ok_or(RegistryError::NotFound(Missing::Client))?;
+        if client.token_endpoint_auth_method != TokenEndpointAuthMethod::PrivateKeyJwt {
+            return Err(RegistryError::invalid(
+                "only a private_key_jwt client has keys",
+            ));
+        }
+        Ok(client)
+    }
+
+    async fn save_keys(
+        &self,
+        actor: &ClientId,
+        mut client: ClientRecord,
+        now: u64,
+    ) -> Result<(), RegistryError> {
+        client.updated_at = now;
+        if !self.store.update_client(&client, None).await? {
+            return Err(RegistryError::NotFound(Missing::Client));
+        }
+        self.cache.invalidate(&client.client_id);
+        self.audit.record(
+            now,
+            AuditEvent::ClientUpdated {
+                client_id: client.client_id.clone(),
+                actor: actor.clone(),
+                fields: vec!["jwks"],
+                revoked_at: None,
             },
         );
         Ok(())

@@ -340,6 +340,11 @@ pub(crate) fn admin_error(error: RegistryError) -> AdminError {
             "secret_limit_reached",
             format!("a client may have at most {max} live secrets; delete one first"),
         ),
+        RegistryError::KeyLimit { max } => AdminError::new(
+            StatusCode::CONFLICT,
+            "key_limit_reached",
+            format!("a client may have at most {max} keys; delete one first"),
+        ),
         RegistryError::Internal(error) => {
             log_internal(&error);
             AdminError::server_error()

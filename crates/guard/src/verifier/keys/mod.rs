@@ -19,6 +19,7 @@
 //! make a set unusable, and then the keys held are kept.
 
 mod remote;
+mod remote_jwks;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +33,7 @@ use tokio::task::AbortHandle;
 use super::cache::TokenCache;
 use crate::fetch::FetchError;
 pub(crate) use remote::{Remote, RemoteTimings};
+pub use remote_jwks::RemoteJwks;
 
 /// The current keys, a generation number that grows with every change, and
 /// the keys skipped by the last load.

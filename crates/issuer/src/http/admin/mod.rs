@@ -17,6 +17,7 @@ use crate::Issuer;
 
 mod audit;
 mod auth;
+mod client_keys;
 mod clients;
 mod extract;
 mod grants;
@@ -37,6 +38,11 @@ pub(crate) fn router(issuer: &Issuer) -> Router<Issuer> {
         .route(
             "/admin/clients/{client_id}/secrets/{secret_id}",
             delete(secrets::remove),
+        )
+        .route("/admin/clients/{client_id}/jwks", post(client_keys::add))
+        .route(
+            "/admin/clients/{client_id}/jwks/{kid}",
+            delete(client_keys::remove),
         )
         .route("/admin/clients/{client_id}/grants", get(grants::list))
         .route(
