@@ -42,6 +42,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "public clients and resources",
         include_str!("../migrations/sqlite/0005_public_clients_and_resources.sql"),
     ),
+    (
+        7,
+        "federated credentials",
+        include_str!("../migrations/sqlite/0007_federated_credentials.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -70,6 +75,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         5,
         "public clients and resources",
         include_str!("../migrations/postgres/0005_public_clients_and_resources.sql"),
+    ),
+    (
+        7,
+        "federated credentials",
+        include_str!("../migrations/postgres/0007_federated_credentials.sql"),
     ),
 ];
 

@@ -7,10 +7,11 @@ use m2m_core::{
 
 use super::error::StoreResult;
 use super::records::{
-    AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode,
+    AddFederatedCredential, AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode,
     GrantRecord, GrantRevocation, Page, RefreshTokenRecord, RevocationPage, RotateRefresh,
     SecretRecord, StoredKey, TokenMinute,
 };
+use super::records::FederatedCredentialRecord;
 
 /// Where the issuer keeps clients, secret hashes, signing keys, revocations
 /// and audit events.
@@ -189,6 +190,36 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
         &self,
         revocation: &GrantRevocation<'_>,
     ) -> StoreResult<Option<Vec<RevokedToken>>>;
+
+    // ---- federated credentials ----
+
+    /// A client's federated credentials, oldest first.
+    async fn list_federated_credentials(
+        &self,
+        client_id: &ClientId,
+    ) -> StoreResult<Vec<FederatedCredentialRecord>>;
+
+    /// The federated credentials naming `issuer` (exact string), of every
+    /// client, ordered by client id then creation, at most `limit`.
+    async fn federated_credentials_of_issuer(
+        &self,
+        issuer: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<FederatedCredentialRecord>>;
+
+    /// Adds a federated credential unless the client already has `max` of
+    /// them; the check and the insert are one atomic step. An entry with the
+    /// same id for the same client is a
+    /// [`StoreError::Conflict`](super::StoreError::Conflict).
+    async fn add_federated_credential(
+        &self,
+        credential: &FederatedCredentialRecord,
+        max: usize,
+    ) -> StoreResult<AddFederatedCredential>;
+
+    /// Deletes one federated credential of a client. Returns whether it existed.
+    async fn delete_federated_credential(&self, client_id: &ClientId, id: &str)
+    -> StoreResult<bool>;
 
     // ---- audit ----
 

@@ -5,6 +5,8 @@
 //! database itself, the few invariants that must hold across replicas:
 //!
 //! - at most `max_live` live secrets per client ([`Store::add_secret`]);
+//! - at most `max` federated credentials per client
+//!   ([`Store::add_federated_credential`]), deleted with their client;
 //! - a change to a client and the revocation it implies happen together
 //!   ([`Store::update_client`], [`Store::delete_client`]), and so do a key
 //!   ring change and a key's revocation ([`Store::save_key_ring`]);
@@ -39,3 +41,4 @@ pub use records::{
     GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord, RevocationPage,
     RotateRefresh, SecretRecord, StoredKey, TokenEndpointAuthMethod, TokenMinute,
 };
+pub use records::{AddFederatedCredential, FederatedCredentialRecord};
