@@ -6,6 +6,7 @@ mod bound_user;
 mod client_metadata;
 mod common;
 mod feed_load;
+mod federation;
 mod form_props;
 mod headers;
 mod interop;

@@ -104,6 +104,7 @@ pub(crate) enum Missing {
     Secret,
     Grant,
     Key,
+    FederatedCredential,
 }
 
 /// An admin operation on the registry failed.
@@ -114,6 +115,10 @@ pub(crate) enum RegistryError {
     Invalid(Cow<'static, str>),
     /// The client has the most live secrets it may have.
     SecretLimit {
+        max: usize,
+    },
+    /// The client has the most federated credentials it may have.
+    FederatedCredentialLimit {
         max: usize,
     },
     Internal(Internal),
