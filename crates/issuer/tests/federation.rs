@@ -101,7 +101,9 @@ async fn federated_credential_errors_are_404_409_415_422_400() {
         json!({"issuer": GH, "subject": "s", "jwks": {"keys": [{"kty": "oct", "k": "AAAA"}]}}),
         json!({"issuer": GH, "subject": "x".repeat(513)}),
     ] {
-        let (status, error) = server.admin(Method::POST, &path(&id), Some(bad.clone())).await;
+        let (status, error) = server
+            .admin(Method::POST, &path(&id), Some(bad.clone()))
+            .await;
         assert_eq!(status, 422, "{bad}: {error}");
     }
     let response = server

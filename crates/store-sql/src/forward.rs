@@ -86,9 +86,8 @@ macro_rules! forward_store {
             async fn list_federated_credentials(
                 &self,
                 client_id: &m2m_core::ClientId,
-            ) -> m2m_issuer::store::StoreResult<
-                Vec<m2m_issuer::store::FederatedCredentialRecord>,
-            > {
+            ) -> m2m_issuer::store::StoreResult<Vec<m2m_issuer::store::FederatedCredentialRecord>>
+            {
                 self.$inner().list_federated_credentials(client_id).await
             }
 
@@ -96,9 +95,8 @@ macro_rules! forward_store {
                 &self,
                 issuer: &str,
                 limit: usize,
-            ) -> m2m_issuer::store::StoreResult<
-                Vec<m2m_issuer::store::FederatedCredentialRecord>,
-            > {
+            ) -> m2m_issuer::store::StoreResult<Vec<m2m_issuer::store::FederatedCredentialRecord>>
+            {
                 self.$inner()
                     .federated_credentials_of_issuer(issuer, limit)
                     .await
@@ -109,7 +107,9 @@ macro_rules! forward_store {
                 credential: &m2m_issuer::store::FederatedCredentialRecord,
                 max: usize,
             ) -> m2m_issuer::store::StoreResult<m2m_issuer::store::AddFederatedCredential> {
-                self.$inner().add_federated_credential(credential, max).await
+                self.$inner()
+                    .add_federated_credential(credential, max)
+                    .await
             }
 
             async fn delete_federated_credential(
@@ -117,7 +117,9 @@ macro_rules! forward_store {
                 client_id: &m2m_core::ClientId,
                 id: &str,
             ) -> m2m_issuer::store::StoreResult<bool> {
-                self.$inner().delete_federated_credential(client_id, id).await
+                self.$inner()
+                    .delete_federated_credential(client_id, id)
+                    .await
             }
 
             async fn list_keys(

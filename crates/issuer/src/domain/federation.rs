@@ -190,7 +190,10 @@ fn check_jwks(jwks: &Value) -> Result<(), RegistryError> {
         )));
     }
     let private = |k: &Value| ["d", "p", "q", "k"].iter().any(|m| k.get(m).is_some());
-    if jwks["keys"].as_array().is_some_and(|keys| keys.iter().any(private)) {
+    if jwks["keys"]
+        .as_array()
+        .is_some_and(|keys| keys.iter().any(private))
+    {
         return Err(RegistryError::invalid(
             "jwks must hold public keys only (a key has private or symmetric material)",
         ));
@@ -344,7 +347,10 @@ mod tests {
         assert!(holds(&[("/a~1b", "slash")]));
         assert!(holds(&[("/list/0", "x")]));
         assert!(!holds(&[("missing", "")]));
-        assert!(!holds(&[("repository", "acme/app"), ("ref", "refs/heads/main")]));
+        assert!(!holds(&[
+            ("repository", "acme/app"),
+            ("ref", "refs/heads/main")
+        ]));
     }
 
     fn new(issuer: &str, subject: &str) -> NewFederatedCredential {
@@ -359,11 +365,21 @@ mod tests {
     fn entry_rules() {
         let ok = check_new(new("https://gh.example", "repo:a/b:*"), "https://us").unwrap();
         assert_eq!(ok.audience, "https://us");
-        for bad in ["", "gh.example", "ftp://x", "https://u:p@x", "https://x?q", "https://x#f"] {
+        for bad in [
+            "",
+            "gh.example",
+            "ftp://x",
+            "https://u:p@x",
+            "https://x?q",
+            "https://x#f",
+        ] {
             assert!(check_new(new(bad, "s"), "https://us").is_err(), "{bad}");
         }
         for bad in ["", "*", "**", "a\nb", &"*a".repeat(9)] {
-            assert!(check_new(new("https://x", bad), "https://us").is_err(), "{bad}");
+            assert!(
+                check_new(new("https://x", bad), "https://us").is_err(),
+                "{bad}"
+            );
         }
         for name in ["sub", "/aud", "/exp/x", "", "/"] {
             let mut n = new("https://x", "s");

@@ -587,7 +587,11 @@ impl Registry {
         id: &str,
         now: u64,
     ) -> Result<(), RegistryError> {
-        if !self.store.delete_federated_credential(client_id, id).await? {
+        if !self
+            .store
+            .delete_federated_credential(client_id, id)
+            .await?
+        {
             return Err(RegistryError::NotFound(Missing::FederatedCredential));
         }
         self.cache.invalidate(client_id);

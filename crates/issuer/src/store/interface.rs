@@ -6,12 +6,12 @@ use m2m_core::{
 };
 
 use super::error::StoreResult;
-use super::records::{
-    AddFederatedCredential, AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode,
-    GrantRecord, GrantRevocation, Page, RefreshTokenRecord, RevocationPage, RotateRefresh,
-    SecretRecord, StoredKey, TokenMinute,
-};
 use super::records::FederatedCredentialRecord;
+use super::records::{
+    AddFederatedCredential, AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter,
+    ClientRecord, ConsumeCode, GrantRecord, GrantRevocation, Page, RefreshTokenRecord,
+    RevocationPage, RotateRefresh, SecretRecord, StoredKey, TokenMinute,
+};
 
 /// Where the issuer keeps clients, secret hashes, signing keys, revocations
 /// and audit events.
@@ -218,8 +218,11 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     ) -> StoreResult<AddFederatedCredential>;
 
     /// Deletes one federated credential of a client. Returns whether it existed.
-    async fn delete_federated_credential(&self, client_id: &ClientId, id: &str)
-    -> StoreResult<bool>;
+    async fn delete_federated_credential(
+        &self,
+        client_id: &ClientId,
+        id: &str,
+    ) -> StoreResult<bool>;
 
     // ---- audit ----
 

@@ -19,9 +19,10 @@ use m2m_core::{
 };
 
 use super::{
-    AddFederatedCredential, AddSecret, FederatedCredentialRecord, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode,
-    GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord, RevocationPage,
-    RotateRefresh, SecretRecord, Store, StoreError, StoreResult, StoredKey, TokenMinute,
+    AddFederatedCredential, AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter,
+    ClientRecord, ConsumeCode, FederatedCredentialRecord, GrantRecord, GrantRevocation,
+    LoggedRevocation, Page, RefreshTokenRecord, RevocationPage, RotateRefresh, SecretRecord, Store,
+    StoreError, StoreResult, StoredKey, TokenMinute,
 };
 
 struct ClientEntry {
@@ -325,11 +326,7 @@ impl Store for MemoryStore {
             .filter(|(_, f)| !f.is_empty())
             .collect();
         found.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        Ok(found
-            .into_iter()
-            .flat_map(|(_, f)| f)
-            .take(limit)
-            .collect())
+        Ok(found.into_iter().flat_map(|(_, f)| f).take(limit).collect())
     }
 
     async fn add_federated_credential(

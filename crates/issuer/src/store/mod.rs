@@ -36,9 +36,9 @@ mod records;
 pub use error::{StoreError, StoreResult};
 pub use interface::Store;
 pub use memory::MemoryStore;
+pub use records::{AddFederatedCredential, FederatedCredentialRecord};
 pub use records::{
     AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode,
     GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord, RevocationPage,
     RotateRefresh, SecretRecord, StoredKey, TokenEndpointAuthMethod, TokenMinute,
 };
-pub use records::{AddFederatedCredential, FederatedCredentialRecord};

@@ -10,9 +10,7 @@
 use std::collections::BTreeMap;
 
 use m2m_core::ClientId;
-use m2m_issuer::store::{
-    AddFederatedCredential, FederatedCredentialRecord, StoreResult,
-};
+use m2m_issuer::store::{AddFederatedCredential, FederatedCredentialRecord, StoreResult};
 
 use crate::backend::{Backend, commit, execute, fetch_all, fetch_one, fetch_optional, insert};
 use crate::dialect::{Dialect, Sql};
