@@ -159,4 +159,4 @@ pub use layer::{RequireScopes, RequireScopesLayer, ResponseBody, ResponseFuture}
 pub use metadata::{DEFAULT_METADATA_MAX_AGE, ProtectedResourceMetadata};
 pub use policy::{Policy, ScopePolicy};
 pub use resource::{InvalidResource, MAX_RESOURCE_LEN, ResourceUri, WELL_KNOWN_PATH};
-pub use verifier::{InProcessKeys, Revocations};
+pub use verifier::{InProcessKeys, RemoteJwks, Revocations};

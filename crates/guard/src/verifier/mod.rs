@@ -43,7 +43,7 @@ use cache::Entry;
 pub(crate) use cache::TokenCache;
 pub(crate) use clock::{Clock, system as system_clock};
 pub(crate) use feed::Feed;
-pub use keys::InProcessKeys;
+pub use keys::{InProcessKeys, RemoteJwks};
 pub(crate) use keys::{KeyStore, Remote, RemoteTimings};
 pub use revocations::Revocations;
 

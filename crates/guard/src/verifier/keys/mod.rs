@@ -18,6 +18,7 @@
 //! same; the keys beside it load. Only two different keys under one `kid`
 //! make a set unusable, and then the keys held are kept.
 
+mod on_demand;
 mod remote;
 
 use std::fmt;
@@ -31,6 +32,7 @@ use tokio::task::AbortHandle;
 
 use super::cache::TokenCache;
 use crate::fetch::FetchError;
+pub use on_demand::RemoteJwks;
 pub(crate) use remote::{Remote, RemoteTimings};
 
 /// The current keys, a generation number that grows with every change, and
