@@ -8,6 +8,8 @@
 //! - [`SigningKey`], [`VerifyingKey`], [`KeySet`], [`PublicJwk`], [`JwkSet`]: keys.
 //! - [`KeyRing`], [`RotationPolicy`]: rotation as pure functions of time.
 //! - [`sign`], [`Validation`]: JWS compact tokens, signed and verified with ring.
+//! - [`verify_assertion`], [`AssertionRules`]: JWT client assertions (RFC 7523);
+//!   [`dangerous::peek_assertion`] reads one unverified, to choose its keys.
 //! - [`Revocation`] ([`RevokedToken`], [`RevokedClient`], [`RevokedKey`]) and
 //!   [`RevocationFeed`]: one revocation type for the store, the feed and guards.
 //!
@@ -43,6 +45,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod assertion;
 mod b64;
 mod claims;
 mod client;
@@ -56,12 +59,21 @@ mod revocation;
 mod scope;
 mod token;
 
+pub use assertion::{
+    AssertionClaims, AssertionError, AssertionRules, CLIENT_ASSERTION_TYPE_JWT,
+    DEFAULT_MAX_ASSERTION_LEN, DEFAULT_MAX_ASSERTION_LIFETIME_SECS, MAX_ASSERTION_ID_LEN,
+    MAX_JTI_LEN, VerifiedAssertion, sign_assertion, verify_assertion,
+};
 pub use claims::{AccessTokenClaims, Audience};
 pub use client::{BindingError, ClientKind, TokenTtl, TtlOutOfRange, UnknownClientKind};
 pub use credentials::{
     CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX, ClientSecret, MAX_SECRET_LEN, RandomnessUnavailable,
     SecretHash, SecretHasher, random_bytes, random_id,
 };
+/// Reading tokens without verifying them: only to choose how to verify.
+pub mod dangerous {
+    pub use crate::assertion::dangerous::{UnverifiedAssertion, peek_assertion};
+}
 pub use error::KeyError;
 pub use ids::{ClientId, InvalidId, MAX_ID_LEN, OrgId, UserId, validate_id};
 pub use jwk::{JwkSet, PublicJwk};

@@ -318,58 +318,16 @@ impl Validation {
         keys: &KeySet,
         now: u64,
     ) -> Result<VerifiedToken, VerifyError> {
-        if token.len() > self.max_len {
-            return Err(VerifyError::TooLarge {
-                len: token.len(),
-                max: self.max_len,
-            });
-        }
-        let (signing_input, signature_b64) =
-            token.rsplit_once('.').ok_or(VerifyError::Malformed)?;
-        let (header_b64, payload_b64) = signing_input
-            .split_once('.')
-            .ok_or(VerifyError::Malformed)?;
-        if payload_b64.contains('.') {
-            return Err(VerifyError::Malformed);
-        }
-
-        let header_bytes = b64::decode(header_b64).ok_or(VerifyError::Base64)?;
-        let header: Header<'_> =
-            serde_json::from_slice(&header_bytes).map_err(|_| VerifyError::HeaderJson)?;
-        let token_alg = check_alg(&header.alg)?;
-        header.refuse_forbidden()?;
-        if let Some(required) = &self.typ {
-            let typ = header.typ.as_deref();
-            if !typ.is_some_and(|t| typ_matches(t, required)) {
-                return Err(VerifyError::WrongType(typ.map(str::to_owned)));
-            }
-        }
-
-        let key = match header.kid.as_deref() {
-            Some(kid) => keys
-                .get(kid)
-                .ok_or_else(|| VerifyError::UnknownKid(kid.to_owned()))?,
-            None => keys.single().ok_or(VerifyError::MissingKid)?,
-        };
-        if key.algorithm() != token_alg {
-            return Err(VerifyError::AlgorithmMismatch {
-                token: header.alg.into_owned(),
-                key: key.algorithm(),
-            });
-        }
-
-        let signature = b64::decode(signature_b64).ok_or(VerifyError::Base64)?;
-        if !key.verify(signing_input.as_bytes(), &signature) {
-            return Err(VerifyError::BadSignature);
-        }
-
-        let payload = b64::decode(payload_b64).ok_or(VerifyError::Base64)?;
-        let claims: AccessTokenClaims =
-            serde_json::from_slice(&payload).map_err(|e| VerifyError::ClaimsJson(e.to_string()))?;
+        let jws = verify_jws(token, keys, self.max_len, |typ| match &self.typ {
+            Some(required) => typ.is_some_and(|t| typ_matches(t, required)),
+            None => true,
+        })?;
+        let claims: AccessTokenClaims = serde_json::from_slice(&jws.payload)
+            .map_err(|e| VerifyError::ClaimsJson(e.to_string()))?;
         self.check_claims(&claims, now)?;
         Ok(VerifiedToken {
             claims,
-            kid: header.kid.map(Cow::into_owned),
+            kid: jws.kid,
         })
     }
 
@@ -413,7 +371,74 @@ fn check_alg(alg: &str) -> Result<Algorithm, VerifyError> {
     Algorithm::from_name(alg).ok_or_else(|| VerifyError::UnsupportedAlgorithm(alg.to_owned()))
 }
 
-fn typ_matches(typ: &str, required: &str) -> bool {
+/// A JWS whose header passed the RFC 8725 checks and whose signature
+/// verified: its `kid` and its payload, not yet parsed.
+pub(crate) struct VerifiedJws {
+    pub(crate) kid: Option<String>,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// The signature half of verification, shared by access tokens and client
+/// assertions: length bound, strict base64url, header JSON, `none`/`HS*`
+/// refused, forbidden members refused, `typ_ok` on the `typ` header, key by
+/// `kid` (or the only one), the key's algorithm equal to `alg`, then the
+/// signature, before anything of the payload is read.
+pub(crate) fn verify_jws(
+    token: &str,
+    keys: &KeySet,
+    max_len: usize,
+    typ_ok: impl FnOnce(Option<&str>) -> bool,
+) -> Result<VerifiedJws, VerifyError> {
+    if token.len() > max_len {
+        return Err(VerifyError::TooLarge {
+            len: token.len(),
+            max: max_len,
+        });
+    }
+    let (signing_input, signature_b64) = token.rsplit_once('.').ok_or(VerifyError::Malformed)?;
+    let (header_b64, payload_b64) = signing_input
+        .split_once('.')
+        .ok_or(VerifyError::Malformed)?;
+    if payload_b64.contains('.') {
+        return Err(VerifyError::Malformed);
+    }
+
+    let header_bytes = b64::decode(header_b64).ok_or(VerifyError::Base64)?;
+    let header: Header<'_> =
+        serde_json::from_slice(&header_bytes).map_err(|_| VerifyError::HeaderJson)?;
+    let token_alg = check_alg(&header.alg)?;
+    header.refuse_forbidden()?;
+    let typ = header.typ.as_deref();
+    if !typ_ok(typ) {
+        return Err(VerifyError::WrongType(typ.map(str::to_owned)));
+    }
+
+    let key = match header.kid.as_deref() {
+        Some(kid) => keys
+            .get(kid)
+            .ok_or_else(|| VerifyError::UnknownKid(kid.to_owned()))?,
+        None => keys.single().ok_or(VerifyError::MissingKid)?,
+    };
+    if key.algorithm() != token_alg {
+        return Err(VerifyError::AlgorithmMismatch {
+            token: header.alg.into_owned(),
+            key: key.algorithm(),
+        });
+    }
+
+    let signature = b64::decode(signature_b64).ok_or(VerifyError::Base64)?;
+    if !key.verify(signing_input.as_bytes(), &signature) {
+        return Err(VerifyError::BadSignature);
+    }
+
+    let payload = b64::decode(payload_b64).ok_or(VerifyError::Base64)?;
+    Ok(VerifiedJws {
+        kid: header.kid.map(Cow::into_owned),
+        payload,
+    })
+}
+
+pub(crate) fn typ_matches(typ: &str, required: &str) -> bool {
     let bare = match typ.get(..12) {
         Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
         _ => typ,

@@ -24,6 +24,7 @@ use crate::domain::keycrypt;
 use crate::domain::keys::{KeyManager, KeyRevocation, KeySettings, Rotation};
 use crate::domain::minter::Minter;
 use crate::domain::own_tokens::{OwnTokens, OwnTokensParts};
+use crate::domain::private_key_jwt::AssertionSettings;
 use crate::domain::registry::{Registry, RegistryParts};
 use crate::domain::revocation::RevocationState;
 use crate::domain::throttle::{Throttle, ThrottleConfig};
@@ -120,6 +121,7 @@ pub struct IssuerBuilder {
     scopes_supported: Option<Vec<String>>,
     registration: Option<RegistrationPolicy>,
     client_metadata: Option<ClientMetadataPolicy>,
+    assertion_max_lifetime: u64,
 }
 
 impl fmt::Debug for IssuerBuilder {
@@ -358,6 +360,15 @@ impl IssuerBuilder {
         self
     }
 
+    /// How far ahead a client assertion's `exp` may lie (`private_key_jwt`,
+    /// RFC 7523), in seconds; default
+    /// [`DEFAULT_MAX_ASSERTION_LIFETIME_SECS`](m2m_core::DEFAULT_MAX_ASSERTION_LIFETIME_SECS)
+    /// (5 minutes). The leeway is added for a client whose clock is ahead.
+    pub fn assertion_max_lifetime(mut self, seconds: u64) -> Self {
+        self.assertion_max_lifetime = seconds;
+        self
+    }
+
     fn check(&self) -> Result<String, IssuerError> {
         if self.client_metadata.is_some() && self.consent.is_none() {
             return Err(IssuerError::Config(
@@ -485,6 +496,11 @@ impl IssuerBuilder {
             hasher,
             Throttle::new(self.throttle),
             Arc::clone(&audit),
+            AssertionSettings {
+                issuer_url: issuer_url.clone(),
+                leeway: self.leeway,
+                max_lifetime: self.assertion_max_lifetime,
+            },
         ));
         let documents = self
             .client_metadata
@@ -655,6 +671,7 @@ impl Issuer {
             scopes_supported: None,
             registration: None,
             client_metadata: None,
+            assertion_max_lifetime: m2m_core::DEFAULT_MAX_ASSERTION_LIFETIME_SECS,
         }
     }
 
@@ -796,6 +813,8 @@ impl Issuer {
         inner.revocations.prune(before);
         // Codes live 60 s; an expired one is refused whether or not it is here.
         inner.store.purge_auth_codes(now).await?;
+        // A claimed assertion id is kept until its assertion's exp + leeway.
+        inner.store.purge_assertion_ids(now).await?;
         Ok(rotation)
     }
 

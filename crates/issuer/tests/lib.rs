@@ -13,6 +13,7 @@ mod interop;
 mod introspect_revoke;
 mod keys;
 mod path_ids;
+mod private_key_jwt;
 mod public_clients;
 mod registration_endpoint;
 mod revocation;

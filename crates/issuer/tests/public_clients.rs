@@ -431,7 +431,7 @@ async fn token_endpoint_auth_method_rules_at_registration() {
         ),
         (
             json!({"kind": "user", "org_id": "o", "token_endpoint_auth_method": "private_key_jwt"}),
-            "not supported yet",
+            "needs jwks or jwks_uri",
         ),
         (
             json!({"kind": "user", "org_id": "o", "token_endpoint_auth_method": "client_secret_jwt"}),
@@ -546,15 +546,29 @@ async fn metadata_with_a_consent_handler_offers_public_clients_and_the_configure
     );
     assert_eq!(
         metadata["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post", "none"])
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none"
+        ])
     );
     assert_eq!(
         metadata["revocation_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post", "none"])
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none"
+        ])
     );
     assert_eq!(
         metadata["introspection_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
     assert_eq!(
         metadata["scopes_supported"],

@@ -690,7 +690,11 @@ async fn user_clients_are_off_without_a_consent_handler() {
     );
     assert_eq!(
         metadata["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"]),
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ]),
         "no public clients without user-level clients"
     );
     assert!(metadata.get("scopes_supported").is_none());

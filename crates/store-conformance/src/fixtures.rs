@@ -37,6 +37,7 @@ pub(crate) fn client(id: &str, kind: ClientKind, org: Option<&str>) -> ClientRec
         redirect_uris: vec![],
         // Not the default, so that a store that drops it fails the round trip.
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
+        client_keys: None,
         metadata: serde_json::json!({"team": "billing", "n": [1, 2.5, null], "deep": {"ok": true}}),
         enabled: true,
         created_at: T0,

@@ -194,6 +194,25 @@ macro_rules! forward_store {
                 self.$inner().purge_auth_codes(before).await
             }
 
+            async fn claim_assertion_id(
+                &self,
+                issuer: &str,
+                jti: &str,
+                exp: u64,
+                now: u64,
+            ) -> m2m_issuer::store::StoreResult<bool> {
+                self.$inner()
+                    .claim_assertion_id(issuer, jti, exp, now)
+                    .await
+            }
+
+            async fn purge_assertion_ids(
+                &self,
+                before: u64,
+            ) -> m2m_issuer::store::StoreResult<u64> {
+                self.$inner().purge_assertion_ids(before).await
+            }
+
             async fn create_grant(
                 &self,
                 grant: &m2m_issuer::store::GrantRecord,

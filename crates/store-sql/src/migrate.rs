@@ -43,6 +43,11 @@ pub(crate) const SQLITE: &[Step] = &[
         include_str!("../migrations/sqlite/0005_public_clients_and_resources.sql"),
     ),
     (
+        6,
+        "private key jwt",
+        include_str!("../migrations/sqlite/0006_private_key_jwt.sql"),
+    ),
+    (
         7,
         "federated credentials",
         include_str!("../migrations/sqlite/0007_federated_credentials.sql"),
@@ -75,6 +80,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         5,
         "public clients and resources",
         include_str!("../migrations/postgres/0005_public_clients_and_resources.sql"),
+    ),
+    (
+        6,
+        "private key jwt",
+        include_str!("../migrations/postgres/0006_private_key_jwt.sql"),
     ),
     (
         7,

@@ -126,6 +126,7 @@ async fn tables_are_strict_and_the_file_is_in_wal_mode() {
     assert_eq!(
         names,
         [
+            "assertion_ids",
             "audit_events",
             "auth_codes",
             "clients",

@@ -63,6 +63,11 @@ pub(crate) enum AuthFailure {
     SecretForPublicClient,
     /// A public client tried to authenticate at introspection.
     PublicClientIntrospects,
+    /// A `private_key_jwt` client sent a secret (or nothing).
+    SecretForKeyClient,
+    /// A client assertion was refused; the reason says why (`expired`,
+    /// `replayed_jti`, `unknown_kid`, `alg_none`, `wrong_audience`, ...).
+    Assertion(&'static str),
 }
 
 impl AuthFailure {
@@ -75,6 +80,8 @@ impl AuthFailure {
             AuthFailure::MissingSecret => "missing_secret",
             AuthFailure::SecretForPublicClient => "secret_for_public_client",
             AuthFailure::PublicClientIntrospects => "public_client_at_introspection",
+            AuthFailure::SecretForKeyClient => "secret_for_private_key_jwt_client",
+            AuthFailure::Assertion(reason) => reason,
         }
     }
 }

@@ -19,18 +19,29 @@
 //! a secret, and a confidential client that sends none, fail as
 //! `invalid_client` like any other failure: a client uses the one method it
 //! is registered with (RFC 6749 §2.3).
+//!
+//! A JWT client assertion (RFC 7521 §4.2: `client_assertion_type` and
+//! `client_assertion`) is read, unverified and bounded, only to choose how
+//! to verify it ([`AssertionKind`]): a `private_key_jwt` client whose id is
+//! both `iss` and `sub` goes to [`PrivateKeyJwt`]; anything else is a
+//! federated credential (an external workload token naming the client by
+//! the form's `client_id`), judged by the federation hook
+//! ([`ClientAuth::check_federated`]). Either way a failure is the same
+//! `invalid_client`, throttled and audited as a bad secret is.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use m2m_core::dangerous::{UnverifiedAssertion, peek_assertion};
 use m2m_core::{ClientId, ClientSecret, SecretHash, SecretHasher};
 
 use super::audit::{AuditEvent, AuditSink, AuthFailure, Endpoint};
 use super::cache::{CachedClient, ClientCache};
 use super::error::AuthError;
+use super::private_key_jwt::{AssertionSettings, PrivateKeyJwt};
 use super::throttle::Throttle;
-use crate::store::{SecretRecord, Store};
+use crate::store::{SecretRecord, Store, TokenEndpointAuthMethod};
 
 /// How often `last_used_at` is written per secret at most, in seconds.
 pub const LAST_USED_GRANULARITY_SECS: u64 = 60;
@@ -38,18 +49,79 @@ pub const LAST_USED_GRANULARITY_SECS: u64 = 60;
 /// Secrets whose last write this node remembers at most; past it, it starts over.
 const MAX_TOUCHED: usize = 100_000;
 
-/// A client's claimed identity and secret (none: a public client, or a
-/// confidential one that forgot it).
-pub(crate) struct Credentials {
-    pub(crate) client_id: String,
-    pub(crate) secret: Option<ClientSecret>,
+/// How a client says who it is, as the request carried it.
+pub(crate) enum Credentials {
+    /// A claimed identity and secret (none: a public client, or a
+    /// confidential one that forgot it).
+    Secret {
+        client_id: String,
+        secret: Option<ClientSecret>,
+    },
+    /// A JWT client assertion (RFC 7521 §4.2), bounded in length, with the
+    /// form's `client_id` if it had one.
+    Assertion {
+        client_id: Option<String>,
+        assertion: String,
+    },
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("client_id", &self.client_id)
-            .finish_non_exhaustive()
+        match self {
+            Credentials::Secret { client_id, .. } => f
+                .debug_struct("Credentials::Secret")
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+            Credentials::Assertion { client_id, .. } => f
+                .debug_struct("Credentials::Assertion")
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Why an assertion was not accepted: the client's failure (throttled,
+/// audited with its reason, answered `invalid_client`), or ours.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    Failure(AuthFailure),
+    Internal(AuthError),
+}
+
+impl Refused {
+    pub(crate) fn internal(error: impl Into<AuthError>) -> Self {
+        Refused::Internal(error.into())
+    }
+}
+
+impl From<AuthFailure> for Refused {
+    fn from(failure: AuthFailure) -> Self {
+        Refused::Failure(failure)
+    }
+}
+
+/// Which check an assertion goes to, chosen from its unverified claims and
+/// the client it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AssertionKind {
+    /// The client is `private_key_jwt` and `iss` = `sub` = its id.
+    PrivateKeyJwt,
+    /// Anything else: an external token for a federated credential.
+    Federated,
+}
+
+impl AssertionKind {
+    fn of(entry: &CachedClient, peeked: &UnverifiedAssertion) -> Self {
+        let client = &entry.client;
+        let id = client.client_id.as_str();
+        if client.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt
+            && peeked.claims.iss == id
+            && peeked.claims.sub == id
+        {
+            AssertionKind::PrivateKeyJwt
+        } else {
+            AssertionKind::Federated
+        }
     }
 }
 
@@ -70,6 +142,7 @@ pub(crate) struct ClientAuth {
     audit: Arc<AuditSink>,
     /// secret id → when this node last wrote its `last_used_at`.
     last_touch: DashMap<String, u64>,
+    private_key_jwt: PrivateKeyJwt,
 }
 
 impl ClientAuth {
@@ -79,9 +152,11 @@ impl ClientAuth {
         hasher: Arc<SecretHasher>,
         throttle: Throttle,
         audit: Arc<AuditSink>,
+        assertions: AssertionSettings,
     ) -> Self {
         let dummy_hash = hasher.hash("m2ms_dummy-secret-for-unknown-clients");
         ClientAuth {
+            private_key_jwt: PrivateKeyJwt::new(Arc::clone(&store), assertions),
             store,
             cache,
             hasher,
@@ -100,9 +175,22 @@ impl ClientAuth {
         endpoint: Endpoint,
         now: u64,
     ) -> Result<Authenticated, AuthError> {
-        let client_id = ClientId::new(credentials.client_id.as_str());
-        let found = self.cache.lookup(&*self.store, &client_id).await?;
-        let outcome = match (&found, &credentials.secret) {
+        let (client_id, secret) = match credentials {
+            Credentials::Secret { client_id, secret } => (client_id, secret),
+            Credentials::Assertion {
+                client_id,
+                assertion,
+            } => {
+                return self
+                    .authenticate_assertion(client_id.as_deref(), assertion, source, endpoint, now)
+                    .await;
+            }
+        };
+        let found = self
+            .cache
+            .lookup(&*self.store, &ClientId::new(client_id.as_str()))
+            .await?;
+        let outcome = match (&found, secret) {
             (None, secret) => {
                 if let Some(secret) = secret {
                     let _ = self.hasher.verify(secret.expose(), &self.dummy_hash);
@@ -111,6 +199,12 @@ impl ClientAuth {
             }
             (Some(entry), secret) if entry.client.token_endpoint_auth_method.is_public() => {
                 check_public(entry, secret.is_some(), endpoint)
+            }
+            (Some(entry), _)
+                if entry.client.token_endpoint_auth_method
+                    == TokenEndpointAuthMethod::PrivateKeyJwt =>
+            {
+                Err(AuthFailure::SecretForKeyClient)
             }
             (Some(_), None) => Err(AuthFailure::MissingSecret),
             (Some(entry), Some(secret)) => self.check_secret(entry, secret, now).map(Some),
@@ -124,22 +218,113 @@ impl ClientAuth {
             }
             (outcome, found) => {
                 let reason = outcome.err().unwrap_or(AuthFailure::UnknownClient);
-                if let Some(retry_after) = self.throttle.failed(&credentials.client_id, source, now)
-                {
-                    return Err(AuthError::Throttled { retry_after });
-                }
-                self.audit.record(
-                    now,
-                    AuditEvent::AuthFailed {
-                        client_id: found.map(|e| e.client.client_id.clone()),
-                        reason,
-                        endpoint,
-                        source,
-                    },
-                );
-                Err(AuthError::InvalidClient)
+                Err(self.failed(client_id, found.as_ref(), reason, source, endpoint, now))
             }
         }
+    }
+
+    /// A failure: throttled past the limits (neither counted nor audited),
+    /// else counted, audited with its real reason, and `invalid_client`.
+    fn failed(
+        &self,
+        claimed_id: &str,
+        found: Option<&CachedClient>,
+        reason: AuthFailure,
+        source: Option<IpAddr>,
+        endpoint: Endpoint,
+        now: u64,
+    ) -> AuthError {
+        if let Some(retry_after) = self.throttle.failed(claimed_id, source, now) {
+            return AuthError::Throttled { retry_after };
+        }
+        self.audit.record(
+            now,
+            AuditEvent::AuthFailed {
+                client_id: found.map(|e| e.client.client_id.clone()),
+                reason,
+                endpoint,
+                source,
+            },
+        );
+        AuthError::InvalidClient
+    }
+
+    /// A client assertion: read unverified (bounded) to find the client and
+    /// the check it goes to, then that check.
+    async fn authenticate_assertion(
+        &self,
+        form_client_id: Option<&str>,
+        assertion: &str,
+        source: Option<IpAddr>,
+        endpoint: Endpoint,
+        now: u64,
+    ) -> Result<Authenticated, AuthError> {
+        let peeked = match peek_assertion(assertion, m2m_core::DEFAULT_MAX_ASSERTION_LEN) {
+            Ok(peeked) => peeked,
+            Err(e) => {
+                let claimed = form_client_id.unwrap_or_default();
+                let reason = AuthFailure::Assertion(e.reason());
+                return Err(self.failed(claimed, None, reason, source, endpoint, now));
+            }
+        };
+        // RFC 7523 §3: for client authentication `sub` is the client id; a
+        // `client_id` in the form must agree with it (RFC 7521 §4.2), unless
+        // the assertion is a federated token, which names the client only there.
+        let claimed = form_client_id.unwrap_or(peeked.claims.sub.as_str());
+        let found = if m2m_core::validate_id(claimed).is_ok() {
+            self.cache
+                .lookup(&*self.store, &ClientId::new(claimed))
+                .await?
+        } else {
+            None
+        };
+        let outcome = match &found {
+            None => Err(Refused::Failure(AuthFailure::UnknownClient)),
+            Some(entry) => match AssertionKind::of(entry, &peeked) {
+                AssertionKind::PrivateKeyJwt => {
+                    self.private_key_jwt
+                        .check(entry, assertion, endpoint, now)
+                        .await
+                }
+                AssertionKind::Federated => {
+                    self.check_federated(entry, &peeked, assertion, endpoint, now)
+                        .await
+                }
+            },
+        };
+        match (outcome, found) {
+            (Ok(()), Some(entry)) => Ok(Authenticated { entry }),
+            (Err(Refused::Internal(error)), _) => Err(error),
+            (outcome, found) => {
+                let reason = match outcome {
+                    Err(Refused::Failure(reason)) => reason,
+                    _ => AuthFailure::UnknownClient,
+                };
+                Err(self.failed(claimed, found.as_ref(), reason, source, endpoint, now))
+            }
+        }
+    }
+
+    /// FEDERATION HOOK. An assertion that is not the `private_key_jwt` of
+    /// the client it names: an external workload token (Kubernetes, GitHub
+    /// Actions, any OIDC issuer) presented for a client with federated
+    /// credentials. Workload identity federation plugs in here: it finds
+    /// the client's trust entry for `peeked.claims.iss`, gets that issuer's
+    /// keys, verifies with `m2m_core::verify_assertion` and checks with
+    /// `m2m_core::AssertionRules` (its own issuer, subject, audience;
+    /// `jti` optional but single-use through `Store::claim_assertion_id`
+    /// with the external issuer as `issuer`), then its claim conditions.
+    /// Until then every such assertion fails, audited as
+    /// `no_federated_credential`.
+    async fn check_federated(
+        &self,
+        _entry: &CachedClient,
+        _peeked: &UnverifiedAssertion,
+        _assertion: &str,
+        _endpoint: Endpoint,
+        _now: u64,
+    ) -> Result<(), Refused> {
+        Err(AuthFailure::Assertion("no_federated_credential").into())
     }
 
     /// The id of the secret that matches, checked against every stored

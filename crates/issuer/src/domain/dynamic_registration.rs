@@ -427,6 +427,7 @@ impl DynamicRegistration {
             token_ttl: TokenTtl::default(),
             redirect_uris,
             token_endpoint_auth_method: method,
+            client_keys: None,
             metadata: serde_json::json!({ "registration": REGISTRATION_MARK }),
             enabled: true,
             created_at: now,
@@ -446,6 +447,13 @@ impl DynamicRegistration {
                 ))
             })?,
         };
+        if method == TokenEndpointAuthMethod::PrivateKeyJwt {
+            // Its keys are registered through the admin API.
+            return Err(invalid(
+                "token_endpoint_auth_method private_key_jwt is not offered here: \
+                 ask an administrator to register the client with its keys",
+            ));
+        }
         if self.public_only && !method.is_public() {
             return Err(invalid(
                 "this issuer registers public clients only: token_endpoint_auth_method none",

@@ -5,7 +5,8 @@
 //! | unit | owns |
 //! |---|---|
 //! | [`registry::Registry`] | clients, secrets, grants: each change with all it implies (store write atomic with its revocation, cache, in-process revocation, audit) |
-//! | [`client_auth::ClientAuth`] | client authentication: throttle, constant-time secret check, `last_used_at` |
+//! | [`client_auth::ClientAuth`] | client authentication: throttle, constant-time secret check, `last_used_at`, the dispatch of client assertions |
+//! | [`private_key_jwt::PrivateKeyJwt`] | `private_key_jwt` (RFC 7523 §2.2): the client's keys, the assertion's signature and claims, its `jti` used once |
 //! | [`minter::Minter`] | what a token says (audience, scope, claims), the signing key, the size bound |
 //! | [`token::TokenEndpoint`] | `POST /oauth/token`: authentication, grant, minting, audit, for every grant |
 //! | [`grants::Grants`] | user-level clients: authorization and consent, codes, refresh rotation |
@@ -41,6 +42,7 @@ pub(crate) mod keycrypt;
 pub(crate) mod keys;
 pub(crate) mod minter;
 pub(crate) mod own_tokens;
+pub(crate) mod private_key_jwt;
 pub(crate) mod registration;
 pub(crate) mod registry;
 pub(crate) mod revocation;

@@ -12,16 +12,20 @@
 //! `token_endpoint_auth_method`: `client_secret_basic` (the default) or
 //! `client_secret_post`, either of which accepts both ways of sending the
 //! secret, or `none`, a public client, for kind `user` only (it gets no
-//! secret). `private_key_jwt` is refused as not supported yet.
+//! secret), or `private_key_jwt` (RFC 7523 §2.2), which gets no secret and
+//! needs exactly one of `jwks` (a JWK Set of public keys) and `jwks_uri`
+//! (an https URL); see [`check_jwk`] for what a key may be. `jwks` and
+//! `jwks_uri` are refused for any other method; changing a client to
+//! another method drops them.
 
 use m2m_core::{
-    ClientId, ClientKind, ClientSecret, OrgId, ScopeSet, SecretHasher, TokenTtl, UserId,
-    validate_id,
+    ClientId, ClientKind, ClientSecret, JwkSet, OrgId, PublicJwk, ScopeSet, SecretHasher, TokenTtl,
+    UserId, VerifyingKey, validate_id,
 };
 use serde::Deserialize;
 
 use super::error::{Internal, RegistryError};
-use crate::store::{ClientRecord, SecretRecord, TokenEndpointAuthMethod};
+use crate::store::{ClientKeys, ClientRecord, SecretRecord, TokenEndpointAuthMethod};
 
 const MAX_NAME: usize = 200;
 const MAX_SCOPES: usize = 100;
@@ -29,6 +33,15 @@ const MAX_AUDIENCES: usize = 20;
 pub(crate) const MAX_AUDIENCE_LEN: usize = 2048;
 pub(crate) const MAX_REDIRECT_URIS: usize = 20;
 const MAX_METADATA: usize = 8 * 1024;
+/// The most keys a `private_key_jwt` client may have.
+pub(crate) const MAX_CLIENT_KEYS: usize = 10;
+/// The largest JWK accepted, serialized (an 8,192-bit RSA key is about 1.5 KiB).
+const MAX_JWK_LEN: usize = 4 * 1024;
+/// The longest `jwks_uri` and `kid`.
+const MAX_JWKS_URI_LEN: usize = 2048;
+const MAX_KID_LEN: usize = 256;
+/// JWK members that only a private or symmetric key has (RFC 7518 §6).
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// A client to register, as an admin asked for it (the body of
 /// `POST /admin/clients`), not yet checked.
@@ -51,6 +64,10 @@ pub(crate) struct NewClient {
     #[serde(default)]
     token_endpoint_auth_method: Option<String>,
     #[serde(default)]
+    jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    jwks_uri: Option<String>,
+    #[serde(default)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -71,6 +88,10 @@ pub(crate) struct ClientChanges {
     redirect_uris: Option<Vec<String>>,
     #[serde(default)]
     token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    jwks_uri: Option<String>,
     #[serde(default)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
@@ -155,19 +176,151 @@ fn check_auth_method(name: Option<&str>) -> Result<TokenEndpointAuthMethod, Regi
     let Some(name) = name else {
         return Ok(TokenEndpointAuthMethod::default());
     };
-    if name == "private_key_jwt" {
-        return Err(RegistryError::invalid(
-            "token_endpoint_auth_method private_key_jwt is not supported yet: \
-             use client_secret_basic, client_secret_post or none",
-        ));
-    }
     TokenEndpointAuthMethod::from_name(name).ok_or_else(|| {
         let name: String = name.chars().take(64).collect();
         RegistryError::invalid(format!(
             "token_endpoint_auth_method {name:?} must be client_secret_basic, \
-             client_secret_post or none"
+             client_secret_post, private_key_jwt or none"
         ))
     })
+}
+
+/// Checks one JWK of a `private_key_jwt` client: a JSON object of at most
+/// 4 KiB, no private or symmetric member (`d`, `p`, `q`, `dp`, `dq`, `qi`,
+/// `oth`, `k`: such a key is refused, never stored with the part dropped),
+/// not `kty: oct`, `use` absent or `sig`, a key m2m-core verifies with
+/// (Ed25519, P-256, RSA 2048-8192; a declared `alg` fitting it), and a
+/// `kid` of at most 256 characters, set to the RFC 7638 thumbprint when
+/// absent.
+pub(crate) fn check_jwk(value: &serde_json::Value) -> Result<PublicJwk, RegistryError> {
+    let object = value
+        .as_object()
+        .ok_or_else(|| RegistryError::invalid("a JWK must be a JSON object"))?;
+    let size = serde_json::to_vec(value).map_or(usize::MAX, |v| v.len());
+    if size > MAX_JWK_LEN {
+        return Err(RegistryError::invalid(format!(
+            "a JWK must be at most {MAX_JWK_LEN} bytes serialized"
+        )));
+    }
+    if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| object.contains_key(**m)) {
+        return Err(RegistryError::invalid(format!(
+            "the JWK has the private member `{member}`: register public keys only"
+        )));
+    }
+    if object.get("kty").and_then(|k| k.as_str()) == Some("oct") {
+        return Err(RegistryError::invalid(
+            "symmetric keys (kty oct) are refused: register an asymmetric public key",
+        ));
+    }
+    let mut jwk: PublicJwk = serde_json::from_value(value.clone())
+        .map_err(|e| RegistryError::invalid(format!("the JWK is invalid: {e}")))?;
+    if jwk.key_use.as_deref().is_some_and(|u| u != "sig") {
+        return Err(RegistryError::invalid(
+            "the JWK's use must be sig (or absent)",
+        ));
+    }
+    VerifyingKey::from_jwk(&jwk)
+        .map_err(|e| RegistryError::invalid(format!("the JWK cannot verify signatures: {e}")))?;
+    match jwk.kid.as_deref() {
+        Some(kid) if kid.is_empty() || kid.len() > MAX_KID_LEN => {
+            return Err(RegistryError::invalid(format!(
+                "a JWK's kid must be 1 to {MAX_KID_LEN} bytes"
+            )));
+        }
+        Some(kid) if !kid.bytes().all(|b| b.is_ascii_graphic()) => {
+            return Err(RegistryError::invalid(
+                "a JWK's kid must be printable ASCII without spaces",
+            ));
+        }
+        Some(_) => {}
+        None => {
+            jwk.kid =
+                Some(jwk.thumbprint().map_err(|e| {
+                    RegistryError::invalid(format!("the JWK has no thumbprint: {e}"))
+                })?);
+        }
+    }
+    Ok(jwk)
+}
+
+/// Checks a `jwks` value: `{"keys": [...]}`, 1 to [`MAX_CLIENT_KEYS`]
+/// keys, each per [`check_jwk`], no two with one `kid`.
+fn check_jwks(value: &serde_json::Value) -> Result<JwkSet, RegistryError> {
+    let keys = value
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.get("keys"))
+        .and_then(|k| k.as_array())
+        .ok_or_else(|| RegistryError::invalid("jwks must be a JWK Set: {\"keys\": [...]}"))?;
+    if keys.is_empty() || keys.len() > MAX_CLIENT_KEYS {
+        return Err(RegistryError::invalid(format!(
+            "jwks must hold 1 to {MAX_CLIENT_KEYS} keys"
+        )));
+    }
+    let mut set = JwkSet::default();
+    for key in keys {
+        let jwk = check_jwk(key)?;
+        if set.keys.iter().any(|k| k.kid == jwk.kid) {
+            return Err(RegistryError::invalid("two keys of jwks share a kid"));
+        }
+        set.keys.push(jwk);
+    }
+    Ok(set)
+}
+
+/// Checks a `jwks_uri`: an absolute https URL of at most 2,048 bytes, with
+/// a host, without user info or fragment. Where it may point (no private
+/// addresses unless allowed) is the fetcher's to enforce, at every fetch.
+fn check_jwks_uri(uri: &str) -> Result<String, RegistryError> {
+    let refuse = || {
+        RegistryError::invalid(format!(
+            "jwks_uri must be an absolute https URL of at most {MAX_JWKS_URI_LEN} bytes, \
+             without user info or fragment"
+        ))
+    };
+    if uri.len() > MAX_JWKS_URI_LEN || !uri.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(refuse());
+    }
+    let url = url::Url::parse(uri).map_err(|_| refuse())?;
+    if url.scheme() != "https"
+        || url.host_str().is_none_or(str::is_empty)
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(refuse());
+    }
+    Ok(uri.to_owned())
+}
+
+/// The client's keys from a request's `jwks` and `jwks_uri` (at most one).
+fn check_client_keys(
+    jwks: Option<&serde_json::Value>,
+    jwks_uri: Option<&str>,
+) -> Result<Option<ClientKeys>, RegistryError> {
+    match (jwks, jwks_uri) {
+        (Some(_), Some(_)) => Err(RegistryError::invalid("give jwks or jwks_uri, not both")),
+        (Some(jwks), None) => Ok(Some(ClientKeys::Jwks(check_jwks(jwks)?))),
+        (None, Some(uri)) => Ok(Some(ClientKeys::JwksUri(check_jwks_uri(uri)?))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A `private_key_jwt` client has its keys; any other has none.
+fn check_keys_fit_method(client: &ClientRecord) -> Result<(), RegistryError> {
+    let key_client = client.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt;
+    match (&client.client_keys, key_client) {
+        (None, true) => Err(RegistryError::invalid(
+            "a private_key_jwt client needs jwks or jwks_uri",
+        )),
+        (Some(_), false) => Err(RegistryError::invalid(
+            "jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt only",
+        )),
+        (Some(ClientKeys::Jwks(set)), true) if set.keys.is_empty() => Err(RegistryError::invalid(
+            "a private_key_jwt client needs at least one key",
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check_metadata(metadata: serde_json::Value) -> Result<serde_json::Value, RegistryError> {
@@ -229,7 +382,7 @@ pub(crate) fn check_binding(client: &ClientRecord) -> Result<(), RegistryError> 
             "token_endpoint_auth_method none (a public client) is for clients of kind user only",
         ));
     }
-    Ok(())
+    check_keys_fit_method(client)
 }
 
 impl NewClient {
@@ -252,6 +405,7 @@ impl NewClient {
             token_endpoint_auth_method: check_auth_method(
                 self.token_endpoint_auth_method.as_deref(),
             )?,
+            client_keys: check_client_keys(self.jwks.as_ref(), self.jwks_uri.as_deref())?,
             metadata: check_metadata(self.metadata.unwrap_or_default())?,
             enabled: true,
             created_at: now,
@@ -293,6 +447,18 @@ impl ClientChanges {
         if let Some(method) = self.token_endpoint_auth_method {
             client.token_endpoint_auth_method = check_auth_method(Some(&method))?;
             changed.push("token_endpoint_auth_method");
+            if client.token_endpoint_auth_method != TokenEndpointAuthMethod::PrivateKeyJwt
+                && client.client_keys.take().is_some()
+            {
+                changed.push("jwks");
+            }
+        }
+        if let Some(keys) = check_client_keys(self.jwks.as_ref(), self.jwks_uri.as_deref())? {
+            changed.push(match keys {
+                ClientKeys::Jwks(_) => "jwks",
+                ClientKeys::JwksUri(_) => "jwks_uri",
+            });
+            client.client_keys = Some(keys);
         }
         if let Some(metadata) = self.metadata {
             client.metadata = check_metadata(metadata)?;
@@ -357,6 +523,7 @@ mod tests {
             token_ttl: TokenTtl::default(),
             redirect_uris: vec![],
             token_endpoint_auth_method: TokenEndpointAuthMethod::default(),
+            client_keys: None,
             metadata: serde_json::json!({}),
             enabled: true,
             created_at: 0,

@@ -60,6 +60,10 @@ pub(crate) struct Created {
 const PUBLIC_HAS_NO_SECRETS: &str = "a public client (token_endpoint_auth_method none) has no \
     secrets: it authenticates with its client_id and PKCE";
 
+/// Why a private_key_jwt client may not hold secrets.
+const KEY_CLIENT_HAS_NO_SECRETS: &str = "a private_key_jwt client has no secrets: it \
+    authenticates with a JWT signed by one of its keys";
+
 /// A grant to revoke, and why.
 #[derive(Debug)]
 pub(crate) struct GrantToRevoke<'a> {
@@ -158,6 +162,7 @@ impl Registry {
             token_ttl: TokenTtl::default(),
             redirect_uris: vec![],
             token_endpoint_auth_method: TokenEndpointAuthMethod::default(),
+            client_keys: None,
             metadata: serde_json::json!({}),
             enabled: true,
             created_at: now,
@@ -229,7 +234,7 @@ impl Registry {
     /// lookup of its id; the caller audits how it came to be.
     async fn insert(&self, client: ClientRecord, now: u64) -> Result<Created, RegistryError> {
         self.check_fits(&client, now)?;
-        let secret = if client.token_endpoint_auth_method.is_public() {
+        let secret = if !client.token_endpoint_auth_method.uses_secret() {
             None
         } else {
             Some(registration::new_secret(
@@ -287,13 +292,13 @@ impl Registry {
         let mut client = old.clone();
         let fields = changes.apply(&mut client, now)?;
         self.check_fits(&client, now)?;
-        if client.token_endpoint_auth_method.is_public()
-            && !old.token_endpoint_auth_method.is_public()
+        if !client.token_endpoint_auth_method.uses_secret()
+            && old.token_endpoint_auth_method.uses_secret()
             && !self.store.list_secrets(client_id).await?.is_empty()
         {
             return Err(RegistryError::invalid(
                 "remove the client's secrets before making it public \
-                 (token_endpoint_auth_method none)",
+                 (token_endpoint_auth_method none) or private_key_jwt",
             ));
         }
         let revocation =
@@ -455,6 +460,9 @@ impl Registry {
             .ok_or(RegistryError::NotFound(Missing::Client))?;
         if client.token_endpoint_auth_method.is_public() {
             return Err(RegistryError::invalid(PUBLIC_HAS_NO_SECRETS));
+        }
+        if client.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt {
+            return Err(RegistryError::invalid(KEY_CLIENT_HAS_NO_SECRETS));
         }
         let (secret, record) = registration::new_secret(&self.hasher, client_id, now, expires_at)?;
         match self

@@ -175,8 +175,9 @@ fn basic_credentials(value: &str) -> Option<(String, String)> {
     Some((form_decode(id)?, form_decode(secret)?))
 }
 
-/// Reads client_secret_basic, client_secret_post or a bare `client_id`
-/// (`none`), refusing Basic and a body secret at once.
+/// Reads client_secret_basic, client_secret_post, a JWT client assertion
+/// (`private_key_jwt` or a federated token, RFC 7521 §4.2) or a bare
+/// `client_id` (`none`), refusing two methods at once.
 fn read_credentials(
     headers: &HeaderMap,
     form: &OAuthForm,
@@ -187,6 +188,9 @@ fn read_credentials(
         return Err(OAuthError::invalid_request(
             "more than one Authorization header",
         ));
+    }
+    if let Some(credentials) = read_assertion(first.is_some(), form)? {
+        return Ok((credentials, false));
     }
     let (client_id, secret, basic) = match first {
         Some(value) => {
@@ -220,12 +224,55 @@ fn read_credentials(
         return Err(OAuthError::invalid_client(basic));
     }
     Ok((
-        Credentials {
+        Credentials::Secret {
             client_id,
             secret: secret.map(ClientSecret::from_received),
         },
         basic,
     ))
+}
+
+/// `client_assertion_type` and `client_assertion` (RFC 7521 §4.2), if
+/// sent: both or neither (`invalid_request`), with no secret and no
+/// Authorization header (two methods: `invalid_request`), of the one type
+/// this issuer knows, JWT (another: `invalid_client`, RFC 6749 §5.2's
+/// "unsupported authentication method"), at most
+/// [`DEFAULT_MAX_ASSERTION_LEN`](m2m_core::DEFAULT_MAX_ASSERTION_LEN) bytes,
+/// with an optional `client_id` of valid form.
+fn read_assertion(
+    authorization: bool,
+    form: &OAuthForm,
+) -> Result<Option<Credentials>, OAuthError> {
+    let assertion = match (
+        form.get("client_assertion_type"),
+        form.get("client_assertion"),
+    ) {
+        (None, None) => return Ok(None),
+        (Some(kind), Some(assertion)) => (kind, assertion),
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type and client_assertion go together",
+            ));
+        }
+    };
+    if authorization || form.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request(
+            "use one client authentication method: a client assertion, Basic or \
+             client_secret, not several",
+        ));
+    }
+    let (kind, assertion) = assertion;
+    let client_id = form.get("client_id");
+    if kind != m2m_core::CLIENT_ASSERTION_TYPE_JWT
+        || assertion.len() > m2m_core::DEFAULT_MAX_ASSERTION_LEN
+        || client_id.is_some_and(|id| m2m_core::validate_id(id).is_err())
+    {
+        return Err(OAuthError::invalid_client(false));
+    }
+    Ok(Some(Credentials::Assertion {
+        client_id: client_id.map(str::to_owned),
+        assertion: assertion.to_owned(),
+    }))
 }
 
 #[cfg(test)]

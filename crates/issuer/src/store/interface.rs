@@ -191,6 +191,27 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
         revocation: &GrantRevocation<'_>,
     ) -> StoreResult<Option<Vec<RevokedToken>>>;
 
+    // ---- client assertions ----
+
+    /// Records that the assertion `jti` of `issuer` (a client id, or a
+    /// federated issuer) was used, to be refused again until `exp` (the
+    /// caller passes the assertion's `exp` plus its leeway). Returns `true`
+    /// the first time, `false` while a claim of the same pair is live
+    /// (stored `exp > now`); a claim whose `exp` has passed may be claimed
+    /// again (the assertion itself is then expired). One atomic step in the
+    /// database: of any number of concurrent calls for one pair, on any
+    /// number of replicas, exactly one gets `true`.
+    async fn claim_assertion_id(
+        &self,
+        issuer: &str,
+        jti: &str,
+        exp: u64,
+        now: u64,
+    ) -> StoreResult<bool>;
+
+    /// Drops assertion-id claims whose `exp` is before `before`. Returns how many.
+    async fn purge_assertion_ids(&self, before: u64) -> StoreResult<u64>;
+
     // ---- federated credentials ----
 
     /// A client's federated credentials, oldest first.

@@ -106,6 +106,8 @@ pub struct MemoryStore {
     revocations: Mutex<RevocationLog>,
     grants: Mutex<Grants>,
     audit: Mutex<AuditLog>,
+    /// `(issuer, jti)` → until when it is refused.
+    assertion_ids: DashMap<(String, String), u64>,
 }
 
 impl MemoryStore {
@@ -585,6 +587,36 @@ impl Store for MemoryStore {
             revoked.push(access);
         }
         Ok(Some(revoked))
+    }
+
+    async fn claim_assertion_id(
+        &self,
+        issuer: &str,
+        jti: &str,
+        exp: u64,
+        now: u64,
+    ) -> StoreResult<bool> {
+        // The entry's shard lock makes the check and the write one step.
+        match self
+            .assertion_ids
+            .entry((issuer.to_owned(), jti.to_owned()))
+        {
+            Entry::Occupied(mut seen) if *seen.get() <= now => {
+                seen.insert(exp);
+                Ok(true)
+            }
+            Entry::Occupied(_) => Ok(false),
+            Entry::Vacant(slot) => {
+                slot.insert(exp);
+                Ok(true)
+            }
+        }
+    }
+
+    async fn purge_assertion_ids(&self, before: u64) -> StoreResult<u64> {
+        let count = self.assertion_ids.len();
+        self.assertion_ids.retain(|_, exp| *exp >= before);
+        Ok(count.saturating_sub(self.assertion_ids.len()) as u64)
     }
 
     async fn append_audit(&self, events: &[AuditRecord]) -> StoreResult<()> {

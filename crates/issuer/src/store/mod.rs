@@ -38,7 +38,7 @@ pub use interface::Store;
 pub use memory::MemoryStore;
 pub use records::{AddFederatedCredential, FederatedCredentialRecord};
 pub use records::{
-    AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode,
-    GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord, RevocationPage,
-    RotateRefresh, SecretRecord, StoredKey, TokenEndpointAuthMethod, TokenMinute,
+    AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientKeys, ClientRecord,
+    ConsumeCode, GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord,
+    RevocationPage, RotateRefresh, SecretRecord, StoredKey, TokenEndpointAuthMethod, TokenMinute,
 };

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use m2m_core::{
-    Algorithm, ClientId, ClientKind, KeySchedule, OrgId, PublicJwk, Revocation, ScopeSet,
+    Algorithm, ClientId, ClientKind, JwkSet, KeySchedule, OrgId, PublicJwk, Revocation, ScopeSet,
     SecretHash, TokenTtl, UserId,
 };
 
@@ -31,6 +31,8 @@ pub struct ClientRecord {
     pub redirect_uris: Vec<String>,
     /// How the client authenticates at the token endpoint.
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// A `private_key_jwt` client's public keys: inline or by URL.
+    pub client_keys: Option<ClientKeys>,
     /// Free-form JSON object kept for the caller.
     pub metadata: serde_json::Value,
     /// A disabled client can get no token.
@@ -54,6 +56,9 @@ pub enum TokenEndpointAuthMethod {
     /// A public client: no secret, `client_id` in the form only. User-level
     /// clients only; PKCE S256 and rotating refresh tokens.
     None,
+    /// A JWT signed with one of the client's keys ([`ClientKeys`]), sent as
+    /// `client_assertion` (RFC 7523 §2.2). The client has no secret.
+    PrivateKeyJwt,
 }
 
 impl TokenEndpointAuthMethod {
@@ -63,6 +68,7 @@ impl TokenEndpointAuthMethod {
             TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
             TokenEndpointAuthMethod::ClientSecretPost => "client_secret_post",
             TokenEndpointAuthMethod::None => "none",
+            TokenEndpointAuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -72,6 +78,7 @@ impl TokenEndpointAuthMethod {
             "client_secret_basic" => Some(TokenEndpointAuthMethod::ClientSecretBasic),
             "client_secret_post" => Some(TokenEndpointAuthMethod::ClientSecretPost),
             "none" => Some(TokenEndpointAuthMethod::None),
+            "private_key_jwt" => Some(TokenEndpointAuthMethod::PrivateKeyJwt),
             _ => None,
         }
     }
@@ -80,6 +87,24 @@ impl TokenEndpointAuthMethod {
     pub fn is_public(self) -> bool {
         self == TokenEndpointAuthMethod::None
     }
+
+    /// Whether the client authenticates with a secret (and so has secrets).
+    pub fn uses_secret(self) -> bool {
+        matches!(
+            self,
+            TokenEndpointAuthMethod::ClientSecretBasic | TokenEndpointAuthMethod::ClientSecretPost
+        )
+    }
+}
+
+/// Where a `private_key_jwt` client's public keys are (exactly one of
+/// RFC 7591's `jwks` and `jwks_uri`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientKeys {
+    /// `jwks`: a JWK Set of public keys, kept with the client.
+    Jwks(JwkSet),
+    /// `jwks_uri`: an https URL the issuer fetches the JWK Set from.
+    JwksUri(String),
 }
 
 impl std::fmt::Display for TokenEndpointAuthMethod {

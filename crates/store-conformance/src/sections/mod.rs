@@ -10,9 +10,11 @@
 //! | [`key_ring_compare_and_swap`] … [`key_ring_under_concurrency`] | the key ring is compare-and-swap, and a key's revocation is logged only by the save that wins |
 //! | [`revocation_log_order_and_paging`] … [`revocation_log_followed_under_concurrency`] | the log: order, pages, head, purge of every kind, `is_revoked`, no entry skipped by a reader |
 //! | [`auth_codes`] … [`revoke_grant_races_rotation`] | codes used once, refresh tokens rotated once, a grant's revocation and its tokens' entries together |
+//! | [`assertion_ids_single_use`] … [`client_keys_round_trip`] | an assertion id claimed once while live, under concurrency; `private_key_jwt` clients' keys kept |
 //! | [`federated_credentials`], [`federated_credentials_limit_under_concurrency`] | federated credentials: every field kept, found by exact issuer, at most `max` per client under concurrency, deleted with the client |
 //! | [`audit`] … [`audit_purge`] | audit events newest first, by client, kind and time, by page; token aggregates merged per client and minute under concurrency; purge in batches |
 
+mod assertions;
 mod audit;
 mod clients;
 mod federated;
@@ -20,6 +22,9 @@ mod grants;
 mod keys;
 mod revocations;
 
+pub use assertions::{
+    assertion_ids_single_use, assertion_ids_single_use_under_concurrency, client_keys_round_trip,
+};
 pub use audit::{audit, audit_filters, audit_purge, audit_token_minutes};
 pub use clients::{
     clients_listing, clients_round_trip, clients_update_and_delete_log_their_revocation,

@@ -12,7 +12,7 @@
 
 use m2m_core::{ClientId, ClientKind, OrgId, RevokedClient, SecretHash, TokenTtl, UserId};
 use m2m_issuer::store::{
-    AddSecret, ClientFilter, ClientRecord, Page, SecretRecord, StoreError, StoreResult,
+    AddSecret, ClientFilter, ClientKeys, ClientRecord, Page, SecretRecord, StoreError, StoreResult,
     TokenEndpointAuthMethod,
 };
 
@@ -26,17 +26,17 @@ use crate::tables::revocations;
 
 const CLIENT_COLUMNS: &str = "client_id, name, kind, org_id, user_id, scopes, audiences, \
     token_ttl, redirect_uris, metadata, enabled, created_at, updated_at, \
-    token_endpoint_auth_method";
+    token_endpoint_auth_method, jwks, jwks_uri";
 
 const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, name, kind, org_id, user_id, \
     scopes, audiences, token_ttl, redirect_uris, metadata, enabled, created_at, updated_at, \
-    token_endpoint_auth_method) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+    token_endpoint_auth_method, jwks, jwks_uri) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, kind = $3, org_id = $4, \
     user_id = $5, scopes = $6, audiences = $7, token_ttl = $8, redirect_uris = $9, \
     metadata = $10, enabled = $11, created_at = $12, updated_at = $13, \
-    token_endpoint_auth_method = $14 WHERE client_id = $1";
+    token_endpoint_auth_method = $14, jwks = $15, jwks_uri = $16 WHERE client_id = $1";
 
 const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 
@@ -67,6 +67,7 @@ struct ClientParams<'a> {
     metadata: String,
     created_at: i64,
     updated_at: i64,
+    jwks: Option<String>,
 }
 
 impl<'a> ClientParams<'a> {
@@ -80,10 +81,14 @@ impl<'a> ClientParams<'a> {
             metadata: json_text(&client.metadata, "metadata")?,
             created_at: to_db(client.created_at, "created_at")?,
             updated_at: to_db(client.updated_at, "updated_at")?,
+            jwks: match &client.client_keys {
+                Some(ClientKeys::Jwks(set)) => Some(json_text(set, "jwks")?),
+                _ => None,
+            },
         })
     }
 
-    /// `sql` (an insert or update) with `$1`..`$14` bound.
+    /// `sql` (an insert or update) with `$1`..`$16` bound.
     fn bind(&'a self, sql: &'static str) -> Sql<'a> {
         let c = self.client;
         Sql::new(sql)
@@ -101,6 +106,11 @@ impl<'a> ClientParams<'a> {
             .bind(self.created_at)
             .bind(self.updated_at)
             .bind(c.token_endpoint_auth_method.as_str())
+            .bind(self.jwks.as_deref())
+            .bind(match &c.client_keys {
+                Some(ClientKeys::JwksUri(uri)) => Some(uri.as_str()),
+                _ => None,
+            })
     }
 }
 
@@ -122,7 +132,19 @@ fn client_from_row(row: &impl RowExt) -> StoreResult<ClientRecord> {
                 what("token_endpoint_auth_method")
             ))
         })?;
+    let client_keys = match (row.opt_text("jwks")?, row.opt_text("jwks_uri")?) {
+        (None, None) => None,
+        (Some(jwks), None) => Some(ClientKeys::Jwks(parse_json(&jwks, &what("jwks"))?)),
+        (None, Some(uri)) => Some(ClientKeys::JwksUri(uri)),
+        (Some(_), Some(_)) => {
+            return Err(StoreError::Corrupt(format!(
+                "{}: both jwks and jwks_uri are set",
+                what("jwks")
+            )));
+        }
+    };
     Ok(ClientRecord {
+        client_keys,
         name: row.text("name")?,
         kind,
         org_id: row.opt_text("org_id")?.map(OrgId::new),

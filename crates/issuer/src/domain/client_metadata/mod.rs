@@ -342,6 +342,7 @@ impl ClientMetadataDocuments {
             token_ttl: TokenTtl::default(),
             redirect_uris: document.redirect_uris,
             token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+            client_keys: None,
             metadata: json!({ METADATA_KEY: { "fetched_at": now } }),
             enabled: true,
             created_at: now,

@@ -1,13 +1,13 @@
 //! The admin API's JSON views of clients, secrets, grants and audit events
 //! (never a secret or a hash), and RFC 3339 times.
 
-use m2m_core::ClientKind;
+use m2m_core::{ClientKind, JwkSet};
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::store::{AuditRecord, ClientRecord, GrantRecord, SecretRecord, TokenMinute};
+use crate::store::{AuditRecord, ClientKeys, ClientRecord, GrantRecord, SecretRecord, TokenMinute};
 
 /// Seconds since the epoch as an RFC 3339 UTC string.
 pub(crate) fn rfc3339(seconds: u64) -> String {
@@ -40,6 +40,10 @@ pub(crate) struct ClientView {
     token_ttl_seconds: u64,
     redirect_uris: Vec<String>,
     token_endpoint_auth_method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks: Option<JwkSet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<String>,
     metadata: serde_json::Value,
     enabled: bool,
     created_at: String,
@@ -61,6 +65,14 @@ impl ClientView {
             token_ttl_seconds: client.token_ttl.seconds(),
             redirect_uris: client.redirect_uris.clone(),
             token_endpoint_auth_method: client.token_endpoint_auth_method.as_str(),
+            jwks: match &client.client_keys {
+                Some(ClientKeys::Jwks(set)) => Some(set.clone()),
+                _ => None,
+            },
+            jwks_uri: match &client.client_keys {
+                Some(ClientKeys::JwksUri(uri)) => Some(uri.clone()),
+                _ => None,
+            },
             metadata: client.metadata.clone(),
             enabled: client.enabled,
             created_at: rfc3339(client.created_at),

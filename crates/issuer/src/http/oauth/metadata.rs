@@ -27,6 +27,9 @@ use http::{HeaderValue, header};
 
 use crate::Issuer;
 
+/// The algorithms a client assertion may be signed with.
+const ASSERTION_ALGS: [&str; 3] = ["ES256", "EdDSA", "RS256"];
+
 /// The RFC 8414 §3 path for `issuer_url`, from the host's root.
 pub(crate) fn well_known_path(issuer_url: &str) -> String {
     let after_scheme = issuer_url
@@ -39,10 +42,19 @@ pub(crate) fn well_known_path(issuer_url: &str) -> String {
 pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
     let base = issuer.issuer_url();
     let users = issuer.grants().enabled();
-    let secret_methods = ["client_secret_basic", "client_secret_post"];
+    let secret_methods = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ];
     // Public clients authenticate with their client_id alone at the token
     // and revocation endpoints, never at introspection.
-    let with_none = ["client_secret_basic", "client_secret_post", "none"];
+    let with_none = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    ];
     let client_methods: &[&str] = if users { &with_none } else { &secret_methods };
     let mut body = serde_json::json!({
         "issuer": base,
@@ -57,6 +69,10 @@ pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
         "token_endpoint_auth_methods_supported": client_methods,
         "introspection_endpoint_auth_methods_supported": secret_methods,
         "revocation_endpoint_auth_methods_supported": client_methods,
+        // private_key_jwt: what m2m-core verifies (asymmetric only).
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "response_types_supported": [],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,

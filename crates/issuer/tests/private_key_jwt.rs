@@ -1,0 +1,585 @@
+//! `private_key_jwt` client authentication (RFC 7523 §2.2): clients
+//! registered with inline `jwks` or a `jwks_uri`, assertions accepted once,
+//! and every refusal answered `invalid_client` with no token. Over a real
+//! TCP listener.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use m2m_core::{Algorithm, SigningKey, sign_assertion};
+use m2m_issuer::ThrottleConfig;
+use serde_json::{Value, json};
+
+use crate::common::{TestServer, expect_oauth_error};
+
+pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A `private_key_jwt` org client with `key`'s public JWK inline.
+pub(crate) async fn key_client(server: &mut TestServer, key: &SigningKey) -> String {
+    let (status, created) = server
+        .admin(
+            reqwest::Method::POST,
+            "/admin/clients",
+            Some(json!({
+                "name": "key agent",
+                "kind": "org",
+                "org_id": "org_1",
+                "scopes": ["invoices:read"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [key.public_jwk()]},
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(
+        created.get("client_secret").is_none(),
+        "a private_key_jwt client gets no secret: {created}"
+    );
+    created["client_id"].as_str().expect("client_id").to_owned()
+}
+
+/// The claims of a good assertion of `id` for `server`.
+pub(crate) fn claims(server: &TestServer, id: &str) -> Value {
+    let now = server.now();
+    json!({
+        "iss": id, "sub": id, "aud": server.base,
+        "iat": now, "exp": now + 60,
+        "jti": m2m_core::random_id("a").expect("random"),
+    })
+}
+
+/// POSTs a client_credentials request with `assertion`.
+pub(crate) async fn token_with(
+    server: &TestServer,
+    assertion: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", assertion),
+    ];
+    form.extend_from_slice(extra);
+    server
+        .http
+        .post(server.url("/oauth/token"))
+        .form(&form)
+        .send()
+        .await
+        .expect("request")
+}
+
+async fn assert_token(server: &TestServer, assertion: &str) -> Value {
+    let response = token_with(server, assertion, &[]).await;
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    body
+}
+
+async fn assert_refused(server: &TestServer, assertion: &str, why: &str) {
+    let response = token_with(server, assertion, &[]).await;
+    let (_, body) = expect_oauth_error(response, 401, "invalid_client").await;
+    assert!(body.get("access_token").is_none(), "{why}: {body}");
+}
+
+fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("json"))
+}
+
+/// A JWS with `header` and `claims` signed by HMAC-SHA-256 under `secret`.
+fn hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
+    let input = format!("{}.{}", b64(header), b64(claims));
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = ring::hmac::sign(&key, input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+#[tokio::test]
+async fn es256_and_eddsa_clients_get_tokens_without_a_secret() {
+    let mut server = TestServer::start().await;
+    for alg in [Algorithm::ES256, Algorithm::EdDSA] {
+        let key = SigningKey::generate(alg).expect("key");
+        let id = key_client(&mut server, &key).await;
+        let assertion = sign_assertion(&key, &claims(&server, &id)).expect("sign");
+        let body = assert_token(&server, &assertion).await;
+        let token = body["access_token"].as_str().expect("token");
+        let verified = server
+            .verify(token, &server.base)
+            .await
+            .expect("valid token");
+        assert_eq!(verified.client_id.as_str(), id, "{alg}");
+
+        // aud may be the token endpoint URL, or a list naming the issuer.
+        for aud in [
+            json!(server.url("/oauth/token")),
+            json!(["https://other.example", server.base]),
+        ] {
+            let mut c = claims(&server, &id);
+            c["aud"] = aud;
+            assert_token(&server, &sign_assertion(&key, &c).expect("sign")).await;
+        }
+        // client_id in the form too, equal to the assertion's.
+        let assertion = sign_assertion(&key, &claims(&server, &id)).expect("sign");
+        let response = token_with(&server, &assertion, &[("client_id", &id)]).await;
+        assert_eq!(response.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn rs256_clients_get_tokens() {
+    let mut server = TestServer::start().await;
+    let key = SigningKey::generate(Algorithm::RS256).expect("key");
+    let id = key_client(&mut server, &key).await;
+    let assertion = sign_assertion(&key, &claims(&server, &id)).expect("sign");
+    assert_token(&server, &assertion).await;
+}
+
+#[tokio::test]
+async fn every_bad_assertion_is_invalid_client_with_no_token() {
+    let mut server = TestServer::start_with(|b| {
+        b.throttle(ThrottleConfig {
+            max_failures_per_client: 1000,
+            max_failures_per_address: 1000,
+            ..ThrottleConfig::default()
+        })
+    })
+    .await;
+    let key = SigningKey::generate(Algorithm::ES256).expect("key");
+    let id = key_client(&mut server, &key).await;
+    let good = |server: &TestServer| claims(server, &id);
+    let now = server.now();
+
+    // Replayed: the same assertion twice.
+    let once = sign_assertion(&key, &good(&server)).expect("sign");
+    assert_token(&server, &once).await;
+    assert_refused(&server, &once, "replayed jti").await;
+
+    let cases: Vec<(&str, Value)> = vec![
+        ("wrong aud", json!({"aud": "https://other.example.com"})),
+        (
+            "aud of another issuer's token endpoint",
+            json!({"aud": "https://evil.example/auth/oauth/token"}),
+        ),
+        ("expired", json!({"exp": now - 120, "iat": now - 180})),
+        ("too long-lived", json!({"exp": now + 3600})),
+        ("no exp", json!({"exp": null})),
+        ("no jti", json!({"jti": null})),
+        ("empty jti", json!({"jti": ""})),
+        (
+            "iss is not sub",
+            json!({"iss": "m2m_someoneelse1234567890"}),
+        ),
+        (
+            "sub is not the client",
+            json!({"sub": "m2m_someoneelse1234567890"}),
+        ),
+        ("not yet valid", json!({"nbf": now + 600})),
+        ("issued in the future", json!({"iat": now + 600})),
+        ("jti too long", json!({"jti": "j".repeat(300)})),
+    ];
+    for (why, changes) in cases {
+        let mut c = good(&server);
+        for (name, value) in changes.as_object().expect("object") {
+            if value.is_null() {
+                c.as_object_mut().expect("object").remove(name);
+            } else {
+                c[name] = value.clone();
+            }
+        }
+        let assertion = sign_assertion(&key, &c).expect("sign");
+        assert_refused(&server, &assertion, why).await;
+    }
+
+    // Signed by a key the client did not register: under its own kid
+    // (unknown kid), and under the registered key's kid (bad signature).
+    let stranger = SigningKey::generate(Algorithm::ES256).expect("key");
+    assert_refused(
+        &server,
+        &sign_assertion(&stranger, &good(&server)).expect("sign"),
+        "unregistered key",
+    )
+    .await;
+    let forged = {
+        let real = sign_assertion(&key, &good(&server)).expect("sign");
+        let other = sign_assertion(&stranger, &good(&server)).expect("sign");
+        let (input, _) = real.rsplit_once('.').expect("jws");
+        let (_, signature) = other.rsplit_once('.').expect("jws");
+        format!("{input}.{signature}")
+    };
+    assert_refused(&server, &forged, "signature of another key").await;
+
+    // HS256 with the public key as the HMAC secret (key confusion), and alg none.
+    let jwk = serde_json::to_vec(key.public_jwk()).expect("jwk");
+    for secret in [
+        jwk.as_slice(),
+        key.public_jwk().x.as_deref().unwrap_or("").as_bytes(),
+    ] {
+        let header = json!({"alg": "HS256", "kid": key.kid(), "typ": "JWT"});
+        assert_refused(&server, &hs256(&header, &good(&server), secret), "HS256").await;
+    }
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "kid": key.kid()})),
+        b64(&good(&server))
+    );
+    assert_refused(&server, &none, "alg none").await;
+    // An access token is not an assertion (typ at+jwt refused), nor is garbage.
+    let typed = {
+        let c = good(&server);
+        let header = json!({"alg": "ES256", "kid": key.kid(), "typ": "at+jwt"});
+        let input = format!("{}.{}", b64(&header), b64(&c));
+        let signature = key.sign(input.as_bytes()).expect("sign");
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    };
+    assert_refused(&server, &typed, "typ at+jwt").await;
+    assert_refused(&server, "not.a.jwt", "garbage").await;
+    assert_refused(&server, "e30", "one part").await;
+
+    // The failures were audited with their real reasons.
+    server.issuer.flush_audit().await;
+    let (status, audit) = server
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/audit?client_id={id}&limit=100"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let reasons: Vec<&str> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["kind"] == "auth.failed")
+        .filter_map(|e| e["detail"]["reason"].as_str())
+        .collect();
+    for reason in [
+        "replayed_jti",
+        "wrong_audience",
+        "expired",
+        "too_long_lived",
+        "missing_exp",
+        "missing_jti",
+        "no_federated_credential",
+        "unknown_kid",
+        "bad_signature",
+        "alg_symmetric",
+        "alg_none",
+        "wrong_typ",
+    ] {
+        assert!(reasons.contains(&reason), "{reason} in {reasons:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_assertion_with_a_secret_or_basic_is_invalid_request() {
+    let mut server = TestServer::start().await;
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let id = key_client(&mut server, &key).await;
+    let assertion = sign_assertion(&key, &claims(&server, &id)).expect("sign");
+    let response = token_with(&server, &assertion, &[("client_secret", "m2ms_x")]).await;
+    expect_oauth_error(response, 400, "invalid_request").await;
+    let response = server
+        .http
+        .post(server.url("/oauth/token"))
+        .basic_auth(&id, Some("m2ms_x"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", &assertion),
+        ])
+        .send()
+        .await
+        .expect("request");
+    expect_oauth_error(response, 400, "invalid_request").await;
+    // Half of the pair, and an unknown type.
+    let response = server
+        .http
+        .post(server.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_assertion", &assertion),
+        ])
+        .send()
+        .await
+        .expect("request");
+    expect_oauth_error(response, 400, "invalid_request").await;
+    let response = server
+        .http
+        .post(server.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", "urn:example:saml"),
+            ("client_assertion", &assertion),
+        ])
+        .send()
+        .await
+        .expect("request");
+    expect_oauth_error(response, 401, "invalid_client").await;
+    // A client_id in the form that is not the assertion's.
+    let (other, _) = server.org_client(&["invoices:read"]).await;
+    let response = token_with(&server, &assertion, &[("client_id", &other)]).await;
+    expect_oauth_error(response, 401, "invalid_client").await;
+    // The assertion was never accepted, so it still works.
+    assert_token(&server, &assertion).await;
+    // A private_key_jwt client cannot use a secret (it has none) nor nothing.
+    let response = server
+        .http
+        .post(server.url("/oauth/token"))
+        .form(&[("grant_type", "client_credentials"), ("client_id", &id)])
+        .send()
+        .await
+        .expect("request");
+    expect_oauth_error(response, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn registration_refuses_private_symmetric_and_malformed_keys() {
+    let mut server = TestServer::start().await;
+    let key = SigningKey::generate(Algorithm::ES256).expect("key");
+    let public = serde_json::to_value(key.public_jwk()).expect("jwk");
+    let mut private = public.clone();
+    private["d"] = json!("c2VjcmV0");
+    let base = |extra: Value| {
+        let mut body = json!({
+            "name": "k", "kind": "org", "org_id": "org_1", "scopes": ["invoices:read"],
+            "token_endpoint_auth_method": "private_key_jwt",
+        });
+        for (k, v) in extra.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let mut rsa_small =
+        json!({"kty": "RSA", "n": URL_SAFE_NO_PAD.encode([0xc5; 128]), "e": "AQAB"});
+    rsa_small["kid"] = json!("small");
+    let too_many: Vec<Value> = (0..11)
+        .map(|i| {
+            let k = SigningKey::generate(Algorithm::EdDSA).expect("key");
+            let mut jwk = serde_json::to_value(k.public_jwk()).expect("jwk");
+            jwk["kid"] = json!(format!("k{i}"));
+            jwk
+        })
+        .collect();
+    let refused = [
+        ("no keys", base(json!({}))),
+        ("private key", base(json!({"jwks": {"keys": [private]}}))),
+        (
+            "symmetric",
+            base(json!({"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}})),
+        ),
+        (
+            "oct without k",
+            base(json!({"jwks": {"keys": [{"kty": "oct"}]}})),
+        ),
+        ("small RSA", base(json!({"jwks": {"keys": [rsa_small]}}))),
+        (
+            "P-384",
+            base(json!({"jwks": {"keys": [{"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"}]}})),
+        ),
+        (
+            "alg HS256 on an EC key",
+            base(json!({"jwks": {"keys": [{
+            "kty": "EC", "crv": "P-256", "alg": "HS256",
+            "x": public["x"], "y": public["y"]}]}})),
+        ),
+        (
+            "use enc",
+            base(json!({"jwks": {"keys": [{
+            "kty": "EC", "crv": "P-256", "use": "enc",
+            "x": public["x"], "y": public["y"]}]}})),
+        ),
+        ("empty set", base(json!({"jwks": {"keys": []}}))),
+        ("not a set", base(json!({"jwks": [public]}))),
+        ("eleven keys", base(json!({"jwks": {"keys": too_many}}))),
+        (
+            "duplicate kid",
+            base(json!({"jwks": {"keys": [public, public]}})),
+        ),
+        (
+            "http jwks_uri",
+            base(json!({"jwks_uri": "http://keys.example.com/jwks"})),
+        ),
+        (
+            "jwks_uri with user info",
+            base(json!({"jwks_uri": "https://u:p@keys.example.com/jwks"})),
+        ),
+        (
+            "both",
+            base(json!({"jwks": {"keys": [public]}, "jwks_uri": "https://keys.example.com/j"})),
+        ),
+        (
+            "jwks on a secret client",
+            json!({
+                "name": "k", "kind": "org", "org_id": "org_1", "scopes": ["invoices:read"],
+                "jwks": {"keys": [public]},
+            }),
+        ),
+    ];
+    for (why, body) in refused {
+        let (status, answer) = server
+            .admin(reqwest::Method::POST, "/admin/clients", Some(body))
+            .await;
+        assert_eq!(status, 422, "{why}: {answer}");
+        assert_eq!(answer["error"], "validation_failed", "{why}: {answer}");
+    }
+    let listed = server
+        .admin(reqwest::Method::GET, "/admin/clients", None)
+        .await;
+    assert_eq!(
+        listed.1["items"].as_array().map(Vec::len),
+        Some(1),
+        "only the admin"
+    );
+
+    // A kid is filled in with the thumbprint when absent; GET shows the keys.
+    let mut no_kid = public.clone();
+    no_kid.as_object_mut().expect("object").remove("kid");
+    let (status, created) = server
+        .admin(
+            reqwest::Method::POST,
+            "/admin/clients",
+            Some(base(json!({"jwks": {"keys": [no_kid]}}))),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["jwks"]["keys"][0]["kid"], key.kid());
+    assert!(created["jwks"]["keys"][0].get("d").is_none());
+    let id = created["client_id"].as_str().expect("id").to_owned();
+    let (_, shown) = server
+        .admin(reqwest::Method::GET, &format!("/admin/clients/{id}"), None)
+        .await;
+    assert_eq!(shown["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(shown["jwks"], created["jwks"]);
+    // A private_key_jwt client gets no secret.
+    let (status, _) = server
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/clients/{id}/secrets"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn metadata_lists_private_key_jwt_and_its_algorithms() {
+    let server = TestServer::start().await;
+    let metadata: Value = server
+        .http
+        .get(server.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    for endpoint in ["token", "introspection", "revocation"] {
+        let methods = &metadata[format!("{endpoint}_endpoint_auth_methods_supported")];
+        assert!(
+            methods
+                .as_array()
+                .expect("methods")
+                .contains(&json!("private_key_jwt")),
+            "{endpoint}: {methods}"
+        );
+        let algs = &metadata[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")];
+        assert_eq!(algs, &json!(["ES256", "EdDSA", "RS256"]), "{endpoint}");
+    }
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_accept_private_key_jwt() {
+    let mut server = TestServer::start().await;
+    let key = SigningKey::generate(Algorithm::ES256).expect("key");
+    let id = key_client(&mut server, &key).await;
+    let body = assert_token(
+        &server,
+        &sign_assertion(&key, &claims(&server, &id)).expect("sign"),
+    )
+    .await;
+    let token = body["access_token"].as_str().expect("token");
+    for (path, aud) in [
+        ("/oauth/introspect", server.url("/oauth/introspect")),
+        ("/oauth/introspect", server.base.clone()),
+    ] {
+        let mut c = claims(&server, &id);
+        c["aud"] = json!(aud);
+        let assertion = sign_assertion(&key, &c).expect("sign");
+        let answer: Value = server
+            .http
+            .post(server.url(path))
+            .form(&[
+                ("token", token),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", &assertion),
+            ])
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(answer["active"], true, "{answer}");
+    }
+    let mut c = claims(&server, &id);
+    c["aud"] = json!(server.url("/oauth/revoke"));
+    let assertion = sign_assertion(&key, &c).expect("sign");
+    let response = server
+        .http
+        .post(server.url("/oauth/revoke"))
+        .form(&[
+            ("token", token),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", &assertion),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let introspect = |aud: String| {
+        let mut c = claims(&server, &id);
+        c["aud"] = json!(aud);
+        let assertion = sign_assertion(&key, &c).expect("sign");
+        server
+            .http
+            .post(server.url("/oauth/introspect"))
+            .form(&[
+                ("token", token.to_owned()),
+                ("client_assertion_type", JWT_BEARER.to_owned()),
+                ("client_assertion", assertion),
+            ])
+            .send()
+    };
+    let answer: Value = introspect(server.base.clone())
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(answer["active"], false, "revoked: {answer}");
+    // The revocation endpoint's URL is not an audience at introspection.
+    let response = introspect(server.url("/oauth/revoke"))
+        .await
+        .expect("request");
+    expect_oauth_error(response, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn failed_assertions_are_throttled_like_bad_secrets_and_good_ones_never() {
+    let mut server = TestServer::start().await;
+    let key = SigningKey::generate(Algorithm::ES256).expect("key");
+    let id = key_client(&mut server, &key).await;
+    let stranger = SigningKey::generate(Algorithm::ES256).expect("key");
+    for _ in 0..10 {
+        let bad = sign_assertion(&stranger, &claims(&server, &id)).expect("sign");
+        assert_refused(&server, &bad, "stranger").await;
+    }
+    let bad = sign_assertion(&stranger, &claims(&server, &id)).expect("sign");
+    let (headers, _) =
+        expect_oauth_error(token_with(&server, &bad, &[]).await, 429, "slow_down").await;
+    assert!(headers.contains_key("retry-after"));
+    // A valid assertion is answered normally whatever others sent.
+    let good = sign_assertion(&key, &claims(&server, &id)).expect("sign");
+    assert_token(&server, &good).await;
+}
