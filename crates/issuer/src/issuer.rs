@@ -16,6 +16,7 @@ use crate::domain::audit::{AuditSink, TokenAudit};
 use crate::domain::cache::ClientCache;
 use crate::domain::client_auth::ClientAuth;
 use crate::domain::client_metadata::{ClientMetadataDocuments, ClientMetadataPolicy};
+use crate::domain::federation::{Federation, FederationPolicy};
 use crate::domain::dynamic_registration::{DynamicRegistration, RegistrationPolicy};
 use crate::domain::feed::Feed;
 use crate::domain::follower::{self, Follower};
@@ -122,6 +123,7 @@ pub struct IssuerBuilder {
     registration: Option<RegistrationPolicy>,
     client_metadata: Option<ClientMetadataPolicy>,
     assertion_max_lifetime: u64,
+    federation: FederationPolicy,
 }
 
 impl fmt::Debug for IssuerBuilder {
@@ -369,6 +371,14 @@ impl IssuerBuilder {
         self
     }
 
+    /// How workload identity federation reaches external issuers (OIDC
+    /// discovery and their JWKS: https only, public addresses only unless
+    /// allowed) and how long their tokens may live; see [`FederationPolicy`].
+    pub fn federation(mut self, policy: FederationPolicy) -> Self {
+        self.federation = policy;
+        self
+    }
+
     fn check(&self) -> Result<String, IssuerError> {
         if self.client_metadata.is_some() && self.consent.is_none() {
             return Err(IssuerError::Config(
@@ -501,6 +511,11 @@ impl IssuerBuilder {
                 leeway: self.leeway,
                 max_lifetime: self.assertion_max_lifetime,
             },
+            Arc::new(Federation::new(
+                Arc::clone(&store),
+                self.federation,
+                self.leeway,
+            )?),
         ));
         let documents = self
             .client_metadata
@@ -672,6 +687,7 @@ impl Issuer {
             registration: None,
             client_metadata: None,
             assertion_max_lifetime: m2m_core::DEFAULT_MAX_ASSERTION_LIFETIME_SECS,
+            federation: FederationPolicy::default(),
         }
     }
 

@@ -50,6 +50,7 @@ pub mod store;
 pub use domain::audit::TokenAudit;
 pub use domain::client_auth::LAST_USED_GRANULARITY_SECS;
 pub use domain::client_metadata::ClientMetadataPolicy;
+pub use domain::federation::{DEFAULT_FEDERATED_MAX_LIFETIME_SECS, FederationPolicy};
 pub use domain::dynamic_registration::RegistrationPolicy;
 pub use domain::keys::{KeyRevocation, Rotation};
 pub use domain::throttle::ThrottleConfig;

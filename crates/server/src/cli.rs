@@ -213,6 +213,24 @@ pub(crate) struct ServeArgs {
     /// the system's [default: the system's only].
     #[arg(long, env = "M2M_CLIENT_METADATA_CA_FILE", value_name = "PEM")]
     pub(crate) client_metadata_ca_file: Option<PathBuf>,
+    /// A network the workload identity federation fetcher (external
+    /// issuers' OIDC discovery and JWKS) may reach although it is loopback,
+    /// private or reserved; repeatable [default: public addresses only].
+    #[arg(
+        long = "federation-allow-network",
+        env = "M2M_FEDERATION_ALLOW_NETWORK",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub(crate) federation_allow_network: Vec<m2m_issuer::Cidr>,
+    /// A PEM file of root certificates the federation fetcher trusts besides
+    /// the system's [default: the system's only].
+    #[arg(long, env = "M2M_FEDERATION_CA_FILE", value_name = "PEM")]
+    pub(crate) federation_ca_file: Option<PathBuf>,
+    /// How far ahead a federated (external) token's `exp` may lie, in
+    /// seconds [default: 3600].
+    #[arg(long, env = "M2M_FEDERATION_MAX_TOKEN_LIFETIME", value_name = "SECS")]
+    pub(crate) federation_max_token_lifetime: Option<u64>,
     /// How token issuance is audited: `aggregate` (one record per client and
     /// minute), `per_token` (one event per token) or `off`; failures and
     /// admin changes are always one event each [default: aggregate].

@@ -33,11 +33,22 @@
 //! A client has at most [`MAX_PER_CLIENT`] entries.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use m2m_core::{JwkSet, KeySet};
+use dashmap::DashMap;
+use m2m_core::{
+    AssertionClaims, AssertionRules, ClientId, JwkSet, KeySet, verify_assertion,
+};
+use m2m_guard::RemoteJwks;
+use m2m_guard::fetch::Fetcher;
+use m2m_guard::net::{AddressPolicy, Cidr};
 use serde_json::Value;
 
 use super::error::RegistryError;
+use crate::IssuerError;
+use crate::store::{FederatedCredentialRecord, Store, StoreResult};
 
 /// Most federated credentials one client may have.
 pub(crate) const MAX_PER_CLIENT: usize = 20;
@@ -291,6 +302,386 @@ pub(crate) fn claims_hold(
             Some(v @ (Value::Bool(_) | Value::Number(_))) => v.to_string() == *required,
             _ => false,
         })
+}
+
+
+// ---- the operator's policy ----
+
+/// The default longest lifetime of an external token, in seconds: one hour
+/// (a Kubernetes projected service-account token's default).
+pub const DEFAULT_FEDERATED_MAX_LIFETIME_SECS: u64 = 3600;
+
+/// How this issuer fetches external issuers' discovery documents and keys,
+/// and how long their tokens may live
+/// ([`IssuerBuilder::federation`](crate::IssuerBuilder::federation)).
+///
+/// By default: https only, public addresses only (the SSRF rules of the
+/// guard's [`Fetcher`] under [`AddressPolicy::public_only`]), 5 s and 256 KiB
+/// per fetch, tokens living at most
+/// [`DEFAULT_FEDERATED_MAX_LIFETIME_SECS`] from now.
+///
+/// ```
+/// use m2m_issuer::FederationPolicy;
+/// let policy = FederationPolicy::new().max_token_lifetime(600);
+/// # let _ = policy;
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct FederationPolicy {
+    allowed_networks: Vec<Cidr>,
+    extra_root_pem: Option<Vec<u8>>,
+    timeout: Duration,
+    max_bytes: usize,
+    max_lifetime: u64,
+    cooldown: Duration,
+}
+
+impl fmt::Debug for FederationPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FederationPolicy")
+            .field("allowed_networks", &self.allowed_networks)
+            .field("extra_root_pem", &self.extra_root_pem.is_some())
+            .field("timeout", &self.timeout)
+            .field("max_bytes", &self.max_bytes)
+            .field("max_lifetime", &self.max_lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for FederationPolicy {
+    fn default() -> Self {
+        FederationPolicy {
+            allowed_networks: Vec::new(),
+            extra_root_pem: None,
+            timeout: Duration::from_secs(5),
+            max_bytes: 256 * 1024,
+            max_lifetime: DEFAULT_FEDERATED_MAX_LIFETIME_SECS,
+            cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+impl FederationPolicy {
+    /// The defaults (see the type's docs).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A network fetches may reach although it is loopback, private or
+    /// otherwise reserved (an issuer inside the deployment, tests).
+    pub fn allow_network(mut self, network: Cidr) -> Self {
+        self.allowed_networks.push(network);
+        self
+    }
+
+    /// Trust the root certificates of this PEM for these fetches too.
+    pub fn extra_root_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.extra_root_pem = Some(pem.into());
+        self
+    }
+
+    /// The limit on one fetch, connecting included (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How far ahead an external token's `exp` may lie, in seconds
+    /// (default one hour); the leeway is added.
+    pub fn max_token_lifetime(mut self, seconds: u64) -> Self {
+        self.max_lifetime = seconds;
+        self
+    }
+
+    /// The least time between two fetches of one issuer's keys for an
+    /// unknown `kid`, and between retries of a failed fetch (default 30 s).
+    pub fn refetch_cooldown(mut self, cooldown: Duration) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+}
+
+// ---- verification ----
+
+/// Most trust entries of one issuer judged for a JWT-bearer grant without
+/// `client_id` (each may cost a signature check); past it, send `client_id`.
+pub(crate) const MAX_ENTRIES_OF_ISSUER: usize = 100;
+/// Issuers whose discovered keys are kept at most; past it one is dropped.
+const MAX_ISSUERS: usize = 256;
+/// How long a discovery answer (the `jwks_uri`) is trusted before asking again.
+const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
+
+/// One external issuer's keys, found through OIDC discovery.
+#[derive(Debug)]
+struct Discovered {
+    jwks: RemoteJwks,
+    at: Instant,
+}
+
+/// The federation unit: judges an external token for a client.
+#[derive(Debug)]
+pub(crate) struct Federation {
+    store: Arc<dyn Store>,
+    fetcher: Fetcher,
+    leeway: u64,
+    max_lifetime: u64,
+    cooldown: Duration,
+    issuers: DashMap<String, Arc<Discovered>>,
+    /// Discovery failures: issuer → when, so a failing issuer is asked at
+    /// most once per cooldown.
+    failures: DashMap<String, Instant>,
+    /// One discovery at a time (they are rare: one per issuer per hour).
+    discovering: tokio::sync::Mutex<()>,
+}
+
+/// Why a federated token was refused: a short reason for audit and logs.
+pub(crate) type Reason = &'static str;
+
+impl Federation {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        policy: FederationPolicy,
+        leeway: u64,
+    ) -> Result<Self, IssuerError> {
+        let config = |why: String| IssuerError::Config(format!("federation: {why}"));
+        let mut builder = Fetcher::builder()
+            .timeout(policy.timeout)
+            .max_bytes(policy.max_bytes)
+            .https_only(true)
+            .address_policy(AddressPolicy::public_only().allow(policy.allowed_networks));
+        if let Some(pem) = &policy.extra_root_pem {
+            builder = builder
+                .extra_root_pem(pem)
+                .map_err(|e| config(e.to_string()))?;
+        }
+        let fetcher = builder.build().map_err(|e| config(e.to_string()))?;
+        Ok(Federation {
+            store,
+            fetcher,
+            leeway,
+            max_lifetime: policy.max_lifetime,
+            cooldown: policy.cooldown,
+            issuers: DashMap::new(),
+            failures: DashMap::new(),
+            discovering: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The trust entries of `client_id` for the issuer `iss` (exact).
+    pub(crate) async fn entries_for(
+        &self,
+        client_id: &ClientId,
+        iss: &str,
+    ) -> StoreResult<Vec<FederatedCredentialRecord>> {
+        Ok(self
+            .store
+            .list_federated_credentials(client_id)
+            .await?
+            .into_iter()
+            .filter(|e| e.issuer == iss)
+            .collect())
+    }
+
+    /// The trust entries of every client for the issuer `iss` (exact), at
+    /// most [`MAX_ENTRIES_OF_ISSUER`]: the JWT-bearer grant without a
+    /// `client_id` picks the one client whose entry the token matches.
+    pub(crate) async fn entries_of_issuer(
+        &self,
+        iss: &str,
+    ) -> StoreResult<Vec<FederatedCredentialRecord>> {
+        self.store
+            .federated_credentials_of_issuer(iss, MAX_ENTRIES_OF_ISSUER)
+            .await
+    }
+
+    /// Verifies `token` against each of `entries` (trust entries of the
+    /// token's unverified `iss`) at `now`: the entry's keys (inline, or the
+    /// issuer's discovered ones), the signature (asymmetric only, RFC 8725
+    /// refusals), `exp` required and at most the configured lifetime ahead,
+    /// `nbf`/`iat` with leeway, then the entry's audience, subject and claim
+    /// conditions. Returns the entries that hold, with the verified claims,
+    /// or the reason the last one failed. The `jti` is the caller's to claim.
+    pub(crate) async fn verify(
+        &self,
+        entries: &[FederatedCredentialRecord],
+        token: &str,
+        kid: Option<&str>,
+        now: u64,
+    ) -> Result<(Vec<FederatedCredentialRecord>, AssertionClaims), Reason> {
+        let mut reason = "no_federated_credential";
+        let mut matched = Vec::new();
+        let mut verified_claims: Option<AssertionClaims> = None;
+        // The discovered keys' verdict, computed once for all entries using them.
+        let mut discovered: Option<Result<AssertionClaims, Reason>> = None;
+        for entry in entries {
+            let claims = if entry.jwks.is_none() {
+                if discovered.is_none() {
+                    discovered = Some(self.verify_with(entry, token, kid).await);
+                }
+                discovered.clone().unwrap_or(Err(reason))
+            } else {
+                self.verify_with(entry, token, kid).await
+            };
+            let claims = match claims {
+                Ok(claims) => claims,
+                Err(why) => {
+                    reason = why;
+                    continue;
+                }
+            };
+            let rules = AssertionRules::new([entry.audience.as_str()])
+                .issuer(entry.issuer.as_str())
+                .leeway(self.leeway)
+                .max_lifetime(self.max_lifetime)
+                .require_jti(false);
+            if let Err(e) = rules.check(&claims, now) {
+                reason = e.reason();
+                continue;
+            }
+            if !subject_matches(&entry.subject, &claims.sub) {
+                reason = "wrong_subject";
+                continue;
+            }
+            if !claims_hold(&entry.claims, &claims.other) {
+                reason = "claim_condition_failed";
+                continue;
+            }
+            matched.push(entry.clone());
+            verified_claims = Some(claims);
+        }
+        match verified_claims {
+            Some(claims) => Ok((matched, claims)),
+            None => Err(reason),
+        }
+    }
+
+    /// The signature of `token` under `entry`'s keys, and its claims.
+    async fn verify_with(
+        &self,
+        entry: &FederatedCredentialRecord,
+        token: &str,
+        kid: Option<&str>,
+    ) -> Result<AssertionClaims, Reason> {
+        let keys = self.keys(entry, kid).await?;
+        verify_assertion(token, &keys, m2m_core::DEFAULT_MAX_ASSERTION_LEN)
+            .map(|verified| verified.claims)
+            .map_err(|e| e.reason())
+    }
+
+    /// Claims the token's `jti` (when it has one) in the store, with the
+    /// external issuer as namespace, until `exp` + leeway: `false` if seen.
+    pub(crate) async fn claim_jti(
+        &self,
+        claims: &AssertionClaims,
+        now: u64,
+    ) -> StoreResult<bool> {
+        match (claims.jti.as_deref(), claims.replay_until(self.leeway)) {
+            (Some(jti), Some(until)) if !jti.is_empty() => {
+                self.store
+                    .claim_assertion_id(&claims.iss, jti, until, now)
+                    .await
+            }
+            _ => Ok(true),
+        }
+    }
+
+    /// The keys to verify with: the entry's inline JWK Set (entries of one
+    /// issuer with inline keys: the first's), else the discovered ones.
+    async fn keys(
+        &self,
+        entry: &FederatedCredentialRecord,
+        kid: Option<&str>,
+    ) -> Result<Arc<KeySet>, Reason> {
+        if let Some(jwks) = &entry.jwks {
+            let set: JwkSet =
+                serde_json::from_value(jwks.clone()).map_err(|_| "issuer_keys_unusable")?;
+            return KeySet::from_jwk_set(&set)
+                .map(Arc::new)
+                .map_err(|_| "issuer_keys_unusable");
+        }
+        let discovered = self.discovered(&entry.issuer).await?;
+        let keys = match kid {
+            Some(kid) => discovered.jwks.keys_for_kid(kid).await,
+            None => discovered.jwks.keys().await,
+        };
+        keys.map_err(|error| {
+            tracing::info!(issuer = %entry.issuer, %error, "federated issuer's keys unavailable");
+            "issuer_keys_unavailable"
+        })
+    }
+
+    /// The issuer's discovered key source, from the cache or OIDC discovery.
+    async fn discovered(&self, iss: &str) -> Result<Arc<Discovered>, Reason> {
+        let fresh = |d: &Arc<Discovered>| d.at.elapsed() < DISCOVERY_TTL;
+        if let Some(found) = self.issuers.get(iss).map(|d| Arc::clone(&d))
+            && fresh(&found)
+        {
+            return Ok(found);
+        }
+        let _one = self.discovering.lock().await;
+        if let Some(found) = self.issuers.get(iss).map(|d| Arc::clone(&d))
+            && fresh(&found)
+        {
+            return Ok(found);
+        }
+        if self
+            .failures
+            .get(iss)
+            .is_some_and(|at| at.elapsed() < self.cooldown)
+        {
+            return Err("issuer_discovery_failed");
+        }
+        match self.discover(iss).await {
+            Ok(jwks_uri) => {
+                self.failures.remove(iss);
+                let discovered = Arc::new(Discovered {
+                    jwks: RemoteJwks::with_cooldown(jwks_uri, self.fetcher.clone(), self.cooldown),
+                    at: Instant::now(),
+                });
+                if self.issuers.len() >= MAX_ISSUERS
+                    && let Some(victim) = self.issuers.iter().next().map(|e| e.key().clone())
+                {
+                    self.issuers.remove(&victim);
+                }
+                self.issuers.insert(iss.to_owned(), Arc::clone(&discovered));
+                Ok(discovered)
+            }
+            Err(why) => {
+                tracing::info!(issuer = %iss, error = %why, "federated issuer discovery failed");
+                if self.failures.len() >= MAX_ISSUERS {
+                    self.failures.clear();
+                }
+                self.failures.insert(iss.to_owned(), Instant::now());
+                // Keep a stale source rather than none.
+                match self.issuers.get(iss).map(|d| Arc::clone(&d)) {
+                    Some(stale) => Ok(stale),
+                    None => Err("issuer_discovery_failed"),
+                }
+            }
+        }
+    }
+
+    /// OIDC discovery: `{iss}/.well-known/openid-configuration`, whose
+    /// `issuer` must be `iss` exactly; its `jwks_uri`.
+    async fn discover(&self, iss: &str) -> Result<url::Url, String> {
+        let url = url::Url::parse(&format!(
+            "{}/.well-known/openid-configuration",
+            iss.trim_end_matches('/')
+        ))
+        .map_err(|e| e.to_string())?;
+        let (_, body) = self.fetcher.get(url).await.map_err(|e| e.to_string())?;
+        #[derive(serde::Deserialize)]
+        struct Configuration {
+            issuer: String,
+            jwks_uri: String,
+        }
+        let config: Configuration =
+            serde_json::from_slice(&body).map_err(|e| format!("not a discovery document: {e}"))?;
+        if config.issuer != iss {
+            return Err("the discovery document names another issuer".to_owned());
+        }
+        url::Url::parse(&config.jwks_uri).map_err(|e| format!("jwks_uri: {e}"))
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 
+use crate::domain::token::JWT_BEARER_GRANT;
 use crate::Issuer;
 
 /// The algorithms a client assertion may be signed with.
@@ -65,7 +66,7 @@ pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{base}/oauth/introspect"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", JWT_BEARER_GRANT],
         "token_endpoint_auth_methods_supported": client_methods,
         "introspection_endpoint_auth_methods_supported": secret_methods,
         "revocation_endpoint_auth_methods_supported": client_methods,
@@ -81,7 +82,12 @@ pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
     if users {
         // User-level clients are on (a consent handler is configured).
         body["grant_types_supported"] =
-            serde_json::json!(["client_credentials", "authorization_code", "refresh_token"]);
+            serde_json::json!([
+                "client_credentials",
+                "authorization_code",
+                "refresh_token",
+                JWT_BEARER_GRANT
+            ]);
         body["response_types_supported"] = serde_json::json!(["code"]);
     }
     if issuer.registration().is_some() {
