@@ -387,14 +387,15 @@ impl ClientAuth {
     ) -> Result<Authenticated, GrantError> {
         let endpoint = Endpoint::Token;
         let claimed = form_client_id.unwrap_or_default();
-        let fail = |reason: AuthFailure, found: Option<&CachedClient>, answer: GrantError| {
-            match self.failed(claimed, found, reason, source, endpoint, now) {
+        let fail =
+            |reason: AuthFailure, found: Option<&CachedClient>, answer: GrantError| match self
+                .failed(claimed, found, reason, source, endpoint, now)
+            {
                 AuthError::Throttled { retry_after } => {
                     GrantError::Auth(AuthError::Throttled { retry_after })
                 }
                 _ => answer,
-            }
-        };
+            };
         let invalid = |why: &'static str| GrantError::InvalidGrant(why);
         let peeked = match peek_assertion(assertion, m2m_core::DEFAULT_MAX_ASSERTION_LEN) {
             Ok(peeked) => peeked,
@@ -408,10 +409,7 @@ impl ClientAuth {
         };
         let iss = peeked.claims.iss.as_str();
         let entries = match form_client_id {
-            Some(id) => self
-                .federation
-                .entries_for(&ClientId::new(id), iss)
-                .await?,
+            Some(id) => self.federation.entries_for(&ClientId::new(id), iss).await?,
             None => self.federation.entries_of_issuer(iss).await?,
         };
         if entries.is_empty() {

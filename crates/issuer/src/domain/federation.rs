@@ -38,9 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use m2m_core::{
-    AssertionClaims, AssertionRules, ClientId, JwkSet, KeySet, verify_assertion,
-};
+use m2m_core::{AssertionClaims, AssertionRules, ClientId, JwkSet, KeySet, verify_assertion};
 use m2m_guard::RemoteJwks;
 use m2m_guard::fetch::Fetcher;
 use m2m_guard::net::{AddressPolicy, Cidr};
@@ -303,7 +301,6 @@ pub(crate) fn claims_hold(
             _ => false,
         })
 }
-
 
 // ---- the operator's policy ----
 
@@ -570,11 +567,7 @@ impl Federation {
 
     /// Claims the token's `jti` (when it has one) in the store, with the
     /// external issuer as namespace, until `exp` + leeway: `false` if seen.
-    pub(crate) async fn claim_jti(
-        &self,
-        claims: &AssertionClaims,
-        now: u64,
-    ) -> StoreResult<bool> {
+    pub(crate) async fn claim_jti(&self, claims: &AssertionClaims, now: u64) -> StoreResult<bool> {
         match (claims.jti.as_deref(), claims.replay_until(self.leeway)) {
             (Some(jti), Some(until)) if !jti.is_empty() => {
                 self.store

@@ -25,8 +25,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 
-use crate::domain::token::JWT_BEARER_GRANT;
 use crate::Issuer;
+use crate::domain::token::JWT_BEARER_GRANT;
 
 /// The algorithms a client assertion may be signed with.
 const ASSERTION_ALGS: [&str; 3] = ["ES256", "EdDSA", "RS256"];
@@ -81,13 +81,12 @@ pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
     });
     if users {
         // User-level clients are on (a consent handler is configured).
-        body["grant_types_supported"] =
-            serde_json::json!([
-                "client_credentials",
-                "authorization_code",
-                "refresh_token",
-                JWT_BEARER_GRANT
-            ]);
+        body["grant_types_supported"] = serde_json::json!([
+            "client_credentials",
+            "authorization_code",
+            "refresh_token",
+            JWT_BEARER_GRANT
+        ]);
         body["response_types_supported"] = serde_json::json!(["code"]);
     }
     if issuer.registration().is_some() {
