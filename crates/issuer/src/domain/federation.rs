@@ -297,7 +297,10 @@ pub(crate) fn claims_hold(
         .iter()
         .all(|(name, required)| match claim_at(claims, name) {
             Some(Value::String(s)) => s == required,
-            Some(v @ (Value::Bool(_) | Value::Number(_))) => v.to_string() == *required,
+            Some(v @ (Value::Bool(_) | Value::Number(_))) => {
+                let text = v.to_string();
+                text == *required
+            }
             _ => false,
         })
 }
