@@ -397,3 +397,70 @@ fn github_actions_and_kubernetes_tokens_through_m2m_serve() {
         "other client's issuer",
     );
 }
+
+/// A federated token's `jti` used on one replica is refused on another
+/// sharing the PostgreSQL database, as client assertion and as grant.
+#[test]
+fn a_federated_jti_is_refused_on_a_second_replica() {
+    let Some((url, schema)) = crate::replicas::fresh_schema() else {
+        return;
+    };
+    let dir = TempDir::new("federation-replicas");
+    let oidc = OidcIssuer::start(dir.path());
+    let key = ("M2M_KEY_ENCRYPTION_KEY".to_owned(), "6b".repeat(32));
+    let args = vec![
+        "--issuer".to_owned(),
+        "http://m2m.test".to_owned(),
+        "--federation-allow-network".to_owned(),
+        "127.0.0.1/32".to_owned(),
+        "--federation-ca-file".to_owned(),
+        oidc.ca_file.display().to_string(),
+    ];
+    let a = Server::start(
+        dir.path(),
+        Options {
+            database: Some(url.clone()),
+            env: vec![key.clone()],
+            args: args.clone(),
+            log_name: Some("a.log".into()),
+        },
+    );
+    let b_dir = TempDir::new("federation-replicas-b");
+    let b = Server::start(
+        b_dir.path(),
+        Options {
+            database: Some(url),
+            env: vec![key],
+            args,
+            log_name: Some("b.log".into()),
+        },
+    );
+    let client = gh_client(&a, &oidc);
+    let t = now();
+    let claims = || oidc.github_claims("http://m2m.test", "acme/app", "refs/heads/main", t);
+
+    let grant = oidc.sign(claims());
+    issued(bearer(&a, &grant, Some(&client)), "grant on A");
+    refused(
+        bearer(&b, &grant, Some(&client)),
+        "invalid_grant",
+        "the same token on B",
+    );
+
+    let assertion = oidc.sign(claims());
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client.as_str()),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", assertion.as_str()),
+    ];
+    issued(post_token(&b, &form), "client assertion on B");
+    refused(
+        post_token(&a, &form),
+        "invalid_client",
+        "the same assertion on A",
+    );
+    drop(a);
+    drop(b);
+    crate::replicas::drop_schema(&schema);
+}
