@@ -17,6 +17,7 @@ use crate::domain::cache::ClientCache;
 use crate::domain::client_auth::ClientAuth;
 use crate::domain::client_metadata::{ClientMetadataDocuments, ClientMetadataPolicy};
 use crate::domain::dynamic_registration::{DynamicRegistration, RegistrationPolicy};
+use crate::domain::federation::{Federation, FederationPolicy};
 use crate::domain::feed::Feed;
 use crate::domain::follower::{self, Follower};
 use crate::domain::grants::{Grants, GrantsParts};
@@ -123,6 +124,7 @@ pub struct IssuerBuilder {
     client_metadata: Option<ClientMetadataPolicy>,
     assertion_max_lifetime: u64,
     client_jwks: ClientJwksPolicy,
+    federation: FederationPolicy,
 }
 
 impl fmt::Debug for IssuerBuilder {
@@ -377,6 +379,14 @@ impl IssuerBuilder {
         self
     }
 
+    /// How workload identity federation reaches external issuers (OIDC
+    /// discovery and their JWKS: https only, public addresses only unless
+    /// allowed) and how long their tokens may live; see [`FederationPolicy`].
+    pub fn federation(mut self, policy: FederationPolicy) -> Self {
+        self.federation = policy;
+        self
+    }
+
     fn check(&self) -> Result<String, IssuerError> {
         if self.client_metadata.is_some() && self.consent.is_none() {
             return Err(IssuerError::Config(
@@ -513,6 +523,11 @@ impl IssuerBuilder {
                 },
                 &self.client_jwks,
             )?,
+            Arc::new(Federation::new(
+                Arc::clone(&store),
+                self.federation,
+                self.leeway,
+            )?),
         ));
         let documents = self
             .client_metadata
@@ -685,6 +700,7 @@ impl Issuer {
             client_metadata: None,
             assertion_max_lifetime: m2m_core::DEFAULT_MAX_ASSERTION_LIFETIME_SECS,
             client_jwks: ClientJwksPolicy::default(),
+            federation: FederationPolicy::default(),
         }
     }
 

@@ -51,6 +51,7 @@ pub use domain::audit::TokenAudit;
 pub use domain::client_auth::LAST_USED_GRANULARITY_SECS;
 pub use domain::client_metadata::ClientMetadataPolicy;
 pub use domain::dynamic_registration::RegistrationPolicy;
+pub use domain::federation::{DEFAULT_FEDERATED_MAX_LIFETIME_SECS, FederationPolicy};
 pub use domain::keys::{KeyRevocation, Rotation};
 pub use domain::private_key_jwt::ClientJwksPolicy;
 pub use domain::throttle::ThrottleConfig;

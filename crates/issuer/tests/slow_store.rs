@@ -187,6 +187,39 @@ impl Store for SlowStore {
         self.inner.list_grants(client_id, user_id).await
     }
 
+    async fn list_federated_credentials(
+        &self,
+        client_id: &ClientId,
+    ) -> StoreResult<Vec<FederatedCredentialRecord>> {
+        self.inner.list_federated_credentials(client_id).await
+    }
+
+    async fn federated_credentials_of_issuer(
+        &self,
+        issuer: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<FederatedCredentialRecord>> {
+        self.inner
+            .federated_credentials_of_issuer(issuer, limit)
+            .await
+    }
+
+    async fn add_federated_credential(
+        &self,
+        credential: &FederatedCredentialRecord,
+        max: usize,
+    ) -> StoreResult<AddFederatedCredential> {
+        self.inner.add_federated_credential(credential, max).await
+    }
+
+    async fn delete_federated_credential(
+        &self,
+        client_id: &ClientId,
+        id: &str,
+    ) -> StoreResult<bool> {
+        self.inner.delete_federated_credential(client_id, id).await
+    }
+
     async fn get_refresh_token(
         &self,
         token_hash: &[u8],

@@ -213,6 +213,24 @@ pub(crate) struct ServeArgs {
     /// the system's [default: the system's only].
     #[arg(long, env = "M2M_CLIENT_METADATA_CA_FILE", value_name = "PEM")]
     pub(crate) client_metadata_ca_file: Option<PathBuf>,
+    /// A network the workload identity federation fetcher (external
+    /// issuers' OIDC discovery and JWKS) may reach although it is loopback,
+    /// private or reserved; repeatable [default: public addresses only].
+    #[arg(
+        long = "federation-allow-network",
+        env = "M2M_FEDERATION_ALLOW_NETWORK",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub(crate) federation_allow_network: Vec<m2m_issuer::Cidr>,
+    /// A PEM file of root certificates the federation fetcher trusts besides
+    /// the system's [default: the system's only].
+    #[arg(long, env = "M2M_FEDERATION_CA_FILE", value_name = "PEM")]
+    pub(crate) federation_ca_file: Option<PathBuf>,
+    /// How far ahead a federated (external) token's `exp` may lie, in
+    /// seconds [default: 3600].
+    #[arg(long, env = "M2M_FEDERATION_MAX_TOKEN_LIFETIME", value_name = "SECS")]
+    pub(crate) federation_max_token_lifetime: Option<u64>,
     /// How token issuance is audited: `aggregate` (one record per client and
     /// minute), `per_token` (one event per token) or `off`; failures and
     /// admin changes are always one event each [default: aggregate].
@@ -297,6 +315,68 @@ pub(crate) enum ClientCommand {
     Update(ClientUpdateArgs),
     /// Delete a client: it gets no new token and its live tokens are revoked.
     Delete(ClientIdArgs),
+    /// Manage a client's federated credentials (workload identity
+    /// federation: tokens of an external issuer that authenticate it).
+    #[command(subcommand)]
+    Federation(FederationCommand),
+}
+
+/// `m2m client federation ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum FederationCommand {
+    /// Trust tokens of an external issuer for a client (at most 20 entries).
+    Add(FederationAddArgs),
+    /// List a client's federated credentials.
+    List(FederationListArgs),
+    /// Remove one federated credential.
+    Remove(FederationRemoveArgs),
+}
+
+/// `m2m client federation add`.
+#[derive(Debug, Args)]
+pub(crate) struct FederationAddArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// The external issuer, exactly as its tokens' `iss`.
+    #[arg(long)]
+    pub(crate) issuer: String,
+    /// The tokens' `sub`: exact, or a pattern where `*` matches any run of
+    /// characters (e.g. `repo:acme/app:ref:refs/heads/*`).
+    #[arg(long)]
+    pub(crate) subject: String,
+    /// The audience the tokens must carry (default: this issuer's identifier).
+    #[arg(long)]
+    pub(crate) audience: Option<String>,
+    /// A claim condition NAME=VALUE (repeatable); NAME is a claim or, when
+    /// it starts with `/`, a JSON Pointer (e.g. `/kubernetes.io/namespace=ci`).
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    pub(crate) claims: Vec<String>,
+    /// A file with the issuer's JWK Set, for an issuer whose discovery is
+    /// not reachable (e.g. a Kubernetes cluster's `/openid/v1/jwks`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) jwks_file: Option<std::path::PathBuf>,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `m2m client federation list`.
+#[derive(Debug, Args)]
+pub(crate) struct FederationListArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `m2m client federation remove`.
+#[derive(Debug, Args)]
+pub(crate) struct FederationRemoveArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// The federated credential's id.
+    pub(crate) id: String,
 }
 
 /// `m2m client create`.

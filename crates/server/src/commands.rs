@@ -5,8 +5,9 @@ use http::Method;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{
-    AuditArgs, ClientCommand, ClientCreateArgs, ClientListArgs, ClientUpdateArgs, GrantCommand,
-    KeyCommand, PageArgs, SecretCommand, TokenArgs, VerifyArgs,
+    AuditArgs, ClientCommand, ClientCreateArgs, ClientListArgs, ClientUpdateArgs,
+    FederationAddArgs, FederationCommand, GrantCommand, KeyCommand, PageArgs, SecretCommand,
+    TokenArgs, VerifyArgs,
 };
 use crate::http::{Admin, Http, fetch_token, url};
 use crate::output::{print_client, print_json, print_table};
@@ -49,6 +50,7 @@ pub(crate) async fn client(admin: &Admin, command: ClientCommand) -> Result<()> 
             }
         }
         ClientCommand::Update(args) => update_client(admin, args).await,
+        ClientCommand::Federation(command) => federation(admin, command).await,
         ClientCommand::Delete(args) => {
             admin
                 .call(
@@ -216,6 +218,129 @@ async fn update_client(admin: &Admin, args: ClientUpdateArgs) -> Result<()> {
         print_client(&updated);
         Ok(())
     }
+}
+
+/// `m2m client federation ...`.
+async fn federation(admin: &Admin, command: FederationCommand) -> Result<()> {
+    match command {
+        FederationCommand::Add(args) => add_federated(admin, args).await,
+        FederationCommand::List(args) => {
+            let listed = admin
+                .call(
+                    Method::GET,
+                    &format!(
+                        "/admin/clients/{}/federated-credentials",
+                        encode(&args.client_id)
+                    ),
+                    None,
+                )
+                .await?;
+            if args.json {
+                return print_json(&listed);
+            }
+            let rows: Vec<Vec<String>> = listed["items"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|e| {
+                    let claims = e["claims"]
+                        .as_object()
+                        .map(|c| {
+                            c.iter()
+                                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .unwrap_or_default();
+                    vec![
+                        text(&e["id"]),
+                        text(&e["issuer"]),
+                        text(&e["subject"]),
+                        text(&e["audience"]),
+                        claims,
+                        if e.get("jwks").is_some() {
+                            "inline"
+                        } else {
+                            "discovery"
+                        }
+                        .to_owned(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &["ID", "ISSUER", "SUBJECT", "AUDIENCE", "CLAIMS", "KEYS"],
+                &rows,
+            );
+            Ok(())
+        }
+        FederationCommand::Remove(args) => {
+            admin
+                .call(
+                    Method::DELETE,
+                    &format!(
+                        "/admin/clients/{}/federated-credentials/{}",
+                        encode(&args.client_id),
+                        encode(&args.id)
+                    ),
+                    None,
+                )
+                .await?;
+            println!(
+                "removed federated credential {} of {}",
+                args.id, args.client_id
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn add_federated(admin: &Admin, args: FederationAddArgs) -> Result<()> {
+    let mut claims = Map::new();
+    for pair in &args.claims {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--claim takes NAME=VALUE, got `{pair}`"))?;
+        if claims
+            .insert(name.to_owned(), Value::String(value.to_owned()))
+            .is_some()
+        {
+            bail!("--claim {name} is given twice");
+        }
+    }
+    let mut body = json!({
+        "issuer": args.issuer,
+        "subject": args.subject,
+        "claims": claims,
+    });
+    if let Some(audience) = &args.audience {
+        body["audience"] = json!(audience);
+    }
+    if let Some(path) = &args.jwks_file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let jwks: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        body["jwks"] = jwks;
+    }
+    let created = admin
+        .call(
+            Method::POST,
+            &format!(
+                "/admin/clients/{}/federated-credentials",
+                encode(&args.client_id)
+            ),
+            Some(&body),
+        )
+        .await?;
+    if args.json {
+        return print_json(&created);
+    }
+    println!("id:       {}", text(&created["id"]));
+    println!("issuer:   {}", text(&created["issuer"]));
+    println!("subject:  {}", text(&created["subject"]));
+    println!("audience: {}", text(&created["audience"]));
+    Ok(())
 }
 
 /// `m2m secret ...`.

@@ -127,6 +127,35 @@ pub(crate) struct ServeConfig {
     pub(crate) registration: Option<RegistrationConfig>,
     /// Client ID Metadata Documents, when on.
     pub(crate) client_metadata: Option<ClientMetadataConfig>,
+    /// Workload identity federation's fetch policy and token lifetime.
+    pub(crate) federation: FederationConfig,
+}
+
+/// `--federation-*`: how external issuers are reached, how long their tokens live.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FederationConfig {
+    pub(crate) allow_networks: Vec<Cidr>,
+    /// The extra roots read from `--federation-ca-file`.
+    pub(crate) extra_roots_pem: Option<Vec<u8>>,
+    pub(crate) max_token_lifetime: Option<u64>,
+}
+
+fn resolve_federation(args: &ServeArgs) -> Result<FederationConfig> {
+    let extra_roots_pem = match &args.federation_ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read --federation-ca-file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    if args.federation_max_token_lifetime == Some(0) {
+        bail!("--federation-max-token-lifetime must be at least 1 second");
+    }
+    Ok(FederationConfig {
+        allow_networks: args.federation_allow_network.clone(),
+        extra_roots_pem,
+        max_token_lifetime: args.federation_max_token_lifetime,
+    })
 }
 
 /// `--client-metadata-documents` and its policy (flags and environment
@@ -240,6 +269,7 @@ impl ServeConfig {
         };
         let registration = resolve_registration(args, &mut file)?;
         let client_metadata = resolve_client_metadata(args)?;
+        let federation = resolve_federation(args)?;
         let listen = args
             .listen
             .clone()
@@ -315,6 +345,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             registration,
             client_metadata,
+            federation,
             limits,
             listen,
             trusted_proxies,

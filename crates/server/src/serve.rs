@@ -207,6 +207,21 @@ fn registration_policy(
     Ok(policy)
 }
 
+/// The policy of the `--federation-*` flags.
+fn federation_policy(federation: &crate::config::FederationConfig) -> m2m_issuer::FederationPolicy {
+    let mut policy = m2m_issuer::FederationPolicy::new();
+    for network in &federation.allow_networks {
+        policy = policy.allow_network(*network);
+    }
+    if let Some(pem) = &federation.extra_roots_pem {
+        policy = policy.extra_root_pem(pem.clone());
+    }
+    if let Some(seconds) = federation.max_token_lifetime {
+        policy = policy.max_token_lifetime(seconds);
+    }
+    policy
+}
+
 /// The policy of `--client-metadata-documents`, after saying at startup what
 /// it allows. Its clients are user-level: without `--dev-consent` the server
 /// has no consent step and refuses to start.
@@ -282,6 +297,7 @@ async fn start_on(
     if let Some(documents) = &config.client_metadata {
         builder = builder.client_metadata_documents(client_metadata_policy(config, documents)?);
     }
+    builder = builder.federation(federation_policy(&config.federation));
     if let Some(registration) = &config.registration {
         builder = builder.dynamic_registration(registration_policy(config, registration)?);
     }

@@ -542,3 +542,119 @@ fn sigterm_keeps_the_current_minute_of_token_aggregates() {
         "the 3 tokens before SIGTERM and the listing's: {page}"
     );
 }
+
+/// `m2m client federation add|list|remove` against the admin API.
+#[test]
+fn client_federation_add_list_remove() {
+    let dir = TempDir::new("cli-federation");
+    let server = Server::start(dir.path(), Options::default());
+    let created = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "deployer",
+        "--kind",
+        "service",
+        "--scope",
+        "deploy",
+        "--audience",
+        "https://api.example.com",
+        "--json",
+    ]);
+    let client_id = created["client_id"].as_str().expect("client_id").to_owned();
+
+    let gh = server.cli_json(&[
+        "client",
+        "federation",
+        "add",
+        &client_id,
+        "--issuer",
+        "https://token.actions.githubusercontent.com",
+        "--subject",
+        "repo:acme/app:ref:refs/heads/*",
+        "--claim",
+        "repository=acme/app",
+        "--claim",
+        "ref=refs/heads/main",
+        "--json",
+    ]);
+    let gh_id = gh["id"].as_str().expect("id").to_owned();
+    assert_eq!(gh["audience"], server.endpoint.as_str());
+    assert_eq!(gh["claims"]["ref"], "refs/heads/main");
+
+    let jwks_file = dir.path().join("cluster-jwks.json");
+    let key = m2m_core::SigningKey::generate(m2m_core::Algorithm::ES256).expect("key");
+    std::fs::write(
+        &jwks_file,
+        serde_json::json!({"keys": [key.public_jwk()]}).to_string(),
+    )
+    .expect("write jwks");
+    let k8s = server.cli_json(&[
+        "client",
+        "federation",
+        "add",
+        &client_id,
+        "--issuer",
+        "https://kubernetes.default.svc.cluster.local",
+        "--subject",
+        "system:serviceaccount:ci:deployer",
+        "--audience",
+        "m2m-auth",
+        "--claim",
+        "/kubernetes.io/namespace=ci",
+        "--jwks-file",
+        jwks_file.to_str().expect("path"),
+        "--json",
+    ]);
+    assert_eq!(k8s["jwks"]["keys"][0]["kid"], key.kid());
+
+    let table = stdout(&server.cli(&["client", "federation", "list", &client_id]));
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(
+        table.contains(&gh_id) && table.contains("discovery"),
+        "{table}"
+    );
+    assert!(
+        table.contains("inline") && table.contains("m2m-auth"),
+        "{table}"
+    );
+
+    let output = server.cli(&["client", "federation", "remove", &client_id, &gh_id]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed = server.cli_json(&["client", "federation", "list", &client_id, "--json"]);
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+    // Removing it again, or a bad claim flag, fails with a message.
+    let output = server.cli(&["client", "federation", "remove", &client_id, &gh_id]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("404"));
+    let output = server.cli(&[
+        "client",
+        "federation",
+        "add",
+        &client_id,
+        "--issuer",
+        "https://x",
+        "--subject",
+        "s",
+        "--claim",
+        "no-equals",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("NAME=VALUE"));
+    let output = server.cli(&[
+        "client",
+        "federation",
+        "add",
+        &client_id,
+        "--issuer",
+        "https://x",
+        "--subject",
+        "*",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("422"));
+}

@@ -8,7 +8,7 @@ use crate::harness::*;
 
 /// A fresh schema in the CI PostgreSQL, or `None` (with a note) when
 /// `M2M_TEST_POSTGRES_URL` is unset. When it is set, failures are failures.
-fn fresh_schema() -> Option<(String, String)> {
+pub(crate) fn fresh_schema() -> Option<(String, String)> {
     let Ok(base) = std::env::var("M2M_TEST_POSTGRES_URL") else {
         eprintln!("skipped: M2M_TEST_POSTGRES_URL not set");
         return None;
@@ -34,7 +34,7 @@ fn fresh_schema() -> Option<(String, String)> {
     Some((url, schema))
 }
 
-fn drop_schema(schema: &str) {
+pub(crate) fn drop_schema(schema: &str) {
     if let Ok(base) = std::env::var("M2M_TEST_POSTGRES_URL") {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -137,17 +137,22 @@ fn commands() -> Vec<Vec<String>> {
             .map(str::to_owned)
             .collect()
     }
-    let mut all = Vec::new();
-    for command in subcommands(&[]) {
-        let words = vec![command];
+    // Leaves of the command tree (`m2m client federation add` is three words).
+    fn leaves(words: Vec<String>, all: &mut Vec<Vec<String>>) {
         let subs = subcommands(&words);
         if subs.is_empty() {
             all.push(words);
         } else {
             for sub in subs {
-                all.push(vec![words[0].clone(), sub]);
+                let mut deeper = words.clone();
+                deeper.push(sub);
+                leaves(deeper, all);
             }
         }
+    }
+    let mut all = Vec::new();
+    for command in subcommands(&[]) {
+        leaves(vec![command], &mut all);
     }
     all
 }

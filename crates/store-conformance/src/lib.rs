@@ -157,6 +157,8 @@ macro_rules! suite {
             audit_filters,
             audit_token_minutes,
             audit_purge,
+            federated_credentials,
+            federated_credentials_limit_under_concurrency,
         }
     };
     (optional = $make:expr $(,)?) => {

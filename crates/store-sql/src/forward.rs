@@ -83,6 +83,45 @@ macro_rules! forward_store {
                 self.$inner().touch_secret(client_id, secret_id, at).await
             }
 
+            async fn list_federated_credentials(
+                &self,
+                client_id: &m2m_core::ClientId,
+            ) -> m2m_issuer::store::StoreResult<Vec<m2m_issuer::store::FederatedCredentialRecord>>
+            {
+                self.$inner().list_federated_credentials(client_id).await
+            }
+
+            async fn federated_credentials_of_issuer(
+                &self,
+                issuer: &str,
+                limit: usize,
+            ) -> m2m_issuer::store::StoreResult<Vec<m2m_issuer::store::FederatedCredentialRecord>>
+            {
+                self.$inner()
+                    .federated_credentials_of_issuer(issuer, limit)
+                    .await
+            }
+
+            async fn add_federated_credential(
+                &self,
+                credential: &m2m_issuer::store::FederatedCredentialRecord,
+                max: usize,
+            ) -> m2m_issuer::store::StoreResult<m2m_issuer::store::AddFederatedCredential> {
+                self.$inner()
+                    .add_federated_credential(credential, max)
+                    .await
+            }
+
+            async fn delete_federated_credential(
+                &self,
+                client_id: &m2m_core::ClientId,
+                id: &str,
+            ) -> m2m_issuer::store::StoreResult<bool> {
+                self.$inner()
+                    .delete_federated_credential(client_id, id)
+                    .await
+            }
+
             async fn list_keys(
                 &self,
             ) -> m2m_issuer::store::StoreResult<Vec<m2m_issuer::store::StoredKey>> {

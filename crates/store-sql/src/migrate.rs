@@ -47,6 +47,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "private key jwt",
         include_str!("../migrations/sqlite/0006_private_key_jwt.sql"),
     ),
+    (
+        7,
+        "federated credentials",
+        include_str!("../migrations/sqlite/0007_federated_credentials.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -80,6 +85,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         6,
         "private key jwt",
         include_str!("../migrations/postgres/0006_private_key_jwt.sql"),
+    ),
+    (
+        7,
+        "federated credentials",
+        include_str!("../migrations/postgres/0007_federated_credentials.sql"),
     ),
 ];
 

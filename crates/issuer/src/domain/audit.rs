@@ -171,6 +171,18 @@ pub(crate) enum AuditEvent {
         actor: ClientId,
         secret_id: String,
     },
+    FederatedCredentialCreated {
+        client_id: ClientId,
+        actor: ClientId,
+        id: String,
+        issuer: String,
+        subject: String,
+    },
+    FederatedCredentialDeleted {
+        client_id: ClientId,
+        actor: ClientId,
+        id: String,
+    },
     KeysRotated {
         actor: ClientId,
         kid: String,
@@ -352,6 +364,28 @@ impl AuditEvent {
                 Some(client_id),
                 Some(actor),
                 json!({"secret_id": secret_id}),
+            ),
+            AuditEvent::FederatedCredentialCreated {
+                client_id,
+                actor,
+                id,
+                issuer,
+                subject,
+            } => record(
+                "federated_credential.created",
+                Some(client_id),
+                Some(actor),
+                json!({"id": id, "issuer": issuer, "subject": subject}),
+            ),
+            AuditEvent::FederatedCredentialDeleted {
+                client_id,
+                actor,
+                id,
+            } => record(
+                "federated_credential.deleted",
+                Some(client_id),
+                Some(actor),
+                json!({"id": id}),
             ),
             AuditEvent::KeysRotated {
                 actor,

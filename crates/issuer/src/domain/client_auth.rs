@@ -38,7 +38,8 @@ use m2m_core::{ClientId, ClientSecret, SecretHash, SecretHasher};
 
 use super::audit::{AuditEvent, AuditSink, AuthFailure, Endpoint};
 use super::cache::{CachedClient, ClientCache};
-use super::error::AuthError;
+use super::error::{AuthError, GrantError};
+use super::federation::Federation;
 use super::private_key_jwt::PrivateKeyJwt;
 use super::throttle::Throttle;
 use crate::store::{SecretRecord, Store, TokenEndpointAuthMethod};
@@ -63,6 +64,13 @@ pub(crate) enum Credentials {
         client_id: Option<String>,
         assertion: String,
     },
+    /// No client authentication: the JWT-bearer grant's `assertion`
+    /// (RFC 7523 §2.1) is the only credential, with the form's `client_id`
+    /// if it had one. Only the token endpoint accepts it, for that grant.
+    BearerGrant {
+        client_id: Option<String>,
+        assertion: String,
+    },
 }
 
 impl std::fmt::Debug for Credentials {
@@ -74,6 +82,10 @@ impl std::fmt::Debug for Credentials {
                 .finish_non_exhaustive(),
             Credentials::Assertion { client_id, .. } => f
                 .debug_struct("Credentials::Assertion")
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+            Credentials::BearerGrant { client_id, .. } => f
+                .debug_struct("Credentials::BearerGrant")
                 .field("client_id", client_id)
                 .finish_non_exhaustive(),
         }
@@ -143,6 +155,7 @@ pub(crate) struct ClientAuth {
     /// secret id → when this node last wrote its `last_used_at`.
     last_touch: DashMap<String, u64>,
     private_key_jwt: PrivateKeyJwt,
+    federation: Arc<Federation>,
 }
 
 impl ClientAuth {
@@ -153,6 +166,7 @@ impl ClientAuth {
         throttle: Throttle,
         audit: Arc<AuditSink>,
         private_key_jwt: PrivateKeyJwt,
+        federation: Arc<Federation>,
     ) -> Self {
         let dummy_hash = hasher.hash("m2ms_dummy-secret-for-unknown-clients");
         ClientAuth {
@@ -164,6 +178,7 @@ impl ClientAuth {
             throttle,
             audit,
             last_touch: DashMap::new(),
+            federation,
         }
     }
 
@@ -184,6 +199,13 @@ impl ClientAuth {
                 return self
                     .authenticate_assertion(client_id.as_deref(), assertion, source, endpoint, now)
                     .await;
+            }
+            // Not client authentication: the token endpoint sends the
+            // JWT-bearer grant to `authenticate_bearer_grant` instead.
+            Credentials::BearerGrant { client_id, .. } => {
+                let claimed = client_id.as_deref().unwrap_or_default();
+                let reason = AuthFailure::Assertion("bearer_grant_is_not_client_auth");
+                return Err(self.failed(claimed, None, reason, source, endpoint, now));
             }
         };
         let found = self
@@ -305,26 +327,163 @@ impl ClientAuth {
         }
     }
 
-    /// FEDERATION HOOK. An assertion that is not the `private_key_jwt` of
-    /// the client it names: an external workload token (Kubernetes, GitHub
-    /// Actions, any OIDC issuer) presented for a client with federated
-    /// credentials. Workload identity federation plugs in here: it finds
-    /// the client's trust entry for `peeked.claims.iss`, gets that issuer's
-    /// keys, verifies with `m2m_core::verify_assertion` and checks with
-    /// `m2m_core::AssertionRules` (its own issuer, subject, audience;
-    /// `jti` optional but single-use through `Store::claim_assertion_id`
-    /// with the external issuer as `issuer`), then its claim conditions.
-    /// Until then every such assertion fails, audited as
-    /// `no_federated_credential`.
+    /// An assertion that is not the `private_key_jwt` of the client it
+    /// names: an external workload token (Kubernetes, GitHub Actions, any
+    /// OIDC issuer) for a client with federated credentials, judged by
+    /// [`Federation`]: the client's trust entries for its `iss`, the
+    /// issuer's keys, the signature and time rules, audience, subject and
+    /// claim conditions; then the client's `enabled`; then its `jti`, if it
+    /// has one, claimed once across replicas (namespace: the external issuer).
     async fn check_federated(
         &self,
-        _entry: &CachedClient,
-        _peeked: &UnverifiedAssertion,
-        _assertion: &str,
+        entry: &CachedClient,
+        peeked: &UnverifiedAssertion,
+        assertion: &str,
         _endpoint: Endpoint,
-        _now: u64,
+        now: u64,
     ) -> Result<(), Refused> {
-        Err(AuthFailure::Assertion("no_federated_credential").into())
+        let client = &entry.client;
+        let entries = self
+            .federation
+            .entries_for(&client.client_id, &peeked.claims.iss)
+            .await
+            .map_err(Refused::internal)?;
+        if entries.is_empty() {
+            return Err(AuthFailure::Assertion("no_federated_credential").into());
+        }
+        let (_, claims) = self
+            .federation
+            .verify(&entries, assertion, peeked.kid.as_deref(), now)
+            .await
+            .map_err(AuthFailure::Assertion)?;
+        if !client.enabled {
+            return Err(AuthFailure::DisabledClient.into());
+        }
+        if !self
+            .federation
+            .claim_jti(&claims, now)
+            .await
+            .map_err(Refused::internal)?
+        {
+            return Err(AuthFailure::Assertion("replayed_jti").into());
+        }
+        Ok(())
+    }
+
+    /// The RFC 7523 §2.1 JWT-bearer grant without client authentication
+    /// (the MCP workload-identity extension): the external token names the
+    /// client through the form's `client_id`, or, without one, through the
+    /// one client whose trust entry it matches. A failure is throttled and
+    /// audited like a failed authentication; it answers `invalid_grant`
+    /// (bad, expired, replayed or untrusted token), `unauthorized_client`
+    /// (the client has no federated credential, or is disabled), or
+    /// `invalid_request` (several clients match and no `client_id` says which).
+    pub(crate) async fn authenticate_bearer_grant(
+        &self,
+        form_client_id: Option<&str>,
+        assertion: &str,
+        source: Option<IpAddr>,
+        now: u64,
+    ) -> Result<Authenticated, GrantError> {
+        let endpoint = Endpoint::Token;
+        let claimed = form_client_id.unwrap_or_default();
+        let fail =
+            |reason: AuthFailure, found: Option<&CachedClient>, answer: GrantError| match self
+                .failed(claimed, found, reason, source, endpoint, now)
+            {
+                AuthError::Throttled { retry_after } => {
+                    GrantError::Auth(AuthError::Throttled { retry_after })
+                }
+                _ => answer,
+            };
+        let invalid = |why: &'static str| GrantError::InvalidGrant(why);
+        let peeked = match peek_assertion(assertion, m2m_core::DEFAULT_MAX_ASSERTION_LEN) {
+            Ok(peeked) => peeked,
+            Err(e) => {
+                return Err(fail(
+                    AuthFailure::Assertion(e.reason()),
+                    None,
+                    invalid("the assertion is not a JWT"),
+                ));
+            }
+        };
+        let iss = peeked.claims.iss.as_str();
+        let entries = match form_client_id {
+            Some(id) => self.federation.entries_for(&ClientId::new(id), iss).await?,
+            None => self.federation.entries_of_issuer(iss).await?,
+        };
+        if entries.is_empty() {
+            // A named client that trusts no issuer at all may not use the grant.
+            if let Some(id) = form_client_id {
+                let found = self.cache.lookup(&*self.store, &ClientId::new(id)).await?;
+                if let Some(entry) = &found
+                    && self
+                        .store
+                        .list_federated_credentials(&entry.client.client_id)
+                        .await?
+                        .is_empty()
+                {
+                    return Err(fail(
+                        AuthFailure::Assertion("no_federated_credential"),
+                        found.as_ref(),
+                        GrantError::UnauthorizedClient(
+                            "this client has no federated credential for the jwt-bearer grant",
+                        ),
+                    ));
+                }
+            }
+            return Err(fail(
+                AuthFailure::Assertion("untrusted_issuer"),
+                None,
+                invalid("the assertion's issuer is not trusted for this client"),
+            ));
+        }
+        let (matched, claims) = match self
+            .federation
+            .verify(&entries, assertion, peeked.kid.as_deref(), now)
+            .await
+        {
+            Ok(verified) => verified,
+            Err(reason) => {
+                return Err(fail(
+                    AuthFailure::Assertion(reason),
+                    None,
+                    invalid("the assertion is invalid, expired or not trusted"),
+                ));
+            }
+        };
+        let mut clients: Vec<&ClientId> = matched.iter().map(|e| &e.client_id).collect();
+        clients.dedup();
+        let [client_id] = clients.as_slice() else {
+            return Err(GrantError::InvalidRequest(
+                "the assertion matches federated credentials of several clients: \
+                 send client_id"
+                    .into(),
+            ));
+        };
+        let found = self.cache.lookup(&*self.store, client_id).await?;
+        let Some(entry) = found else {
+            return Err(fail(
+                AuthFailure::UnknownClient,
+                None,
+                invalid("the assertion is invalid, expired or not trusted"),
+            ));
+        };
+        if !entry.client.enabled {
+            return Err(fail(
+                AuthFailure::DisabledClient,
+                Some(&entry),
+                GrantError::UnauthorizedClient("this client is disabled"),
+            ));
+        }
+        if !self.federation.claim_jti(&claims, now).await? {
+            return Err(fail(
+                AuthFailure::Assertion("replayed_jti"),
+                Some(&entry),
+                invalid("the assertion was used before"),
+            ));
+        }
+        Ok(Authenticated { entry })
     }
 
     /// The id of the secret that matches, checked against every stored

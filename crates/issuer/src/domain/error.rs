@@ -104,6 +104,7 @@ pub(crate) enum Missing {
     Secret,
     Grant,
     Key,
+    FederatedCredential,
 }
 
 /// An admin operation on the registry failed.
@@ -118,6 +119,10 @@ pub(crate) enum RegistryError {
     },
     /// The `private_key_jwt` client has the most keys it may have.
     KeyLimit {
+        max: usize,
+    },
+    /// The client has the most federated credentials it may have.
+    FederatedCredentialLimit {
         max: usize,
     },
     Internal(Internal),

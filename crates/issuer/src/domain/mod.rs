@@ -20,6 +20,7 @@
 //! | [`cache::ClientCache`] | the short-lived client lookup cache and its window |
 //! | [`registration`] | registration rules, and what change is a revocation |
 //! | [`dynamic_registration::DynamicRegistration`] | RFC 7591 `POST /oauth/register`: the operator's policy, the rate limit, the initial access token; creates through the registry |
+//! | [`federation`] | workload identity federation: trust-entry rules, subject patterns, claim conditions, external issuers' keys |
 //! | [`error`] | the typed errors every unit returns |
 //!
 //! Dependencies run one way: `dynamic_registration` → `registry`; `token` → `grants` →
@@ -33,6 +34,7 @@ pub(crate) mod client_auth;
 pub(crate) mod client_metadata;
 pub(crate) mod dynamic_registration;
 pub(crate) mod error;
+pub(crate) mod federation;
 pub(crate) mod feed;
 pub(crate) mod follower;
 pub(crate) mod grants;

@@ -16,6 +16,7 @@
 //! | revoke a grant (admin, a reused code or refresh token, RFC 7009 on a refresh token) | the grant's refresh tokens and its access tokens with `exp >= now - leeway` |
 //! | revoke an access token (RFC 7009) | that token |
 //! | remove a secret | nothing: the secret stops authenticating (other replicas: within the cache window) |
+//! | remove a federated credential | nothing: its issuer's tokens stop authenticating the client at once (entries are read from the store at each use) |
 //!
 //! The client revocation's `revoked_at` is the change's time plus this
 //! node's client-cache window (rounded up to the second): another replica
@@ -33,9 +34,11 @@ use m2m_core::{
 use super::audit::{AuditEvent, AuditSink, GrantRevokeReason};
 use super::cache::ClientCache;
 use super::error::{Internal, Missing, RegistryError};
+use super::federation::{self, NewFederatedCredential};
 use super::minter::Minter;
 use super::registration::{self, ClientChanges, NewClient};
 use super::revocation::RevocationState;
+use crate::store::{AddFederatedCredential, FederatedCredentialRecord};
 use crate::store::{
     AddSecret, AuditFilter, AuditRecord, ClientFilter, ClientKeys, ClientRecord, GrantRecord,
     GrantRevocation, Page, SecretRecord, Store, TokenEndpointAuthMethod,
@@ -608,6 +611,106 @@ impl Registry {
                 actor: actor.clone(),
                 fields: vec!["jwks"],
                 revoked_at: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds a federated credential (a trust entry for an external issuer)
+    /// after [`federation::check_new`]; its audience defaults to this
+    /// issuer's identifier.
+    pub(crate) async fn add_federated_credential(
+        &self,
+        actor: &ClientId,
+        client_id: &ClientId,
+        new: NewFederatedCredential,
+        now: u64,
+    ) -> Result<FederatedCredentialRecord, RegistryError> {
+        let entry = federation::check_new(new, &self.issuer_url)?;
+        let client = self
+            .store
+            .get_client(client_id)
+            .await?
+            .ok_or(RegistryError::NotFound(Missing::Client))?;
+        if client.token_endpoint_auth_method.is_public() {
+            return Err(RegistryError::invalid(
+                "a public client (token_endpoint_auth_method none) cannot have federated \
+                 credentials",
+            ));
+        }
+        let record = FederatedCredentialRecord {
+            id: m2m_core::random_id("fc_")?,
+            client_id: client_id.clone(),
+            issuer: entry.issuer,
+            subject: entry.subject,
+            audience: entry.audience,
+            claims: entry.claims,
+            jwks: entry.jwks,
+            created_at: now,
+        };
+        match self
+            .store
+            .add_federated_credential(&record, federation::MAX_PER_CLIENT)
+            .await?
+        {
+            AddFederatedCredential::Added => {}
+            AddFederatedCredential::LimitReached => {
+                return Err(RegistryError::FederatedCredentialLimit {
+                    max: federation::MAX_PER_CLIENT,
+                });
+            }
+            AddFederatedCredential::NoSuchClient => {
+                return Err(RegistryError::NotFound(Missing::Client));
+            }
+        }
+        self.cache.invalidate(client_id);
+        self.audit.record(
+            now,
+            AuditEvent::FederatedCredentialCreated {
+                client_id: client_id.clone(),
+                actor: actor.clone(),
+                id: record.id.clone(),
+                issuer: record.issuer.clone(),
+                subject: record.subject.clone(),
+            },
+        );
+        Ok(record)
+    }
+
+    /// A client's federated credentials, oldest first.
+    pub(crate) async fn federated_credentials(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Vec<FederatedCredentialRecord>, RegistryError> {
+        if self.store.get_client(client_id).await?.is_none() {
+            return Err(RegistryError::NotFound(Missing::Client));
+        }
+        Ok(self.store.list_federated_credentials(client_id).await?)
+    }
+
+    /// Removes a federated credential: tokens of its issuer stop
+    /// authenticating the client through it at once.
+    pub(crate) async fn remove_federated_credential(
+        &self,
+        actor: &ClientId,
+        client_id: &ClientId,
+        id: &str,
+        now: u64,
+    ) -> Result<(), RegistryError> {
+        if !self
+            .store
+            .delete_federated_credential(client_id, id)
+            .await?
+        {
+            return Err(RegistryError::NotFound(Missing::FederatedCredential));
+        }
+        self.cache.invalidate(client_id);
+        self.audit.record(
+            now,
+            AuditEvent::FederatedCredentialDeleted {
+                client_id: client_id.clone(),
+                actor: actor.clone(),
+                id: id.to_owned(),
             },
         );
         Ok(())

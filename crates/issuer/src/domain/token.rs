@@ -20,6 +20,9 @@ use super::error::GrantError;
 use super::grants::Grants;
 use super::minter::{Minted, Minter, Subject};
 
+/// `grant_type` of the RFC 7523 §2.1 JWT-bearer grant.
+pub(crate) const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
 /// The parameters of a token request (from the form; repeated parameters
 /// already refused, except `resource`).
 #[derive(Debug, Default)]
@@ -32,6 +35,8 @@ pub(crate) struct TokenRequest<'a> {
     pub(crate) redirect_uri: Option<&'a str>,
     pub(crate) code_verifier: Option<&'a str>,
     pub(crate) refresh_token: Option<&'a str>,
+    /// The JWT-bearer grant's `assertion`.
+    pub(crate) assertion: Option<&'a str>,
 }
 
 /// A token response.
@@ -74,12 +79,55 @@ impl TokenEndpoint {
         request: &TokenRequest<'_>,
         now: u64,
     ) -> Result<Issued, GrantError> {
-        let auth = self
-            .client_auth
-            .authenticate(credentials, source, Endpoint::Token, now)
-            .await?;
+        let auth = match credentials {
+            // The JWT-bearer grant's assertion alone: it names the client.
+            Credentials::BearerGrant {
+                client_id,
+                assertion,
+            } => {
+                self.client_auth
+                    .authenticate_bearer_grant(client_id.as_deref(), assertion, source, now)
+                    .await?
+            }
+            _ => {
+                let auth = self
+                    .client_auth
+                    .authenticate(credentials, source, Endpoint::Token, now)
+                    .await?;
+                if request.grant_type == JWT_BEARER_GRANT {
+                    // An authenticated client trading an external token: it
+                    // must name this client.
+                    let assertion = request.assertion.ok_or(GrantError::InvalidRequest(
+                        "the jwt-bearer grant needs an assertion".into(),
+                    ))?;
+                    let id = auth.entry.client.client_id.as_str().to_owned();
+                    self.client_auth
+                        .authenticate_bearer_grant(Some(&id), assertion, source, now)
+                        .await?
+                } else {
+                    auth
+                }
+            }
+        };
         let client = &*auth.entry.client;
         let (minted, refresh) = match request.grant_type {
+            JWT_BEARER_GRANT => {
+                if !client.kind.uses_client_credentials() {
+                    return Err(GrantError::UnauthorizedClient(
+                        "this client may not use the jwt-bearer grant",
+                    ));
+                }
+                let scope = Minter::select_scope(
+                    request.scope,
+                    &client.scopes,
+                    "the requested scope exceeds what this client may be granted",
+                )?;
+                let aud = self.minter.select_audience(client, &request.audiences)?;
+                let minted = self
+                    .minter
+                    .mint(client, &Subject::Client, scope, aud, now)?;
+                (minted, None)
+            }
             "client_credentials" => {
                 // A public client has no credential to prove: never this grant.
                 if client.token_endpoint_auth_method.is_public()
@@ -129,7 +177,8 @@ impl TokenEndpoint {
             }
             _ => {
                 return Err(GrantError::UnsupportedGrantType(
-                    "grant_type must be client_credentials, authorization_code or refresh_token",
+                    "grant_type must be client_credentials, authorization_code, refresh_token or \
+                     urn:ietf:params:oauth:grant-type:jwt-bearer",
                 ));
             }
         };

@@ -317,6 +317,7 @@ impl AdminError {
             Missing::Secret => "no such secret",
             Missing::Grant => "no such grant",
             Missing::Key => "no such key",
+            Missing::FederatedCredential => "no such federated credential",
         };
         Self::new(StatusCode::NOT_FOUND, "not_found", description)
     }
@@ -344,6 +345,11 @@ pub(crate) fn admin_error(error: RegistryError) -> AdminError {
             StatusCode::CONFLICT,
             "key_limit_reached",
             format!("a client may have at most {max} keys; delete one first"),
+        ),
+        RegistryError::FederatedCredentialLimit { max } => AdminError::new(
+            StatusCode::CONFLICT,
+            "federated_credential_limit_reached",
+            format!("a client may have at most {max} federated credentials; delete one first"),
         ),
         RegistryError::Internal(error) => {
             log_internal(&error);

@@ -192,6 +192,28 @@ fn read_credentials(
     if let Some(credentials) = read_assertion(first.is_some(), form)? {
         return Ok((credentials, false));
     }
+    // The JWT-bearer grant (RFC 7523 §2.1) without client authentication:
+    // its `assertion` is the credential.
+    if first.is_none()
+        && form.get("client_secret").is_none()
+        && form.get("grant_type") == Some(crate::domain::token::JWT_BEARER_GRANT)
+    {
+        let assertion = form.required("assertion")?;
+        let client_id = form.get("client_id");
+        if assertion.len() > m2m_core::DEFAULT_MAX_ASSERTION_LEN {
+            return Err(OAuthError::invalid_request("the assertion is too long"));
+        }
+        if client_id.is_some_and(|id| m2m_core::validate_id(id).is_err()) {
+            return Err(OAuthError::invalid_request("client_id is malformed"));
+        }
+        return Ok((
+            Credentials::BearerGrant {
+                client_id: client_id.map(str::to_owned),
+                assertion: assertion.to_owned(),
+            },
+            false,
+        ));
+    }
     let (client_id, secret, basic) = match first {
         Some(value) => {
             if form.get("client_secret").is_some() {

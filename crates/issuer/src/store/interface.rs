@@ -6,10 +6,11 @@ use m2m_core::{
 };
 
 use super::error::StoreResult;
+use super::records::FederatedCredentialRecord;
 use super::records::{
-    AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode,
-    GrantRecord, GrantRevocation, Page, RefreshTokenRecord, RevocationPage, RotateRefresh,
-    SecretRecord, StoredKey, TokenMinute,
+    AddFederatedCredential, AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter,
+    ClientRecord, ConsumeCode, GrantRecord, GrantRevocation, Page, RefreshTokenRecord,
+    RevocationPage, RotateRefresh, SecretRecord, StoredKey, TokenMinute,
 };
 
 /// Where the issuer keeps clients, secret hashes, signing keys, revocations
@@ -210,6 +211,39 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
 
     /// Drops assertion-id claims whose `exp` is before `before`. Returns how many.
     async fn purge_assertion_ids(&self, before: u64) -> StoreResult<u64>;
+
+    // ---- federated credentials ----
+
+    /// A client's federated credentials, oldest first.
+    async fn list_federated_credentials(
+        &self,
+        client_id: &ClientId,
+    ) -> StoreResult<Vec<FederatedCredentialRecord>>;
+
+    /// The federated credentials naming `issuer` (exact string), of every
+    /// client, ordered by client id then creation, at most `limit`.
+    async fn federated_credentials_of_issuer(
+        &self,
+        issuer: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<FederatedCredentialRecord>>;
+
+    /// Adds a federated credential unless the client already has `max` of
+    /// them; the check and the insert are one atomic step. An entry with the
+    /// same id for the same client is a
+    /// [`StoreError::Conflict`](super::StoreError::Conflict).
+    async fn add_federated_credential(
+        &self,
+        credential: &FederatedCredentialRecord,
+        max: usize,
+    ) -> StoreResult<AddFederatedCredential>;
+
+    /// Deletes one federated credential of a client. Returns whether it existed.
+    async fn delete_federated_credential(
+        &self,
+        client_id: &ClientId,
+        id: &str,
+    ) -> StoreResult<bool>;
 
     // ---- audit ----
 

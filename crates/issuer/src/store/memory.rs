@@ -19,14 +19,16 @@ use m2m_core::{
 };
 
 use super::{
-    AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientRecord, ConsumeCode,
-    GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord, RevocationPage,
-    RotateRefresh, SecretRecord, Store, StoreError, StoreResult, StoredKey, TokenMinute,
+    AddFederatedCredential, AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter,
+    ClientRecord, ConsumeCode, FederatedCredentialRecord, GrantRecord, GrantRevocation,
+    LoggedRevocation, Page, RefreshTokenRecord, RevocationPage, RotateRefresh, SecretRecord, Store,
+    StoreError, StoreResult, StoredKey, TokenMinute,
 };
 
 struct ClientEntry {
     client: ClientRecord,
     secrets: Vec<SecretRecord>,
+    federated: Vec<FederatedCredentialRecord>,
 }
 
 /// The log in sequence order; `head` is the last sequence number handed
@@ -162,6 +164,7 @@ impl Store for MemoryStore {
                 slot.insert(ClientEntry {
                     client: client.clone(),
                     secrets: secret.into_iter().cloned().collect(),
+                    federated: Vec::new(),
                 });
                 Ok(())
             }
@@ -292,6 +295,74 @@ impl Store for MemoryStore {
             secret.last_used_at = Some(at);
         }
         Ok(())
+    }
+
+    async fn list_federated_credentials(
+        &self,
+        client_id: &ClientId,
+    ) -> StoreResult<Vec<FederatedCredentialRecord>> {
+        Ok(self
+            .clients
+            .get(client_id)
+            .map(|e| e.federated.clone())
+            .unwrap_or_default())
+    }
+
+    async fn federated_credentials_of_issuer(
+        &self,
+        issuer: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<FederatedCredentialRecord>> {
+        let mut found: Vec<(ClientId, Vec<FederatedCredentialRecord>)> = self
+            .clients
+            .iter()
+            .map(|e| {
+                let of_issuer = e
+                    .federated
+                    .iter()
+                    .filter(|f| f.issuer == issuer)
+                    .cloned()
+                    .collect::<Vec<_>>();
+                (e.key().clone(), of_issuer)
+            })
+            .filter(|(_, f)| !f.is_empty())
+            .collect();
+        found.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        Ok(found.into_iter().flat_map(|(_, f)| f).take(limit).collect())
+    }
+
+    async fn add_federated_credential(
+        &self,
+        credential: &FederatedCredentialRecord,
+        max: usize,
+    ) -> StoreResult<AddFederatedCredential> {
+        let Some(mut entry) = self.clients.get_mut(&credential.client_id) else {
+            return Ok(AddFederatedCredential::NoSuchClient);
+        };
+        if entry.federated.iter().any(|f| f.id == credential.id) {
+            return Err(StoreError::Conflict(format!(
+                "federated credential {}",
+                credential.id
+            )));
+        }
+        if entry.federated.len() >= max {
+            return Ok(AddFederatedCredential::LimitReached);
+        }
+        entry.federated.push(credential.clone());
+        Ok(AddFederatedCredential::Added)
+    }
+
+    async fn delete_federated_credential(
+        &self,
+        client_id: &ClientId,
+        id: &str,
+    ) -> StoreResult<bool> {
+        let Some(mut entry) = self.clients.get_mut(client_id) else {
+            return Ok(false);
+        };
+        let before = entry.federated.len();
+        entry.federated.retain(|f| f.id != id);
+        Ok(entry.federated.len() != before)
     }
 
     async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {

@@ -5,6 +5,8 @@
 //! database itself, the few invariants that must hold across replicas:
 //!
 //! - at most `max_live` live secrets per client ([`Store::add_secret`]);
+//! - at most `max` federated credentials per client
+//!   ([`Store::add_federated_credential`]), deleted with their client;
 //! - a change to a client and the revocation it implies happen together
 //!   ([`Store::update_client`], [`Store::delete_client`]), and so do a key
 //!   ring change and a key's revocation ([`Store::save_key_ring`]);
@@ -34,6 +36,7 @@ mod records;
 pub use error::{StoreError, StoreResult};
 pub use interface::Store;
 pub use memory::MemoryStore;
+pub use records::{AddFederatedCredential, FederatedCredentialRecord};
 pub use records::{
     AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientKeys, ClientRecord,
     ConsumeCode, GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord,

@@ -491,3 +491,39 @@ pub enum RotateRefresh {
     /// No such token; nothing was stored.
     NotFound,
 }
+
+/// A federated credential (workload identity federation): a trust entry
+/// saying that a JWT from an external issuer, with this subject, audience
+/// and claims, authenticates the client. Public data only: no secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FederatedCredentialRecord {
+    /// The entry's id (shown to admins; not secret).
+    pub id: String,
+    /// The client it authenticates.
+    pub client_id: ClientId,
+    /// The external issuer, compared as an exact string with the token's `iss`.
+    pub issuer: String,
+    /// The subject: an exact value, or a pattern with `*` (see the issuer's
+    /// federation docs).
+    pub subject: String,
+    /// The audience the token must carry.
+    pub audience: String,
+    /// Claim conditions: claim name to the required value.
+    pub claims: std::collections::BTreeMap<String, String>,
+    /// The issuer's keys (a JWK Set), for an issuer whose discovery is not
+    /// reachable; `None` means OIDC discovery.
+    pub jwks: Option<serde_json::Value>,
+    /// When it was created.
+    pub created_at: u64,
+}
+
+/// The outcome of [`Store::add_federated_credential`](super::Store::add_federated_credential).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddFederatedCredential {
+    /// The entry was stored.
+    Added,
+    /// The client already has `max` entries; nothing was stored.
+    LimitReached,
+    /// No such client; nothing was stored.
+    NoSuchClient,
+}

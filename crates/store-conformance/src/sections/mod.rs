@@ -11,11 +11,13 @@
 //! | [`revocation_log_order_and_paging`] … [`revocation_log_followed_under_concurrency`] | the log: order, pages, head, purge of every kind, `is_revoked`, no entry skipped by a reader |
 //! | [`auth_codes`] … [`revoke_grant_races_rotation`] | codes used once, refresh tokens rotated once, a grant's revocation and its tokens' entries together |
 //! | [`assertion_ids_single_use`] … [`client_keys_round_trip`] | an assertion id claimed once while live, under concurrency; `private_key_jwt` clients' keys kept |
+//! | [`federated_credentials`], [`federated_credentials_limit_under_concurrency`] | federated credentials: every field kept, found by exact issuer, at most `max` per client under concurrency, deleted with the client |
 //! | [`audit`] … [`audit_purge`] | audit events newest first, by client, kind and time, by page; token aggregates merged per client and minute under concurrency; purge in batches |
 
 mod assertions;
 mod audit;
 mod clients;
+mod federated;
 mod grants;
 mod keys;
 mod revocations;
@@ -28,6 +30,7 @@ pub use clients::{
     clients_listing, clients_round_trip, clients_update_and_delete_log_their_revocation,
     delete_client_races_add_secret, secrets, secrets_limit_under_concurrency,
 };
+pub use federated::{federated_credentials, federated_credentials_limit_under_concurrency};
 pub use grants::{
     auth_codes, auth_codes_single_use_under_concurrency, grants, refresh_rotation,
     refresh_rotation_under_concurrency, revoke_grant_logs_live_access_tokens,

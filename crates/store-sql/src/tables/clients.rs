@@ -301,6 +301,7 @@ impl<D: Dialect> Backend<D> {
             Sql::new(DELETE_SECRETS_OF).bind(client_id.as_str()),
         )
         .await?;
+        crate::tables::federated::delete_of::<D>(&mut tx, client_id).await?;
         let mut log = revocations::lock::<D>(&mut tx).await?;
         log.append_client::<D>(&mut tx, revocation).await?;
         commit(tx).await?;

@@ -10,6 +10,7 @@
 //! | [`grants`] | `auth_codes`, `grants`, `refresh_tokens` | a code used once, a refresh token rotated once, a grant revoked with its access tokens (and before it exists) |
 //! | [`audit`] | `audit_events` | |
 //! | [`assertions`] | `assertion_ids` | an assertion id accepted once while live, across replicas |
+//! | [`federated`] | `federated_credentials` | at most `max` entries per client |
 //!
 //! Row locks are always taken in this order, so no two transactions wait
 //! for each other: a client or grant row, then the `key_ring` lock row, then
@@ -18,6 +19,7 @@
 pub(crate) mod assertions;
 pub(crate) mod audit;
 pub(crate) mod clients;
+pub(crate) mod federated;
 pub(crate) mod grants;
 pub(crate) mod keys;
 pub(crate) mod revocations;

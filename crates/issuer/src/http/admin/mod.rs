@@ -6,7 +6,8 @@
 //! bytes, spaces, non-ASCII, over 256 bytes) are 400; a wrong content type 415; JSON
 //! that breaks a rule (unknown field, TTL out of range, bad scope, kind
 //! rules, a token that would be too large) 422; an unknown client, secret,
-//! grant or key 404; a sixth live secret 409. Listings page with opaque
+//! grant, key or federated credential 404; a sixth live secret or a 21st
+//! federated credential 409. Listings page with opaque
 //! cursors (`next_cursor`, `null` on the last page); `limit` defaults to 50
 //! and may be 1 to 200.
 
@@ -20,6 +21,7 @@ mod auth;
 mod client_keys;
 mod clients;
 mod extract;
+mod federated;
 mod grants;
 mod keys;
 mod secrets;
@@ -43,6 +45,14 @@ pub(crate) fn router(issuer: &Issuer) -> Router<Issuer> {
         .route(
             "/admin/clients/{client_id}/jwks/{kid}",
             delete(client_keys::remove),
+        )
+        .route(
+            "/admin/clients/{client_id}/federated-credentials",
+            post(federated::add).get(federated::list),
+        )
+        .route(
+            "/admin/clients/{client_id}/federated-credentials/{id}",
+            delete(federated::remove),
         )
         .route("/admin/clients/{client_id}/grants", get(grants::list))
         .route(

@@ -164,3 +164,32 @@ mod tests {
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }
+
+/// A federated credential as the admin API shows it (all public data).
+#[derive(Debug, Serialize)]
+pub(crate) struct FederatedCredentialView {
+    id: String,
+    client_id: String,
+    issuer: String,
+    subject: String,
+    audience: String,
+    claims: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks: Option<serde_json::Value>,
+    created_at: String,
+}
+
+impl FederatedCredentialView {
+    pub(crate) fn new(entry: &crate::store::FederatedCredentialRecord) -> Self {
+        FederatedCredentialView {
+            id: entry.id.clone(),
+            client_id: entry.client_id.as_str().to_owned(),
+            issuer: entry.issuer.clone(),
+            subject: entry.subject.clone(),
+            audience: entry.audience.clone(),
+            claims: entry.claims.clone(),
+            jwks: entry.jwks.clone(),
+            created_at: rfc3339(entry.created_at),
+        }
+    }
+}

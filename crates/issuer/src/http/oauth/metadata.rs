@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 
 use crate::Issuer;
+use crate::domain::token::JWT_BEARER_GRANT;
 
 /// The algorithms a client assertion may be signed with.
 const ASSERTION_ALGS: [&str; 3] = ["ES256", "EdDSA", "RS256"];
@@ -65,7 +66,7 @@ pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{base}/oauth/introspect"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", JWT_BEARER_GRANT],
         "token_endpoint_auth_methods_supported": client_methods,
         "introspection_endpoint_auth_methods_supported": secret_methods,
         "revocation_endpoint_auth_methods_supported": client_methods,
@@ -80,8 +81,12 @@ pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
     });
     if users {
         // User-level clients are on (a consent handler is configured).
-        body["grant_types_supported"] =
-            serde_json::json!(["client_credentials", "authorization_code", "refresh_token"]);
+        body["grant_types_supported"] = serde_json::json!([
+            "client_credentials",
+            "authorization_code",
+            "refresh_token",
+            JWT_BEARER_GRANT
+        ]);
         body["response_types_supported"] = serde_json::json!(["code"]);
     }
     if issuer.registration().is_some() {

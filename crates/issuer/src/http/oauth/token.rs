@@ -38,6 +38,7 @@ pub(crate) async fn token(
         redirect_uri: form.get("redirect_uri"),
         code_verifier: form.get("code_verifier"),
         refresh_token: form.get("refresh_token"),
+        assertion: form.get("assertion"),
     };
     let issued = issuer
         .token_endpoint()
