@@ -72,14 +72,34 @@ impl fmt::Debug for AccessToken {
 pub struct TokenSourceBuilder {
     token_endpoint: String,
     client_id: String,
-    client_secret: Zeroizing<String>,
+    auth: ClientAuth,
     scope: Option<String>,
     resources: Vec<String>,
     refresh_before: Duration,
     timeout: Duration,
-    basic_auth: bool,
     backoff: Backoff,
 }
+
+/// How the source proves the client's identity at the token endpoint.
+enum ClientAuth {
+    /// A client secret, in HTTP Basic (`client_secret_basic`) or in the body
+    /// (`client_secret_post`).
+    Secret {
+        secret: Zeroizing<String>,
+        basic: bool,
+    },
+    /// A JWT signed with the client's private key (RFC 7523 §2.2), fresh for
+    /// every request: `iss` = `sub` = the client id, `aud` = the token
+    /// endpoint URL, a random `jti`, `exp` shortly after `iat`.
+    PrivateKeyJwt {
+        key: m2m_core::SigningKey,
+        lifetime: Duration,
+    },
+}
+
+/// How long a `private_key_jwt` assertion lives (the issuer accepts at most
+/// five minutes by default; one minute covers clock skew and a slow network).
+const ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
 
 impl fmt::Debug for TokenSourceBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -142,8 +162,12 @@ impl TokenSourceBuilder {
 
     /// Sends the credentials in the body (`client_secret_post`) instead of
     /// HTTP Basic (`client_secret_basic`, the default).
+    ///
+    /// No effect on a source built with [`TokenSource::private_key_jwt`].
     pub fn client_secret_post(mut self) -> Self {
-        self.basic_auth = false;
+        if let ClientAuth::Secret { basic, .. } = &mut self.auth {
+            *basic = false;
+        }
         self
     }
 
@@ -351,15 +375,60 @@ impl TokenSource {
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> TokenSourceBuilder {
+        Self::with_auth(
+            token_endpoint.into(),
+            client_id.into(),
+            ClientAuth::Secret {
+                secret: Zeroizing::new(client_secret.into()),
+                basic: true,
+            },
+        )
+    }
+
+    /// A source for a `private_key_jwt` client (RFC 7523 §2.2): no secret,
+    /// each token request carries a fresh assertion signed with `key`, whose
+    /// public half (with the same `kid`) is registered with the client.
+    ///
+    /// ```
+    /// use m2m_client::TokenSource;
+    /// use m2m_core::{Algorithm, SigningKey};
+    ///
+    /// let key = SigningKey::generate(Algorithm::ES256)?;
+    /// // Register key.public_jwk() as the client's `jwks`, then:
+    /// let tokens = TokenSource::private_key_jwt("http://127.0.0.1:8080/oauth/token", "m2m_id", key)
+    ///     .scope("invoices:read")
+    ///     .build()?;
+    /// # let _ = tokens;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn private_key_jwt(
+        token_endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        key: m2m_core::SigningKey,
+    ) -> TokenSourceBuilder {
+        Self::with_auth(
+            token_endpoint.into(),
+            client_id.into(),
+            ClientAuth::PrivateKeyJwt {
+                key,
+                lifetime: ASSERTION_LIFETIME,
+            },
+        )
+    }
+
+    fn with_auth(
+        token_endpoint: String,
+        client_id: String,
+        auth: ClientAuth,
+    ) -> TokenSourceBuilder {
         TokenSourceBuilder {
-            token_endpoint: token_endpoint.into(),
-            client_id: client_id.into(),
-            client_secret: Zeroizing::new(client_secret.into()),
+            token_endpoint,
+            client_id,
+            auth,
             scope: None,
             resources: Vec::new(),
             refresh_before: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
-            basic_auth: true,
             backoff: Backoff::default(),
         }
     }
@@ -469,6 +538,25 @@ impl TokenSource {
         Ok((status, retry_after, bytes))
     }
 
+    /// A fresh `private_key_jwt` assertion for one token request.
+    fn assertion(&self, key: &m2m_core::SigningKey, lifetime: Duration) -> Result<String, Error> {
+        let settings = &self.inner.settings;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| Error::Config(format!("the system clock is before 1970: {e}")))?
+            .as_secs();
+        let jti = m2m_core::random_id("").map_err(|e| Error::Config(e.to_string()))?;
+        let claims = serde_json::json!({
+            "iss": settings.client_id,
+            "sub": settings.client_id,
+            "aud": settings.token_endpoint,
+            "iat": now,
+            "exp": now + lifetime.as_secs(),
+            "jti": jti,
+        });
+        m2m_core::sign_assertion(key, &claims).map_err(|e| Error::Config(e.to_string()))
+    }
+
     async fn fetch(&self) -> Result<AccessToken, Failed> {
         let settings = &self.inner.settings;
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
@@ -478,9 +566,22 @@ impl TokenSource {
         for resource in &settings.resources {
             form.push(("resource", resource));
         }
-        if !settings.basic_auth {
-            form.push(("client_id", &settings.client_id));
-            form.push(("client_secret", &settings.client_secret));
+        let assertion;
+        match &settings.auth {
+            ClientAuth::Secret { basic: true, .. } => {}
+            ClientAuth::Secret {
+                secret,
+                basic: false,
+            } => {
+                form.push(("client_id", &settings.client_id));
+                form.push(("client_secret", secret));
+            }
+            ClientAuth::PrivateKeyJwt { key, lifetime } => {
+                assertion = self.assertion(key, *lifetime)?;
+                form.push(("client_id", &settings.client_id));
+                form.push(("client_assertion_type", m2m_core::CLIENT_ASSERTION_TYPE_JWT));
+                form.push(("client_assertion", &assertion));
+            }
         }
         let body = Zeroizing::new(
             serde_urlencoded::to_string(&form).map_err(|e| Error::Config(e.to_string()))?,
@@ -488,11 +589,12 @@ impl TokenSource {
         let mut request = Request::post(self.inner.endpoint.clone())
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json");
-        if settings.basic_auth {
-            request = request.header(
-                "authorization",
-                basic(&settings.client_id, &settings.client_secret),
-            );
+        if let ClientAuth::Secret {
+            secret,
+            basic: true,
+        } = &settings.auth
+        {
+            request = request.header("authorization", basic(&settings.client_id, secret));
         }
         let request = request
             .body(Full::new(Bytes::from(body.to_string())))

@@ -865,3 +865,45 @@ mod jwks_uri {
         .await;
     }
 }
+
+/// m2m-client's `private_key_jwt` source: tokens with no secret, a fresh
+/// assertion (so no replay refusal) for every fetch, and a key the client
+/// is not registered with refused as `invalid_client`.
+#[tokio::test]
+async fn the_rust_client_gets_tokens_with_a_key_and_no_secret() {
+    let mut server = TestServer::start().await;
+    // The client signs with the wall clock: move the issuer's fake one to it.
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    server.advance(wall.saturating_sub(server.now()));
+    let key = SigningKey::generate(Algorithm::ES256).expect("key");
+    let id = key_client(&mut server, &key).await;
+    let endpoint = server.url("/oauth/token");
+    let tokens = m2m_client::TokenSource::private_key_jwt(&endpoint, &id, key)
+        .scope("invoices:read")
+        .build()
+        .expect("source");
+    for _ in 0..2 {
+        let token = tokens.token().await.expect("a token");
+        let verified = server
+            .verify(token.secret(), &server.base)
+            .await
+            .expect("valid token");
+        assert_eq!(verified.client_id.as_str(), id);
+        tokens.invalidate();
+    }
+
+    let stranger = SigningKey::generate(Algorithm::ES256).expect("key");
+    let refused = m2m_client::TokenSource::private_key_jwt(&endpoint, &id, stranger)
+        .build()
+        .expect("source")
+        .token()
+        .await
+        .expect_err("an unregistered key gets no token");
+    assert!(
+        matches!(&refused, m2m_client::Error::Refused { status: 401, error, .. } if error == "invalid_client"),
+        "{refused:?}"
+    );
+}

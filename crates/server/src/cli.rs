@@ -319,6 +319,54 @@ pub(crate) enum ClientCommand {
     /// federation: tokens of an external issuer that authenticate it).
     #[command(subcommand)]
     Federation(FederationCommand),
+    /// Manage a `private_key_jwt` client's public keys (rotation: add the
+    /// new key, move the client to it, remove the old one).
+    #[command(subcommand)]
+    Key(ClientKeyCommand),
+}
+
+/// `m2m client key ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientKeyCommand {
+    /// Add a public key (a JWK file; at most 10 keys).
+    Add(ClientKeyAddArgs),
+    /// List a client's public keys.
+    List(ClientKeyListArgs),
+    /// Remove one key by its kid (the last key stays).
+    Remove(ClientKeyRemoveArgs),
+}
+
+/// `m2m client key add`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientKeyAddArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// A file with one public JWK (no private members); its `kid` defaults
+    /// to its RFC 7638 thumbprint.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) jwk_file: std::path::PathBuf,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `m2m client key list`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientKeyListArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `m2m client key remove`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientKeyRemoveArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// The key's kid.
+    pub(crate) kid: String,
 }
 
 /// `m2m client federation ...`.
@@ -406,10 +454,17 @@ pub(crate) struct ClientCreateArgs {
     /// Redirect URI (user clients); repeat.
     #[arg(long = "redirect-uri", value_delimiter = ' ')]
     pub(crate) redirect_uris: Vec<String>,
-    /// client_secret_basic (the default), client_secret_post, or none: a
-    /// public user client, which gets no secret and must use PKCE.
+    /// client_secret_basic (the default), client_secret_post, none (a
+    /// public user client, which gets no secret and must use PKCE), or
+    /// private_key_jwt (no secret: give --jwks-file or --jwks-uri).
     #[arg(long, value_name = "METHOD")]
     pub(crate) token_endpoint_auth_method: Option<String>,
+    /// A file with the client's public keys as a JWK Set (private_key_jwt).
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    pub(crate) jwks_file: Option<std::path::PathBuf>,
+    /// An https URL where the client publishes its public keys (private_key_jwt).
+    #[arg(long, value_name = "URL")]
+    pub(crate) jwks_uri: Option<String>,
     /// Print the raw JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -5,7 +5,7 @@ use http::Method;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{
-    AuditArgs, ClientCommand, ClientCreateArgs, ClientListArgs, ClientUpdateArgs,
+    AuditArgs, ClientCommand, ClientCreateArgs, ClientKeyCommand, ClientListArgs, ClientUpdateArgs,
     FederationAddArgs, FederationCommand, GrantCommand, KeyCommand, PageArgs, SecretCommand,
     TokenArgs, VerifyArgs,
 };
@@ -51,6 +51,7 @@ pub(crate) async fn client(admin: &Admin, command: ClientCommand) -> Result<()> 
         }
         ClientCommand::Update(args) => update_client(admin, args).await,
         ClientCommand::Federation(command) => federation(admin, command).await,
+        ClientCommand::Key(command) => client_keys(admin, command).await,
         ClientCommand::Delete(args) => {
             admin
                 .call(
@@ -91,6 +92,12 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
     }
     if let Some(method) = args.token_endpoint_auth_method {
         body.insert("token_endpoint_auth_method".into(), json!(method));
+    }
+    if let Some(path) = &args.jwks_file {
+        body.insert("jwks".into(), read_json(path)?);
+    }
+    if let Some(uri) = args.jwks_uri {
+        body.insert("jwks_uri".into(), json!(uri));
     }
     let created = admin
         .call(Method::POST, "/admin/clients", Some(&Value::Object(body)))
@@ -220,6 +227,84 @@ async fn update_client(admin: &Admin, args: ClientUpdateArgs) -> Result<()> {
     }
 }
 
+/// A JSON file's value, with the file named in errors.
+fn read_json(path: &std::path::Path) -> Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+/// `m2m client key ...`: a `private_key_jwt` client's public keys.
+async fn client_keys(admin: &Admin, command: ClientKeyCommand) -> Result<()> {
+    match command {
+        ClientKeyCommand::Add(args) => {
+            let jwk = read_json(&args.jwk_file)?;
+            let added = admin
+                .call(
+                    Method::POST,
+                    &format!("/admin/clients/{}/jwks", encode(&args.client_id)),
+                    Some(&jwk),
+                )
+                .await?;
+            if args.json {
+                return print_json(&added);
+            }
+            println!("added key {} to {}", text(&added["kid"]), args.client_id);
+            Ok(())
+        }
+        ClientKeyCommand::List(args) => {
+            let client = admin
+                .call(
+                    Method::GET,
+                    &format!("/admin/clients/{}", encode(&args.client_id)),
+                    None,
+                )
+                .await?;
+            let keys = client["jwks"]["keys"].clone();
+            if args.json {
+                return print_json(&json!({"keys": keys, "jwks_uri": client["jwks_uri"]}));
+            }
+            if let Some(uri) = client["jwks_uri"].as_str() {
+                println!("keys published at {uri}");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = keys
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|k| {
+                    let alg = if k["alg"].is_string() {
+                        text(&k["alg"])
+                    } else {
+                        format!("{} {}", text(&k["kty"]), text(&k["crv"]))
+                            .trim()
+                            .to_owned()
+                    };
+                    vec![text(&k["kid"]), alg]
+                })
+                .collect();
+            print_table(&["KID", "ALG"], &rows);
+            Ok(())
+        }
+        ClientKeyCommand::Remove(args) => {
+            admin
+                .call(
+                    Method::DELETE,
+                    &format!(
+                        "/admin/clients/{}/jwks/{}",
+                        encode(&args.client_id),
+                        encode(&args.kid)
+                    ),
+                    None,
+                )
+                .await?;
+            println!("removed key {} of {}", args.kid, args.client_id);
+            Ok(())
+        }
+    }
+}
+
 /// `m2m client federation ...`.
 async fn federation(admin: &Admin, command: FederationCommand) -> Result<()> {
     match command {
@@ -317,11 +402,7 @@ async fn add_federated(admin: &Admin, args: FederationAddArgs) -> Result<()> {
         body["audience"] = json!(audience);
     }
     if let Some(path) = &args.jwks_file {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let jwks: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", path.display()))?;
-        body["jwks"] = jwks;
+        body["jwks"] = read_json(path)?;
     }
     let created = admin
         .call(

@@ -658,3 +658,100 @@ fn client_federation_add_list_remove() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("422"));
 }
+
+/// `m2m client create --token-endpoint-auth-method private_key_jwt
+/// --jwks-file` and `m2m client key add|list|remove`: a key rotation from
+/// the command line, each key proven by getting a token with it.
+#[test]
+fn client_key_add_list_remove_rotates_a_private_key_jwt_client() {
+    let dir = TempDir::new("cli-client-keys");
+    let server = Server::start(dir.path(), Options::default());
+    let old = m2m_core::SigningKey::generate(m2m_core::Algorithm::ES256).expect("key");
+    let new = m2m_core::SigningKey::generate(m2m_core::Algorithm::EdDSA).expect("key");
+    let jwks_file = dir.path().join("client-jwks.json");
+    std::fs::write(
+        &jwks_file,
+        serde_json::json!({"keys": [old.public_jwk()]}).to_string(),
+    )
+    .expect("write jwks");
+    let created = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "keyed",
+        "--kind",
+        "org",
+        "--org-id",
+        "org_1",
+        "--scope",
+        "invoices:read",
+        "--token-endpoint-auth-method",
+        "private_key_jwt",
+        "--jwks-file",
+        jwks_file.to_str().expect("path"),
+        "--json",
+    ]);
+    assert!(created.get("client_secret").is_none(), "{created}");
+    let client_id = created["client_id"].as_str().expect("client_id").to_owned();
+
+    let token_endpoint = format!("{}/oauth/token", server.endpoint);
+    let gets_token = |key: &m2m_core::SigningKey| {
+        let source = m2m_client::TokenSource::private_key_jwt(
+            token_endpoint.as_str(),
+            client_id.as_str(),
+            m2m_core::SigningKey::from_pkcs8_der(key.pkcs8_der()).expect("key copy"),
+        )
+        .build()
+        .expect("source");
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(source.token())
+            .is_ok()
+    };
+    assert!(gets_token(&old));
+    assert!(!gets_token(&new), "a key not yet added gets no token");
+
+    let new_file = dir.path().join("new-jwk.json");
+    std::fs::write(
+        &new_file,
+        serde_json::to_string(new.public_jwk()).expect("json"),
+    )
+    .expect("write jwk");
+    let added = server.cli_json(&[
+        "client",
+        "key",
+        "add",
+        &client_id,
+        "--jwk-file",
+        new_file.to_str().expect("path"),
+        "--json",
+    ]);
+    assert_eq!(added["kid"], new.kid());
+    let table = stdout(&server.cli(&["client", "key", "list", &client_id]));
+    assert!(table.starts_with("KID"), "{table}");
+    assert!(
+        table.contains(old.kid()) && table.contains(new.kid()),
+        "{table}"
+    );
+    assert!(gets_token(&new));
+
+    let output = server.cli(&["client", "key", "remove", &client_id, old.kid()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!gets_token(&old), "a removed key gets no token");
+    assert!(gets_token(&new));
+    let listed = server.cli_json(&["client", "key", "list", &client_id, "--json"]);
+    assert_eq!(listed["keys"].as_array().map(Vec::len), Some(1), "{listed}");
+    // The last key stays; an unknown kid is a 404.
+    let output = server.cli(&["client", "key", "remove", &client_id, new.kid()]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("422"));
+    let output = server.cli(&["client", "key", "remove", &client_id, "no-such-kid"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("404"));
+}
