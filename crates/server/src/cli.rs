@@ -297,6 +297,42 @@ pub(crate) enum ClientCommand {
     Update(ClientUpdateArgs),
     /// Delete a client: it gets no new token and its live tokens are revoked.
     Delete(ClientIdArgs),
+    /// Manage a private_key_jwt client's public keys (rotation, like secrets).
+    #[command(subcommand)]
+    Key(ClientKeyCommand),
+}
+
+/// `m2m client key ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientKeyCommand {
+    /// Add a public key: a JWK file (public members only).
+    Add(ClientKeyAddArgs),
+    /// List the client's keys.
+    List(ClientIdArgs),
+    /// Remove one key by kid (the last key stays).
+    Remove(ClientKeyRemoveArgs),
+}
+
+/// `m2m client key add`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientKeyAddArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// A file holding the public JWK (JSON).
+    #[arg(long)]
+    pub(crate) jwk: std::path::PathBuf,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `m2m client key remove`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientKeyRemoveArgs {
+    /// The client id.
+    pub(crate) client_id: String,
+    /// The key's kid.
+    pub(crate) kid: String,
 }
 
 /// `m2m client create`.

@@ -5,8 +5,8 @@ use http::Method;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{
-    AuditArgs, ClientCommand, ClientCreateArgs, ClientListArgs, ClientUpdateArgs, GrantCommand,
-    KeyCommand, PageArgs, SecretCommand, TokenArgs, VerifyArgs,
+    AuditArgs, ClientCommand, ClientCreateArgs, ClientKeyCommand, ClientListArgs, ClientUpdateArgs,
+    GrantCommand, KeyCommand, PageArgs, SecretCommand, TokenArgs, VerifyArgs,
 };
 use crate::http::{Admin, Http, fetch_token, url};
 use crate::output::{print_client, print_json, print_table};
@@ -49,6 +49,7 @@ pub(crate) async fn client(admin: &Admin, command: ClientCommand) -> Result<()> 
             }
         }
         ClientCommand::Update(args) => update_client(admin, args).await,
+        ClientCommand::Key(command) => client_key(admin, command).await,
         ClientCommand::Delete(args) => {
             admin
                 .call(
@@ -63,6 +64,72 @@ pub(crate) async fn client(admin: &Admin, command: ClientCommand) -> Result<()> 
                 println!("deleted {}", args.client_id);
                 Ok(())
             }
+        }
+    }
+}
+
+/// `m2m client key ...`: a private_key_jwt client's keys.
+async fn client_key(admin: &Admin, command: ClientKeyCommand) -> Result<()> {
+    match command {
+        ClientKeyCommand::Add(args) => {
+            let file = std::fs::read_to_string(&args.jwk)
+                .with_context(|| format!("cannot read {}", args.jwk.display()))?;
+            let jwk: Value = serde_json::from_str(&file)
+                .with_context(|| format!("{} is not JSON", args.jwk.display()))?;
+            let added = admin
+                .call(
+                    Method::POST,
+                    &format!("/admin/clients/{}/jwks", encode(&args.client_id)),
+                    Some(&jwk),
+                )
+                .await?;
+            if args.json {
+                return print_json(&added);
+            }
+            println!("kid: {}", text(&added["kid"]));
+            Ok(())
+        }
+        ClientKeyCommand::List(args) => {
+            let client = admin
+                .call(
+                    Method::GET,
+                    &format!("/admin/clients/{}", encode(&args.client_id)),
+                    None,
+                )
+                .await?;
+            if args.json {
+                return print_json(
+                    &json!({"jwks": client["jwks"], "jwks_uri": client["jwks_uri"]}),
+                );
+            }
+            if let Some(uri) = client["jwks_uri"].as_str() {
+                println!("jwks_uri: {uri}");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = client["jwks"]["keys"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|k| vec![text(&k["kid"]), text(&k["kty"]), text(&k["alg"])])
+                .collect();
+            print_table(&["KID", "KTY", "ALG"], &rows);
+            Ok(())
+        }
+        ClientKeyCommand::Remove(args) => {
+            admin
+                .call(
+                    Method::DELETE,
+                    &format!(
+                        "/admin/clients/{}/jwks/{}",
+                        encode(&args.client_id),
+                        encode(&args.kid)
+                    ),
+                    None,
+                )
+                .await?;
+            println!("removed key {} of {}", args.kid, args.client_id);
+            Ok(())
         }
     }
 }

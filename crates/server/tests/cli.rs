@@ -542,3 +542,38 @@ fn sigterm_keeps_the_current_minute_of_token_aggregates() {
         "the 3 tokens before SIGTERM and the listing's: {page}"
     );
 }
+
+#[test]
+fn client_key_commands_reach_the_admin_api() {
+    let dir = TempDir::new("cli-keys");
+    let server = Server::start(dir.path(), Options::default());
+    let created = server.cli_json(&[
+        "client", "create", "--name", "s", "--kind", "org", "--org-id", "o", "--scope", "a:b",
+        "--json",
+    ]);
+    let client_id = created["client_id"].as_str().expect("client_id").to_owned();
+    let jwk = dir.path().join("key.json");
+    std::fs::write(
+        &jwk,
+        r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#,
+    )
+    .expect("write");
+    let output = server.cli(&[
+        "client",
+        "key",
+        "add",
+        &client_id,
+        "--jwk",
+        &jwk.display().to_string(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("only a private_key_jwt client has keys"),
+        "{stderr}"
+    );
+    let listed = server.cli_json(&["client", "key", "list", &client_id, "--json"]);
+    assert_eq!(listed["jwks"], serde_json::Value::Null);
+    let output = server.cli(&["client", "key", "remove", &client_id, "kid1"]);
+    assert!(!output.status.success());
+}
