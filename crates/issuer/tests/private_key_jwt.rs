@@ -906,4 +906,86 @@ async fn the_rust_client_gets_tokens_with_a_key_and_no_secret() {
         matches!(&refused, m2m_client::Error::Refused { status: 401, error, .. } if error == "invalid_client"),
         "{refused:?}"
     );
+
+/// Two issuers (replicas) over one PostgreSQL database: an assertion
+/// accepted by one is refused by the other, and of the same assertion sent
+/// to both at once exactly one request gets a token. Skipped when
+/// `M2M_TEST_POSTGRES_URL` is unset.
+#[tokio::test]
+async fn a_replayed_assertion_is_refused_by_a_second_replica_on_postgres() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let Some(url) = std::env::var("M2M_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        eprintln!("skipped: M2M_TEST_POSTGRES_URL not set");
+        return;
+    };
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Named like m2m-store-sql's conformance schemas, which its runs drop.
+    let schema = format!(
+        "m2m_conformance_{now}_pkjwt{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let store = m2m_store_sql::PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap_or_else(|e| panic!("M2M_TEST_POSTGRES_URL is set, but: {e}"));
+    // The replays are failures: limits out of reach, so each is answered.
+    let relaxed = |b: m2m_issuer::IssuerBuilder| {
+        b.throttle(ThrottleConfig {
+            max_failures_per_client: 1000,
+            max_failures_per_address: 1000,
+            ..ThrottleConfig::default()
+        })
+    };
+    let mut first = TestServer::start_on(Arc::new(store), relaxed)
+        .await
+        .expect("issuer");
+    let key = SigningKey::generate(Algorithm::ES256).expect("key");
+    let id = key_client(&mut first, &key).await;
+    let second = first.replica(relaxed).await;
+
+    let assertion = sign_assertion(&key, &claims(&first, &id)).expect("sign");
+    assert_token(&first, &assertion).await;
+    assert_refused(&second, &assertion, "replayed on the second replica").await;
+
+    for round in 0..3 {
+        let assertion = sign_assertion(&key, &claims(&first, &id)).expect("sign");
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let server = if i % 2 == 0 { &first } else { &second };
+                let request = server.http.post(server.url("/oauth/token")).form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", JWT_BEARER),
+                    ("client_assertion", assertion.as_str()),
+                ]);
+                tokio::spawn(request.send())
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for task in tasks {
+            statuses.push(
+                task.await
+                    .expect("task")
+                    .expect("response")
+                    .status()
+                    .as_u16(),
+            );
+        }
+        let won = statuses.iter().filter(|s| **s == 200).count();
+        assert_eq!(
+            won, 1,
+            "round {round}: exactly one of 16 racing requests wins: {statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 401),
+            "{statuses:?}"
+        );
+    }
 }
