@@ -906,6 +906,7 @@ async fn the_rust_client_gets_tokens_with_a_key_and_no_secret() {
         matches!(&refused, m2m_client::Error::Refused { status: 401, error, .. } if error == "invalid_client"),
         "{refused:?}"
     );
+}
 
 /// Two issuers (replicas) over one PostgreSQL database: an assertion
 /// accepted by one is refused by the other, and of the same assertion sent
