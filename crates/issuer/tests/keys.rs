@@ -44,7 +44,10 @@ async fn jwks_and_metadata() {
     assert_eq!(meta["revocation_endpoint"], server.url("/oauth/revoke"));
     assert_eq!(
         meta["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
     );
     assert_eq!(
         meta["token_endpoint_auth_methods_supported"],

@@ -236,7 +236,12 @@ async fn happy_path_end_to_end_to_a_guarded_call_seeing_uid() {
     assert_eq!(metadata["response_types_supported"], json!(["code"]));
     assert_eq!(
         metadata["grant_types_supported"],
-        json!(["client_credentials", "authorization_code", "refresh_token"])
+        json!([
+            "client_credentials",
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
     );
 
     let first = tokens(&server, &client).await;
@@ -677,7 +682,10 @@ async fn user_clients_are_off_without_a_consent_handler() {
     );
     assert_eq!(
         metadata["grant_types_supported"],
-        json!(["client_credentials"])
+        json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
     );
     assert_eq!(metadata["response_types_supported"], json!([]));
     assert_eq!(
