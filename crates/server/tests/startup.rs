@@ -655,7 +655,10 @@ fn metadata_names_the_authorization_endpoint_and_the_scopes_supported() {
     );
     assert_eq!(
         metadata["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
     );
 
     let dir = TempDir::new("scopes-supported-env");
