@@ -8,6 +8,7 @@
 //! - [`SigningKey`], [`VerifyingKey`], [`KeySet`], [`PublicJwk`], [`JwkSet`]: keys.
 //! - [`KeyRing`], [`RotationPolicy`]: rotation as pure functions of time.
 //! - [`sign`], [`Validation`]: JWS compact tokens, signed and verified with ring.
+//! - [`DpopValidation`], [`sign_proof`], [`DpopNonces`]: DPoP proofs (RFC 9449).
 //! - [`Revocation`] ([`RevokedToken`], [`RevokedClient`], [`RevokedKey`]) and
 //!   [`RevocationFeed`]: one revocation type for the store, the feed and guards.
 //!
@@ -27,6 +28,7 @@
 //!     scope: "invoices:read".parse().unwrap(),
 //!     oid: Some("org_1".into()),
 //!     uid: None,
+//!     cnf: None,
 //! };
 //! let token = sign(&key, &claims)?;
 //!
@@ -47,6 +49,7 @@ mod b64;
 mod claims;
 mod client;
 mod credentials;
+mod dpop;
 mod error;
 mod ids;
 mod jwk;
@@ -56,11 +59,16 @@ mod revocation;
 mod scope;
 mod token;
 
-pub use claims::{AccessTokenClaims, Audience};
+pub use claims::{AccessTokenClaims, Audience, Confirmation};
 pub use client::{BindingError, ClientKind, TokenTtl, TtlOutOfRange, UnknownClientKind};
 pub use credentials::{
     CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX, ClientSecret, MAX_SECRET_LEN, RandomnessUnavailable,
     SecretHash, SecretHasher, random_bytes, random_id,
+};
+pub use dpop::{
+    DEFAULT_IAT_FUTURE_SECS, DEFAULT_IAT_PAST_SECS, DEFAULT_MAX_PROOF_LEN, DPOP_TYP, DpopError,
+    DpopNonces, DpopValidation, MAX_HTU_LEN, MAX_JTI_LEN, MAX_NONCE_LEN, ProofRequest,
+    VerifiedProof, access_token_hash, normalize_htu, sign_proof,
 };
 pub use error::KeyError;
 pub use ids::{ClientId, InvalidId, MAX_ID_LEN, OrgId, UserId, validate_id};

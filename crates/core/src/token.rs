@@ -46,6 +46,7 @@ pub const DEFAULT_LEEWAY_SECS: u64 = 60;
 ///     scope: "invoices:read".parse().unwrap(),
 ///     oid: None,
 ///     uid: None,
+///     cnf: None,
 /// };
 /// let token = sign(&key, &claims)?;
 /// let keys = KeySet::from_keys([key.verifying_key()]);
@@ -398,7 +399,7 @@ impl Validation {
     }
 }
 
-fn check_alg(alg: &str) -> Result<Algorithm, VerifyError> {
+pub(crate) fn check_alg(alg: &str) -> Result<Algorithm, VerifyError> {
     if alg.eq_ignore_ascii_case("none") {
         return Err(VerifyError::NoneAlgorithm);
     }
@@ -413,7 +414,7 @@ fn check_alg(alg: &str) -> Result<Algorithm, VerifyError> {
     Algorithm::from_name(alg).ok_or_else(|| VerifyError::UnsupportedAlgorithm(alg.to_owned()))
 }
 
-fn typ_matches(typ: &str, required: &str) -> bool {
+pub(crate) fn typ_matches(typ: &str, required: &str) -> bool {
     let bare = match typ.get(..12) {
         Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
         _ => typ,

@@ -39,6 +39,7 @@
 //!     scope: "invoices:read".parse()?,
 //!     oid: Some("org_1".into()),
 //!     uid: None,
+//!     cnf: None,
 //! };
 //! let token = sign(&key, &claims)?;
 //!
