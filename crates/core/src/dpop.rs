@@ -74,6 +74,10 @@ pub const DEFAULT_IAT_FUTURE_SECS: u64 = 5;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DpopError {
+    /// The request has no `DPoP` header.
+    MissingProof,
+    /// The request has more than one `DPoP` header, or one that is not visible ASCII.
+    BadProofHeader,
     /// The proof is longer than the configured limit; nothing was decoded.
     TooLarge {
         /// The proof's length in bytes.
@@ -135,6 +139,8 @@ impl DpopError {
     /// A short, stable reason for logs and metrics.
     pub fn reason(&self) -> &'static str {
         match self {
+            DpopError::MissingProof => "missing_proof",
+            DpopError::BadProofHeader => "bad_proof_header",
             DpopError::TooLarge { .. } => "too_large",
             DpopError::Malformed => "malformed",
             DpopError::Base64 => "bad_base64",
@@ -175,6 +181,10 @@ impl DpopError {
 impl fmt::Display for DpopError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            DpopError::MissingProof => f.write_str("a DPoP proof is required"),
+            DpopError::BadProofHeader => {
+                f.write_str("exactly one DPoP header of visible ASCII is required")
+            }
             DpopError::TooLarge { len, max } => {
                 write!(f, "DPoP proof is {len} bytes; the limit is {max}")
             }

@@ -139,6 +139,7 @@
 mod bearer;
 mod builder;
 mod challenge;
+mod dpop;
 mod extract;
 pub mod fetch;
 mod guard;
@@ -154,6 +155,10 @@ pub use builder::{
     DEFAULT_REVOCATION_PAGES_PER_POLL, GuardBuilder,
 };
 pub use challenge::{Challenge, ChallengeParams, Rejection, challenge, challenge_with};
+pub use dpop::{
+    DEFAULT_REPLAY_CAPACITY, DPOP_HEADER, DPOP_NONCE_HEADER, DpopConfig, DpopRejection,
+    DpopReplayCache, ReplayError,
+};
 pub use extract::{Auth, AuthRejection, Claims};
 pub use guard::Guard;
 pub use layer::{RequireScopes, RequireScopesLayer, ResponseBody, ResponseFuture};
