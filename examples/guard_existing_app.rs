@@ -148,6 +148,7 @@ fn demo_key(issuer: &str, audience: &str) -> Result<JwkSet, Box<dyn std::error::
         scope: "invoices:read invoices:write".parse()?,
         oid: None,
         uid: None,
+        cnf: None,
     };
     let token = m2m_core::sign(&key, &claims)?;
     println!("demo token (invoices:read invoices:write):");

@@ -420,6 +420,7 @@ fn claims(client_id: &str, iat: u64, jti: &str) -> AccessTokenClaims {
         scope: ScopeSet::new(),
         oid: None,
         uid: None,
+        cnf: None,
     }
 }
 

@@ -41,6 +41,7 @@ fn claims() -> AccessTokenClaims {
             .expect("scopes"),
         oid: Some("org_5f2a9c".into()),
         uid: None,
+        cnf: None,
     }
 }
 

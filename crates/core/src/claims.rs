@@ -111,6 +111,7 @@ impl<'de> Deserialize<'de> for Audience {
 ///     scope: "invoices:read".parse()?,
 ///     oid: Some("org_1".into()),
 ///     uid: None,
+///     cnf: None,
 /// };
 /// assert!(claims.has_scope("invoices:read"));
 /// assert_eq!(claims.org_id().map(|o| o.as_str()), Some("org_1"));
@@ -142,6 +143,26 @@ pub struct AccessTokenClaims {
     pub oid: Option<OrgId>,
     /// User id (`uid`), for user-level clients.
     pub uid: Option<UserId>,
+    /// Confirmation (`cnf`, RFC 7800): the DPoP key the token is bound to
+    /// (RFC 9449 §6). Omitted from the JSON when absent.
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a sender-constrained token (RFC 9449 §6.1): the
+/// RFC 7638 thumbprint of the DPoP key. A `cnf` without `jkt` (another
+/// confirmation method) is refused when a token is read: this verifier could
+/// not enforce it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// JWK SHA-256 thumbprint of the key the token is bound to.
+    pub jkt: String,
+}
+
+impl Confirmation {
+    /// A confirmation binding to the key with this thumbprint.
+    pub fn jkt(jkt: impl Into<String>) -> Self {
+        Confirmation { jkt: jkt.into() }
+    }
 }
 
 impl AccessTokenClaims {
@@ -168,6 +189,11 @@ impl AccessTokenClaims {
     /// The granted scopes.
     pub fn scopes(&self) -> &ScopeSet {
         &self.scope
+    }
+
+    /// The thumbprint of the DPoP key the token is bound to, if it is bound.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|c| c.jkt.as_str())
     }
 }
 
@@ -201,6 +227,8 @@ struct WireOut<'a> {
     oid: Option<&'a OrgId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     uid: Option<&'a UserId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<&'a Confirmation>,
 }
 
 impl Serialize for AccessTokenClaims {
@@ -218,6 +246,7 @@ impl Serialize for AccessTokenClaims {
             scopes: ScopesArray(&self.scope),
             oid: self.oid.as_ref(),
             uid: self.uid.as_ref(),
+            cnf: self.cnf.as_ref(),
         }
         .serialize(serializer)
     }
@@ -241,6 +270,8 @@ struct WireIn {
     oid: Option<OrgId>,
     #[serde(default)]
     uid: Option<UserId>,
+    #[serde(default)]
+    cnf: Option<Confirmation>,
 }
 
 impl<'de> Deserialize<'de> for AccessTokenClaims {
@@ -267,6 +298,7 @@ impl<'de> Deserialize<'de> for AccessTokenClaims {
             scope: wire.scope,
             oid: wire.oid,
             uid: wire.uid,
+            cnf: wire.cnf,
         })
     }
 }
@@ -289,7 +321,22 @@ mod tests {
             scope: ScopeSet::parse("x:r y:w").unwrap(),
             oid: Some("o".into()),
             uid: None,
+            cnf: None,
         }
+    }
+
+    #[test]
+    fn cnf_round_trips_and_is_omitted_when_absent() {
+        let mut claims = sample();
+        assert!(serde_json::to_value(&claims).unwrap().get("cnf").is_none());
+        claims.cnf = Some(Confirmation::jkt("abc"));
+        let value = serde_json::to_value(&claims).unwrap();
+        assert_eq!(value["cnf"], json!({"jkt": "abc"}));
+        let back: AccessTokenClaims = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(back.dpop_jkt(), Some("abc"));
+        let mut other = value;
+        other["cnf"] = json!({"x5t#S256": "abc"});
+        assert!(serde_json::from_value::<AccessTokenClaims>(other).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`sign`], [`Validation`]: JWS compact tokens, signed and verified with ring.
 //! - [`verify_assertion`], [`AssertionRules`]: JWT client assertions (RFC 7523);
 //!   [`dangerous::peek_assertion`] reads one unverified, to choose its keys.
+//! - [`DpopValidation`], [`sign_proof`], [`DpopNonces`]: DPoP proofs (RFC 9449).
 //! - [`Revocation`] ([`RevokedToken`], [`RevokedClient`], [`RevokedKey`]) and
 //!   [`RevocationFeed`]: one revocation type for the store, the feed and guards.
 //!
@@ -29,6 +30,7 @@
 //!     scope: "invoices:read".parse().unwrap(),
 //!     oid: Some("org_1".into()),
 //!     uid: None,
+//!     cnf: None,
 //! };
 //! let token = sign(&key, &claims)?;
 //!
@@ -50,6 +52,7 @@ mod b64;
 mod claims;
 mod client;
 mod credentials;
+mod dpop;
 mod error;
 mod ids;
 mod jwk;
@@ -64,7 +67,7 @@ pub use assertion::{
     DEFAULT_MAX_ASSERTION_LEN, DEFAULT_MAX_ASSERTION_LIFETIME_SECS, MAX_ASSERTION_ID_LEN,
     MAX_JTI_LEN, VerifiedAssertion, sign_assertion, verify_assertion,
 };
-pub use claims::{AccessTokenClaims, Audience};
+pub use claims::{AccessTokenClaims, Audience, Confirmation};
 pub use client::{BindingError, ClientKind, TokenTtl, TtlOutOfRange, UnknownClientKind};
 pub use credentials::{
     CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX, ClientSecret, MAX_SECRET_LEN, RandomnessUnavailable,
@@ -74,6 +77,11 @@ pub use credentials::{
 pub mod dangerous {
     pub use crate::assertion::dangerous::{UnverifiedAssertion, peek_assertion};
 }
+pub use dpop::{
+    DEFAULT_IAT_FUTURE_SECS, DEFAULT_IAT_PAST_SECS, DEFAULT_MAX_PROOF_LEN, DPOP_TYP, DpopError,
+    DpopNonces, DpopValidation, MAX_HTU_LEN, MAX_NONCE_LEN, ProofRequest,
+    VerifiedProof, access_token_hash, normalize_htu, sign_proof,
+};
 pub use error::KeyError;
 pub use ids::{ClientId, InvalidId, MAX_ID_LEN, OrgId, UserId, validate_id};
 pub use jwk::{JwkSet, PublicJwk};

@@ -227,6 +227,7 @@ mod tests {
             scope: crate::ScopeSet::new(),
             oid: None,
             uid: None,
+            cnf: None,
         }
     }
 

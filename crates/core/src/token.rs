@@ -46,6 +46,7 @@ pub const DEFAULT_LEEWAY_SECS: u64 = 60;
 ///     scope: "invoices:read".parse().unwrap(),
 ///     oid: None,
 ///     uid: None,
+///     cnf: None,
 /// };
 /// let token = sign(&key, &claims)?;
 /// let keys = KeySet::from_keys([key.verifying_key()]);
@@ -356,7 +357,7 @@ impl Validation {
     }
 }
 
-fn check_alg(alg: &str) -> Result<Algorithm, VerifyError> {
+pub(crate) fn check_alg(alg: &str) -> Result<Algorithm, VerifyError> {
     if alg.eq_ignore_ascii_case("none") {
         return Err(VerifyError::NoneAlgorithm);
     }

@@ -46,6 +46,7 @@ pub(crate) fn claims() -> AccessTokenClaims {
             .unwrap(),
         oid: Some("org_5f2a9c".into()),
         uid: None,
+        cnf: None,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod common;
 mod differential;
+mod dpop;
 mod keys;
 mod properties;
 mod refusals;

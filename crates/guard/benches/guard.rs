@@ -51,6 +51,7 @@ fn claims(jti: usize) -> AccessTokenClaims {
         scope: "invoices:read invoices:write".parse().expect("scopes"),
         oid: Some("org_5f2a9c".into()),
         uid: None,
+        cnf: None,
     }
 }
 

@@ -162,6 +162,7 @@ fn demo_token(
         scope: scope.parse()?,
         oid: None,
         uid: None,
+        cnf: None,
     };
     Ok(sign(key, &claims)?)
 }

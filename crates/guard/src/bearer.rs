@@ -1,5 +1,6 @@
-//! The Bearer token of a request: the `Authorization` header only (RFC 6750
-//! §2.1). Tokens in a query string or a form body (§2.2, §2.3) are never read.
+//! The access token of a request: the `Authorization` header only (RFC 6750
+//! §2.1), with the `Bearer` or the `DPoP` scheme (RFC 9449 §7.1). Tokens in a
+//! query string or a form body (RFC 6750 §2.2, §2.3) are never read.
 
 use http::{HeaderMap, header};
 
@@ -8,11 +9,29 @@ use http::{HeaderMap, header};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Malformed;
 
-/// The Bearer token of `headers`: `Ok(None)` when there is no
-/// `Authorization` header or its scheme is another (`Basic`, ...), `Err` when
-/// it is a malformed Bearer credential. The scheme is case-insensitive
-/// (RFC 7235 §2.1).
+/// How the token was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// `Authorization: Bearer` (RFC 6750).
+    Bearer,
+    /// `Authorization: DPoP` (RFC 9449 §7.1), with a `DPoP` proof header.
+    Dpop,
+}
+
+/// The Bearer token of `headers`; see [`credential`].
+#[cfg(test)]
 pub(crate) fn token(headers: &HeaderMap) -> Result<Option<&str>, Malformed> {
+    match credential(headers)? {
+        Some((Scheme::Bearer, token)) => Ok(Some(token)),
+        _ => Ok(None),
+    }
+}
+
+/// The token of `headers` and its scheme: `Ok(None)` when there is no
+/// `Authorization` header or its scheme is another (`Basic`, ...), `Err` when
+/// it is a malformed Bearer or DPoP credential. The scheme is
+/// case-insensitive (RFC 7235 §2.1).
+pub(crate) fn credential(headers: &HeaderMap) -> Result<Option<(Scheme, &str)>, Malformed> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -24,16 +43,20 @@ pub(crate) fn token(headers: &HeaderMap) -> Result<Option<&str>, Malformed> {
     // UTF-8 is checked fast, and anything not base64url fails verification.
     let value = std::str::from_utf8(value.as_bytes()).map_err(|_| Malformed)?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("Bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case("Bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("DPoP") {
+        Scheme::Dpop
+    } else {
         return Ok(None);
-    }
+    };
     let token = rest.trim_matches(' ');
     // Byte searches (memchr), not a char-set pattern: this runs on every request.
     let bytes = token.as_bytes();
     if bytes.is_empty() || bytes.contains(&b' ') || bytes.contains(&b'\t') {
         return Err(Malformed);
     }
-    Ok(Some(token))
+    Ok(Some((scheme, token)))
 }
 
 #[cfg(test)]
@@ -65,5 +88,19 @@ mod tests {
             http::HeaderValue::from_bytes(b"Bearer \xe9").unwrap(),
         );
         assert_eq!(token(&latin1), Err(Malformed));
+    }
+
+    #[test]
+    fn dpop_scheme() {
+        assert_eq!(
+            credential(&headers("DPoP abc")),
+            Ok(Some((Scheme::Dpop, "abc")))
+        );
+        assert_eq!(
+            credential(&headers("dpop abc")),
+            Ok(Some((Scheme::Dpop, "abc")))
+        );
+        assert_eq!(token(&headers("DPoP abc")), Ok(None));
+        assert_eq!(credential(&headers("DPoP")), Err(Malformed));
     }
 }

@@ -14,6 +14,7 @@ use m2m_core::{Algorithm, JwkSet, KeyError, Validation};
 use url::Url;
 
 use crate::challenge::{Challenge, Rejection, RejectionHook, Responder};
+use crate::dpop::{Dpop, DpopConfig};
 use crate::fetch::Fetcher;
 use crate::guard::Guard;
 use crate::resource::{InvalidResource, ResourceUri, is_loopback};
@@ -156,6 +157,7 @@ pub struct GuardBuilder {
     verbose: bool,
     on_rejection: Option<RejectionHook>,
     resource: Option<String>,
+    dpop: Option<DpopConfig>,
 }
 
 impl GuardBuilder {
@@ -178,6 +180,7 @@ impl GuardBuilder {
             verbose: false,
             on_rejection: None,
             resource: None,
+            dpop: None,
         }
     }
 
@@ -416,6 +419,17 @@ impl GuardBuilder {
         self
     }
 
+    /// Accepts DPoP-bound tokens (RFC 9449): a token with `cnf.jkt` passes
+    /// only as `Authorization: DPoP <token>` with a valid `DPoP` proof of its
+    /// key for the request, and every challenge offers `DPoP algs="..."`
+    /// beside Bearer. Without this, a DPoP-bound token is refused
+    /// (`invalid_token`): the guard could not check its binding. See
+    /// [`DpopConfig`] for the request URL, nonces and replicas.
+    pub fn dpop(mut self, config: DpopConfig) -> Self {
+        self.dpop = Some(config);
+        self
+    }
+
     /// Builds the guard; with a JWKS URL, fetches the keys first.
     pub async fn build(mut self) -> Result<Guard, BuildError> {
         if self.algorithms.as_ref().is_some_and(Vec::is_empty) {
@@ -507,6 +521,16 @@ impl GuardBuilder {
             ));
         }
 
+        let dpop = self.dpop.map(Dpop::new);
+        let mut responder = Responder::new(
+            &self.realm,
+            self.verbose,
+            resource.as_ref().map(ResourceUri::metadata_url),
+            self.on_rejection,
+        );
+        if let Some(dpop) = &dpop {
+            responder = responder.with_dpop(dpop.algs());
+        }
         let verifier = Verifier::new(Parts {
             validation: self.validation,
             algorithms: self.algorithms,
@@ -514,14 +538,9 @@ impl GuardBuilder {
             cache,
             revocations,
             clock,
+            dpop,
             tasks,
         });
-        let responder = Responder::new(
-            &self.realm,
-            self.verbose,
-            resource.as_ref().map(ResourceUri::metadata_url),
-            self.on_rejection,
-        );
         Ok(Guard::new(verifier, responder, resource))
     }
 }
@@ -535,6 +554,7 @@ impl fmt::Debug for GuardBuilder {
             .field("cache_capacity", &self.cache_capacity)
             .field("feed_url", &self.feed_url)
             .field("resource", &self.resource)
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }

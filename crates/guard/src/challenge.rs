@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use m2m_core::{ScopeRequirement, VerifyError};
+use m2m_core::{DpopError, ScopeRequirement, VerifyError};
+
+use crate::dpop::{DPOP_NONCE_HEADER, DpopRejection};
 
 /// Why the guard refused a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,15 @@ pub enum Rejection {
     Revoked,
     /// The token is valid but lacks the route's scopes.
     InsufficientScope(ScopeRequirement),
+    /// A DPoP-bound token (`cnf.jkt`) was presented with the Bearer scheme
+    /// (RFC 9449 §7.2): answered `invalid_token`.
+    DpopBoundAsBearer,
+    /// A token that is not DPoP-bound was presented with the DPoP scheme:
+    /// answered `invalid_token` (there is no key to check the proof against).
+    NotDpopBound,
+    /// The DPoP proof of a bound token was refused: answered
+    /// `invalid_dpop_proof`, or `use_dpop_nonce` with a `DPoP-Nonce` header.
+    Dpop(DpopRejection),
 }
 
 impl Rejection {
@@ -39,7 +50,16 @@ impl Rejection {
             Rejection::InvalidToken(e) => e.reason(),
             Rejection::Revoked => "revoked",
             Rejection::InsufficientScope(_) => "insufficient_scope",
+            Rejection::DpopBoundAsBearer => "dpop_bound_as_bearer",
+            Rejection::NotDpopBound => "not_dpop_bound",
+            Rejection::Dpop(e) => e.reason(),
         }
+    }
+
+    /// Whether the refusal is about the DPoP presentation, so its challenge
+    /// is the DPoP one.
+    fn is_dpop(&self) -> bool {
+        matches!(self, Rejection::NotDpopBound | Rejection::Dpop(_))
     }
 }
 
@@ -53,6 +73,13 @@ impl fmt::Display for Rejection {
             Rejection::InsufficientScope(_) => {
                 f.write_str("the access token lacks the required scope")
             }
+            Rejection::DpopBoundAsBearer => {
+                f.write_str("the access token is DPoP-bound and was presented as Bearer")
+            }
+            Rejection::NotDpopBound => {
+                f.write_str("the access token is not DPoP-bound and was presented as DPoP")
+            }
+            Rejection::Dpop(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -65,6 +92,9 @@ impl fmt::Display for Rejection {
 pub struct Challenge {
     status: StatusCode,
     www_authenticate: HeaderValue,
+    /// The other scheme's challenge (Bearer and DPoP side by side, RFC 9449 §7.1).
+    also: Option<HeaderValue>,
+    dpop_nonce: Option<HeaderValue>,
     error: &'static str,
     description: String,
 }
@@ -75,13 +105,26 @@ impl Challenge {
         self.status
     }
 
-    /// The `WWW-Authenticate` header value.
+    /// The `WWW-Authenticate` header value (the first one, when the guard
+    /// also offers DPoP: the challenge of the scheme the error is about).
     pub fn www_authenticate(&self) -> &str {
         // Built only from visible ASCII, so this never fails.
         self.www_authenticate.to_str().unwrap_or_default()
     }
 
-    /// The OAuth error code: `unauthorized`, `invalid_token` or `insufficient_scope`.
+    /// The second `WWW-Authenticate` value, when the guard accepts DPoP:
+    /// the other scheme's challenge (`DPoP algs="..."` beside Bearer).
+    pub fn also_www_authenticate(&self) -> Option<&str> {
+        self.also.as_ref().and_then(|v| v.to_str().ok())
+    }
+
+    /// The `DPoP-Nonce` header value, for `use_dpop_nonce`.
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop_nonce.as_ref().and_then(|v| v.to_str().ok())
+    }
+
+    /// The OAuth error code: `unauthorized`, `invalid_token`,
+    /// `insufficient_scope`, `invalid_dpop_proof` or `use_dpop_nonce`.
     pub fn error(&self) -> &'static str {
         self.error
     }
@@ -116,6 +159,12 @@ impl Challenge {
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
         headers.insert(header::WWW_AUTHENTICATE, self.www_authenticate);
+        if let Some(also) = self.also {
+            headers.append(header::WWW_AUTHENTICATE, also);
+        }
+        if let Some(nonce) = self.dpop_nonce {
+            headers.insert(DPOP_NONCE_HEADER, nonce);
+        }
         headers.insert(header::CONTENT_TYPE, content_type);
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
@@ -151,6 +200,9 @@ pub struct ChallengeParams<'a> {
     verbose: bool,
     resource_metadata: Option<&'a str>,
     route_scopes: Option<&'a ScopeRequirement>,
+    dpop_algs: Option<&'a str>,
+    presented_as_dpop: bool,
+    dpop_nonce: Option<&'a str>,
 }
 
 impl<'a> ChallengeParams<'a> {
@@ -161,7 +213,31 @@ impl<'a> ChallengeParams<'a> {
             verbose: false,
             resource_metadata: None,
             route_scopes: None,
+            dpop_algs: None,
+            presented_as_dpop: false,
+            dpop_nonce: None,
         }
+    }
+
+    /// The resource accepts DPoP with these proof algorithms
+    /// (space-separated): every challenge offers `DPoP algs="..."` beside
+    /// Bearer (RFC 9449 §7.1).
+    pub fn dpop_algs(mut self, algs: &'a str) -> Self {
+        self.dpop_algs = Some(algs);
+        self
+    }
+
+    /// The token was presented with the DPoP scheme: the error goes in the
+    /// DPoP challenge.
+    pub fn presented_as_dpop(mut self, dpop: bool) -> Self {
+        self.presented_as_dpop = dpop;
+        self
+    }
+
+    /// A fresh nonce for a `use_dpop_nonce` answer, sent as `DPoP-Nonce`.
+    pub fn dpop_nonce(mut self, nonce: &'a str) -> Self {
+        self.dpop_nonce = Some(nonce);
+        self
     }
 
     /// Gives the precise verification error in `error_description`.
@@ -268,6 +344,46 @@ pub fn challenge_with(rejection: &Rejection, params: &ChallengeParams<'_>) -> Ch
             "the access token was revoked".to_owned(),
             None,
         ),
+        Rejection::DpopBoundAsBearer => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the access token is DPoP-bound: present it with the DPoP scheme and a proof"
+                .to_owned(),
+            None,
+        ),
+        Rejection::NotDpopBound => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the access token is not DPoP-bound: present it with the Bearer scheme".to_owned(),
+            None,
+        ),
+        Rejection::Dpop(DpopRejection::NotAccepted) => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "this resource does not accept DPoP-bound tokens".to_owned(),
+            None,
+        ),
+        Rejection::Dpop(DpopRejection::Proof(DpopError::UseNonce)) => (
+            StatusCode::UNAUTHORIZED,
+            "use_dpop_nonce",
+            "the DPoP proof must carry the nonce given in DPoP-Nonce".to_owned(),
+            None,
+        ),
+        Rejection::Dpop(e) => {
+            let description = match e {
+                _ if params.verbose => header_safe(&e.to_string()),
+                DpopRejection::Proof(DpopError::MissingProof) => {
+                    "a DPoP proof is required".to_owned()
+                }
+                _ => "the DPoP proof is invalid".to_owned(),
+            };
+            (
+                StatusCode::UNAUTHORIZED,
+                "invalid_dpop_proof",
+                description,
+                None,
+            )
+        }
         Rejection::InsufficientScope(needed) => {
             let description = match needed {
                 ScopeRequirement::AnyOf(_) => "the access token needs one of the scopes",
@@ -281,23 +397,60 @@ pub fn challenge_with(rejection: &Rejection, params: &ChallengeParams<'_>) -> Ch
             )
         }
     };
-    let mut value = format!("Bearer realm=\"{realm}\"");
+    let metadata = params.resource_metadata.and_then(url_param);
+    let mut errors = String::new();
     if status != StatusCode::UNAUTHORIZED || error != "unauthorized" {
-        value.push_str(&format!(
+        errors.push_str(&format!(
             ", error=\"{error}\", error_description=\"{description}\""
         ));
     }
     if let Some(scope) = scope.filter(|s| !s.is_empty()) {
-        value.push_str(&format!(", scope=\"{scope}\""));
+        errors.push_str(&format!(", scope=\"{scope}\""));
     }
-    if let Some(url) = params.resource_metadata.and_then(url_param) {
-        value.push_str(&format!(", resource_metadata=\"{url}\""));
-    }
-    let www_authenticate = HeaderValue::from_str(&value)
-        .unwrap_or_else(|_| HeaderValue::from_static("Bearer realm=\"api\""));
+    let bearer = |errors: &str| {
+        let mut value = format!("Bearer realm=\"{realm}\"{errors}");
+        if let Some(url) = &metadata {
+            value.push_str(&format!(", resource_metadata=\"{url}\""));
+        }
+        value
+    };
+    // The DPoP challenge (RFC 9449 §7.1): `algs`, and the error when it is
+    // about the DPoP presentation. Its parameters are built the same way.
+    let dpop = |errors: &str| {
+        let mut params_text: Vec<String> = Vec::new();
+        if let Some(rest) = errors.strip_prefix(", ") {
+            params_text.push(rest.to_owned());
+        }
+        if let Some(algs) = params.dpop_algs {
+            params_text.push(format!("algs=\"{}\"", header_safe(algs)));
+        }
+        if let Some(url) = &metadata {
+            params_text.push(format!("resource_metadata=\"{url}\""));
+        }
+        if params_text.is_empty() {
+            "DPoP".to_owned()
+        } else {
+            format!("DPoP {}", params_text.join(", "))
+        }
+    };
+    let in_dpop = params.presented_as_dpop || rejection.is_dpop();
+    let (first, second) = if in_dpop {
+        (dpop(&errors), Some(bearer("")))
+    } else {
+        (bearer(&errors), params.dpop_algs.map(|_| dpop("")))
+    };
+    let fallback = || HeaderValue::from_static("Bearer realm=\"api\"");
+    let www_authenticate = HeaderValue::from_str(&first).unwrap_or_else(|_| fallback());
+    let also = second.and_then(|v| HeaderValue::from_str(&v).ok());
+    let dpop_nonce = params
+        .dpop_nonce
+        .filter(|_| error == "use_dpop_nonce")
+        .and_then(|n| HeaderValue::from_str(&header_safe(n)).ok());
     Challenge {
         status,
         www_authenticate,
+        also,
+        dpop_nonce,
         error,
         description,
     }
@@ -360,6 +513,8 @@ pub(crate) type RejectionHook = Arc<dyn Fn(&Rejection, Challenge) -> Response<By
 pub(crate) struct Responder {
     realm: Box<str>,
     verbose: bool,
+    /// The DPoP proof algorithms, for a guard that accepts DPoP.
+    dpop_algs: Option<Box<str>>,
     /// The Protected Resource Metadata URL, for a guard with a resource.
     resource_metadata: Option<Box<str>>,
     hook: Option<RejectionHook>,
@@ -375,6 +530,7 @@ impl Responder {
         Responder {
             realm: header_safe(realm).into_boxed_str(),
             verbose,
+            dpop_algs: None,
             resource_metadata: resource_metadata.map(String::into_boxed_str),
             hook,
         }
@@ -382,6 +538,12 @@ impl Responder {
 
     pub(crate) fn realm(&self) -> &str {
         &self.realm
+    }
+
+    /// Offers DPoP with these proof algorithms in every challenge.
+    pub(crate) fn with_dpop(mut self, algs: &str) -> Self {
+        self.dpop_algs = Some(algs.into());
+        self
     }
 
     /// The response to a rejection: one tracing event with its reason (never
@@ -395,7 +557,27 @@ impl Responder {
         rejection: &Rejection,
         route_scopes: Option<&ScopeRequirement>,
     ) -> Response<Bytes> {
-        let mut params = ChallengeParams::new(&self.realm).verbose(self.verbose);
+        self.respond_to(rejection, route_scopes, false, None)
+    }
+
+    /// [`Responder::respond`] for a token presented with the DPoP scheme
+    /// (`presented_as_dpop`), with a fresh nonce for `use_dpop_nonce`.
+    pub(crate) fn respond_to(
+        &self,
+        rejection: &Rejection,
+        route_scopes: Option<&ScopeRequirement>,
+        presented_as_dpop: bool,
+        nonce: Option<&str>,
+    ) -> Response<Bytes> {
+        let mut params = ChallengeParams::new(&self.realm)
+            .verbose(self.verbose)
+            .presented_as_dpop(presented_as_dpop);
+        if let Some(algs) = &self.dpop_algs {
+            params = params.dpop_algs(algs);
+        }
+        if let Some(nonce) = nonce {
+            params = params.dpop_nonce(nonce);
+        }
         if let Some(url) = &self.resource_metadata {
             params = params.resource_metadata(url);
             if let Some(scopes) = route_scopes {

@@ -39,6 +39,7 @@
 //!     scope: "invoices:read".parse()?,
 //!     oid: Some("org_1".into()),
 //!     uid: None,
+//!     cnf: None,
 //! };
 //! let token = sign(&key, &claims)?;
 //!
@@ -140,6 +141,7 @@
 mod bearer;
 mod builder;
 mod challenge;
+mod dpop;
 mod extract;
 pub mod fetch;
 mod guard;
@@ -155,6 +157,10 @@ pub use builder::{
     DEFAULT_REVOCATION_PAGES_PER_POLL, GuardBuilder,
 };
 pub use challenge::{Challenge, ChallengeParams, Rejection, challenge, challenge_with};
+pub use dpop::{
+    DEFAULT_REPLAY_CAPACITY, DPOP_HEADER, DPOP_NONCE_HEADER, DpopConfig, DpopRejection,
+    DpopReplayCache, ReplayError,
+};
 pub use extract::{Auth, AuthRejection, Claims};
 pub use guard::Guard;
 pub use layer::{RequireScopes, RequireScopesLayer, ResponseBody, ResponseFuture};

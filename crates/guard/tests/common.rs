@@ -302,6 +302,7 @@ pub(crate) fn claims(scope: &str) -> AccessTokenClaims {
         scope: scope.parse().unwrap(),
         oid: Some("org_1".into()),
         uid: None,
+        cnf: None,
     }
 }
 

@@ -67,6 +67,7 @@ fn bare_signing_rate(alg: Algorithm, secs: f64) -> f64 {
         scope: "invoices:read invoices:write".parse().expect("scope"),
         oid: Some("org_1".into()),
         uid: None,
+        cnf: None,
     };
     let start = Instant::now();
     let mut count = 0u64;

@@ -106,6 +106,7 @@ pub(crate) fn claims(jti: &str, client: &str, iat: u64) -> AccessTokenClaims {
         scope: scopes("invoices:read"),
         oid: None,
         uid: None,
+        cnf: None,
     }
 }
 

@@ -106,6 +106,7 @@ fn claims(jti: &str, client: &str, iat: u64) -> AccessTokenClaims {
         scope: Default::default(),
         oid: None,
         uid: None,
+        cnf: None,
     }
 }
 

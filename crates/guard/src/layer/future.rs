@@ -16,7 +16,9 @@ use tower::Service;
 
 use super::body::ResponseBody;
 use super::shared::Shared;
+use crate::bearer::{self, Scheme};
 use crate::challenge::Rejection;
+use crate::dpop::DpopRejection;
 use crate::extract::Auth;
 use crate::policy::{Policy, ScopePolicy};
 use crate::verifier::Refetch;
@@ -89,9 +91,10 @@ where
     }
 }
 
-/// The one place a judged request goes on: the policy decides, then the
-/// inner service is called with the claims in the extensions, or the
-/// refusal is answered. Both `call` and the slow path end here.
+/// The one place a judged request goes on: the presentation is checked
+/// (Bearer or DPoP with its proof, on every request), the policy decides,
+/// then the inner service is called with the claims in the extensions, or
+/// the refusal is answered. Both `call` and the slow path end here.
 fn proceed<S, ReqBody, P>(
     shared: &Shared<P>,
     service: &mut S,
@@ -102,7 +105,15 @@ where
     S: Service<Request<ReqBody>>,
     P: Policy<ReqBody>,
 {
+    // Read again (a header lookup): the token was judged from these headers.
+    let credential = bearer::credential(request.headers()).ok().flatten();
     let allowed = judged.and_then(|auth| {
+        if let (Some(auth), Some((scheme, token))) = (&auth, credential) {
+            let parts = (request.headers(), request.method(), request.uri());
+            shared
+                .verifier
+                .check_presentation(auth, scheme, token, parts)?;
+        }
         shared.policy.authorize(auth.as_ref(), &request)?;
         Ok(auth)
     });
@@ -121,8 +132,21 @@ where
                 Rejection::MissingToken => shared.policy.required_scopes(&request),
                 _ => None,
             };
+            let as_dpop = matches!(credential, Some((Scheme::Dpop, _)));
+            let nonce = match &rejection {
+                Rejection::Dpop(DpopRejection::Proof(m2m_core::DpopError::UseNonce)) => {
+                    shared.verifier.dpop_nonce()
+                }
+                _ => None,
+            };
+            let response = shared.responder.respond_to(
+                &rejection,
+                route_scopes.as_ref(),
+                as_dpop,
+                nonce.as_deref(),
+            );
             State::Rejected {
-                response: Some(shared.responder.respond(&rejection, route_scopes.as_ref())),
+                response: Some(response),
             }
         }
     }

@@ -109,10 +109,10 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let judged = match bearer::token(request.headers()) {
+        let judged = match bearer::credential(request.headers()) {
             Ok(None) => Ok(None),
             Err(bearer::Malformed) => Err(Rejection::MalformedHeader),
-            Ok(Some(token)) => match self.shared.verifier.check(token) {
+            Ok(Some((_, token))) => match self.shared.verifier.check(token) {
                 Check::Done(judged) => judged.map(Some),
                 Check::NeedsKeys(miss) => {
                     // The call happens later, in the future: take the service

@@ -153,6 +153,7 @@ mod tests {
             scope: m2m_core::ScopeSet::new(),
             oid: None,
             uid: None,
+            cnf: None,
         };
         Entry {
             auth: Auth::new(Arc::new(claims)),

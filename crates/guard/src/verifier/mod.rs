@@ -36,7 +36,11 @@ use std::sync::Arc;
 use m2m_core::{Algorithm, KeySet, Validation, VerifyError};
 use tokio::task::AbortHandle;
 
+use http::{HeaderMap, Method, Uri};
+
+use crate::bearer::Scheme;
 use crate::challenge::Rejection;
+use crate::dpop::{Dpop, DpopRejection};
 use crate::extract::Auth;
 use cache::Entry;
 
@@ -96,6 +100,7 @@ pub(crate) struct Verifier {
     cache: Arc<TokenCache>,
     revocations: Revocations,
     clock: Clock,
+    dpop: Option<Dpop>,
     _tasks: Tasks,
 }
 
@@ -107,6 +112,7 @@ pub(crate) struct Parts {
     pub(crate) cache: Arc<TokenCache>,
     pub(crate) revocations: Revocations,
     pub(crate) clock: Clock,
+    pub(crate) dpop: Option<Dpop>,
     pub(crate) tasks: Tasks,
 }
 
@@ -119,6 +125,7 @@ impl Verifier {
             cache: parts.cache,
             revocations: parts.revocations,
             clock: parts.clock,
+            dpop: parts.dpop,
             _tasks: parts.tasks,
         }
     }
@@ -217,6 +224,38 @@ impl Verifier {
         Ok(auth)
     }
 
+    /// Checks how a judged token was presented (RFC 9449 §7): a token bound
+    /// to a key (`cnf.jkt`) only with the DPoP scheme and a valid proof of
+    /// that key for this request, an unbound one only with Bearer. Runs on
+    /// every request, cache hit or not.
+    pub(crate) fn check_presentation(
+        &self,
+        auth: &Auth,
+        scheme: Scheme,
+        token: &str,
+        request: (&HeaderMap, &Method, &Uri),
+    ) -> Result<(), Rejection> {
+        match (auth.claims().dpop_jkt(), scheme) {
+            (None, Scheme::Bearer) => Ok(()),
+            (None, Scheme::Dpop) => Err(Rejection::NotDpopBound),
+            (Some(_), Scheme::Bearer) => Err(Rejection::DpopBoundAsBearer),
+            (Some(jkt), Scheme::Dpop) => {
+                let dpop = self
+                    .dpop
+                    .as_ref()
+                    .ok_or(Rejection::Dpop(DpopRejection::NotAccepted))?;
+                let (headers, method, uri) = request;
+                dpop.check(headers, method, uri, token, jkt, (self.clock)())
+                    .map_err(Rejection::Dpop)
+            }
+        }
+    }
+
+    /// A fresh DPoP nonce, when the guard requires them.
+    pub(crate) fn dpop_nonce(&self) -> Option<String> {
+        self.dpop.as_ref().and_then(|d| d.nonce((self.clock)()))
+    }
+
     pub(crate) fn validation(&self) -> &Validation {
         &self.validation
     }
@@ -264,6 +303,7 @@ mod tests {
             cache,
             revocations: Revocations::new(),
             clock: Arc::new(|| 1_000),
+            dpop: None,
             tasks: Tasks::default(),
         })
     }

@@ -229,6 +229,7 @@ mod tests {
             scope: ScopeSet::new(),
             oid: None,
             uid: None,
+            cnf: None,
         }
     }
 

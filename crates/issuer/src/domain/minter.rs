@@ -143,6 +143,7 @@ impl Minter {
             scope,
             oid,
             uid,
+            cnf: None,
         }
     }
 
