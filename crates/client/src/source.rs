@@ -92,7 +92,7 @@ enum ClientAuth {
     /// every request: `iss` = `sub` = the client id, `aud` = the token
     /// endpoint URL, a random `jti`, `exp` shortly after `iat`.
     PrivateKeyJwt {
-        key: m2m_core::SigningKey,
+        key: Box<m2m_core::SigningKey>,
         lifetime: Duration,
     },
 }
@@ -410,7 +410,7 @@ impl TokenSource {
             token_endpoint.into(),
             client_id.into(),
             ClientAuth::PrivateKeyJwt {
-                key,
+                key: Box::new(key),
                 lifetime: ASSERTION_LIFETIME,
             },
         )

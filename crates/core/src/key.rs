@@ -54,9 +54,12 @@ impl Algorithm {
     }
 
     /// The algorithm with this JOSE name (exact, case-sensitive), if supported.
+    /// `Ed25519`, RFC 9864's fully-specified name (which openid-client and
+    /// oauth4webapi send for Ed25519 keys), is [`Algorithm::EdDSA`]: only
+    /// an Ed25519 key verifies it either way, so no confusion is possible.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
-            "EdDSA" => Some(Algorithm::EdDSA),
+            "EdDSA" | "Ed25519" => Some(Algorithm::EdDSA),
             "ES256" => Some(Algorithm::ES256),
             "RS256" => Some(Algorithm::RS256),
             _ => None,

@@ -79,8 +79,8 @@ pub mod dangerous {
 }
 pub use dpop::{
     DEFAULT_IAT_FUTURE_SECS, DEFAULT_IAT_PAST_SECS, DEFAULT_MAX_PROOF_LEN, DPOP_TYP, DpopError,
-    DpopNonces, DpopValidation, MAX_HTU_LEN, MAX_NONCE_LEN, ProofRequest,
-    VerifiedProof, access_token_hash, normalize_htu, sign_proof,
+    DpopNonces, DpopValidation, MAX_HTU_LEN, MAX_NONCE_LEN, ProofRequest, VerifiedProof,
+    access_token_hash, normalize_htu, sign_proof,
 };
 pub use error::KeyError;
 pub use ids::{ClientId, InvalidId, MAX_ID_LEN, OrgId, UserId, validate_id};

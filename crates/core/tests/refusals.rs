@@ -407,3 +407,20 @@ fn non_ascii_algorithm_names_are_refused_without_panic() {
     let token = format!("{header}.{body}.AAAA");
     assert_eq!(verify(&token, &keys), Err(VerifyError::SymmetricAlgorithm));
 }
+
+/// RFC 9864's `Ed25519` names the same algorithm as `EdDSA`: an Ed25519 key
+/// verifies it, and no other key does (the key decides, never the name).
+#[test]
+fn the_fully_specified_ed25519_name_is_eddsa_and_binds_to_the_key() {
+    let ed = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let keys = KeySet::from_keys([ed.verifying_key()]);
+    let header = json!({"alg": "Ed25519", "kid": ed.kid(), "typ": "at+jwt"});
+    assert!(verify(&forge(&ed, &header, &payload()), &keys).is_ok());
+
+    let (es, es_keys) = es();
+    let lying = json!({"alg": "Ed25519", "kid": es.kid(), "typ": "at+jwt"});
+    assert!(matches!(
+        verify(&forge(&es, &lying, &payload()), &es_keys),
+        Err(VerifyError::AlgorithmMismatch { .. })
+    ));
+}

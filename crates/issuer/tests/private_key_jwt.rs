@@ -484,7 +484,11 @@ async fn metadata_lists_private_key_jwt_and_its_algorithms() {
             "{endpoint}: {methods}"
         );
         let algs = &metadata[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")];
-        assert_eq!(algs, &json!(["ES256", "EdDSA", "RS256"]), "{endpoint}");
+        assert_eq!(
+            algs,
+            &json!(["ES256", "EdDSA", "Ed25519", "RS256"]),
+            "{endpoint}"
+        );
     }
 }
 

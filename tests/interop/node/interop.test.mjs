@@ -121,3 +121,68 @@ for (const [alg, issuer] of Object.entries(issuers)) {
     );
   });
 }
+
+// private_key_jwt (RFC 7523 §2.2): openid-client signs the client assertion
+// with a key whose public half is the client's only credential.
+for (const [alg, issuer] of Object.entries(issuers)) {
+  test(`${alg} issuer: openid-client PrivateKeyJwt (ES256 and EdDSA client keys)`, async () => {
+    for (const [keyAlg, params] of [
+      ['ES256', { name: 'ECDSA', namedCurve: 'P-256' }],
+      ['EdDSA', { name: 'Ed25519' }],
+    ]) {
+      const { privateKey, publicKey } = await crypto.subtle.generateKey(params, true, ['sign', 'verify']);
+      const jwk = await crypto.subtle.exportKey('jwk', publicKey);
+      const kid = `node-${keyAlg.toLowerCase()}`;
+      const response = await fetch(`${issuer.endpoint}/admin/clients`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${await adminToken(issuer)}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({
+          name: 'node private_key_jwt',
+          kind: 'org',
+          org_id: 'org_node',
+          scopes: ['reports:read'],
+          token_endpoint_auth_method: 'private_key_jwt',
+          jwks: { keys: [{ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid }] },
+        }),
+      });
+      assert.equal(response.status, 201, await response.clone().text());
+      const created = await response.json();
+      assert.equal(created.client_secret, undefined);
+
+      const config = await client.discovery(
+        new URL(issuer.endpoint),
+        created.client_id,
+        undefined,
+        client.PrivateKeyJwt({ key: privateKey, kid }),
+        { algorithm: 'oauth2', execute: [client.allowInsecureRequests] },
+      );
+      const server = config.serverMetadata();
+      assert.ok(server.token_endpoint_auth_methods_supported.includes('private_key_jwt'));
+      assert.ok(server.token_endpoint_auth_signing_alg_values_supported.includes(keyAlg));
+      // Two grants: two fresh assertions (each jti is accepted once).
+      for (let i = 0; i < 2; i += 1) {
+        const tokens = await client.clientCredentialsGrant(config, { scope: 'reports:read' });
+        const jwks = createRemoteJWKSet(new URL(server.jwks_uri));
+        const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: issuer.endpoint });
+        assert.equal(payload.client_id, created.client_id);
+      }
+
+      // A key the client is not registered with: invalid_client, no token.
+      const stranger = await crypto.subtle.generateKey(params, true, ['sign', 'verify']);
+      const wrong = await client.discovery(
+        new URL(issuer.endpoint),
+        created.client_id,
+        undefined,
+        client.PrivateKeyJwt({ key: stranger.privateKey, kid }),
+        { algorithm: 'oauth2', execute: [client.allowInsecureRequests] },
+      );
+      await assert.rejects(
+        client.clientCredentialsGrant(wrong, { scope: 'reports:read' }),
+        (error) => error.error === 'invalid_client',
+      );
+    }
+  });
+}

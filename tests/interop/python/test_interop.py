@@ -16,6 +16,7 @@ Environment (set by tests/interop/run.sh):
 import base64
 import json
 import os
+import time
 from urllib.parse import parse_qs, unquote
 
 import jwt
@@ -287,3 +288,141 @@ def test_authlib_authorization_code_with_pkce_and_refresh():
     )
     assert reuse.status_code == 400
     assert reuse.json()["error"] == "invalid_grant"
+
+
+# private_key_jwt (RFC 7523 §2.2): authlib's PrivateKeyJWT client
+# authentication, and PyJWT-minted assertions for what must be refused.
+
+
+def create_key_client(public_jwk):
+    response = requests.post(
+        f"{ENDPOINT}/admin/clients",
+        json={
+            "name": "python private_key_jwt",
+            "kind": "service",
+            "scopes": ["invoices:read"],
+            "audiences": [API_AUDIENCE],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [public_jwk]},
+        },
+        headers={"Authorization": f"Bearer {admin_token()}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert "client_secret" not in created, created
+    return created
+
+
+def p256_key(kid):
+    from joserfc.jwk import ECKey
+
+    key = ECKey.generate_key("P-256", parameters={"kid": kid}, private=True)
+    return key, key.as_dict(private=False)
+
+
+def test_authlib_private_key_jwt():
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+
+    class FiveMinutePrivateKeyJWT(PrivateKeyJWT):
+        """authlib's PrivateKeyJWT signs `exp = iat + 3600` by default, past
+        the issuer's five-minute cap on assertions; this asks for two minutes
+        (fresh claims each time, so each assertion has its own jti)."""
+
+        def sign(self, auth, token_endpoint):
+            self.claims = {"exp": int(time.time()) + 120}
+            return super().sign(auth, token_endpoint)
+
+    key, public = p256_key("py-es256")
+    client = create_key_client(public)
+    token_endpoint = metadata()["token_endpoint"]
+    assert "private_key_jwt" in metadata()["token_endpoint_auth_methods_supported"]
+
+    session = OAuth2Session(client["client_id"], key, token_endpoint_auth_method="private_key_jwt", scope="invoices:read")
+    session.register_client_auth_method(FiveMinutePrivateKeyJWT(token_endpoint, alg="ES256", headers={"kid": "py-es256"}))
+    sent = record_requests(session)
+    for _ in range(2):
+        token = session.fetch_token(token_endpoint, grant_type="client_credentials")
+        claims = jwt.decode(
+            token["access_token"],
+            jwt.PyJWKClient(metadata()["jwks_uri"]).get_signing_key_from_jwt(token["access_token"]).key,
+            algorithms=["ES256"],
+            audience=API_AUDIENCE,
+            issuer=ENDPOINT,
+        )
+        assert claims["client_id"] == client["client_id"]
+    for request in sent:
+        form = form_of(request)
+        assert "Authorization" not in request.headers
+        assert form["client_assertion_type"] == ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
+        assert "client_secret" not in form
+    first, second = (jwt.decode(form_of(r)["client_assertion"][0], options={"verify_signature": False}) for r in sent)
+    assert first["jti"] != second["jti"]
+
+    # authlib's default lifetime (one hour) is refused: too long-lived.
+    default = OAuth2Session(client["client_id"], key, token_endpoint_auth_method="private_key_jwt")
+    default.register_client_auth_method(PrivateKeyJWT(token_endpoint, alg="ES256", headers={"kid": "py-es256"}))
+    with pytest.raises(Exception) as refused:
+        default.fetch_token(token_endpoint, grant_type="client_credentials")
+    assert "invalid_client" in str(refused.value)
+
+
+def hs256(claims, secret, kid):
+    """A JWT signed with HMAC-SHA-256 under `secret`: what an attacker who
+    knows a client's public key sends, hoping it is taken as the HMAC key."""
+    import hashlib
+    import hmac
+
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+    payload = b64(json.dumps(claims).encode())
+    signature = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64(signature)}"
+
+
+def test_pyjwt_assertions_that_must_be_refused():
+    key, public = p256_key("py-neg")
+    client = create_key_client(public)
+    token_endpoint = metadata()["token_endpoint"]
+    pem = key.as_pem(private=True)
+    now = int(time.time())
+
+    def claims(**changes):
+        base = {"iss": client["client_id"], "sub": client["client_id"], "aud": token_endpoint,
+                "iat": now, "exp": now + 60, "jti": base64.urlsafe_b64encode(os.urandom(16)).decode()}
+        base.update(changes)
+        return {k: v for k, v in base.items() if v is not None}
+
+    def send(assertion):
+        return requests.post(
+            token_endpoint,
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion,
+            },
+            timeout=10,
+        )
+
+    good = jwt.encode(claims(), pem, algorithm="ES256", headers={"kid": "py-neg"})
+    assert send(good).status_code == 200
+    refused = {
+        "replayed": good,
+        "wrong aud": jwt.encode(claims(aud="https://elsewhere.example"), pem, algorithm="ES256", headers={"kid": "py-neg"}),
+        "expired": jwt.encode(claims(iat=now - 600, exp=now - 300), pem, algorithm="ES256", headers={"kid": "py-neg"}),
+        "too long-lived": jwt.encode(claims(exp=now + 3600), pem, algorithm="ES256", headers={"kid": "py-neg"}),
+        "no exp": jwt.encode(claims(exp=None), pem, algorithm="ES256", headers={"kid": "py-neg"}),
+        "no jti": jwt.encode(claims(jti=None), pem, algorithm="ES256", headers={"kid": "py-neg"}),
+        "alg none": jwt.encode(claims(), None, algorithm="none", headers={"kid": "py-neg"}),
+        # Key confusion: HS256 keyed with the registered public key (PyJWT
+        # itself refuses to, so the token is put together by hand).
+        "HS256 with the public key": hs256(claims(), json.dumps(public).encode(), "py-neg"),
+        "unregistered key": jwt.encode(claims(), p256_key("py-neg")[0].as_pem(private=True), algorithm="ES256", headers={"kid": "py-neg"}),
+    }
+    for why, assertion in refused.items():
+        response = send(assertion)
+        assert response.status_code == 401, (why, response.text)
+        assert response.json()["error"] == "invalid_client", why
+        assert "access_token" not in response.json(), why
