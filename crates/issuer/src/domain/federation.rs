@@ -41,7 +41,9 @@ use dashmap::DashMap;
 use m2m_core::{AssertionClaims, AssertionRules, ClientId, JwkSet, KeySet, verify_assertion};
 use m2m_guard::RemoteJwks;
 use m2m_guard::fetch::Fetcher;
-use m2m_guard::net::{AddressPolicy, Cidr};
+use m2m_guard::net::Cidr;
+
+use crate::domain::outbound::Outbound;
 use serde_json::Value;
 
 use super::error::RegistryError;
@@ -443,18 +445,14 @@ impl Federation {
         policy: FederationPolicy,
         leeway: u64,
     ) -> Result<Self, IssuerError> {
-        let config = |why: String| IssuerError::Config(format!("federation: {why}"));
-        let mut builder = Fetcher::builder()
-            .timeout(policy.timeout)
-            .max_bytes(policy.max_bytes)
-            .https_only(true)
-            .address_policy(AddressPolicy::public_only().allow(policy.allowed_networks));
-        if let Some(pem) = &policy.extra_root_pem {
-            builder = builder
-                .extra_root_pem(pem)
-                .map_err(|e| config(e.to_string()))?;
+        let fetcher = Outbound {
+            purpose: "federation",
+            timeout: policy.timeout,
+            max_bytes: policy.max_bytes,
+            allowed_networks: policy.allowed_networks,
+            extra_root_pem: policy.extra_root_pem.as_deref(),
         }
-        let fetcher = builder.build().map_err(|e| config(e.to_string()))?;
+        .fetcher()?;
         Ok(Federation {
             store,
             fetcher,

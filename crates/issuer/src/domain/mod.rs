@@ -21,6 +21,7 @@
 //! | [`registration`] | registration rules, and what change is a revocation |
 //! | [`dynamic_registration::DynamicRegistration`] | RFC 7591 `POST /oauth/register`: the operator's policy, the rate limit, the initial access token; creates through the registry |
 //! | [`federation`] | workload identity federation: trust-entry rules, subject patterns, claim conditions, external issuers' keys |
+//! | [`outbound`] | the one https fetcher builder for what the issuer reads from other hosts (metadata documents, `jwks_uri`, federated issuers) |
 //! | [`error`] | the typed errors every unit returns |
 //!
 //! Dependencies run one way: `dynamic_registration` → `registry`; `token` → `grants` →
@@ -41,6 +42,7 @@ pub(crate) mod grants;
 pub(crate) mod keycrypt;
 pub(crate) mod keys;
 pub(crate) mod minter;
+pub(crate) mod outbound;
 pub(crate) mod own_tokens;
 pub(crate) mod private_key_jwt;
 pub(crate) mod registration;

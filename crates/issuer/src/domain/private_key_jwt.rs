@@ -22,11 +22,12 @@ use dashmap::DashMap;
 use m2m_core::{AssertionError, AssertionRules, KeySet, VerifyError, verify_assertion};
 use m2m_guard::RemoteJwks;
 use m2m_guard::fetch::Fetcher;
-use m2m_guard::net::{AddressPolicy, Cidr};
+use m2m_guard::net::Cidr;
 
 use super::audit::{AuthFailure, Endpoint};
 use super::cache::CachedClient;
 use super::client_auth::Refused;
+use super::outbound::Outbound;
 use crate::IssuerError;
 use crate::store::{ClientKeys, Store};
 
@@ -117,18 +118,14 @@ impl ClientJwksPolicy {
     }
 
     fn fetcher(&self) -> Result<Fetcher, IssuerError> {
-        let config = |why: String| IssuerError::Config(format!("client jwks_uri fetcher: {why}"));
-        let mut builder = Fetcher::builder()
-            .timeout(self.timeout)
-            .max_bytes(self.max_bytes)
-            .https_only(true)
-            .address_policy(AddressPolicy::public_only().allow(self.allowed_networks.clone()));
-        if let Some(pem) = &self.extra_root_pem {
-            builder = builder
-                .extra_root_pem(pem)
-                .map_err(|e| config(e.to_string()))?;
+        Outbound {
+            purpose: "client jwks_uri fetcher",
+            timeout: self.timeout,
+            max_bytes: self.max_bytes,
+            allowed_networks: self.allowed_networks.clone(),
+            extra_root_pem: self.extra_root_pem.as_deref(),
         }
-        builder.build().map_err(|e| config(e.to_string()))
+        .fetcher()
     }
 }
 

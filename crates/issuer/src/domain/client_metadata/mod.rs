@@ -31,7 +31,9 @@ use std::time::Duration;
 
 use m2m_core::{ClientId, ClientKind, ScopeSet, TokenTtl};
 use m2m_guard::fetch::{FetchError, Fetcher};
-use m2m_guard::net::{AddressPolicy, Cidr};
+use m2m_guard::net::Cidr;
+
+use crate::domain::outbound::Outbound;
 use serde_json::json;
 
 use self::cache::{DocumentCache, Failure, ttl_from_cache_control};
@@ -263,17 +265,14 @@ impl ClientMetadataDocuments {
                 return Err(config(format!("audience {audience:?} is not a URI")));
             }
         }
-        let mut builder = Fetcher::builder()
-            .timeout(policy.timeout)
-            .max_bytes(policy.max_bytes)
-            .https_only(true)
-            .address_policy(AddressPolicy::public_only().allow(policy.allowed_networks));
-        if let Some(pem) = &policy.extra_root_pem {
-            builder = builder
-                .extra_root_pem(pem)
-                .map_err(|e| config(e.to_string()))?;
+        let fetcher = Outbound {
+            purpose: "client metadata documents",
+            timeout: policy.timeout,
+            max_bytes: policy.max_bytes,
+            allowed_networks: policy.allowed_networks,
+            extra_root_pem: policy.extra_root_pem.as_deref(),
         }
-        let fetcher = builder.build().map_err(|e| config(e.to_string()))?;
+        .fetcher()?;
         Ok(ClientMetadataDocuments {
             fetcher,
             hosts: policy.hosts,
