@@ -68,7 +68,11 @@ fn an_rsa_key_declared_ps256_verifies_ps256_assertions() {
     // A tampered signature is refused.
     let mut tampered = mint(jwt::Algorithm::PS256, Some("rsa-pss"), RSA_PEM);
     let at = tampered.len() - 6;
-    let swapped = if &tampered[at..at + 1] == "A" { "B" } else { "A" };
+    let swapped = if &tampered[at..at + 1] == "A" {
+        "B"
+    } else {
+        "A"
+    };
     tampered.replace_range(at..at + 1, swapped);
     assert_eq!(
         verify(&tampered, &keys),
