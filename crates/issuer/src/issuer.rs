@@ -155,7 +155,8 @@ impl fmt::Debug for IssuerBuilder {
 }
 
 impl IssuerBuilder {
-    /// The signing algorithm of new keys: ES256 (default), EdDSA or RS256.
+    /// The signing algorithm of new keys: ES256 (default), EdDSA or RS256
+    /// (PS256 is verified only: an issuer built with it fails to make keys).
     pub fn algorithm(mut self, alg: Algorithm) -> Self {
         self.alg = alg;
         self

@@ -29,7 +29,7 @@ use crate::Issuer;
 use crate::domain::token::JWT_BEARER_GRANT;
 
 /// The algorithms a client assertion may be signed with.
-const ASSERTION_ALGS: [&str; 4] = ["ES256", "EdDSA", "Ed25519", "RS256"];
+const ASSERTION_ALGS: [&str; 5] = ["ES256", "EdDSA", "Ed25519", "RS256", "PS256"];
 
 /// The RFC 8414 §3 path for `issuer_url`, from the host's root.
 pub(crate) fn well_known_path(issuer_url: &str) -> String {
