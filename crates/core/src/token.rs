@@ -47,6 +47,8 @@ pub const DEFAULT_LEEWAY_SECS: u64 = 60;
 ///     oid: None,
 ///     uid: None,
 ///     cnf: None,
+///     act: None,
+///     may_act: None,
 /// };
 /// let token = sign(&key, &claims)?;
 /// let keys = KeySet::from_keys([key.verifying_key()]);

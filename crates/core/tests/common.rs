@@ -48,6 +48,8 @@ pub(crate) fn claims() -> AccessTokenClaims {
         oid: Some("org_5f2a9c".into()),
         uid: None,
         cnf: None,
+        act: None,
+        may_act: None,
     }
 }
 

@@ -107,6 +107,8 @@ pub(crate) fn claims(jti: &str, client: &str, iat: u64) -> AccessTokenClaims {
         oid: None,
         uid: None,
         cnf: None,
+        act: None,
+        may_act: None,
     }
 }
 

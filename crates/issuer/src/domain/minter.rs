@@ -144,6 +144,8 @@ impl Minter {
             oid,
             uid,
             cnf: None,
+            act: None,
+            may_act: None,
         }
     }
 
