@@ -22,6 +22,9 @@ pub enum Error {
     },
     /// The issuer answered something that is not a token response.
     InvalidResponse(String),
+    /// A token-exchange source could not get the subject or actor token it
+    /// trades (its own source failed): that source's error.
+    Subject(Box<Error>),
 }
 
 impl fmt::Display for Error {
@@ -38,6 +41,7 @@ impl fmt::Display for Error {
                 write!(f, "token request refused ({status} {error})")
             }
             Error::InvalidResponse(why) => write!(f, "invalid token response: {why}"),
+            Error::Subject(why) => write!(f, "no token to exchange: {why}"),
         }
     }
 }

@@ -2,4 +2,5 @@
 //! 127.0.0.1 that counts requests and answers what each test tells it to.
 
 mod endpoint;
+mod exchange;
 mod source;
