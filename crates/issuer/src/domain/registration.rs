@@ -68,6 +68,8 @@ pub(crate) struct NewClient {
     #[serde(default)]
     jwks_uri: Option<String>,
     #[serde(default)]
+    dpop_bound_access_tokens: bool,
+    #[serde(default)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -92,6 +94,8 @@ pub(crate) struct ClientChanges {
     jwks: Option<serde_json::Value>,
     #[serde(default)]
     jwks_uri: Option<String>,
+    #[serde(default)]
+    dpop_bound_access_tokens: Option<bool>,
     #[serde(default)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
@@ -406,6 +410,7 @@ impl NewClient {
                 self.token_endpoint_auth_method.as_deref(),
             )?,
             client_keys: check_client_keys(self.jwks.as_ref(), self.jwks_uri.as_deref())?,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             metadata: check_metadata(self.metadata.unwrap_or_default())?,
             enabled: true,
             created_at: now,
@@ -459,6 +464,10 @@ impl ClientChanges {
                 ClientKeys::JwksUri(_) => "jwks_uri",
             });
             client.client_keys = Some(keys);
+        }
+        if let Some(bound) = self.dpop_bound_access_tokens {
+            client.dpop_bound_access_tokens = bound;
+            changed.push("dpop_bound_access_tokens");
         }
         if let Some(metadata) = self.metadata {
             client.metadata = check_metadata(metadata)?;
@@ -524,6 +533,7 @@ mod tests {
             redirect_uris: vec![],
             token_endpoint_auth_method: TokenEndpointAuthMethod::default(),
             client_keys: None,
+            dpop_bound_access_tokens: false,
             metadata: serde_json::json!({}),
             enabled: true,
             created_at: 0,
