@@ -191,9 +191,7 @@ pub(crate) fn oauth_error(error: GrantError, basic: bool) -> OAuthError {
             OAuthCode::InvalidDpopProof,
             "this client's access tokens must be DPoP-bound: a DPoP proof is required",
         ),
-        GrantError::Dpop(error) => {
-            OAuthError::new(OAuthCode::InvalidDpopProof, error.to_string())
-        }
+        GrantError::Dpop(error) => OAuthError::new(OAuthCode::InvalidDpopProof, error.to_string()),
         GrantError::DpopReplayed => OAuthError::new(
             OAuthCode::InvalidDpopProof,
             "the DPoP proof was already used (its jti was seen): make a new proof per request",
