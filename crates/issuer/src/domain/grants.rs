@@ -131,6 +131,14 @@ pub(crate) enum AuthorizeError {
     },
 }
 
+/// The parameters of a code exchange (`grant_type=authorization_code`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CodeExchange<'a> {
+    pub(crate) code: Option<&'a str>,
+    pub(crate) redirect_uri: Option<&'a str>,
+    pub(crate) verifier: Option<&'a str>,
+}
+
 /// A code exchange or refresh: the access token, and a new refresh token.
 #[derive(Debug)]
 pub(crate) struct GrantTokens {
@@ -550,13 +558,16 @@ impl Grants {
     pub(crate) async fn exchange_code(
         &self,
         client: &ClientRecord,
-        code: Option<&str>,
-        redirect_uri: Option<&str>,
-        verifier: Option<&str>,
+        exchange: CodeExchange<'_>,
         requested: &[&str],
         jkt: Option<&str>,
         now: u64,
     ) -> Result<GrantTokens, GrantError> {
+        let CodeExchange {
+            code,
+            redirect_uri,
+            verifier,
+        } = exchange;
         self.check_user_client(client)?;
         let code = opaque(code, "code")?;
         let redirect_uri = redirect_uri

@@ -121,7 +121,6 @@ impl Minter {
         scope: ScopeSet,
         aud: Audience,
         jti: String,
-        jkt: Option<&str>,
         now: u64,
     ) -> AccessTokenClaims {
         let (sub, oid, uid) = match subject {
@@ -145,7 +144,7 @@ impl Minter {
             scope,
             oid,
             uid,
-            cnf: jkt.map(Confirmation::jkt),
+            cnf: None,
         }
     }
 
@@ -161,7 +160,8 @@ impl Minter {
         now: u64,
     ) -> Result<Minted, Internal> {
         let jti = m2m_core::random_id("")?;
-        let claims = self.claims(client, subject, scope, aud, jti, jkt, now);
+        let mut claims = self.claims(client, subject, scope, aud, jti, now);
+        claims.cnf = jkt.map(Confirmation::jkt);
         let snapshot = self.keys.snapshot();
         let key = snapshot
             .signing_key(now)
@@ -203,15 +203,8 @@ impl Minter {
         let jti = "x".repeat(26);
         // A DPoP-bound token is the larger: a SHA-256 thumbprint in `cnf`.
         let jkt = "x".repeat(43);
-        let claims = self.claims(
-            client,
-            &subject,
-            client.scopes.clone(),
-            aud,
-            jti,
-            Some(&jkt),
-            now,
-        );
+        let mut claims = self.claims(client, &subject, client.scopes.clone(), aud, jti, now);
+        claims.cnf = Some(Confirmation::jkt(jkt));
         let snapshot = self.keys.snapshot();
         let key = snapshot.signing_key(now)?;
         Some(m2m_core::signed_len(key, &claims))

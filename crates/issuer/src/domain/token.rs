@@ -19,7 +19,7 @@ use super::audit::{AuditEvent, AuditSink, Endpoint};
 use super::client_auth::{ClientAuth, Credentials};
 use super::dpop::{DpopBinding, DpopRequest};
 use super::error::GrantError;
-use super::grants::Grants;
+use super::grants::{CodeExchange, Grants};
 use super::minter::{Minted, Minter, Subject};
 
 /// `grant_type` of the RFC 7523 §2.1 JWT-bearer grant.
@@ -171,9 +171,11 @@ impl TokenEndpoint {
                     .grants
                     .exchange_code(
                         client,
-                        request.code,
-                        request.redirect_uri,
-                        request.code_verifier,
+                        CodeExchange {
+                            code: request.code,
+                            redirect_uri: request.redirect_uri,
+                            verifier: request.code_verifier,
+                        },
                         &request.audiences,
                         jkt,
                         now,
