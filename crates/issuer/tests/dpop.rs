@@ -795,3 +795,80 @@ async fn a_replayed_proof_is_refused_by_a_second_replica_on_postgres() {
     let again = ok_json(refresh(&second, &public, None, rt, &[&there]).await).await;
     assert_eq!(again["token_type"], "DPoP");
 }
+
+#[tokio::test]
+async fn the_jwt_bearer_grant_and_private_key_jwt_bind_too() {
+    const CLUSTER: &str = "https://k8s.example.internal";
+    let mut server = relaxed_server(|b| b).await;
+    let (id, _) = server.org_client(&["invoices:read"]).await;
+    let workload = key();
+    let (status, created) = server
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/clients/{id}/federated-credentials"),
+            Some(json!({
+                "issuer": CLUSTER,
+                "subject": "system:serviceaccount:ci:deployer",
+                "jwks": {"keys": [workload.public_jwk()]},
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let now = server.now();
+    let external = m2m_core::sign_assertion(
+        &workload,
+        &json!({
+            "iss": CLUSTER, "sub": "system:serviceaccount:ci:deployer",
+            "aud": server.issuer.issuer_url(), "iat": now, "exp": now + 300, "jti": "ext-1",
+        }),
+    )
+    .expect("sign");
+    let holder = key();
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", external.as_str()),
+        ("client_id", id.as_str()),
+    ];
+    let body =
+        ok_json(post_token(&server, None, &form, &[&proof(&server, &holder, "jb1")]).await).await;
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    assert_eq!(
+        claims_of(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        jkt(&holder)
+    );
+
+    // private_key_jwt: the client's assertion key and the DPoP key are separate.
+    let client_key = key();
+    let (status, created) = server
+        .admin(
+            reqwest::Method::POST,
+            "/admin/clients",
+            Some(json!({
+                "name": "keyed", "kind": "org", "org_id": "org_1", "scopes": ["invoices:read"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [client_key.public_jwk()]},
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let keyed = created["client_id"].as_str().expect("id").to_owned();
+    let assertion = m2m_core::sign_assertion(
+        &client_key,
+        &json!({
+            "iss": keyed, "sub": keyed, "aud": server.issuer.issuer_url(),
+            "iat": now, "exp": now + 60, "jti": "pk-1",
+        }),
+    )
+    .expect("sign");
+    let form = [
+        ("grant_type", "client_credentials"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let body =
+        ok_json(post_token(&server, None, &form, &[&proof(&server, &holder, "pk1")]).await).await;
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+}
