@@ -357,6 +357,32 @@ async fn a_dpop_bound_client_must_send_a_proof() {
         )
         .await;
     assert!(status == 400 || status == 422, "{status} {refused}");
+
+    // Turning the requirement on revokes the Bearer tokens the client holds.
+    let bearer = ok_json(client_credentials(&server, &id, &secret, &[]).await).await;
+    let bearer = bearer["access_token"].as_str().expect("token").to_owned();
+    assert_eq!(
+        server.introspect(&id, &secret, &bearer).await["active"],
+        true
+    );
+    let (status, patched) = server
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/admin/clients/{id}"),
+            Some(json!({"dpop_bound_access_tokens": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        server.introspect(&id, &secret, &bearer).await["active"],
+        false,
+        "a Bearer token does not outlive the DPoP requirement"
+    );
+    server.advance(3);
+    let body =
+        ok_json(client_credentials(&server, &id, &secret, &[&proof(&server, &key, "b2")]).await)
+            .await;
+    assert_eq!(body["token_type"], "DPoP");
 }
 
 /// A user-level server with a consent handler, and a client of kind user

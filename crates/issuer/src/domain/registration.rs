@@ -484,9 +484,11 @@ impl ClientChanges {
 }
 
 /// Whether changing a client from `old` to `new` is a client-level
-/// revocation: it was disabled, or its scopes or audiences narrowed
-/// (removing `m2m:admin` included). Tokens minted before hold the old
-/// grants, so they must go.
+/// revocation: it was disabled, its scopes or audiences narrowed
+/// (removing `m2m:admin` included), or it now requires DPoP
+/// (`dpop_bound_access_tokens` turned on: its Bearer tokens must not
+/// outlive the requirement). Tokens minted before hold the old grants, so
+/// they must go.
 pub(crate) fn narrows(old: &ClientRecord, new: &ClientRecord) -> bool {
     let disabled = old.enabled && !new.enabled;
     let fewer_scopes = !old.scopes.is_subset(&new.scopes);
@@ -494,7 +496,8 @@ pub(crate) fn narrows(old: &ClientRecord, new: &ClientRecord) -> bool {
     // or from a list to none, changes what a token may be for.
     let fewer_audiences = old.audiences.is_empty() != new.audiences.is_empty()
         || old.audiences.iter().any(|a| !new.audiences.contains(a));
-    disabled || fewer_scopes || fewer_audiences
+    let now_bound = !old.dpop_bound_access_tokens && new.dpop_bound_access_tokens;
+    disabled || fewer_scopes || fewer_audiences || now_bound
 }
 
 /// A new secret and its stored form.
@@ -579,5 +582,15 @@ mod tests {
         renamed.name = "new".into();
         renamed.token_ttl = TokenTtl::new(600).unwrap();
         assert!(!narrows(&old, &renamed), "name and TTL revoke nothing");
+        let mut bound = old.clone();
+        bound.dpop_bound_access_tokens = true;
+        assert!(
+            narrows(&old, &bound),
+            "requiring DPoP revokes Bearer tokens"
+        );
+        assert!(
+            !narrows(&bound, &old),
+            "no longer requiring it revokes nothing"
+        );
     }
 }
