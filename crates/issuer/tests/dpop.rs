@@ -127,6 +127,16 @@ async fn refused(response: reqwest::Response, error: &str, why: &str) -> Value {
     body
 }
 
+async fn refused_status(response: reqwest::Response, status: u16, error: &str) {
+    let got = response.status().as_u16();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(
+        (got, body["error"].as_str()),
+        (status, Some(error)),
+        "{body}"
+    );
+}
+
 /// A server whose failure throttle is out of reach: the refusals below are failures.
 async fn relaxed_server(
     configure: impl FnOnce(m2m_issuer::IssuerBuilder) -> m2m_issuer::IssuerBuilder,
@@ -287,6 +297,21 @@ async fn every_bad_proof_is_invalid_dpop_proof_and_no_token() {
     for (why, proofs) in cases {
         refused(send(proofs).await, "invalid_dpop_proof", why).await;
     }
+
+    // A header value that is not visible ASCII (obs-text bytes).
+    let response = server
+        .http
+        .post(server.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .header(
+            "DPoP",
+            reqwest::header::HeaderValue::from_bytes(b"e30.\xff\xfe.e30").expect("obs-text"),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("request");
+    refused(response, "invalid_dpop_proof", "non-ASCII header").await;
 
     // A refused proof burned nothing: its jti still works once valid.
     ok_json(send(vec![sign("POST", &url, now, "t1")]).await).await;
@@ -644,6 +669,11 @@ async fn with_nonces_a_proof_needs_the_current_one_and_every_response_carries_it
         "stale nonce",
     )
     .await;
+
+    // A request refused before its proof is looked at carries one too.
+    let response = post_token(&server, None, &[("grant_type", "client_credentials")], &[]).await;
+    assert!(response.headers().get("dpop-nonce").is_some());
+    refused_status(response, 401, "invalid_client").await;
 
     // A too-short secret is a configuration error.
     let error = TestServer::start_on(Arc::new(m2m_issuer::store::MemoryStore::new()), |b| {

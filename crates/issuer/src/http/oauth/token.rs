@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::Issuer;
 use crate::domain::dpop::DpopRequest;
 use crate::domain::token::TokenRequest;
-use crate::http::error::{no_store, oauth_error};
+use crate::http::error::{OAuthError, no_store, oauth_error};
 use crate::http::extract::ClientRequest;
 
 /// The `DPoP` request header (RFC 9449 §4.1).
@@ -34,12 +34,17 @@ struct TokenResponse<'a> {
 pub(crate) async fn token(
     State(issuer): State<Issuer>,
     headers: HeaderMap,
-    request: ClientRequest,
+    request: Result<ClientRequest, OAuthError>,
 ) -> Response {
     let now = issuer.now();
-    let mut response = match answer(&issuer, &headers, &request, now).await {
-        Ok(response) => response,
-        Err(error) => error,
+    // A request refused before the handler (form, credentials) gets the
+    // nonce too: every token endpoint response carries one.
+    let mut response = match request {
+        Ok(request) => match answer(&issuer, &headers, &request, now).await {
+            Ok(response) => response,
+            Err(error) => error,
+        },
+        Err(error) => error.into_response(),
     };
     if let Some(nonce) = issuer.token_endpoint().dpop().nonce(now)
         && let Ok(value) = HeaderValue::from_str(&nonce)
