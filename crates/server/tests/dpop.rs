@@ -180,6 +180,14 @@ fn a_dpop_bound_token_from_m2m_serve_passes_the_guard_only_with_a_proof() {
     )
     .expect("api");
     assert_eq!(status, 401, "a proof by another key is refused");
+
+    // `client update --no-dpop-bound` lifts the requirement, `--dpop-bound` puts it back.
+    let updated = server.cli_json(&["client", "update", &id, "--no-dpop-bound", "--json"]);
+    assert_eq!(updated["dpop_bound_access_tokens"], false, "{updated}");
+    let updated = server.cli_json(&["client", "update", &id, "--dpop-bound", "--json"]);
+    assert_eq!(updated["dpop_bound_access_tokens"], true, "{updated}");
+    let both = server.cli(&["client", "update", &id, "--dpop-bound", "--no-dpop-bound"]);
+    assert!(!both.status.success(), "the two flags conflict");
 }
 
 #[test]
