@@ -237,3 +237,62 @@ fn serve_dpop_nonce_makes_the_token_endpoint_demand_its_nonce() {
         serde_json::json!(["ES256", "EdDSA", "RS256"])
     );
 }
+
+/// Two `m2m serve --dpop-nonce` processes on one PostgreSQL database with
+/// the same master key: a nonce from one is good at the other, and a proof
+/// accepted by one is refused by the other. Skipped without
+/// `M2M_TEST_POSTGRES_URL`.
+#[test]
+fn two_replicas_share_dpop_nonces_and_refuse_each_others_replays() {
+    let Some((url, schema)) = crate::replicas::fresh_schema() else {
+        return;
+    };
+    let key = ("M2M_KEY_ENCRYPTION_KEY".to_owned(), "6b".repeat(32));
+    let args = vec![
+        "--issuer".to_owned(),
+        "http://m2m.test".to_owned(),
+        "--dpop-nonce".to_owned(),
+    ];
+    let a_dir = TempDir::new("dpop-a");
+    let a = Server::start(
+        a_dir.path(),
+        Options {
+            database: Some(url.clone()),
+            env: vec![key.clone()],
+            args: args.clone(),
+            log_name: Some("a.log".into()),
+        },
+    );
+    let b_dir = TempDir::new("dpop-b");
+    let b = Server::start(
+        b_dir.path(),
+        Options {
+            database: Some(url),
+            env: vec![key],
+            args,
+            log_name: Some("b.log".into()),
+        },
+    );
+    let (id, secret) = create_bound_client(&a);
+    let holder = SigningKey::generate(Algorithm::ES256).expect("key");
+    // The proof names the public URL, whichever replica it reaches.
+    let public = "http://m2m.test/oauth/token";
+
+    let p = proof(&holder, "POST", public, None, None);
+    let (status, head, _) = token_request(&a.endpoint, &id, &secret, &[("DPoP", &p)]);
+    assert_eq!(status, 400);
+    let nonce = header(&head, "dpop-nonce").expect("nonce from A");
+
+    let p = proof(&holder, "POST", public, None, Some(&nonce));
+    let (status, _, body) = token_request(&b.endpoint, &id, &secret, &[("DPoP", &p)]);
+    assert_eq!(status, 200, "B accepts A's nonce: {body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let (status, _, body) = token_request(&a.endpoint, &id, &secret, &[("DPoP", &p)]);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "A refuses B's proof again: {body}"
+    );
+    drop((a, b));
+    crate::replicas::drop_schema(&schema);
+}
