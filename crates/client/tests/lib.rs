@@ -1,5 +1,6 @@
 //! m2m-client against a scripted token endpoint: a real axum server on
 //! 127.0.0.1 that counts requests and answers what each test tells it to.
 
+mod dpop;
 mod endpoint;
 mod source;
