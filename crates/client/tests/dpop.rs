@@ -505,3 +505,42 @@ async fn concurrent_requests_each_get_their_own_proof() {
     assert_eq!(issuer.requests(), 2);
     assert!(sends.load(Ordering::SeqCst) <= 32);
 }
+
+#[tokio::test]
+async fn use_dpop_nonce_without_a_usable_nonce_is_not_retried() {
+    use crate::endpoint::{Answer, Endpoint};
+    let key = DpopKey::generate(Algorithm::ES256).unwrap();
+    for nonce in [None, Some("has space"), Some("quote\"d")] {
+        let endpoint = Endpoint::start(move |_| {
+            let answer = Answer::error(StatusCode::BAD_REQUEST, "use_dpop_nonce");
+            match nonce {
+                Some(nonce) => answer.header("dpop-nonce", nonce),
+                None => answer,
+            }
+        })
+        .await;
+        let error = TokenSource::builder(&endpoint.url, "id", "secret")
+            .dpop(key.clone())
+            .build()
+            .unwrap()
+            .token()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::Refused { status: 400, error, .. } if error == "use_dpop_nonce"),
+            "{error:?}"
+        );
+        assert_eq!(endpoint.requests(), 1, "{nonce:?}");
+    }
+    // A 401 (not the token endpoint's 400) with a nonce is not a nonce challenge either.
+    let endpoint = Endpoint::start(|_| {
+        Answer::error(StatusCode::UNAUTHORIZED, "invalid_client").header("dpop-nonce", "n-1")
+    })
+    .await;
+    let tokens = TokenSource::builder(&endpoint.url, "id", "secret")
+        .dpop(key.clone())
+        .build()
+        .unwrap();
+    assert!(tokens.token().await.is_err());
+    assert_eq!(endpoint.requests(), 1);
+}
