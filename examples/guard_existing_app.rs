@@ -149,6 +149,8 @@ fn demo_key(issuer: &str, audience: &str) -> Result<JwkSet, Box<dyn std::error::
         oid: None,
         uid: None,
         cnf: None,
+        act: None,
+        may_act: None,
     };
     let token = m2m_core::sign(&key, &claims)?;
     println!("demo token (invoices:read invoices:write):");

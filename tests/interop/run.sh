@@ -5,6 +5,8 @@
 #   Python: authlib (client credentials, basic and post), PyJWT's PyJWKClient,
 #           requests against the guarded example app; the official MCP SDK
 #           (`mcp`, ClientCredentialsOAuthProvider) against examples/mcp_server.rs.
+#           Its PrivateKeyJWTOAuthProvider (private_key_jwt, an ES256 client
+#           key) there too; PyJWT's PS256 and RS256 client assertions.
 #   Node:   openid-client (RFC 8414 discovery, client credentials) and jose
 #           (createRemoteJWKSet + jwtVerify) for ES256, EdDSA and RS256 issuers;
 #           the official TypeScript MCP SDK (@modelcontextprotocol/sdk) against

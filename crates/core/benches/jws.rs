@@ -20,7 +20,7 @@ fn key(alg: Algorithm) -> SigningKey {
     let pem = match alg {
         Algorithm::EdDSA => include_str!("../tests/fixtures/ed25519.pem"),
         Algorithm::ES256 => include_str!("../tests/fixtures/p256.pem"),
-        Algorithm::RS256 => include_str!("../tests/fixtures/rsa2048.pem"),
+        Algorithm::RS256 | Algorithm::PS256 => include_str!("../tests/fixtures/rsa2048.pem"),
     };
     SigningKey::from_pkcs8_pem(pem).expect("fixture key")
 }
@@ -42,6 +42,8 @@ fn claims() -> AccessTokenClaims {
         oid: Some("org_5f2a9c".into()),
         uid: None,
         cnf: None,
+        act: None,
+        may_act: None,
     }
 }
 
@@ -78,6 +80,7 @@ fn bare(key: &SigningKey) -> Bare {
                 sig
             })
         }
+        Algorithm::PS256 => unreachable!("no SigningKey signs PS256"),
     };
     Bare {
         sign,

@@ -112,6 +112,8 @@ impl<'de> Deserialize<'de> for Audience {
 ///     oid: Some("org_1".into()),
 ///     uid: None,
 ///     cnf: None,
+///     act: None,
+///     may_act: None,
 /// };
 /// assert!(claims.has_scope("invoices:read"));
 /// assert_eq!(claims.org_id().map(|o| o.as_str()), Some("org_1"));
@@ -146,6 +148,83 @@ pub struct AccessTokenClaims {
     /// Confirmation (`cnf`, RFC 7800): the DPoP key the token is bound to
     /// (RFC 9449 §6). Omitted from the JSON when absent.
     pub cnf: Option<Confirmation>,
+    /// Actor (`act`, RFC 8693 §4.1): for a token obtained by token
+    /// exchange, the party acting for the subject, with the earlier actors
+    /// of a delegation chain nested inside. `None` for a direct token.
+    pub act: Option<Actor>,
+    /// Authorized actor (`may_act`, RFC 8693 §4.4): who may exchange this
+    /// token to act for its subject. `None`: the issuer's policy decides.
+    pub may_act: Option<MayAct>,
+}
+
+/// The deepest `act` nesting a token may carry: a deeper chain is refused
+/// as malformed when a token is read, so no verifier walks an unbounded
+/// chain (the issuer's own policy caps depth far below this).
+pub const MAX_DELEGATION_DEPTH: usize = 8;
+
+/// One actor of a delegation chain (the `act` claim, RFC 8693 §4.1).
+///
+/// The outermost actor is the current one; `act` inside it is the actor
+/// before it, and so on. Only the outermost actor's identity matters for
+/// access decisions (RFC 8693 §4.1); the inner ones record the chain.
+///
+/// ```
+/// use m2m_core::Actor;
+/// let first = Actor::client("m2m_planner");
+/// let second = Actor::client("m2m_worker").acting_after(first);
+/// assert_eq!(second.depth(), 2);
+/// let chain: Vec<&str> = second.chain().map(|a| a.sub.as_str()).collect();
+/// assert_eq!(chain, ["m2m_worker", "m2m_planner"]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The actor's subject: for an m2m-auth client, its client id.
+    pub sub: String,
+    /// The actor's client id, when the actor is an OAuth client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
+    /// The actor before this one, for a chain of delegations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
+}
+
+impl Actor {
+    /// An actor that is the client `client_id` (`sub` = `client_id`).
+    pub fn client(client_id: impl Into<String>) -> Self {
+        let client_id: String = client_id.into();
+        Actor {
+            sub: client_id.clone(),
+            client_id: Some(ClientId::from(client_id)),
+            act: None,
+        }
+    }
+
+    /// This actor, acting after `previous` (which becomes the nested `act`).
+    pub fn acting_after(mut self, previous: Actor) -> Self {
+        self.act = Some(Box::new(previous));
+        self
+    }
+
+    /// The actors of the chain, the current (outermost) first.
+    pub fn chain(&self) -> impl Iterator<Item = &Actor> {
+        std::iter::successors(Some(self), |actor| actor.act.as_deref())
+    }
+
+    /// How many actors the chain holds (1 for a single delegation).
+    pub fn depth(&self) -> usize {
+        self.chain().count()
+    }
+}
+
+/// The `may_act` claim (RFC 8693 §4.4): the party allowed to act for the
+/// token's subject.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MayAct {
+    /// The allowed actor's subject (for an m2m-auth client, its client id).
+    pub sub: String,
+    /// The allowed actor's client id, when it is an OAuth client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
 }
 
 /// The `cnf` claim of a sender-constrained token (RFC 9449 §6.1): the
@@ -195,6 +274,16 @@ impl AccessTokenClaims {
     pub fn dpop_jkt(&self) -> Option<&str> {
         self.cnf.as_ref().map(|c| c.jkt.as_str())
     }
+
+    /// The current actor (outermost `act`), if the token was delegated.
+    pub fn actor(&self) -> Option<&Actor> {
+        self.act.as_ref()
+    }
+
+    /// How many delegations the token carries: 0 for a direct token.
+    pub fn delegation_depth(&self) -> usize {
+        self.act.as_ref().map_or(0, Actor::depth)
+    }
 }
 
 /// Serializes a [`ScopeSet`] as a JSON array without building a `Vec`.
@@ -229,6 +318,10 @@ struct WireOut<'a> {
     uid: Option<&'a UserId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<&'a Confirmation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a Actor>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    may_act: Option<&'a MayAct>,
 }
 
 impl Serialize for AccessTokenClaims {
@@ -247,6 +340,8 @@ impl Serialize for AccessTokenClaims {
             oid: self.oid.as_ref(),
             uid: self.uid.as_ref(),
             cnf: self.cnf.as_ref(),
+            act: self.act.as_ref(),
+            may_act: self.may_act.as_ref(),
         }
         .serialize(serializer)
     }
@@ -272,6 +367,10 @@ struct WireIn {
     uid: Option<UserId>,
     #[serde(default)]
     cnf: Option<Confirmation>,
+    #[serde(default)]
+    act: Option<Actor>,
+    #[serde(default)]
+    may_act: Option<MayAct>,
 }
 
 impl<'de> Deserialize<'de> for AccessTokenClaims {
@@ -286,6 +385,15 @@ impl<'de> Deserialize<'de> for AccessTokenClaims {
                 ));
             }
         }
+        if wire
+            .act
+            .as_ref()
+            .is_some_and(|act| act.depth() > MAX_DELEGATION_DEPTH)
+        {
+            return Err(de::Error::custom(format!(
+                "`act` is nested deeper than {MAX_DELEGATION_DEPTH}"
+            )));
+        }
         Ok(AccessTokenClaims {
             iss: wire.iss,
             sub: wire.sub,
@@ -299,6 +407,8 @@ impl<'de> Deserialize<'de> for AccessTokenClaims {
             oid: wire.oid,
             uid: wire.uid,
             cnf: wire.cnf,
+            act: wire.act,
+            may_act: wire.may_act,
         })
     }
 }
@@ -322,7 +432,72 @@ mod tests {
             oid: Some("o".into()),
             uid: None,
             cnf: None,
+            act: None,
+            may_act: None,
         }
+    }
+
+    #[test]
+    fn act_chains_round_trip_and_are_omitted_when_absent() {
+        let mut claims = sample();
+        assert!(serde_json::to_value(&claims).unwrap().get("act").is_none());
+        assert!(
+            serde_json::to_value(&claims)
+                .unwrap()
+                .get("may_act")
+                .is_none()
+        );
+        assert_eq!(claims.delegation_depth(), 0);
+        claims.act = Some(Actor::client("m2m_b").acting_after(Actor::client("m2m_c")));
+        claims.may_act = Some(MayAct {
+            sub: "m2m_d".into(),
+            client_id: None,
+        });
+        let value = serde_json::to_value(&claims).unwrap();
+        assert_eq!(
+            value["act"],
+            json!({"sub": "m2m_b", "client_id": "m2m_b",
+                   "act": {"sub": "m2m_c", "client_id": "m2m_c"}})
+        );
+        assert_eq!(value["may_act"], json!({"sub": "m2m_d"}));
+        let back: AccessTokenClaims = serde_json::from_value(value).unwrap();
+        assert_eq!(back, claims);
+        assert_eq!(back.delegation_depth(), 2);
+        assert_eq!(back.actor().unwrap().sub, "m2m_b");
+    }
+
+    #[test]
+    fn act_deeper_than_the_bound_or_not_an_object_is_refused() {
+        let nested = |depth: usize| {
+            let mut act = json!({"sub": "m2m_0"});
+            for i in 1..depth {
+                act = json!({"sub": format!("m2m_{i}"), "act": act});
+            }
+            act
+        };
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["act"] = nested(MAX_DELEGATION_DEPTH);
+        assert!(serde_json::from_value::<AccessTokenClaims>(value.clone()).is_ok());
+        value["act"] = nested(MAX_DELEGATION_DEPTH + 1);
+        assert!(serde_json::from_value::<AccessTokenClaims>(value.clone()).is_err());
+        for hostile in [
+            json!("m2m_x"),
+            json!([]),
+            json!({"client_id": "m2m_x"}),
+            json!({"sub": 1}),
+        ] {
+            value["act"] = hostile;
+            assert!(serde_json::from_value::<AccessTokenClaims>(value.clone()).is_err());
+        }
+        // Far past serde_json's recursion limit: an error, not a stack overflow.
+        let deep = format!(
+            "{}{}",
+            "{\"sub\":\"x\",\"act\":".repeat(10_000),
+            "}".repeat(10_000)
+        );
+        let mut text = serde_json::to_string(&sample()).unwrap();
+        text.insert_str(text.len() - 1, &format!(",\"act\":{deep}"));
+        assert!(serde_json::from_str::<AccessTokenClaims>(&text).is_err());
     }
 
     #[test]

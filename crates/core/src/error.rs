@@ -17,7 +17,7 @@ pub enum KeyError {
     MissingMember(&'static str),
     /// A key type (`kty`) or curve other than OKP/Ed25519, EC/P-256 and RSA.
     UnsupportedKeyType(String),
-    /// An algorithm other than EdDSA, ES256 and RS256.
+    /// An algorithm other than EdDSA, ES256 and RS256 (PS256 is verified, never signed).
     UnsupportedAlgorithm(String),
     /// A JWK's `alg` does not fit its key type.
     AlgorithmMismatch {

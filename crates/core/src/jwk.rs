@@ -18,7 +18,7 @@ pub struct PublicJwk {
     /// Intended use; m2m-auth publishes `sig`.
     #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
     pub key_use: Option<String>,
-    /// The algorithm this key is for: `EdDSA`, `ES256` or `RS256`.
+    /// The algorithm this key is for: `EdDSA`, `ES256`, `RS256` or `PS256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alg: Option<String>,
     /// Key id: the RFC 7638 thumbprint for keys that m2m-auth makes.

@@ -1,5 +1,8 @@
-//! Signing and verifying keys for the three algorithms m2m-auth supports:
-//! EdDSA (Ed25519), ES256 (P-256) and RS256 (RSA, 2048 to 8192 bits).
+//! Signing and verifying keys for the three algorithms m2m-auth signs with:
+//! EdDSA (Ed25519), ES256 (P-256) and RS256 (RSA, 2048 to 8192 bits); and
+//! PS256 (RSASSA-PSS, RSA 2048 to 8192 bits), which it only verifies (a
+//! client's assertion, a token of another issuer), for an RSA key whose JWK
+//! declares `"alg": "PS256"`.
 //!
 //! Keys are parsed once, when they are loaded; signing and verifying a token
 //! never parses a key again. The algorithm is a property of the key, never
@@ -32,24 +35,30 @@ pub enum Algorithm {
     ES256,
     /// RSASSA-PKCS1-v1_5 with SHA-256.
     RS256,
+    /// RSASSA-PSS with SHA-256 and MGF1 with SHA-256 (RFC 7518 §3.5):
+    /// verified only, for an RSA key whose JWK declares `"alg": "PS256"`
+    /// (an RSA JWK without `alg` is RS256). No [`SigningKey`] signs with it.
+    PS256,
 }
 
 impl Algorithm {
     /// The longest raw signature this algorithm makes, in bytes: 64 for
-    /// EdDSA and ES256, 1,024 for RS256 (an 8,192-bit key, the largest accepted).
+    /// EdDSA and ES256, 1,024 for RS256 and PS256 (an 8,192-bit key, the
+    /// largest accepted).
     pub fn max_signature_len(self) -> usize {
         match self {
             Algorithm::EdDSA | Algorithm::ES256 => 64,
-            Algorithm::RS256 => 1024,
+            Algorithm::RS256 | Algorithm::PS256 => 1024,
         }
     }
 
-    /// The JOSE name: `EdDSA`, `ES256` or `RS256`.
+    /// The JOSE name: `EdDSA`, `ES256`, `RS256` or `PS256`.
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::EdDSA => "EdDSA",
             Algorithm::ES256 => "ES256",
             Algorithm::RS256 => "RS256",
+            Algorithm::PS256 => "PS256",
         }
     }
 
@@ -62,6 +71,7 @@ impl Algorithm {
             "EdDSA" | "Ed25519" => Some(Algorithm::EdDSA),
             "ES256" => Some(Algorithm::ES256),
             "RS256" => Some(Algorithm::RS256),
+            "PS256" => Some(Algorithm::PS256),
             _ => None,
         }
     }
@@ -115,6 +125,7 @@ pub struct SigningKey {
 impl SigningKey {
     /// Generates a key from OS randomness. RS256 needs the `rsa-keygen`
     /// feature (ring cannot generate RSA keys); it makes 3072-bit keys.
+    /// PS256 is [`KeyError::UnsupportedAlgorithm`]: verified, never signed.
     pub fn generate(alg: Algorithm) -> Result<Self, KeyError> {
         let rng = SystemRandom::new();
         let pkcs8 = match alg {
@@ -129,6 +140,7 @@ impl SigningKey {
                     .to_vec()
             }
             Algorithm::RS256 => generate_rsa_pkcs8()?,
+            Algorithm::PS256 => return Err(KeyError::UnsupportedAlgorithm(alg.as_str().into())),
         };
         Self::from_pkcs8_der(&pkcs8)
     }
@@ -336,6 +348,7 @@ enum PublicInner {
     Ed25519(UnparsedPublicKey<Vec<u8>>),
     Es256(UnparsedPublicKey<Vec<u8>>),
     Rs256(RsaPublicKeyComponents<Vec<u8>>),
+    Ps256(RsaPublicKeyComponents<Vec<u8>>),
 }
 
 /// A public key checked once and ready to verify signatures.
@@ -347,9 +360,11 @@ pub struct VerifyingKey {
 
 impl VerifyingKey {
     /// Loads a public JWK. The algorithm comes from the key: a declared `alg`
-    /// must fit the key type (OKP/Ed25519: EdDSA, EC/P-256: ES256, RSA: RS256);
-    /// a missing `alg` is taken from the key type, the only one we accept for it.
-    /// RSA moduli under 2048 bits are refused.
+    /// must fit the key type (OKP/Ed25519: EdDSA, EC/P-256: ES256, RSA: RS256
+    /// or PS256); a missing `alg` is taken from the key type (RSA: RS256).
+    /// One key verifies one algorithm: an RSA key declared PS256 refuses
+    /// RS256 tokens and the other way round. RSA moduli under 2048 bits (or
+    /// over 8192) are refused, whichever the algorithm.
     pub fn from_jwk(jwk: &PublicJwk) -> Result<Self, KeyError> {
         let decode = |member: &Option<String>, name: &'static str| {
             let text = member.as_deref().ok_or(KeyError::MissingMember(name))?;
@@ -409,10 +424,12 @@ impl VerifyingKey {
                         "RSA modulus must be 2048 to 8192 bits",
                     ));
                 }
-                (
-                    Algorithm::RS256,
-                    PublicInner::Rs256(RsaPublicKeyComponents { n, e }),
-                )
+                let parts = RsaPublicKeyComponents { n, e };
+                if jwk.alg.as_deref() == Some(Algorithm::PS256.as_str()) {
+                    (Algorithm::PS256, PublicInner::Ps256(parts))
+                } else {
+                    (Algorithm::RS256, PublicInner::Rs256(parts))
+                }
             }
             other => return Err(KeyError::UnsupportedKeyType(other.to_owned())),
         };
@@ -447,6 +464,9 @@ impl VerifyingKey {
             PublicInner::Ed25519(key) | PublicInner::Es256(key) => key.verify(message, sig).is_ok(),
             PublicInner::Rs256(key) => key
                 .verify(&signature::RSA_PKCS1_2048_8192_SHA256, message, sig)
+                .is_ok(),
+            PublicInner::Ps256(key) => key
+                .verify(&signature::RSA_PSS_2048_8192_SHA256, message, sig)
                 .is_ok(),
         }
     }

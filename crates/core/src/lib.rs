@@ -31,6 +31,8 @@
 //!     oid: Some("org_1".into()),
 //!     uid: None,
 //!     cnf: None,
+//!     act: None,
+//!     may_act: None,
 //! };
 //! let token = sign(&key, &claims)?;
 //!
@@ -67,7 +69,7 @@ pub use assertion::{
     DEFAULT_MAX_ASSERTION_LEN, DEFAULT_MAX_ASSERTION_LIFETIME_SECS, MAX_ASSERTION_ID_LEN,
     MAX_JTI_LEN, VerifiedAssertion, sign_assertion, verify_assertion,
 };
-pub use claims::{AccessTokenClaims, Audience, Confirmation};
+pub use claims::{AccessTokenClaims, Actor, Audience, Confirmation, MAX_DELEGATION_DEPTH, MayAct};
 pub use client::{BindingError, ClientKind, TokenTtl, TtlOutOfRange, UnknownClientKind};
 pub use credentials::{
     CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX, ClientSecret, MAX_SECRET_LEN, RandomnessUnavailable,

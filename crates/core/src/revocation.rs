@@ -228,6 +228,8 @@ mod tests {
             oid: None,
             uid: None,
             cnf: None,
+            act: None,
+            may_act: None,
         }
     }
 

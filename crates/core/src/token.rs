@@ -47,6 +47,8 @@ pub const DEFAULT_LEEWAY_SECS: u64 = 60;
 ///     oid: None,
 ///     uid: None,
 ///     cnf: None,
+///     act: None,
+///     may_act: None,
 /// };
 /// let token = sign(&key, &claims)?;
 /// let keys = KeySet::from_keys([key.verifying_key()]);
@@ -112,7 +114,7 @@ pub enum VerifyError {
     NoneAlgorithm,
     /// `alg` is an HMAC algorithm (`HS256`...): never accepted, to rule out key confusion.
     SymmetricAlgorithm,
-    /// `alg` is not one of EdDSA, ES256 and RS256.
+    /// `alg` is not one of EdDSA, ES256, RS256 and PS256.
     UnsupportedAlgorithm(String),
     /// The header has a member this verifier refuses (`crit`, `jku`, `jwk`, `x5u`, `x5c`).
     ForbiddenHeader(&'static str),
@@ -503,7 +505,7 @@ mod tests {
         assert_eq!(check_alg("HS256"), Err(VerifyError::SymmetricAlgorithm));
         assert_eq!(check_alg("hs512"), Err(VerifyError::SymmetricAlgorithm));
         assert!(matches!(
-            check_alg("PS256"),
+            check_alg("PS384"),
             Err(VerifyError::UnsupportedAlgorithm(_))
         ));
         assert!(matches!(

@@ -17,7 +17,8 @@ pub(crate) fn key(alg: Algorithm) -> SigningKey {
     let pem = match alg {
         Algorithm::EdDSA => ED25519_PEM,
         Algorithm::ES256 => P256_PEM,
-        Algorithm::RS256 => RSA_PEM,
+        // An RSA key signs RS256; PS256 is only verified (tests/ps256.rs).
+        Algorithm::RS256 | Algorithm::PS256 => RSA_PEM,
     };
     SigningKey::from_pkcs8_pem(pem).expect("fixture key loads")
 }
@@ -26,7 +27,7 @@ pub(crate) fn pem_of(alg: Algorithm) -> &'static str {
     match alg {
         Algorithm::EdDSA => ED25519_PEM,
         Algorithm::ES256 => P256_PEM,
-        Algorithm::RS256 => RSA_PEM,
+        Algorithm::RS256 | Algorithm::PS256 => RSA_PEM,
     }
 }
 
@@ -47,6 +48,8 @@ pub(crate) fn claims() -> AccessTokenClaims {
         oid: Some("org_5f2a9c".into()),
         uid: None,
         cnf: None,
+        act: None,
+        may_act: None,
     }
 }
 

@@ -11,6 +11,7 @@ fn jwt_alg(alg: Algorithm) -> jwt::Algorithm {
         Algorithm::EdDSA => jwt::Algorithm::EdDSA,
         Algorithm::ES256 => jwt::Algorithm::ES256,
         Algorithm::RS256 => jwt::Algorithm::RS256,
+        Algorithm::PS256 => jwt::Algorithm::PS256,
     }
 }
 
@@ -65,7 +66,7 @@ fn jsonwebtoken_tokens_verify_with_us() {
         let encoding = match alg {
             Algorithm::EdDSA => jwt::EncodingKey::from_ed_pem(pem),
             Algorithm::ES256 => jwt::EncodingKey::from_ec_pem(pem),
-            Algorithm::RS256 => jwt::EncodingKey::from_rsa_pem(pem),
+            Algorithm::RS256 | Algorithm::PS256 => jwt::EncodingKey::from_rsa_pem(pem),
         }
         .unwrap();
         let mut header = jwt::Header::new(jwt_alg(alg));

@@ -145,9 +145,12 @@ fn a_jwk_set_skips_encryption_keys() {
 fn a_jwk_set_skips_every_key_it_does_not_understand() {
     let good = key(Algorithm::ES256);
     let parse = |json: &str| -> PublicJwk { serde_json::from_str(json).unwrap() };
-    let mut ps256 = key(Algorithm::RS256).public_jwk().clone();
-    ps256.alg = Some("PS256".into());
-    ps256.kid = Some("ps256".into());
+    let mut ps384 = key(Algorithm::RS256).public_jwk().clone();
+    ps384.alg = Some("PS384".into());
+    ps384.kid = Some("ps384".into());
+    let mut ec_ps256 = key(Algorithm::ES256).public_jwk().clone();
+    ec_ps256.alg = Some("PS256".into());
+    ec_ps256.kid = Some("ec-ps256".into());
     let mut broken = key(Algorithm::EdDSA).public_jwk().clone();
     broken.x = Some("not base64url!".into());
     broken.kid = Some("broken".into());
@@ -157,7 +160,8 @@ fn a_jwk_set_skips_every_key_it_does_not_understand() {
         parse(r#"{"kty":"oct","kid":"hmac","k":"c2VjcmV0"}"#),
         parse(r#"{"kty":"EC","crv":"P-256","kid":"no-y","x":"AA"}"#),
         parse(r#"{"kty":"AKP","kid":"pq","alg":"ML-DSA-44"}"#),
-        ps256,
+        ps384,
+        ec_ps256,
         broken,
     ];
     let mut keys = strangers.clone();

@@ -5,5 +5,6 @@ mod differential;
 mod dpop;
 mod keys;
 mod properties;
+mod ps256;
 mod refusals;
 mod vectors;

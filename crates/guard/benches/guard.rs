@@ -52,6 +52,8 @@ fn claims(jti: usize) -> AccessTokenClaims {
         oid: Some("org_5f2a9c".into()),
         uid: None,
         cnf: None,
+        act: None,
+        may_act: None,
     }
 }
 

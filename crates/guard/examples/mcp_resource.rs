@@ -163,6 +163,8 @@ fn demo_token(
         oid: None,
         uid: None,
         cnf: None,
+        act: None,
+        may_act: None,
     };
     Ok(sign(key, &claims)?)
 }

@@ -40,6 +40,8 @@
 //!     oid: Some("org_1".into()),
 //!     uid: None,
 //!     cnf: None,
+//!     act: None,
+//!     may_act: None,
 //! };
 //! let token = sign(&key, &claims)?;
 //!

@@ -45,7 +45,7 @@ use crate::extract::Auth;
 /// # let claims = AccessTokenClaims {
 /// #     iss: "https://auth.example.com".into(), sub: "m2m_1".into(), client_id: "m2m_1".into(),
 /// #     aud: Audience::from("https://api.example.com"), iat: now, nbf: None, exp: now + 60,
-/// #     jti: "t1".into(), scope: "tools:search".parse()?, oid: None, uid: None, cnf: None,
+/// #     jti: "t1".into(), scope: "tools:search".parse()?, oid: None, uid: None, cnf: None, act: None, may_act: None,
 /// # };
 /// # let token = sign(&key, &claims)?;
 /// # let guard = Guard::builder("https://auth.example.com", "https://api.example.com")

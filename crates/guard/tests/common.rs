@@ -303,6 +303,8 @@ pub(crate) fn claims(scope: &str) -> AccessTokenClaims {
         oid: Some("org_1".into()),
         uid: None,
         cnf: None,
+        act: None,
+        may_act: None,
     }
 }
 

@@ -68,6 +68,8 @@ fn bare_signing_rate(alg: Algorithm, secs: f64) -> f64 {
         oid: Some("org_1".into()),
         uid: None,
         cnf: None,
+        act: None,
+        may_act: None,
     };
     let start = Instant::now();
     let mut count = 0u64;

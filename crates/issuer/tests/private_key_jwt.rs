@@ -136,6 +136,33 @@ async fn rs256_clients_get_tokens() {
 }
 
 #[tokio::test]
+async fn an_rsa_key_declared_ps256_refuses_rs256_assertions() {
+    // One key, one algorithm (RFC 8725 §3.1): the client registered its RSA
+    // key for PS256, so a PKCS#1 v1.5 signature by that very key is refused.
+    // (PS256 assertions themselves are minted by PyJWT in tests/interop.)
+    let mut server = TestServer::start().await;
+    let key = SigningKey::generate(Algorithm::RS256).expect("key");
+    let mut jwk = serde_json::to_value(key.public_jwk()).expect("jwk");
+    jwk["alg"] = json!("PS256");
+    let (status, created) = server
+        .admin(
+            reqwest::Method::POST,
+            "/admin/clients",
+            Some(json!({
+                "name": "pss", "kind": "org", "org_id": "org_1", "scopes": ["invoices:read"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [jwk]},
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["jwks"]["keys"][0]["alg"], "PS256");
+    let id = created["client_id"].as_str().expect("id").to_owned();
+    let assertion = sign_assertion(&key, &claims(&server, &id)).expect("sign");
+    assert_refused(&server, &assertion, "RS256 by a PS256 key").await;
+}
+
+#[tokio::test]
 async fn every_bad_assertion_is_invalid_client_with_no_token() {
     let mut server = TestServer::start_with(|b| {
         b.throttle(ThrottleConfig {
@@ -384,6 +411,17 @@ async fn registration_refuses_private_symmetric_and_malformed_keys() {
             "x": public["x"], "y": public["y"]}]}})),
         ),
         (
+            "alg PS256 on an EC key",
+            base(json!({"jwks": {"keys": [{
+            "kty": "EC", "crv": "P-256", "alg": "PS256",
+            "x": public["x"], "y": public["y"]}]}})),
+        ),
+        (
+            "alg PS256 on an Ed25519 key",
+            base(json!({"jwks": {"keys": [{
+            "kty": "OKP", "crv": "Ed25519", "alg": "PS256", "x": public["x"]}]}})),
+        ),
+        (
             "use enc",
             base(json!({"jwks": {"keys": [{
             "kty": "EC", "crv": "P-256", "use": "enc",
@@ -486,7 +524,7 @@ async fn metadata_lists_private_key_jwt_and_its_algorithms() {
         let algs = &metadata[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")];
         assert_eq!(
             algs,
-            &json!(["ES256", "EdDSA", "Ed25519", "RS256"]),
+            &json!(["ES256", "EdDSA", "Ed25519", "RS256", "PS256"]),
             "{endpoint}"
         );
     }

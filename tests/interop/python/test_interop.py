@@ -426,3 +426,115 @@ def test_pyjwt_assertions_that_must_be_refused():
         assert response.status_code == 401, (why, response.text)
         assert response.json()["error"] == "invalid_client", why
         assert "access_token" not in response.json(), why
+
+
+# RSA client keys: RS256 (RSASSA-PKCS1-v1_5) and PS256 (RSASSA-PSS), minted by
+# PyJWT with keys from `cryptography`. The algorithm is the key's: a JWK
+# declaring "alg": "PS256" verifies PS256 only; an RSA JWK without "alg" is RS256.
+
+
+def rsa_key(kid, alg=None, bits=2048):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    public = RSAAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    public["kid"] = kid
+    if alg is not None:
+        public["alg"] = alg
+    return private, public
+
+
+def send_assertion(assertion):
+    return requests.post(
+        metadata()["token_endpoint"],
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+        timeout=10,
+    )
+
+
+def assertion_claims(client_id, aud=ENDPOINT):
+    now = int(time.time())
+    return {"iss": client_id, "sub": client_id, "aud": aud, "iat": now, "exp": now + 60,
+            "jti": base64.urlsafe_b64encode(os.urandom(16)).decode()}
+
+
+def assert_refused_assertion(response, why):
+    assert response.status_code == 401, (why, response.text)
+    assert response.json()["error"] == "invalid_client", why
+    assert "access_token" not in response.json(), why
+
+
+@pytest.mark.parametrize(
+    "alg,declared",
+    [("PS256", "PS256"), ("RS256", "RS256"), ("RS256", None)],
+    ids=["PS256", "RS256", "RS256 without alg"],
+)
+def test_pyjwt_rsa_assertions_get_tokens(alg, declared):
+    assert alg in metadata()["token_endpoint_auth_signing_alg_values_supported"]
+    private, public = rsa_key(f"py-{alg.lower()}", declared)
+    client = create_key_client(public)
+    for kid in (public["kid"], None):  # with a kid, and without (the only key)
+        headers = {"kid": kid} if kid else None
+        response = send_assertion(jwt.encode(assertion_claims(client["client_id"]), private, algorithm=alg, headers=headers))
+        assert response.status_code == 200, response.text
+        access = response.json()["access_token"]
+        claims = jwt.decode(
+            access,
+            jwt.PyJWKClient(metadata()["jwks_uri"]).get_signing_key_from_jwt(access).key,
+            algorithms=["ES256"],
+            audience=API_AUDIENCE,
+            issuer=ENDPOINT,
+        )
+        assert claims["client_id"] == client["client_id"]
+
+
+def test_pyjwt_rsa_assertions_that_must_be_refused():
+    private, public = rsa_key("py-pss", "PS256")
+    pss = create_key_client(public)
+    stranger, _ = rsa_key("py-pss", "PS256")
+    refused = {
+        # Another RSA key's PSS signature under the registered kid.
+        "PS256 by an unregistered key": jwt.encode(assertion_claims(pss["client_id"]), stranger, algorithm="PS256", headers={"kid": "py-pss"}),
+        # The registered key, but PKCS#1 v1.5: the key was declared PS256.
+        "RS256 by a PS256 key": jwt.encode(assertion_claims(pss["client_id"]), private, algorithm="RS256", headers={"kid": "py-pss"}),
+        # PSS with SHA-384 is not PS256.
+        "PS384 by a PS256 key": jwt.encode(assertion_claims(pss["client_id"]), private, algorithm="PS384", headers={"kid": "py-pss"}),
+    }
+    pkcs1_private, pkcs1_public = rsa_key("py-pkcs1")
+    pkcs1 = create_key_client(pkcs1_public)
+    # An RSA key registered without "alg" is RS256 only.
+    refused["PS256 by a key registered without alg"] = jwt.encode(
+        assertion_claims(pkcs1["client_id"]), pkcs1_private, algorithm="PS256", headers={"kid": "py-pkcs1"})
+    _, ec_public = p256_key("py-ec")
+    ec = create_key_client(ec_public)
+    # An EC client: PS256 signed with some RSA key is never taken.
+    refused["PS256 for an EC key"] = jwt.encode(assertion_claims(ec["client_id"]), private, algorithm="PS256", headers={"kid": "py-ec"})
+    for why, assertion in refused.items():
+        assert_refused_assertion(send_assertion(assertion), why)
+    # The good ones still pass after all that (nothing was burnt or locked).
+    good = jwt.encode(assertion_claims(pss["client_id"]), private, algorithm="PS256", headers={"kid": "py-pss"})
+    assert send_assertion(good).status_code == 200
+
+
+@pytest.mark.parametrize("why", ["PS256 on an EC key", "RSA under 2048 bits"])
+def test_rsa_and_ps256_keys_that_cannot_be_registered(why):
+    if why == "PS256 on an EC key":
+        _, public = p256_key("py-ec-pss")
+        public["alg"] = "PS256"
+    else:
+        _, public = rsa_key("py-small", "PS256", bits=1024)
+    response = requests.post(
+        f"{ENDPOINT}/admin/clients",
+        json={"name": "python bad key", "kind": "service", "scopes": ["invoices:read"],
+              "audiences": [API_AUDIENCE], "token_endpoint_auth_method": "private_key_jwt",
+              "jwks": {"keys": [public]}},
+        headers={"Authorization": f"Bearer {admin_token()}"},
+        timeout=10,
+    )
+    assert response.status_code == 422, (why, response.text)
+    assert response.json()["error"] == "validation_failed", why

@@ -6,6 +6,11 @@ client_secret_post, lists the tools and calls one. Unlike the TypeScript SDK's, 
 client-credentials flow asks for the scope a challenge names, so a 403
 insufficient_scope makes it step up.
 
+Its PrivateKeyJWTOAuthProvider does the same with private_key_jwt (RFC 7523
+§2.2), the assertion signed by the SDK's own SignedJWTParameters with an
+ES256 key registered as the client's JWK Set; a key not registered gets no
+token and so no tool call.
+
 Environment (set by tests/interop/run.sh): M2M_MCP is a JSON object
 {"issuer": "...", "admin_file": "...", "server": "http://ADDRESS"}.
 """
@@ -16,10 +21,15 @@ import os
 from urllib.parse import parse_qs
 
 import httpx2
+import jwt
 import pytest
 import requests
 from mcp.client.auth.exceptions import OAuthTokenError
-from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
+from mcp.client.auth.extensions.client_credentials import (
+    ClientCredentialsOAuthProvider,
+    PrivateKeyJWTOAuthProvider,
+    SignedJWTParameters,
+)
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
@@ -81,6 +91,12 @@ async def session_run(created, method, log, action):
         token_endpoint_auth_method=method,
         issuer=ISSUER,
     )
+    return await session_with(provider, log, action)
+
+
+async def session_with(provider, log, action):
+    """Connects through `provider`, recording every response in `log`, and
+    runs `action` on the initialized session."""
 
     async def record(response):
         # Not reading the body: the GET stream of a session never ends.
@@ -177,3 +193,124 @@ def test_mcp_sdk_steps_up_after_the_403():
     # First the 401's scope, then, after the 403, the scopes it named.
     assert token_scopes(log) == ["invoices:read", "invoices:read invoices:write"]
     assert [r["status"] for r in log if r["status"] >= 400] == [401, 403]
+
+
+# private_key_jwt: the SDK's PrivateKeyJWTOAuthProvider, signing its own
+# assertions (SignedJWTParameters) with a P-256 key made here.
+
+
+def p256_key():
+    """A fresh P-256 private key as PKCS#8 PEM, and its public JWK."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return pem, ECAlgorithm.to_jwk(private.public_key(), as_dict=True)
+
+
+def create_key_client(scopes, public_jwk):
+    response = requests.post(
+        f"{ISSUER}/admin/clients",
+        headers={"Authorization": f"Bearer {admin_token()}"},
+        json={
+            "name": "python mcp private_key_jwt",
+            "kind": "service",
+            "scopes": scopes,
+            "audiences": [RESOURCE],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [public_jwk]},
+        },
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert "client_secret" not in created, created
+    return created
+
+
+def key_provider(client_id, pem):
+    # The SDK's SignedJWTParameters signs iss = sub = client_id, aud = the
+    # authorization server's issuer identifier (from its metadata), exp =
+    # iat + lifetime, a fresh jti; no kid (the client has one key).
+    params = SignedJWTParameters(
+        issuer=client_id, subject=client_id, signing_key=pem, signing_algorithm="ES256", lifetime_seconds=120
+    )
+    return PrivateKeyJWTOAuthProvider(
+        server_url=RESOURCE,
+        storage=MemoryStorage(),
+        client_id=client_id,
+        assertion_provider=params.create_assertion_provider(),
+        issuer=ISSUER,
+    )
+
+
+def test_mcp_sdk_private_key_jwt():
+    pem, public = p256_key()
+    created = create_key_client(["invoices:read"], public)
+    log = []
+
+    async def action(session):
+        tools = await session.list_tools()
+        listed = await session.call_tool("list_invoices", {})
+        return tools, listed
+
+    tools, listed = asyncio.run(session_with(key_provider(created["client_id"], pem), log, action))
+    assert sorted(t.name for t in tools.tools) == ["create_invoice", "list_invoices"]
+    assert not listed.is_error, listed
+    assert isinstance(listed.structured_content["invoices"], list)
+
+    # From a bare 401, through discovery, to one token request
+    # authenticated by the assertion alone.
+    first = log[0]
+    assert first["url"] == RESOURCE and first["status"] == 401 and first["authorization"] is None
+    tokens = [r for r in log if r["url"] == f"{ISSUER}/oauth/token"]
+    assert len(tokens) == 1 and tokens[0]["status"] == 200, tokens
+    form = parse_qs(tokens[0]["body"])
+    assert form["grant_type"] == ["client_credentials"]
+    assert form["client_assertion_type"] == ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
+    assert form["scope"] == ["invoices:read"]
+    assert form["resource"] == [RESOURCE]
+    assert tokens[0]["authorization"] is None and "client_secret" not in form
+    header = jwt.get_unverified_header(form["client_assertion"][0])
+    assert header["alg"] == "ES256" and "kid" not in header, header
+    claims = jwt.decode(
+        form["client_assertion"][0], public_key_of(public), algorithms=["ES256"], audience=ISSUER
+    )
+    assert claims["iss"] == claims["sub"] == created["client_id"]
+    assert claims["jti"]
+
+    # The token is the client's, for the MCP server's resource.
+    granted = [r for r in log if r["url"] == RESOURCE and r["authorization"]]
+    assert granted and all(r["status"] < 400 for r in granted), granted
+
+
+def public_key_of(jwk):
+    from jwt.algorithms import ECAlgorithm
+
+    return ECAlgorithm.from_jwk(json.dumps(jwk))
+
+
+def test_mcp_sdk_private_key_jwt_with_an_unregistered_key_is_refused():
+    _, public = p256_key()
+    created = create_key_client(["invoices:read"], public)
+    stranger, _ = p256_key()
+    log = []
+    called = []
+
+    async def action(session):
+        called.append(True)
+        return await session.call_tool("list_invoices", {})
+
+    with pytest.raises(BaseExceptionGroup) as raised:
+        asyncio.run(session_with(key_provider(created["client_id"], stranger), log, action))
+    (error,) = raised.value.exceptions
+    assert isinstance(error, OAuthTokenError) and "invalid_client" in str(error), repr(error)
+    assert not called
+    tokens = [r for r in log if r["url"] == f"{ISSUER}/oauth/token"]
+    assert [r["status"] for r in tokens] == [401], tokens
+    # Nothing reached the MCP server with a token.
+    assert not [r for r in log if r["url"] == RESOURCE and r["authorization"]], log

@@ -154,6 +154,8 @@ mod tests {
             oid: None,
             uid: None,
             cnf: None,
+            act: None,
+            may_act: None,
         };
         Entry {
             auth: Auth::new(Arc::new(claims)),

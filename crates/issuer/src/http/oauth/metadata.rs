@@ -1,5 +1,7 @@
 //! `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata.
 //!
+//! `dpop_signing_alg_values_supported` (RFC 9449 §5.1) lists the algorithms
+//! a DPoP proof at the token endpoint may use.
 //! `authorization_endpoint`, `code_challenge_methods_supported` (`S256`)
 //! and `authorization_response_iss_parameter_supported` (RFC 9207) are
 //! always there, so that MCP SDKs accept the document in every
@@ -29,7 +31,7 @@ use crate::Issuer;
 use crate::domain::token::JWT_BEARER_GRANT;
 
 /// The algorithms a client assertion may be signed with.
-const ASSERTION_ALGS: [&str; 4] = ["ES256", "EdDSA", "Ed25519", "RS256"];
+const ASSERTION_ALGS: [&str; 5] = ["ES256", "EdDSA", "Ed25519", "RS256", "PS256"];
 
 /// The RFC 8414 §3 path for `issuer_url`, from the host's root.
 pub(crate) fn well_known_path(issuer_url: &str) -> String {
@@ -78,6 +80,8 @@ pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "revocation_feed_endpoint": format!("{base}/oauth/revocations"),
+        // RFC 9449 §5.1: what a DPoP proof at the token endpoint may use.
+        "dpop_signing_alg_values_supported": issuer.token_endpoint().dpop().algorithm_names(),
     });
     if users {
         // User-level clients are on (a consent handler is configured).
