@@ -144,6 +144,8 @@ impl Issuer {
                         oid: None,
                         uid: None,
                         cnf: jkt.map(Confirmation::jkt),
+                        act: None,
+                        may_act: None,
                     };
                     let token = sign(&key, &claims).unwrap();
                     (

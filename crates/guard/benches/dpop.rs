@@ -52,6 +52,8 @@ fn claims(jkt: Option<String>) -> AccessTokenClaims {
         oid: Some("org_5f2a9c".into()),
         uid: None,
         cnf: jkt.map(Confirmation::jkt),
+        act: None,
+        may_act: None,
     }
 }
 
