@@ -22,6 +22,10 @@ pub enum Error {
     },
     /// The issuer answered something that is not a token response.
     InvalidResponse(String),
+    /// DPoP was asked for and cannot be had: the issuer returned a `Bearer`
+    /// token instead of a DPoP-bound one, or a Bearer token was given where a
+    /// DPoP-bound one is needed.
+    Dpop(String),
 }
 
 impl fmt::Display for Error {
@@ -38,6 +42,7 @@ impl fmt::Display for Error {
                 write!(f, "token request refused ({status} {error})")
             }
             Error::InvalidResponse(why) => write!(f, "invalid token response: {why}"),
+            Error::Dpop(why) => write!(f, "DPoP: {why}"),
         }
     }
 }
