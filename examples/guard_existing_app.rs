@@ -9,7 +9,8 @@
 //!
 //! With `M2M_JWKS_URL` (and `M2M_ISSUER`, `M2M_AUDIENCE`) set, the guard reads
 //! the issuer's JWKS; without, the example makes a demo key, prints a token
-//! signed by it, and trusts only that key.
+//! signed by it, and trusts only that key. With `M2M_DPOP=http` it accepts
+//! DPoP-bound tokens as well (docs/dpop.md).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use m2m_core::{AccessTokenClaims, Algorithm, Audience, JwkSet, SigningKey, now_unix}; // [guard]
-use m2m_guard::{Auth, Guard}; // [guard]
+use m2m_guard::{Auth, DpopConfig, Guard}; // [guard]
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -123,6 +124,14 @@ async fn make_guard() -> Result<Guard, Box<dyn std::error::Error>> {
     let builder = match std::env::var("M2M_JWKS_URL") {
         Ok(url) => builder.jwks_url(url),
         Err(_) => builder.jwk_set(demo_key(&issuer, &audience)?),
+    };
+    // M2M_DPOP=http (or https): DPoP-bound tokens are accepted too (RFC 9449),
+    // each proof checked against the URL the client used (this scheme, the
+    // request's Host and path). Only where Host is what the client sent.
+    let builder = match std::env::var("M2M_DPOP").as_deref() {
+        Ok("https") => builder.dpop(DpopConfig::from_host("https")),
+        Ok(_) => builder.dpop(DpopConfig::from_host("http")),
+        Err(_) => builder,
     };
     Ok(builder.build().await?)
 }

@@ -9,6 +9,8 @@
 #           key) there too; PyJWT's PS256 and RS256 client assertions.
 #   Node:   openid-client (RFC 8414 discovery, client credentials) and jose
 #           (createRemoteJWKSet + jwtVerify) for ES256, EdDSA and RS256 issuers;
+#           openid-client's DPoP (getDPoPHandle): bound tokens, with and without
+#           issuer nonces, sent to the example app with M2M_DPOP on;
 #           the official TypeScript MCP SDK (@modelcontextprotocol/sdk) against
 #           examples/mcp_server.rs: its client-credentials provider, and its
 #           OAuthClientProvider for a public client (authorization code + PKCE,
@@ -78,6 +80,12 @@ done
 for alg in es256 eddsa rs256; do
   endpoints[$alg]=$(wait_ready "$work/$alg.ready" "$work/$alg.log" "${server_pids[$alg]}")
 done
+# An ES256 issuer requiring DPoP server nonces (RFC 9449 §8) at its token endpoint.
+"$bin/m2m" serve --listen 127.0.0.1:0 --ready-file "$work/dpop-nonce.ready" --dpop-nonce \
+  --database "sqlite://$work/dpop-nonce.db?mode=rwc" \
+  --bootstrap-admin-file "$work/dpop-nonce-admin.json" >"$work/dpop-nonce.log" 2>&1 &
+pids+=($!)
+dpop_nonce_issuer=$(wait_ready "$work/dpop-nonce.ready" "$work/dpop-nonce.log" "$!")
 
 api_audience="https://api.example.com"
 INVOICES_LISTEN=127.0.0.1:0 M2M_ISSUER="${endpoints[es256]}" M2M_AUDIENCE="$api_audience" \
@@ -85,6 +93,13 @@ INVOICES_LISTEN=127.0.0.1:0 M2M_ISSUER="${endpoints[es256]}" M2M_AUDIENCE="$api_
   "$bin/examples/guard_existing_app" >"$work/api.log" 2>&1 &
 pids+=($!)
 api=$(wait_listening "$work/api.log" "$!")
+# The same app accepting DPoP-bound tokens too (M2M_DPOP: proofs are
+# checked against http://<Host><path>), for openid-client's DPoP.
+INVOICES_LISTEN=127.0.0.1:0 M2M_ISSUER="${endpoints[es256]}" M2M_AUDIENCE="$api_audience" \
+  M2M_JWKS_URL="${endpoints[es256]}/.well-known/jwks.json" M2M_DPOP=http \
+  "$bin/examples/guard_existing_app" >"$work/api-dpop.log" 2>&1 &
+pids+=($!)
+api_dpop=$(wait_listening "$work/api-dpop.log" "$!")
 
 # The MCP example (rmcp behind m2m-guard), trusting the EdDSA issuer, which
 # runs without a consent handler: a pure machine-to-machine deployment, as
@@ -187,7 +202,10 @@ esac
 M2M_ISSUERS=$(printf '{"ES256":{"endpoint":"%s","admin_file":"%s"},"EdDSA":{"endpoint":"%s","admin_file":"%s"},"RS256":{"endpoint":"%s","admin_file":"%s"}}' \
   "${endpoints[es256]}" "$work/es256-admin.json" "${endpoints[eddsa]}" "$work/eddsa-admin.json" \
   "${endpoints[rs256]}" "$work/rs256-admin.json")
-(cd "$here/node" && M2M_ISSUERS="$M2M_ISSUERS" "$node" --test)
+(cd "$here/node" && M2M_ISSUERS="$M2M_ISSUERS" \
+  M2M_DPOP_API="$api_dpop" M2M_DPOP_API_AUDIENCE="$api_audience" \
+  M2M_DPOP_NONCE_ISSUER="$(printf '{"endpoint":"%s","admin_file":"%s"}' "$dpop_nonce_issuer" "$work/dpop-nonce-admin.json")" \
+  "$node" --test)
 
 echo "== interop: MCP conformance suite, authorization-server scenarios"
 # A public client for the suite's authorization-code scenario, registered

@@ -81,6 +81,32 @@
 //! # Ok::<(), m2m_client::Error>(())
 //! ```
 //!
+//! ## DPoP (RFC 9449)
+//!
+//! [`TokenSourceBuilder::dpop`] asks for tokens bound to a [`DpopKey`]: each
+//! token request carries a fresh proof, the issuer answers `token_type:
+//! DPoP` (a `Bearer` answer is an [`Error::Dpop`], never used), and each
+//! resource request needs a proof of its own, from
+//! [`TokenSource::dpop_headers`] or [`TokenSource::send_dpop`] (which also
+//! answers a `use_dpop_nonce` challenge with one retry). A copied token is
+//! useless without the key, which never leaves memory.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use m2m_client::{DpopKey, TokenSource};
+//! use m2m_core::{Algorithm, SigningKey};
+//!
+//! let client_key = SigningKey::generate(Algorithm::ES256)?; // registered with the client
+//! let tokens = TokenSource::private_key_jwt("http://127.0.0.1:8080/oauth/token", "m2m_id", client_key)
+//!     .dpop(DpopKey::generate(Algorithm::EdDSA)?)
+//!     .build()?;
+//! let headers = tokens.dpop_headers("GET", "http://127.0.0.1:3000/invoices").await?;
+//! let mut request = http::Request::get("http://127.0.0.1:3000/invoices").body(())?;
+//! headers.apply(request.headers_mut());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## Features
 //!
 //! - `rustls` (off by default): https token endpoints, with rustls on the
@@ -92,10 +118,12 @@
 #![deny(missing_docs)]
 
 mod backoff;
+mod dpop;
 mod error;
 mod exchange;
 mod source;
 
+pub use dpop::{DPOP_HEADER, DPOP_NONCE_HEADER, DpopHeaders, DpopKey};
 pub use error::Error;
 pub use exchange::{ACCESS_TOKEN_TYPE, SubjectToken, TOKEN_EXCHANGE_GRANT};
 pub use source::{AccessToken, TokenSource, TokenSourceBuilder};

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::backoff::{self, Backoff};
+use crate::dpop::{DpopHeaders, DpopKey};
 use crate::error::Error;
 use crate::exchange::{ACCESS_TOKEN_TYPE, Exchange, SubjectToken, TOKEN_EXCHANGE_GRANT};
 
@@ -30,6 +31,8 @@ pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 #[derive(Clone)]
 pub struct AccessToken {
     value: Arc<str>,
+    /// `token_type` was `DPoP`: the token is bound to the source's [`DpopKey`].
+    dpop: bool,
     expires_at: Instant,
     /// When a new one is fetched: the refresh margin before `expires_at`.
     refresh_at: Instant,
@@ -42,9 +45,18 @@ impl AccessToken {
         &self.value
     }
 
-    /// The `Authorization` header value: `Bearer <token>`.
+    /// The `Authorization` header value: `Bearer <token>`, or `DPoP <token>`
+    /// for a DPoP-bound token (which also needs a `DPoP` proof header: use
+    /// [`DpopKey::headers`] or [`TokenSource::dpop_headers`]).
     pub fn authorization(&self) -> String {
-        format!("Bearer {}", self.value)
+        let scheme = if self.dpop { "DPoP" } else { "Bearer" };
+        format!("{scheme} {}", self.value)
+    }
+
+    /// Whether the issuer bound the token to the source's DPoP key
+    /// (`token_type: DPoP`, RFC 9449 §5).
+    pub fn is_dpop(&self) -> bool {
+        self.dpop
     }
 
     /// When the token expires: by the issuer's `expires_in`, counted from
@@ -62,6 +74,7 @@ impl AccessToken {
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessToken")
+            .field("dpop", &self.dpop)
             .field("expires_at", &self.expires_at)
             .field("scope", &self.scope)
             .finish_non_exhaustive()
@@ -84,6 +97,7 @@ pub struct TokenSourceBuilder {
     refresh_before: Duration,
     timeout: Duration,
     backoff: Backoff,
+    dpop: Option<DpopKey>,
 }
 
 /// How the source proves the client's identity at the token endpoint.
@@ -114,6 +128,7 @@ impl fmt::Debug for TokenSourceBuilder {
             .field("client_id", &self.client_id)
             .field("scope", &self.scope)
             .field("exchange", &self.exchange)
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -232,6 +247,36 @@ impl TokenSourceBuilder {
         if let ClientAuth::Secret { basic, .. } = &mut self.auth {
             *basic = false;
         }
+        self
+    }
+
+    /// Asks for DPoP-bound tokens (RFC 9449): every token request carries a
+    /// fresh proof signed by `key` (a new `jti`, `iat` now, `htm` `POST`,
+    /// `htu` the token endpoint), and the token the issuer returns is bound
+    /// to it (`cnf.jkt`), useless without the key. An issuer that answers
+    /// `400 use_dpop_nonce` with a `DPoP-Nonce` header gets the request once
+    /// more with that nonce; the latest nonce of each origin is remembered
+    /// for the next proofs. A `Bearer` answer is an [`Error::Dpop`]: the
+    /// source never falls back to an unbound token.
+    ///
+    /// Resource requests then need a proof each: [`TokenSource::dpop_headers`]
+    /// or [`TokenSource::send_dpop`].
+    ///
+    /// ```
+    /// use m2m_client::{DpopKey, TokenSource};
+    /// use m2m_core::{Algorithm, SigningKey};
+    ///
+    /// // No secret: the client authenticates with its own key (private_key_jwt),
+    /// // and its tokens are bound to a second key that never leaves memory.
+    /// let client_key = SigningKey::generate(Algorithm::ES256)?;
+    /// let tokens = TokenSource::private_key_jwt("http://127.0.0.1:8080/oauth/token", "m2m_id", client_key)
+    ///     .dpop(DpopKey::generate(Algorithm::EdDSA)?)
+    ///     .build()?;
+    /// assert!(tokens.dpop_key().is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dpop(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(key);
         self
     }
 
@@ -548,6 +593,7 @@ impl TokenSource {
             refresh_before: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             backoff: Backoff::default(),
+            dpop: None,
         }
     }
 
@@ -613,6 +659,99 @@ impl TokenSource {
         self.state().current = None;
     }
 
+    /// The DPoP key given to [`TokenSourceBuilder::dpop`], if any.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.inner.settings.dpop.as_ref()
+    }
+
+    /// The headers of one DPoP resource request to `url` with `method`: a
+    /// valid token (as [`TokenSource::token`]) as `Authorization: DPoP
+    /// <token>`, and `DPoP: <proof>`, a fresh proof with `ath` for this
+    /// method and URL (and the origin's latest nonce). An [`Error::Config`]
+    /// if the source was built without [`TokenSourceBuilder::dpop`].
+    ///
+    /// Make new headers for every request, a retry included: a proof is
+    /// single-use. After the answer, call [`DpopKey::nonce_challenge`] (or
+    /// use [`TokenSource::send_dpop`], which does both).
+    ///
+    /// ```no_run
+    /// # async fn demo(tokens: m2m_client::TokenSource) -> Result<(), m2m_client::Error> {
+    /// let url = "https://api.example.com/invoices";
+    /// let headers = tokens.dpop_headers("GET", url).await?;
+    /// let mut request = http::Request::get(url).body(()).expect("request");
+    /// headers.apply(request.headers_mut());
+    /// // ... send it with any HTTP client.
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn dpop_headers(&self, method: &str, url: &str) -> Result<DpopHeaders, Error> {
+        let key = self.require_dpop()?;
+        let token = self.token().await?;
+        key.headers(method, url, &token)
+    }
+
+    /// Sends one DPoP resource request through `send`, which gets the
+    /// headers to set ([`DpopHeaders::apply`]) and returns the response. If
+    /// the resource answers 401 `use_dpop_nonce` with a `DPoP-Nonce` (RFC
+    /// 9449 §9), `send` is called once more with a new proof carrying that
+    /// nonce; the second answer is returned whatever it is. Any
+    /// `DPoP-Nonce` in an answer is remembered for the next proofs to that
+    /// origin.
+    ///
+    /// `send` may use any HTTP client whose response converts to an
+    /// [`http::Response`]; its error type must take an [`Error`].
+    ///
+    /// ```no_run
+    /// # async fn demo(tokens: m2m_client::TokenSource) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// use bytes::Bytes;
+    /// use http_body_util::Empty;
+    /// use hyper_util::client::legacy::Client;
+    /// use hyper_util::rt::TokioExecutor;
+    ///
+    /// let http = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    /// let url = "http://127.0.0.1:3000/invoices";
+    /// let response = tokens
+    ///     .send_dpop("GET", url, |headers| {
+    ///         let http = http.clone();
+    ///         async move {
+    ///             let mut request = http::Request::get(url).body(Empty::<Bytes>::new())?;
+    ///             headers.apply(request.headers_mut());
+    ///             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(http.request(request).await?)
+    ///         }
+    ///     })
+    ///     .await?;
+    /// println!("{}", response.status());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn send_dpop<B, E, F, Fut>(
+        &self,
+        method: &str,
+        url: &str,
+        mut send: F,
+    ) -> Result<http::Response<B>, E>
+    where
+        F: FnMut(DpopHeaders) -> Fut,
+        Fut: Future<Output = Result<http::Response<B>, E>>,
+        E: From<Error>,
+    {
+        let key = self.require_dpop()?;
+        let token = self.token().await?;
+        let response = send(key.headers(method, url, &token)?).await?;
+        if key.nonce_challenge(url, response.status().as_u16(), response.headers()) {
+            return send(key.headers(method, url, &token)?).await;
+        }
+        Ok(response)
+    }
+
+    fn require_dpop(&self) -> Result<&DpopKey, Error> {
+        self.dpop_key().ok_or_else(|| {
+            Error::Config(
+                "DPoP resource requests need a source built with TokenSourceBuilder::dpop".into(),
+            )
+        })
+    }
+
     /// The state lock; a panic elsewhere cannot leave it half-written, as
     /// nothing that can panic runs while it is held.
     fn state(&self) -> MutexGuard<'_, State> {
@@ -624,10 +763,7 @@ impl TokenSource {
 
     /// Sends the request and reads at most [`MAX_RESPONSE`] bytes of the
     /// answer; `Retry-After` is read on 429 and 503.
-    async fn send(
-        &self,
-        request: Request<Full<Bytes>>,
-    ) -> Result<(u16, Option<Duration>, Bytes), Error> {
+    async fn send(&self, request: Request<Full<Bytes>>) -> Result<Sent, Error> {
         let response = self
             .inner
             .http
@@ -642,7 +778,8 @@ impl TokenSource {
                 .and_then(backoff::retry_after),
             _ => None,
         };
-        let bytes = Limited::new(response.into_body(), MAX_RESPONSE)
+        let (parts, body) = response.into_parts();
+        let bytes = Limited::new(body, MAX_RESPONSE)
             .collect()
             .await
             .map_err(|e| {
@@ -653,7 +790,12 @@ impl TokenSource {
                 }
             })?
             .to_bytes();
-        Ok((status, retry_after, bytes))
+        Ok(Sent {
+            status,
+            retry_after,
+            headers: parts.headers,
+            bytes,
+        })
     }
 
     /// A fresh `private_key_jwt` assertion for one token request.
@@ -675,30 +817,34 @@ impl TokenSource {
         m2m_core::sign_assertion(key, &claims).map_err(|e| Error::Config(e.to_string()))
     }
 
-    async fn fetch(&self) -> Result<AccessToken, Failed> {
-        let settings = &self.inner.settings;
-        // The tokens traded, read before the request (and zeroed after).
-        let (subject, actor) = match &settings.exchange {
-            Some(exchange) => {
-                let subject = Zeroizing::new(exchange.subject.get().await?);
-                let actor = match &exchange.actor {
-                    Some(actor) => Some(Zeroizing::new(actor.get().await?)),
-                    None => None,
-                };
-                (Some(subject), actor)
-            }
-            None => (None, None),
+    /// The tokens a token-exchange source trades, read once per fetch
+    /// (zeroed when dropped); `None` for a client-credentials source.
+    async fn traded(&self) -> Result<Option<Traded>, Error> {
+        let Some(exchange) = &self.inner.settings.exchange else {
+            return Ok(None);
         };
-        let mut form: Vec<(&str, &str)> = match &subject {
-            Some(subject) => vec![
+        let subject = Zeroizing::new(exchange.subject.get().await?);
+        let actor = match &exchange.actor {
+            Some(actor) => Some(Zeroizing::new(actor.get().await?)),
+            None => None,
+        };
+        Ok(Some(Traded { subject, actor }))
+    }
+
+    /// The body and headers of one token request: a fresh assertion and a
+    /// fresh DPoP proof each time, as both are single-use.
+    fn token_request(&self, traded: Option<&Traded>) -> Result<Request<Full<Bytes>>, Error> {
+        let settings = &self.inner.settings;
+        let mut form: Vec<(&str, &str)> = match traded {
+            Some(traded) => vec![
                 ("grant_type", TOKEN_EXCHANGE_GRANT),
-                ("subject_token", subject.as_str()),
+                ("subject_token", traded.subject.as_str()),
                 ("subject_token_type", ACCESS_TOKEN_TYPE),
                 ("requested_token_type", ACCESS_TOKEN_TYPE),
             ],
             None => vec![("grant_type", "client_credentials")],
         };
-        if let Some(actor) = &actor {
+        if let Some(actor) = traded.and_then(|t| t.actor.as_ref()) {
             form.push(("actor_token", actor.as_str()));
             form.push(("actor_token_type", ACCESS_TOKEN_TYPE));
         }
@@ -743,17 +889,53 @@ impl TokenSource {
         {
             request = request.header("authorization", basic(&settings.client_id, secret));
         }
-        let request = request
+        if let Some(key) = &settings.dpop {
+            request = request.header(
+                crate::dpop::DPOP_HEADER,
+                key.proof("POST", &settings.token_endpoint, None)?,
+            );
+        }
+        request
             .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| Error::Config(e.to_string()))?;
+            .map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// One token request, or two when a DPoP issuer asks for a nonce
+    /// (RFC 9449 §8): the second carries it; a second `use_dpop_nonce` is
+    /// the answer.
+    async fn exchange(&self, traded: Option<&Traded>) -> Result<Sent, Error> {
+        let settings = &self.inner.settings;
+        let mut may_retry = true;
+        loop {
+            let sent = self.send(self.token_request(traded)?).await?;
+            let Some(key) = &settings.dpop else {
+                return Ok(sent);
+            };
+            let fresh_nonce = key.remember_nonce(&settings.token_endpoint, &sent.headers);
+            let asks_nonce = sent.status == 400
+                && serde_json::from_slice::<ErrorResponse>(&sent.bytes)
+                    .is_ok_and(|e| e.error == "use_dpop_nonce");
+            if !(may_retry && fresh_nonce && asks_nonce) {
+                return Ok(sent);
+            }
+            may_retry = false;
+        }
+    }
+
+    async fn fetch(&self) -> Result<AccessToken, Failed> {
+        let settings = &self.inner.settings;
+        // Before the clock starts: a subject source takes its own time.
+        let traded = self.traded().await?;
         let started = Instant::now();
-        // The deadline covers the whole exchange, the body included.
-        let (status, retry_after, bytes) =
-            tokio::time::timeout(settings.timeout, self.send(request))
-                .await
-                .map_err(|_| {
-                    Error::Transport(format!("no answer within {:?}", settings.timeout))
-                })??;
+        // The deadline covers the whole exchange, the body (and a nonce retry) included.
+        let Sent {
+            status,
+            retry_after,
+            bytes,
+            ..
+        } = tokio::time::timeout(settings.timeout, self.exchange(traded.as_ref()))
+            .await
+            .map_err(|_| Error::Transport(format!("no answer within {:?}", settings.timeout)))??;
         if !(200..300).contains(&status) {
             let error = match serde_json::from_slice::<ErrorResponse>(&bytes) {
                 Ok(e) => {
@@ -779,7 +961,19 @@ impl TokenSource {
         }
         let parsed: TokenResponse =
             serde_json::from_slice(&bytes).map_err(|e| Error::InvalidResponse(e.to_string()))?;
-        if !parsed.token_type.eq_ignore_ascii_case("bearer") {
+        let dpop = settings.dpop.is_some();
+        if dpop && !parsed.token_type.eq_ignore_ascii_case("dpop") {
+            // RFC 9449 §5: an issuer that does not bind tokens answers Bearer.
+            // Using that token would quietly drop the protection asked for.
+            return Err(Error::Dpop(format!(
+                "a DPoP-bound token was requested, but the token endpoint returned token_type \
+                 {:?}: it did not bind the token to this client's DPoP key (the issuer or this \
+                 client may not have DPoP enabled); the unbound token is not used",
+                parsed.token_type
+            ))
+            .into());
+        }
+        if !dpop && !parsed.token_type.eq_ignore_ascii_case("bearer") {
             return Err(Error::InvalidResponse(format!(
                 "token_type {:?} is not Bearer",
                 parsed.token_type
@@ -790,7 +984,7 @@ impl TokenSource {
             && parsed.issued_token_type.as_deref() != Some(ACCESS_TOKEN_TYPE)
         {
             // RFC 8693 §2.2.1: required; anything but an access token was
-            // not asked for and cannot be sent as a Bearer token.
+            // not asked for and cannot be sent to a resource.
             return Err(Error::InvalidResponse(format!(
                 "issued_token_type {:?} is not {ACCESS_TOKEN_TYPE}",
                 parsed.issued_token_type
@@ -807,11 +1001,26 @@ impl TokenSource {
         let refresh_at = expires_at.checked_sub(margin).unwrap_or(started);
         Ok(AccessToken {
             value: parsed.access_token.into(),
+            dpop,
             expires_at,
             refresh_at,
             scope: parsed.scope.map(Into::into),
         })
     }
+}
+
+/// The subject and actor tokens of one token exchange.
+struct Traded {
+    subject: Zeroizing<String>,
+    actor: Option<Zeroizing<String>>,
+}
+
+/// One answer of the token endpoint, its body read.
+struct Sent {
+    status: u16,
+    retry_after: Option<Duration>,
+    headers: http::HeaderMap,
+    bytes: Bytes,
 }
 
 /// RFC 6749 §2.3.1: id and secret are form-urlencoded, then Basic-encoded.

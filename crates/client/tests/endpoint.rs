@@ -72,6 +72,8 @@ pub(crate) struct Recorded {
     pub(crate) authorization: Option<String>,
     /// The `Content-Type` header, if any.
     pub(crate) content_type: Option<String>,
+    /// The `DPoP` proof header, if any.
+    pub(crate) dpop: Option<String>,
     /// The form, decoded, in order.
     pub(crate) form: Vec<(String, String)>,
 }
@@ -123,6 +125,7 @@ impl Endpoint {
                 record.lock().unwrap().push(Recorded {
                     authorization: header("authorization"),
                     content_type: header("content-type"),
+                    dpop: header("dpop"),
                     form: serde_urlencoded::from_str(&body).unwrap_or_default(),
                 });
                 let n = counter.fetch_add(1, Ordering::SeqCst);

@@ -243,6 +243,27 @@ async fn an_answer_that_is_not_an_access_token_is_refused() {
 }
 
 #[tokio::test]
+async fn a_dpop_source_exchanges_for_a_bound_token() {
+    let endpoint = Endpoint::start(|_| {
+        Answer::json(serde_json::json!({
+            "access_token": "xtok", "token_type": "DPoP", "expires_in": 600,
+            "issued_token_type": ACCESS_TOKEN_TYPE,
+        }))
+    })
+    .await;
+    let tokens = TokenSource::token_exchange(&endpoint.url, "m2m_agent", "s", "user-token")
+        .dpop(m2m_client::DpopKey::generate(m2m_core::Algorithm::ES256).unwrap())
+        .build()
+        .unwrap();
+    let token = tokens.token().await.unwrap();
+    assert!(token.is_dpop());
+    assert_eq!(token.authorization(), "DPoP xtok");
+    let [request] = endpoint.recorded().try_into().unwrap();
+    assert_eq!(request.one("grant_type"), TOKEN_EXCHANGE_GRANT);
+    assert!(request.dpop.is_some(), "a proof for the token request");
+}
+
+#[tokio::test]
 async fn client_credentials_sources_are_unchanged() {
     let endpoint = Endpoint::start(|_| Answer::token("tok", "600")).await;
     let tokens = TokenSource::builder(&endpoint.url, "m2m_client", "s")

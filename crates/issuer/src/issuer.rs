@@ -16,6 +16,7 @@ use crate::domain::audit::{AuditSink, TokenAudit};
 use crate::domain::cache::ClientCache;
 use crate::domain::client_auth::ClientAuth;
 use crate::domain::client_metadata::{ClientMetadataDocuments, ClientMetadataPolicy};
+use crate::domain::dpop::DpopBinding;
 use crate::domain::dynamic_registration::{DynamicRegistration, RegistrationPolicy};
 use crate::domain::federation::{Federation, FederationPolicy};
 use crate::domain::feed::Feed;
@@ -125,6 +126,7 @@ pub struct IssuerBuilder {
     assertion_max_lifetime: u64,
     client_jwks: ClientJwksPolicy,
     federation: FederationPolicy,
+    dpop_nonce: Option<(zeroize::Zeroizing<Vec<u8>>, u64)>,
 }
 
 impl fmt::Debug for IssuerBuilder {
@@ -150,6 +152,10 @@ impl fmt::Debug for IssuerBuilder {
             .field("scopes_supported", &self.scopes_supported)
             .field("registration", &self.registration)
             .field("client_metadata", &self.client_metadata)
+            .field(
+                "dpop_nonce_slot_secs",
+                &self.dpop_nonce.as_ref().map(|(_, slot)| slot),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -388,6 +394,31 @@ impl IssuerBuilder {
         self
     }
 
+    /// Requires DPoP server nonces at the token endpoint (RFC 9449 §8; off
+    /// by default): a proof without a current nonce is answered 400
+    /// `use_dpop_nonce`, and every token endpoint response carries a fresh
+    /// nonce in `DPoP-Nonce`. A nonce is the HMAC of a `slot_secs`-long time
+    /// slot under `secret` (at least 32 random bytes), valid for its slot
+    /// and the next: give every replica the same secret and they accept each
+    /// other's nonces with no shared state.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use m2m_issuer::{Issuer, store::MemoryStore};
+    /// let issuer = Issuer::builder("https://auth.example.com", MemoryStore::new())
+    ///     .master_key([7; 32])
+    ///     .dpop_nonce([9u8; 32], 300)
+    ///     .build()
+    ///     .await?;
+    /// # let _ = issuer;
+    /// # Ok::<(), m2m_issuer::IssuerError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn dpop_nonce(mut self, secret: impl AsRef<[u8]>, slot_secs: u64) -> Self {
+        self.dpop_nonce = Some((zeroize::Zeroizing::new(secret.as_ref().to_vec()), slot_secs));
+        self
+    }
+
     fn check(&self) -> Result<String, IssuerError> {
         if self.client_metadata.is_some() && self.consent.is_none() {
             return Err(IssuerError::Config(
@@ -424,6 +455,18 @@ impl IssuerBuilder {
                  handler: set one with IssuerBuilder::consent"
                     .into(),
             ));
+        }
+        if let Some((secret, slot_secs)) = &self.dpop_nonce {
+            if secret.len() < 32 {
+                return Err(IssuerError::Config(
+                    "the DPoP nonce secret must be at least 32 bytes".into(),
+                ));
+            }
+            if *slot_secs == 0 {
+                return Err(IssuerError::Config(
+                    "the DPoP nonce slot must be at least 1 second".into(),
+                ));
+            }
         }
         if self.key_check_interval.is_zero() || self.revocation_poll_interval.is_zero() {
             return Err(IssuerError::Config(
@@ -550,11 +593,18 @@ impl IssuerBuilder {
             consent: self.consent,
             documents,
         }));
+        let dpop = Arc::new(DpopBinding::new(
+            Arc::clone(&store),
+            self.dpop_nonce
+                .as_ref()
+                .map(|(secret, slot)| m2m_core::DpopNonces::new(secret, *slot)),
+        ));
         let token_endpoint = TokenEndpoint::new(
             Arc::clone(&client_auth),
             minter,
             Arc::clone(&grants),
             Arc::clone(&audit),
+            dpop,
         );
         let in_process = |builder: GuardBuilder| {
             builder
@@ -702,6 +752,7 @@ impl Issuer {
             assertion_max_lifetime: m2m_core::DEFAULT_MAX_ASSERTION_LIFETIME_SECS,
             client_jwks: ClientJwksPolicy::default(),
             federation: FederationPolicy::default(),
+            dpop_nonce: None,
         }
     }
 

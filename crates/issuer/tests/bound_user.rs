@@ -310,6 +310,7 @@ async fn the_code_exchange_and_refresh_refuse_another_users_code_or_grant() {
                 created_at: now,
                 expires_at: now + 3600,
                 used_at: None,
+                dpop_jkt: None,
             },
         )
         .await

@@ -5,6 +5,7 @@ mod audit;
 mod bound_user;
 mod client_metadata;
 mod common;
+mod dpop;
 mod federation;
 mod feed_load;
 mod form_props;

@@ -268,6 +268,13 @@ pub(crate) struct ServeArgs {
     /// gets 431 and the connection is closed [default: 16384].
     #[arg(long, env = "M2M_MAX_HEADER_BYTES", value_name = "BYTES")]
     pub(crate) max_header_bytes: Option<usize>,
+    /// Require DPoP server nonces (RFC 9449 §8) at the token endpoint: a
+    /// proof without a current nonce gets 400 `use_dpop_nonce` and a fresh
+    /// nonce in the `DPoP-Nonce` header, which every token response carries.
+    /// Nonces are derived from the master key, so replicas sharing it accept
+    /// each other's; each is valid for 5 to 10 minutes [default: off].
+    #[arg(long, env = "M2M_DPOP_NONCE")]
+    pub(crate) dpop_nonce: bool,
 }
 
 /// Log output format.
@@ -465,6 +472,10 @@ pub(crate) struct ClientCreateArgs {
     /// An https URL where the client publishes its public keys (private_key_jwt).
     #[arg(long, value_name = "URL")]
     pub(crate) jwks_uri: Option<String>,
+    /// Require a DPoP proof (RFC 9449) on every token request of the client,
+    /// so all its access tokens are bound to a key (`dpop_bound_access_tokens`).
+    #[arg(long)]
+    pub(crate) dpop_bound: bool,
     /// Print the raw JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -549,6 +560,12 @@ pub(crate) struct ClientUpdateArgs {
     /// client; remove its secrets first).
     #[arg(long, value_name = "METHOD")]
     pub(crate) token_endpoint_auth_method: Option<String>,
+    /// Require a DPoP proof on every token request of the client.
+    #[arg(long, conflicts_with = "no_dpop_bound")]
+    pub(crate) dpop_bound: bool,
+    /// Stop requiring DPoP proofs (the client may get Bearer tokens again).
+    #[arg(long)]
+    pub(crate) no_dpop_bound: bool,
     /// Enable the client.
     #[arg(long, conflicts_with = "disable")]
     pub(crate) enable: bool,

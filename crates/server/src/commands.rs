@@ -99,6 +99,9 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
     if let Some(uri) = args.jwks_uri {
         body.insert("jwks_uri".into(), json!(uri));
     }
+    if args.dpop_bound {
+        body.insert("dpop_bound_access_tokens".into(), json!(true));
+    }
     let created = admin
         .call(Method::POST, "/admin/clients", Some(&Value::Object(body)))
         .await?;
@@ -200,6 +203,12 @@ async fn update_client(admin: &Admin, args: ClientUpdateArgs) -> Result<()> {
     if let Some(method) = args.token_endpoint_auth_method {
         body.insert("token_endpoint_auth_method".into(), json!(method));
     }
+    if args.dpop_bound {
+        body.insert("dpop_bound_access_tokens".into(), json!(true));
+    }
+    if args.no_dpop_bound {
+        body.insert("dpop_bound_access_tokens".into(), json!(false));
+    }
     if args.enable {
         body.insert("enabled".into(), json!(true));
     }
@@ -209,7 +218,7 @@ async fn update_client(admin: &Admin, args: ClientUpdateArgs) -> Result<()> {
     if body.is_empty() {
         bail!(
             "nothing to change: give at least one of --name, --scope, --audience, --ttl, \
-             --token-endpoint-auth-method, --enable, --disable"
+             --token-endpoint-auth-method, --dpop-bound, --no-dpop-bound, --enable, --disable"
         );
     }
     let updated = admin

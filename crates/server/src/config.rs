@@ -118,6 +118,8 @@ pub(crate) struct ServeConfig {
     pub(crate) key_prepublish_secs: u64,
     pub(crate) key_refresh_interval_secs: u64,
     pub(crate) dev_consent: bool,
+    /// `--dpop-nonce`: DPoP server nonces at the token endpoint.
+    pub(crate) dpop_nonce: bool,
     pub(crate) scopes_supported: Option<Vec<String>>,
     pub(crate) trusted_proxies: Vec<Cidr>,
     pub(crate) token_audit: m2m_issuer::TokenAudit,
@@ -243,6 +245,7 @@ struct FileConfig {
     key_prepublish: Option<u64>,
     key_refresh_interval: Option<u64>,
     dev_consent: Option<bool>,
+    dpop_nonce: Option<bool>,
     scopes_supported: Option<Vec<String>>,
     trusted_proxy: Option<Vec<String>>,
     token_audit: Option<String>,
@@ -379,6 +382,7 @@ impl ServeConfig {
                 .unwrap_or(60)
                 .max(1),
             dev_consent: args.dev_consent || file.dev_consent.unwrap_or(false),
+            dpop_nonce: args.dpop_nonce || file.dpop_nonce.unwrap_or(false),
             scopes_supported: if args.scopes_supported.is_empty() {
                 file.scopes_supported
             } else {

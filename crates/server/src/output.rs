@@ -52,6 +52,7 @@ pub(crate) fn print_client(client: &Value) {
         "redirect_uris",
         "token_endpoint_auth_method",
         "token_ttl_seconds",
+        "dpop_bound_access_tokens",
         "enabled",
         "created_at",
     ];

@@ -298,6 +298,9 @@ async fn start_on(
         builder = builder.client_metadata_documents(client_metadata_policy(config, documents)?);
     }
     builder = builder.federation(federation_policy(&config.federation));
+    if config.dpop_nonce {
+        builder = builder.dpop_nonce(dpop_nonce_secret(&master.0), DPOP_NONCE_SLOT_SECS);
+    }
     if let Some(registration) = &config.registration {
         builder = builder.dynamic_registration(registration_policy(config, registration)?);
     }
@@ -592,6 +595,21 @@ fn init_logging(format: LogFormat) {
                 .try_init()
         }
     };
+}
+
+/// How long one DPoP nonce slot lasts: a nonce is accepted in its slot and
+/// the next, so for 5 to 10 minutes.
+const DPOP_NONCE_SLOT_SECS: u64 = 300;
+
+/// The DPoP nonce secret: an HMAC of a fixed label under the master key, so
+/// every replica (which must share the master key) derives the same one, and
+/// it is independent of the keys the master key seals.
+fn dpop_nonce_secret(master: &[u8; 32]) -> [u8; 32] {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, master);
+    let tag = ring::hmac::sign(&key, b"m2m-auth dpop nonce secret v1");
+    let mut secret = [0; 32];
+    secret.copy_from_slice(tag.as_ref());
+    secret
 }
 
 #[cfg(test)]

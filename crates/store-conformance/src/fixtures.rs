@@ -38,6 +38,7 @@ pub(crate) fn client(id: &str, kind: ClientKind, org: Option<&str>) -> ClientRec
         // Not the default, so that a store that drops it fails the round trip.
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
         client_keys: None,
+        dpop_bound_access_tokens: false,
         metadata: serde_json::json!({"team": "billing", "n": [1, 2.5, null], "deep": {"ok": true}}),
         enabled: true,
         created_at: T0,
@@ -157,6 +158,7 @@ pub(crate) fn refresh(hash: u8, grant_id: &str, jti: &str, at: u64) -> RefreshTo
         created_at: at,
         expires_at: at + 86_400,
         used_at: None,
+        dpop_jkt: None,
     }
 }
 

@@ -153,6 +153,7 @@ macro_rules! suite {
             assertion_ids_single_use,
             assertion_ids_single_use_under_concurrency,
             client_keys_round_trip,
+            dpop_fields_round_trip,
             audit,
             audit_filters,
             audit_token_minutes,

@@ -52,6 +52,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "federated credentials",
         include_str!("../migrations/sqlite/0007_federated_credentials.sql"),
     ),
+    (
+        8,
+        "dpop bound access tokens",
+        include_str!("../migrations/sqlite/0008_dpop_bound_access_tokens.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -90,6 +95,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         7,
         "federated credentials",
         include_str!("../migrations/postgres/0007_federated_credentials.sql"),
+    ),
+    (
+        8,
+        "dpop bound access tokens",
+        include_str!("../migrations/postgres/0008_dpop_bound_access_tokens.sql"),
     ),
 ];
 

@@ -3,7 +3,8 @@
 //! revocations get their exp (revoked_at + 86400), the head keeps counting
 //! entries that were purged, and new entries follow it; clients are
 //! confidential (`client_secret_basic`) and codes and grants bound to no
-//! resource.
+//! resource; clients require no DPoP proof and refresh tokens are bound to
+//! no DPoP key.
 
 use std::path::Path;
 
@@ -132,6 +133,10 @@ async fn reads_back(store: &impl Store) {
         TokenEndpointAuthMethod::ClientSecretBasic,
         "a client from before public clients is confidential"
     );
+    assert!(
+        !client.dpop_bound_access_tokens,
+        "a client from before DPoP does not require proofs"
+    );
     let secrets = store.list_secrets(&client.client_id).await.unwrap();
     assert_eq!(secrets.len(), 1);
     assert_eq!(secrets[0].hash.as_bytes(), &[7; 32]);
@@ -234,6 +239,10 @@ async fn reads_back(store: &impl Store) {
         .unwrap()
         .expect("its token");
     assert_eq!(refresh.access_jti, "jti-grant");
+    assert_eq!(
+        refresh.dpop_jkt, None,
+        "a refresh token from before DPoP is unbound"
+    );
     let audit = store
         .list_audit(&Default::default(), None, 10)
         .await

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as client from 'openid-client';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, exportJWK, jwtVerify } from 'jose';
 
 const issuers = JSON.parse(process.env.M2M_ISSUERS);
 
@@ -186,3 +186,131 @@ for (const [alg, issuer] of Object.entries(issuers)) {
     }
   });
 }
+
+// DPoP (RFC 9449): openid-client proves possession of its own key pair at
+// the token endpoint (token_type DPoP, cnf.jkt = the key's thumbprint) and
+// at a route behind m2m-guard with DPoP on (M2M_DPOP_API, the example app
+// trusting the ES256 issuer). Each retries once on use_dpop_nonce by itself.
+test('ES256 issuer: openid-client DPoP token, then a DPoP request to the guarded app', async () => {
+  const issuer = issuers.ES256;
+  const api = process.env.M2M_DPOP_API;
+  const audience = process.env.M2M_DPOP_API_AUDIENCE;
+  const response = await fetch(`${issuer.endpoint}/admin/clients`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await adminToken(issuer)}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      name: 'node dpop',
+      kind: 'service',
+      scopes: ['invoices:read'],
+      audiences: [audience],
+    }),
+  });
+  assert.equal(response.status, 201, await response.clone().text());
+  const created = await response.json();
+  const config = await client.discovery(
+    new URL(issuer.endpoint),
+    created.client_id,
+    undefined,
+    client.ClientSecretBasic(created.client_secret),
+    { algorithm: 'oauth2', execute: [client.allowInsecureRequests] },
+  );
+  const server = config.serverMetadata();
+  assert.ok(server.dpop_signing_alg_values_supported.includes('ES256'), JSON.stringify(server));
+
+  for (const [keyAlg, params] of [
+    ['ES256', { name: 'ECDSA', namedCurve: 'P-256' }],
+    ['EdDSA', { name: 'Ed25519' }],
+  ]) {
+    const keyPair = await crypto.subtle.generateKey(params, false, ['sign', 'verify']);
+    const DPoP = client.getDPoPHandle(config, keyPair);
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'invoices:read' }, { DPoP });
+    assert.equal(tokens.token_type.toLowerCase(), 'dpop', keyAlg);
+    const jwks = createRemoteJWKSet(new URL(server.jwks_uri));
+    const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: issuer.endpoint, audience });
+    const thumbprint = await calculateJwkThumbprint(await exportJWK(keyPair.publicKey));
+    assert.equal(payload.cnf?.jkt, thumbprint, keyAlg);
+
+    // Twice: a fresh proof for each request (the guard refuses a replayed jti).
+    for (let i = 0; i < 2; i += 1) {
+      const answer = await client.fetchProtectedResource(
+        config, tokens.access_token, new URL(`${api}/invoices`), 'GET', undefined, undefined, { DPoP },
+      );
+      assert.equal(answer.status, 200, `${keyAlg}: ${await answer.clone().text()}`);
+    }
+
+    // The same token without the key: as Bearer, or with another key's proof.
+    const bearer = await fetch(`${api}/invoices`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    assert.equal(bearer.status, 401);
+    const other = client.getDPoPHandle(config, await crypto.subtle.generateKey(params, false, ['sign', 'verify']));
+    // openid-client answers a 401 with a WWW-Authenticate challenge by throwing.
+    const refused = await client.fetchProtectedResource(
+      config, tokens.access_token, new URL(`${api}/invoices`), 'GET', undefined, undefined, { DPoP: other },
+    ).then((r) => ({ status: r.status }), (error) => error);
+    assert.equal(refused.status, 401, `${keyAlg}: ${refused}`);
+    if (refused instanceof Error) {
+      assert.ok(refused.cause?.some?.((c) => c.scheme === 'dpop' && c.parameters.error === 'invalid_dpop_proof'),
+        `${keyAlg}: ${JSON.stringify(refused.cause)}`);
+    }
+  }
+});
+
+// DPoP server nonces at the token endpoint (m2m serve --dpop-nonce):
+// openid-client's first request gets 400 use_dpop_nonce, it retries once
+// with the nonce by itself, and its DPoP handle keeps the nonce for the next.
+test('ES256 issuer with --dpop-nonce: openid-client retries once, then reuses the nonce', async () => {
+  const issuer = JSON.parse(process.env.M2M_DPOP_NONCE_ISSUER);
+  const response = await fetch(`${issuer.endpoint}/admin/clients`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await adminToken(issuer)}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      name: 'node dpop nonce',
+      kind: 'org',
+      org_id: 'org_node',
+      scopes: ['reports:read'],
+      dpop_bound_access_tokens: true,
+    }),
+  });
+  assert.equal(response.status, 201, await response.clone().text());
+  const created = await response.json();
+  assert.equal(created.dpop_bound_access_tokens, true);
+  const config = await client.discovery(
+    new URL(issuer.endpoint),
+    created.client_id,
+    undefined,
+    client.ClientSecretBasic(created.client_secret),
+    { algorithm: 'oauth2', execute: [client.allowInsecureRequests] },
+  );
+  const answers = [];
+  config[client.customFetch] = async (url, options) => {
+    const answer = await fetch(url, options);
+    answers.push(answer.status);
+    return answer;
+  };
+
+  // Without a proof, this client gets no token at all.
+  await assert.rejects(
+    client.clientCredentialsGrant(config, { scope: 'reports:read' }),
+    (error) => error.error === 'invalid_dpop_proof',
+  );
+  answers.length = 0;
+
+  const keyPair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+  const DPoP = client.getDPoPHandle(config, keyPair);
+  const thumbprint = await calculateJwkThumbprint(await exportJWK(keyPair.publicKey));
+  const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri));
+  const first = await client.clientCredentialsGrant(config, { scope: 'reports:read' }, { DPoP });
+  assert.deepEqual(answers, [400, 200], 'use_dpop_nonce, then the retry');
+  const second = await client.clientCredentialsGrant(config, { scope: 'reports:read' }, { DPoP });
+  assert.deepEqual(answers, [400, 200, 200], 'the nonce was kept');
+  for (const tokens of [first, second]) {
+    assert.equal(tokens.token_type.toLowerCase(), 'dpop');
+    const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: issuer.endpoint });
+    assert.equal(payload.cnf?.jkt, thumbprint);
+  }
+});

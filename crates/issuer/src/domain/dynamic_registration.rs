@@ -27,6 +27,8 @@
 //!   for an anonymous registrant: `https://` with a host, or `http://` only
 //!   to a loopback host (`127.0.0.1`, `[::1]`, `localhost`; RFC 8252 §7.3),
 //!   and no user information before the host (`https://good@evil`);
+//! - `dpop_bound_access_tokens` (RFC 9449 §5.2, optional, default false):
+//!   when true, every token request of the client must carry a DPoP proof;
 //! - `client_name` (optional, 1-200 characters, no control characters);
 //!   other members are ignored (RFC 7591 §2), within the 16 KiB body bound.
 //!
@@ -239,6 +241,9 @@ struct ClientMetadata {
     response_types: Option<Vec<String>>,
     #[serde(default)]
     scope: Option<String>,
+    /// RFC 9449 §5.2: every token request of the client carries a DPoP proof.
+    #[serde(default)]
+    dpop_bound_access_tokens: Option<bool>,
 }
 
 /// The grant types every registered client gets.
@@ -428,6 +433,7 @@ impl DynamicRegistration {
             redirect_uris,
             token_endpoint_auth_method: method,
             client_keys: None,
+            dpop_bound_access_tokens: metadata.dpop_bound_access_tokens.unwrap_or(false),
             metadata: serde_json::json!({ "registration": REGISTRATION_MARK }),
             enabled: true,
             created_at: now,

@@ -82,6 +82,11 @@ pub(crate) enum GrantError {
     /// document): the description says why. Only at the authorization
     /// endpoint, as a page.
     ClientMetadata(String),
+    /// The DPoP proof is missing (the client requires one), malformed,
+    /// invalid, or lacks a current nonce (RFC 9449 §5, §8).
+    Dpop(m2m_core::DpopError),
+    /// The DPoP proof's `jti` was used before, within its `iat` window.
+    DpopReplayed,
     Internal(Internal),
 }
 

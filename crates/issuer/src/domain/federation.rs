@@ -318,7 +318,7 @@ pub const DEFAULT_FEDERATED_MAX_LIFETIME_SECS: u64 = 3600;
 /// ([`IssuerBuilder::federation`](crate::IssuerBuilder::federation)).
 ///
 /// By default: https only, public addresses only (the SSRF rules of the
-/// guard's [`Fetcher`] under [`AddressPolicy::public_only`]), 5 s and 256 KiB
+/// guard's [`Fetcher`](m2m_guard::fetch::Fetcher) under [`AddressPolicy::public_only`](m2m_guard::net::AddressPolicy::public_only)), 5 s and 256 KiB
 /// per fetch, tokens living at most
 /// [`DEFAULT_FEDERATED_MAX_LIFETIME_SECS`] from now.
 ///

@@ -33,6 +33,10 @@
 //! - Refresh tokens are opaque (`m2mr_` + 256 random bits), stored as their
 //!   SHA-256, and rotated on every use; a used one presented again revokes
 //!   the whole grant. `scope` at refresh may only narrow.
+//! - DPoP (RFC 9449 §5): a public client's refresh token issued with a proof
+//!   is bound to the proof's key (`dpop_jkt`); refreshing it needs a proof by
+//!   the same key, checked before anything else about the token (so a stolen
+//!   one, without the key, cannot even trigger reuse detection).
 //! - Revoking a refresh token (RFC 7009 §2.1) revokes its grant: the refresh
 //!   family and the grant's access tokens.
 
@@ -125,6 +129,14 @@ pub(crate) enum AuthorizeError {
         error: &'static str,
         description: &'static str,
     },
+}
+
+/// The parameters of a code exchange (`grant_type=authorization_code`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CodeExchange<'a> {
+    pub(crate) code: Option<&'a str>,
+    pub(crate) redirect_uri: Option<&'a str>,
+    pub(crate) verifier: Option<&'a str>,
 }
 
 /// A code exchange or refresh: the access token, and a new refresh token.
@@ -495,6 +507,7 @@ impl Grants {
         grant: &GrantRecord,
         scope: ScopeSet,
         requested: &[&str],
+        jkt: Option<&str>,
         now: u64,
     ) -> Result<(Minted, String, RefreshTokenRecord), GrantError> {
         let subject = Subject::User {
@@ -519,7 +532,7 @@ impl Grants {
             // The client's audiences may have shrunk since consent.
             self.minter.select_audience(client, chosen)?
         };
-        let access = self.minter.mint(client, &subject, scope, aud, now)?;
+        let access = self.minter.mint(client, &subject, scope, aud, jkt, now)?;
         let refresh_token = random_token(REFRESH_PREFIX)?;
         let refresh = RefreshTokenRecord {
             token_hash: sha256(refresh_token.as_bytes()),
@@ -531,6 +544,12 @@ impl Grants {
             created_at: now,
             expires_at: now + REFRESH_TTL_SECS,
             used_at: None,
+            // RFC 9449 §5: a public client's refresh token is bound to the
+            // key that proved the request; a confidential client's is bound
+            // to its authentication already.
+            dpop_jkt: jkt
+                .filter(|_| client.token_endpoint_auth_method.is_public())
+                .map(str::to_owned),
         };
         Ok((access, refresh_token, refresh))
     }
@@ -539,12 +558,16 @@ impl Grants {
     pub(crate) async fn exchange_code(
         &self,
         client: &ClientRecord,
-        code: Option<&str>,
-        redirect_uri: Option<&str>,
-        verifier: Option<&str>,
+        exchange: CodeExchange<'_>,
         requested: &[&str],
+        jkt: Option<&str>,
         now: u64,
     ) -> Result<GrantTokens, GrantError> {
+        let CodeExchange {
+            code,
+            redirect_uri,
+            verifier,
+        } = exchange;
         self.check_user_client(client)?;
         let code = opaque(code, "code")?;
         let redirect_uri = redirect_uri
@@ -609,7 +632,7 @@ impl Grants {
         }
         let grant = grant_of(&record, now);
         let (access, refresh_token, refresh) =
-            self.issue(client, &grant, grant.scopes.clone(), requested, now)?;
+            self.issue(client, &grant, grant.scopes.clone(), requested, jkt, now)?;
         match self.store.create_grant(&grant, &refresh).await {
             Ok(()) => {}
             // A reuse of this code revoked the grant before we stored it.
@@ -642,6 +665,7 @@ impl Grants {
         token: Option<&str>,
         scope: Option<&str>,
         requested: &[&str],
+        jkt: Option<&str>,
         now: u64,
     ) -> Result<GrantTokens, GrantError> {
         self.check_user_client(client)?;
@@ -655,6 +679,16 @@ impl Grants {
         };
         if old.client_id != client.client_id {
             return Err(invalid_grant("unknown refresh token"));
+        }
+        // Before reuse detection: without the key, a stolen bound token
+        // changes nothing, not even by revoking its grant.
+        if let Some(bound) = &old.dpop_jkt
+            && jkt != Some(bound.as_str())
+        {
+            return Err(invalid_grant(
+                "this refresh token is bound to a DPoP key: the refresh needs a DPoP proof \
+                 signed by that key",
+            ));
         }
         if old.used_at.is_some() {
             self.revoke_family(
@@ -689,7 +723,8 @@ impl Grants {
                 "the scope exceeds what this client may now be granted".into(),
             ));
         }
-        let (access, refresh_token, refresh) = self.issue(client, &grant, scope, requested, now)?;
+        let (access, refresh_token, refresh) =
+            self.issue(client, &grant, scope, requested, jkt, now)?;
         match self
             .store
             .rotate_refresh_token(&old_hash, &refresh, now)

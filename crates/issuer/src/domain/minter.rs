@@ -9,7 +9,8 @@
 //!   (`invalid_scope`, never a silent subset); none means all of it.
 //! - Claims: `iss`, `sub` (the client, or the user for a user-level grant),
 //!   `client_id`, `aud`, `iat` = `nbf` = now, `exp` = now + the client's TTL,
-//!   a random `jti`, `scope`/`scopes`, `oid`, `uid`.
+//!   a random `jti`, `scope`/`scopes`, `oid`, `uid`, and `cnf.jkt` when the
+//!   token is DPoP-bound (`domain::dpop` decides which key).
 //! - Key: the ring's signing key at `now`.
 //! - Size: every token fits the verifiers' limit. [`Minter::check_fits`]
 //!   refuses, at registration, a client whose largest possible token would
@@ -19,8 +20,8 @@
 use std::sync::Arc;
 
 use m2m_core::{
-    AccessTokenClaims, Audience, ClientKind, DEFAULT_MAX_TOKEN_LEN, MAX_ID_LEN, OrgId, ScopeSet,
-    UserId,
+    AccessTokenClaims, Audience, ClientKind, Confirmation, DEFAULT_MAX_TOKEN_LEN, MAX_ID_LEN,
+    OrgId, ScopeSet, UserId,
 };
 
 use super::error::{GrantError, Internal};
@@ -149,17 +150,20 @@ impl Minter {
         }
     }
 
-    /// Signs a token for `client`, speaking for `subject`, with `scope` and `aud`.
+    /// Signs a token for `client`, speaking for `subject`, with `scope` and
+    /// `aud`, bound to the DPoP key with thumbprint `jkt` if given.
     pub(crate) fn mint(
         &self,
         client: &ClientRecord,
         subject: &Subject,
         scope: ScopeSet,
         aud: Audience,
+        jkt: Option<&str>,
         now: u64,
     ) -> Result<Minted, Internal> {
         let jti = m2m_core::random_id("")?;
-        let claims = self.claims(client, subject, scope, aud, jti, now);
+        let mut claims = self.claims(client, subject, scope, aud, jti, now);
+        claims.cnf = jkt.map(Confirmation::jkt);
         let snapshot = self.keys.snapshot();
         let key = snapshot
             .signing_key(now)
@@ -183,7 +187,7 @@ impl Minter {
     }
 
     /// The length of the largest token `client` could ever get: every
-    /// allowed scope and audience, and for ids the registration does not fix
+    /// allowed scope and audience, a `cnf`, and for ids the registration does not fix
     /// (a consenting user), the longest id with every character escaped.
     pub(crate) fn largest_token_len(&self, client: &ClientRecord, now: u64) -> Option<usize> {
         let longest_id = "\"".repeat(MAX_ID_LEN);
@@ -199,7 +203,10 @@ impl Minter {
         };
         let aud = Audience::from_list(self.allowed_audiences(client).to_vec());
         let jti = "x".repeat(26);
-        let claims = self.claims(client, &subject, client.scopes.clone(), aud, jti, now);
+        // A DPoP-bound token is the larger: a SHA-256 thumbprint in `cnf`.
+        let jkt = "x".repeat(43);
+        let mut claims = self.claims(client, &subject, client.scopes.clone(), aud, jti, now);
+        claims.cnf = Some(Confirmation::jkt(jkt));
         let snapshot = self.keys.snapshot();
         let key = snapshot.signing_key(now)?;
         Some(m2m_core::signed_len(key, &claims))

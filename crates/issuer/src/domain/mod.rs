@@ -8,6 +8,7 @@
 //! | [`client_auth::ClientAuth`] | client authentication: throttle, constant-time secret check, `last_used_at`, the dispatch of client assertions |
 //! | [`private_key_jwt::PrivateKeyJwt`] | `private_key_jwt` (RFC 7523 §2.2): the client's keys, the assertion's signature and claims, its `jti` used once |
 //! | [`minter::Minter`] | what a token says (audience, scope, claims), the signing key, the size bound |
+//! | [`dpop::DpopBinding`] | DPoP at the token endpoint (RFC 9449): the proof, its `jti` used once across replicas, which key a token is bound to, nonces |
 //! | [`token::TokenEndpoint`] | `POST /oauth/token`: authentication, grant, minting, audit, for every grant |
 //! | [`grants::Grants`] | user-level clients: authorization and consent, codes, refresh rotation |
 //! | [`client_metadata::ClientMetadataDocuments`] | clients whose `client_id` is a metadata-document URL: SSRF-safe fetch, checks, cache, registration through the registry |
@@ -24,7 +25,7 @@
 //! | [`outbound`] | the one https fetcher builder for what the issuer reads from other hosts (metadata documents, `jwks_uri`, federated issuers) |
 //! | [`error`] | the typed errors every unit returns |
 //!
-//! Dependencies run one way: `dynamic_registration` → `registry`; `token` → `grants` →
+//! Dependencies run one way: `dynamic_registration` → `registry`; `token` → `dpop`; `token` → `grants` →
 //! `client_metadata` → `registry` → `minter` →
 //! `keys` → `revocation` → `cache`; `own_tokens` and `follower` sit on top;
 //! all of them → `crate::store` → `m2m-core`.
@@ -33,6 +34,7 @@ pub(crate) mod audit;
 pub(crate) mod cache;
 pub(crate) mod client_auth;
 pub(crate) mod client_metadata;
+pub(crate) mod dpop;
 pub(crate) mod dynamic_registration;
 pub(crate) mod error;
 pub(crate) mod federation;

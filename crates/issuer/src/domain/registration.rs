@@ -68,6 +68,8 @@ pub(crate) struct NewClient {
     #[serde(default)]
     jwks_uri: Option<String>,
     #[serde(default)]
+    dpop_bound_access_tokens: bool,
+    #[serde(default)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -92,6 +94,8 @@ pub(crate) struct ClientChanges {
     jwks: Option<serde_json::Value>,
     #[serde(default)]
     jwks_uri: Option<String>,
+    #[serde(default)]
+    dpop_bound_access_tokens: Option<bool>,
     #[serde(default)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
@@ -406,6 +410,7 @@ impl NewClient {
                 self.token_endpoint_auth_method.as_deref(),
             )?,
             client_keys: check_client_keys(self.jwks.as_ref(), self.jwks_uri.as_deref())?,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             metadata: check_metadata(self.metadata.unwrap_or_default())?,
             enabled: true,
             created_at: now,
@@ -460,6 +465,10 @@ impl ClientChanges {
             });
             client.client_keys = Some(keys);
         }
+        if let Some(bound) = self.dpop_bound_access_tokens {
+            client.dpop_bound_access_tokens = bound;
+            changed.push("dpop_bound_access_tokens");
+        }
         if let Some(metadata) = self.metadata {
             client.metadata = check_metadata(metadata)?;
             changed.push("metadata");
@@ -475,9 +484,11 @@ impl ClientChanges {
 }
 
 /// Whether changing a client from `old` to `new` is a client-level
-/// revocation: it was disabled, or its scopes or audiences narrowed
-/// (removing `m2m:admin` included). Tokens minted before hold the old
-/// grants, so they must go.
+/// revocation: it was disabled, its scopes or audiences narrowed
+/// (removing `m2m:admin` included), or it now requires DPoP
+/// (`dpop_bound_access_tokens` turned on: its Bearer tokens must not
+/// outlive the requirement). Tokens minted before hold the old grants, so
+/// they must go.
 pub(crate) fn narrows(old: &ClientRecord, new: &ClientRecord) -> bool {
     let disabled = old.enabled && !new.enabled;
     let fewer_scopes = !old.scopes.is_subset(&new.scopes);
@@ -485,7 +496,8 @@ pub(crate) fn narrows(old: &ClientRecord, new: &ClientRecord) -> bool {
     // or from a list to none, changes what a token may be for.
     let fewer_audiences = old.audiences.is_empty() != new.audiences.is_empty()
         || old.audiences.iter().any(|a| !new.audiences.contains(a));
-    disabled || fewer_scopes || fewer_audiences
+    let now_bound = !old.dpop_bound_access_tokens && new.dpop_bound_access_tokens;
+    disabled || fewer_scopes || fewer_audiences || now_bound
 }
 
 /// A new secret and its stored form.
@@ -524,6 +536,7 @@ mod tests {
             redirect_uris: vec![],
             token_endpoint_auth_method: TokenEndpointAuthMethod::default(),
             client_keys: None,
+            dpop_bound_access_tokens: false,
             metadata: serde_json::json!({}),
             enabled: true,
             created_at: 0,
@@ -569,5 +582,15 @@ mod tests {
         renamed.name = "new".into();
         renamed.token_ttl = TokenTtl::new(600).unwrap();
         assert!(!narrows(&old, &renamed), "name and TTL revoke nothing");
+        let mut bound = old.clone();
+        bound.dpop_bound_access_tokens = true;
+        assert!(
+            narrows(&old, &bound),
+            "requiring DPoP revokes Bearer tokens"
+        );
+        assert!(
+            !narrows(&bound, &old),
+            "no longer requiring it revokes nothing"
+        );
     }
 }

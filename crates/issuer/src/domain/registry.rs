@@ -167,6 +167,7 @@ impl Registry {
             redirect_uris: vec![],
             token_endpoint_auth_method: TokenEndpointAuthMethod::default(),
             client_keys: None,
+            dpop_bound_access_tokens: false,
             metadata: serde_json::json!({}),
             enabled: true,
             created_at: now,

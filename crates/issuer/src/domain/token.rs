@@ -1,5 +1,6 @@
 //! [`TokenEndpoint`]: `POST /oauth/token`, every grant, in one place:
-//! authenticate the client ([`ClientAuth`]), run the grant (client
+//! check the DPoP proof if any ([`DpopBinding`]), authenticate the client
+//! ([`ClientAuth`]), decide the token's binding, run the grant (client
 //! credentials here; the user-level grants in `domain::grants`), mint with
 //! the [`Minter`], and audit the issued token.
 //!
@@ -16,8 +17,9 @@ use m2m_core::ScopeSet;
 
 use super::audit::{AuditEvent, AuditSink, Endpoint};
 use super::client_auth::{ClientAuth, Credentials};
+use super::dpop::{DpopBinding, DpopRequest};
 use super::error::GrantError;
-use super::grants::Grants;
+use super::grants::{CodeExchange, Grants};
 use super::minter::{Minted, Minter, Subject};
 
 /// `grant_type` of the RFC 7523 §2.1 JWT-bearer grant.
@@ -46,6 +48,8 @@ pub(crate) struct Issued {
     pub(crate) expires_in: u64,
     pub(crate) scope: ScopeSet,
     pub(crate) refresh_token: Option<String>,
+    /// The access token is DPoP-bound (`token_type: DPoP`).
+    pub(crate) dpop_bound: bool,
 }
 
 #[derive(Debug)]
@@ -54,6 +58,7 @@ pub(crate) struct TokenEndpoint {
     minter: Arc<Minter>,
     grants: Arc<Grants>,
     audit: Arc<AuditSink>,
+    dpop: Arc<DpopBinding>,
 }
 
 impl TokenEndpoint {
@@ -62,13 +67,20 @@ impl TokenEndpoint {
         minter: Arc<Minter>,
         grants: Arc<Grants>,
         audit: Arc<AuditSink>,
+        dpop: Arc<DpopBinding>,
     ) -> Self {
         TokenEndpoint {
             client_auth,
             minter,
             grants,
             audit,
+            dpop,
         }
+    }
+
+    /// DPoP at this endpoint: algorithms and nonces.
+    pub(crate) fn dpop(&self) -> &DpopBinding {
+        &self.dpop
     }
 
     /// Answers one token request.
@@ -77,8 +89,11 @@ impl TokenEndpoint {
         credentials: &Credentials,
         source: Option<IpAddr>,
         request: &TokenRequest<'_>,
+        dpop: &DpopRequest<'_>,
         now: u64,
     ) -> Result<Issued, GrantError> {
+        // Stateless: a bad proof is refused before any store read.
+        let proof = self.dpop.verify(dpop, now)?;
         let auth = match credentials {
             // The JWT-bearer grant's assertion alone: it names the client.
             Credentials::BearerGrant {
@@ -110,6 +125,9 @@ impl TokenEndpoint {
             }
         };
         let client = &*auth.entry.client;
+        // Before the grant runs: a replayed proof consumes no code or refresh token.
+        let jkt = self.dpop.bind(client, proof, now).await?;
+        let jkt = jkt.as_deref();
         let (minted, refresh) = match request.grant_type {
             JWT_BEARER_GRANT => {
                 if !client.kind.uses_client_credentials() {
@@ -125,7 +143,7 @@ impl TokenEndpoint {
                 let aud = self.minter.select_audience(client, &request.audiences)?;
                 let minted = self
                     .minter
-                    .mint(client, &Subject::Client, scope, aud, now)?;
+                    .mint(client, &Subject::Client, scope, aud, jkt, now)?;
                 (minted, None)
             }
             "client_credentials" => {
@@ -145,7 +163,7 @@ impl TokenEndpoint {
                 let aud = self.minter.select_audience(client, &request.audiences)?;
                 let minted = self
                     .minter
-                    .mint(client, &Subject::Client, scope, aud, now)?;
+                    .mint(client, &Subject::Client, scope, aud, jkt, now)?;
                 (minted, None)
             }
             "authorization_code" => {
@@ -153,10 +171,13 @@ impl TokenEndpoint {
                     .grants
                     .exchange_code(
                         client,
-                        request.code,
-                        request.redirect_uri,
-                        request.code_verifier,
+                        CodeExchange {
+                            code: request.code,
+                            redirect_uri: request.redirect_uri,
+                            verifier: request.code_verifier,
+                        },
                         &request.audiences,
+                        jkt,
                         now,
                     )
                     .await?;
@@ -170,6 +191,7 @@ impl TokenEndpoint {
                         request.refresh_token,
                         request.scope,
                         &request.audiences,
+                        jkt,
                         now,
                     )
                     .await?;
@@ -209,6 +231,7 @@ impl TokenEndpoint {
             expires_in,
             scope,
             refresh_token: refresh.map(|(token, _)| token),
+            dpop_bound: jkt.is_some(),
         })
     }
 }

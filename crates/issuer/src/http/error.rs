@@ -43,6 +43,10 @@ pub(crate) enum OAuthCode {
     InvalidClientMetadata,
     /// RFC 6750 §3.1: a missing or wrong initial access token.
     InvalidToken,
+    /// RFC 9449 §5: the DPoP proof is missing, invalid or replayed.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the DPoP proof needs a current server nonce.
+    UseDpopNonce,
 }
 
 impl OAuthCode {
@@ -60,6 +64,8 @@ impl OAuthCode {
             OAuthCode::InvalidRedirectUri => "invalid_redirect_uri",
             OAuthCode::InvalidClientMetadata => "invalid_client_metadata",
             OAuthCode::InvalidToken => "invalid_token",
+            OAuthCode::InvalidDpopProof => "invalid_dpop_proof",
+            OAuthCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -177,6 +183,19 @@ pub(crate) fn oauth_error(error: GrantError, basic: bool) -> OAuthError {
         GrantError::InvalidGrant(description) => {
             OAuthError::new(OAuthCode::InvalidGrant, description)
         }
+        GrantError::Dpop(m2m_core::DpopError::UseNonce) => OAuthError::new(
+            OAuthCode::UseDpopNonce,
+            "the DPoP proof must carry the current nonce from the DPoP-Nonce header",
+        ),
+        GrantError::Dpop(m2m_core::DpopError::MissingProof) => OAuthError::new(
+            OAuthCode::InvalidDpopProof,
+            "this client's access tokens must be DPoP-bound: a DPoP proof is required",
+        ),
+        GrantError::Dpop(error) => OAuthError::new(OAuthCode::InvalidDpopProof, error.to_string()),
+        GrantError::DpopReplayed => OAuthError::new(
+            OAuthCode::InvalidDpopProof,
+            "the DPoP proof was already used (its jti was seen): make a new proof per request",
+        ),
         // A page at the authorization endpoint, not an authentication: 400.
         GrantError::ClientMetadata(description) => OAuthError {
             status: Some(StatusCode::BAD_REQUEST),

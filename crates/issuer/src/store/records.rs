@@ -33,6 +33,9 @@ pub struct ClientRecord {
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     /// A `private_key_jwt` client's public keys: inline or by URL.
     pub client_keys: Option<ClientKeys>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: the client's every token
+    /// request must carry a DPoP proof (its access tokens are always bound).
+    pub dpop_bound_access_tokens: bool,
     /// Free-form JSON object kept for the caller.
     pub metadata: serde_json::Value,
     /// A disabled client can get no token.
@@ -475,6 +478,10 @@ pub struct RefreshTokenRecord {
     pub expires_at: u64,
     /// When it was rotated (used); a used token presented again is a reuse.
     pub used_at: Option<u64>,
+    /// The RFC 7638 thumbprint of the DPoP key it is bound to (a public
+    /// client's token issued with a proof, RFC 9449 §5): a refresh must be
+    /// proven with that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The outcome of [`Store::rotate_refresh_token`](super::Store::rotate_refresh_token).

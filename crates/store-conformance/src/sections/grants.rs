@@ -288,6 +288,7 @@ pub async fn refresh_rotation<S: Store>(store: Arc<S>) {
     );
     let expected_used = RefreshTokenRecord {
         used_at: Some(T0 + 10),
+        dpop_jkt: None,
         ..r1.clone()
     };
     assert_eq!(

@@ -12,11 +12,13 @@
 //! | [`auth_codes`] … [`revoke_grant_races_rotation`] | codes used once, refresh tokens rotated once, a grant's revocation and its tokens' entries together |
 //! | [`assertion_ids_single_use`] … [`client_keys_round_trip`] | an assertion id claimed once while live, under concurrency; `private_key_jwt` clients' keys kept |
 //! | [`federated_credentials`], [`federated_credentials_limit_under_concurrency`] | federated credentials: every field kept, found by exact issuer, at most `max` per client under concurrency, deleted with the client |
+//! | [`dpop_fields_round_trip`] | DPoP: a client's `dpop_bound_access_tokens` and a refresh token's `dpop_jkt` kept |
 //! | [`audit`] … [`audit_purge`] | audit events newest first, by client, kind and time, by page; token aggregates merged per client and minute under concurrency; purge in batches |
 
 mod assertions;
 mod audit;
 mod clients;
+mod dpop;
 mod federated;
 mod grants;
 mod keys;
@@ -30,6 +32,7 @@ pub use clients::{
     clients_listing, clients_round_trip, clients_update_and_delete_log_their_revocation,
     delete_client_races_add_secret, secrets, secrets_limit_under_concurrency,
 };
+pub use dpop::dpop_fields_round_trip;
 pub use federated::{federated_credentials, federated_credentials_limit_under_concurrency};
 pub use grants::{
     auth_codes, auth_codes_single_use_under_concurrency, grants, refresh_rotation,

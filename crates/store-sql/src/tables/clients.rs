@@ -26,17 +26,18 @@ use crate::tables::revocations;
 
 const CLIENT_COLUMNS: &str = "client_id, name, kind, org_id, user_id, scopes, audiences, \
     token_ttl, redirect_uris, metadata, enabled, created_at, updated_at, \
-    token_endpoint_auth_method, jwks, jwks_uri";
+    token_endpoint_auth_method, jwks, jwks_uri, dpop_bound_access_tokens";
 
 const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, name, kind, org_id, user_id, \
     scopes, audiences, token_ttl, redirect_uris, metadata, enabled, created_at, updated_at, \
-    token_endpoint_auth_method, jwks, jwks_uri) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+    token_endpoint_auth_method, jwks, jwks_uri, dpop_bound_access_tokens) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
 const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, kind = $3, org_id = $4, \
     user_id = $5, scopes = $6, audiences = $7, token_ttl = $8, redirect_uris = $9, \
     metadata = $10, enabled = $11, created_at = $12, updated_at = $13, \
-    token_endpoint_auth_method = $14, jwks = $15, jwks_uri = $16 WHERE client_id = $1";
+    token_endpoint_auth_method = $14, jwks = $15, jwks_uri = $16, \
+    dpop_bound_access_tokens = $17 WHERE client_id = $1";
 
 const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 
@@ -88,7 +89,7 @@ impl<'a> ClientParams<'a> {
         })
     }
 
-    /// `sql` (an insert or update) with `$1`..`$16` bound.
+    /// `sql` (an insert or update) with `$1`..`$17` bound.
     fn bind(&'a self, sql: &'static str) -> Sql<'a> {
         let c = self.client;
         Sql::new(sql)
@@ -111,6 +112,7 @@ impl<'a> ClientParams<'a> {
                 Some(ClientKeys::JwksUri(uri)) => Some(uri.as_str()),
                 _ => None,
             })
+            .bind(c.dpop_bound_access_tokens)
     }
 }
 
@@ -145,6 +147,7 @@ fn client_from_row(row: &impl RowExt) -> StoreResult<ClientRecord> {
     };
     Ok(ClientRecord {
         client_keys,
+        dpop_bound_access_tokens: row.flag("dpop_bound_access_tokens")?,
         name: row.text("name")?,
         kind,
         org_id: row.opt_text("org_id")?.map(OrgId::new),

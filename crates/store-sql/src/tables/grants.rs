@@ -66,11 +66,11 @@ const FAMILY_ACCESS_TOKENS: &str = "SELECT access_jti, client_id, access_exp \
     FROM refresh_tokens WHERE grant_id = $1 AND access_exp >= $2 ORDER BY created_at, access_jti";
 
 const REFRESH_COLUMNS: &str = "token_hash, grant_id, client_id, scopes, access_jti, access_exp, \
-    created_at, expires_at, used_at";
+    created_at, expires_at, used_at, dpop_jkt";
 
 const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, \
-    scopes, access_jti, access_exp, created_at, expires_at, used_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    scopes, access_jti, access_exp, created_at, expires_at, used_at, dpop_jkt) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 /// Marks a refresh token used unless it was: decides, atomically, which of
 /// concurrent rotations wins.
@@ -216,6 +216,7 @@ impl<'a> RefreshParams<'a> {
             .bind(self.created_at)
             .bind(self.expires_at)
             .bind(self.used_at)
+            .bind(t.dpop_jkt.as_deref())
     }
 }
 
@@ -231,6 +232,7 @@ fn refresh_from_row(row: &impl RowExt) -> StoreResult<RefreshTokenRecord> {
         created_at: from_db(row.int("created_at")?, &what("created_at"))?,
         expires_at: from_db(row.int("expires_at")?, &what("expires_at"))?,
         used_at: opt_from_db(row.opt_int("used_at")?, &what("used_at"))?,
+        dpop_jkt: row.opt_text("dpop_jkt")?,
         grant_id,
     })
 }

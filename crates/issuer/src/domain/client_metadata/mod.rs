@@ -342,6 +342,7 @@ impl ClientMetadataDocuments {
             redirect_uris: document.redirect_uris,
             token_endpoint_auth_method: TokenEndpointAuthMethod::None,
             client_keys: None,
+            dpop_bound_access_tokens: false,
             metadata: json!({ METADATA_KEY: { "fetched_at": now } }),
             enabled: true,
             created_at: now,

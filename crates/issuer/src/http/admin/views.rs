@@ -44,6 +44,7 @@ pub(crate) struct ClientView {
     jwks: Option<JwkSet>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jwks_uri: Option<String>,
+    dpop_bound_access_tokens: bool,
     metadata: serde_json::Value,
     enabled: bool,
     created_at: String,
@@ -73,6 +74,7 @@ impl ClientView {
                 Some(ClientKeys::JwksUri(uri)) => Some(uri.clone()),
                 _ => None,
             },
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
             metadata: client.metadata.clone(),
             enabled: client.enabled,
             created_at: rfc3339(client.created_at),

@@ -5,7 +5,8 @@
 //! may introspect any token; for anything else, and for a token that is
 //! malformed, forged, expired, revoked, or whose client was deleted or is
 //! disabled, the answer is `{"active":false}` (RFC 7662 §2.2). The rules
-//! live in `domain::own_tokens`.
+//! live in `domain::own_tokens`. A DPoP-bound token's answer has its `cnf`
+//! (`{"jkt": ..}`) and `token_type: DPoP` (RFC 9449 §6.2).
 
 use axum::Json;
 use axum::extract::State;
@@ -41,8 +42,12 @@ pub(crate) async fn introspect(
                 "iat": claims.iat,
                 "nbf": claims.nbf.unwrap_or(claims.iat),
                 "jti": claims.jti,
-                "token_type": "Bearer",
+                "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
             });
+            // RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+            if let Some(cnf) = &claims.cnf {
+                body["cnf"] = json!(cnf);
+            }
             if let Some(oid) = &claims.oid {
                 body["oid"] = json!(oid);
             }

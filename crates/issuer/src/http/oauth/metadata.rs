@@ -1,5 +1,7 @@
 //! `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata.
 //!
+//! `dpop_signing_alg_values_supported` (RFC 9449 §5.1) lists the algorithms
+//! a DPoP proof at the token endpoint may use.
 //! `authorization_endpoint`, `code_challenge_methods_supported` (`S256`)
 //! and `authorization_response_iss_parameter_supported` (RFC 9207) are
 //! always there, so that MCP SDKs accept the document in every
@@ -78,6 +80,8 @@ pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "revocation_feed_endpoint": format!("{base}/oauth/revocations"),
+        // RFC 9449 §5.1: what a DPoP proof at the token endpoint may use.
+        "dpop_signing_alg_values_supported": issuer.token_endpoint().dpop().algorithm_names(),
     });
     if users {
         // User-level clients are on (a consent handler is configured).

@@ -104,6 +104,7 @@ pub(crate) async fn register(
         "response_types": registered.response_types,
         "token_endpoint_auth_method": client.token_endpoint_auth_method.as_str(),
         "scope": client.scopes.to_string(),
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
     });
     if let Some(secret) = &registered.secret {
         body["client_secret"] = json!(secret.expose());

@@ -1,17 +1,25 @@
-//! `POST /oauth/token` (contract section 6; RFC 6749 §4.1.3, §4.4, §5, §6).
-//! The rules live in `domain::token`; this reads the form and writes the
-//! RFC 6749 §5.1 response.
+//! `POST /oauth/token` (contract section 6; RFC 6749 §4.1.3, §4.4, §5, §6;
+//! RFC 9449 §5 for DPoP). The rules live in `domain::token` and
+//! `domain::dpop`; this reads the form and the `DPoP` headers and writes the
+//! RFC 6749 §5.1 response (with `DPoP-Nonce` when nonces are on).
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue};
 use m2m_core::ScopeSet;
 use serde::Serialize;
 
 use crate::Issuer;
+use crate::domain::dpop::DpopRequest;
 use crate::domain::token::TokenRequest;
 use crate::http::error::{OAuthError, no_store, oauth_error};
 use crate::http::extract::ClientRequest;
+
+/// The `DPoP` request header (RFC 9449 §4.1).
+const DPOP: &str = "dpop";
+/// The `DPoP-Nonce` response header (RFC 9449 §8).
+const DPOP_NONCE: &str = "dpop-nonce";
 
 #[derive(Serialize)]
 struct TokenResponse<'a> {
@@ -25,13 +33,40 @@ struct TokenResponse<'a> {
 
 pub(crate) async fn token(
     State(issuer): State<Issuer>,
-    request: ClientRequest,
-) -> Result<Response, OAuthError> {
+    headers: HeaderMap,
+    request: Result<ClientRequest, OAuthError>,
+) -> Response {
+    let now = issuer.now();
+    // A request refused before the handler (form, credentials) gets the
+    // nonce too: every token endpoint response carries one.
+    let mut response = match request {
+        Ok(request) => match answer(&issuer, &headers, &request, now).await {
+            Ok(response) => response,
+            Err(error) => error,
+        },
+        Err(error) => error.into_response(),
+    };
+    if let Some(nonce) = issuer.token_endpoint().dpop().nonce(now)
+        && let Ok(value) = HeaderValue::from_str(&nonce)
+    {
+        response.headers_mut().insert(DPOP_NONCE, value);
+    }
+    response
+}
+
+async fn answer(
+    issuer: &Issuer,
+    headers: &HeaderMap,
+    request: &ClientRequest,
+    now: u64,
+) -> Result<Response, Response> {
     let form = &request.form;
     let mut audiences: Vec<&str> = form.all("resource").collect();
     audiences.extend(form.get("audience"));
     let token_request = TokenRequest {
-        grant_type: form.required("grant_type")?,
+        grant_type: form
+            .required("grant_type")
+            .map_err(IntoResponse::into_response)?,
         scope: form.get("scope"),
         audiences,
         code: form.get("code"),
@@ -40,19 +75,27 @@ pub(crate) async fn token(
         refresh_token: form.get("refresh_token"),
         assertion: form.get("assertion"),
     };
+    let proofs: Vec<&[u8]> = headers.get_all(DPOP).iter().map(|v| v.as_bytes()).collect();
+    let url = format!("{}/oauth/token", issuer.issuer_url());
+    let dpop = DpopRequest {
+        headers: &proofs,
+        method: "POST",
+        url: &url,
+    };
     let issued = issuer
         .token_endpoint()
         .issue(
             &request.credentials,
             request.source,
             &token_request,
-            issuer.now(),
+            &dpop,
+            now,
         )
         .await
-        .map_err(|e| oauth_error(e, request.basic))?;
+        .map_err(|e| oauth_error(e, request.basic).into_response())?;
     let mut response = Json(TokenResponse {
         access_token: &issued.access_token,
-        token_type: "Bearer",
+        token_type: if issued.dpop_bound { "DPoP" } else { "Bearer" },
         expires_in: issued.expires_in,
         scope: &issued.scope,
         refresh_token: issued.refresh_token.as_deref(),
