@@ -66,9 +66,10 @@ impl SubjectToken {
     }
 
     /// The current token of another source (its cache and refresh apply).
-    /// When the issuer refuses the exchange with `invalid_grant` (the
-    /// subject token expired or was revoked), that source's token is
-    /// dropped, so the next exchange uses a new one.
+    /// When the issuer refuses the exchange with `invalid_request` (RFC 8693
+    /// §2.2.2's answer to a subject token that expired, was revoked or is
+    /// unacceptable) or `invalid_grant`, that source's token is dropped, so
+    /// the next exchange uses a new one.
     pub fn from_source(source: TokenSource) -> Self {
         SubjectToken(Kind::Source(source))
     }

@@ -939,11 +939,13 @@ impl TokenSource {
         if !(200..300).contains(&status) {
             let error = match serde_json::from_slice::<ErrorResponse>(&bytes) {
                 Ok(e) => {
-                    if e.error == "invalid_grant"
+                    if matches!(e.error.as_str(), "invalid_request" | "invalid_grant")
                         && let Some(exchange) = &settings.exchange
                     {
-                        // The subject (or actor) token expired or was
-                        // revoked: the next exchange reads new ones.
+                        // The subject (or actor) token may have expired or
+                        // been revoked (RFC 8693 §2.2.2 answers that
+                        // `invalid_request`; some issuers `invalid_grant`):
+                        // the next exchange reads new ones.
                         exchange.subject.refused();
                         if let Some(actor) = &exchange.actor {
                             actor.refused();

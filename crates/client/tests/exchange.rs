@@ -129,15 +129,19 @@ async fn a_private_key_jwt_actor_sends_a_fresh_assertion() {
 }
 
 #[tokio::test]
-async fn the_subject_token_of_another_source_is_renewed_after_invalid_grant() {
+async fn the_subject_token_of_another_source_is_renewed_after_a_refusal() {
     // The organization's own client-credentials endpoint.
     let org = Endpoint::start(|n| Answer::token(&format!("org-tok-{n}"), "600")).await;
     let org_tokens = TokenSource::builder(&org.url, "m2m_org", "org-secret")
         .build()
         .unwrap();
-    // The exchange: the first refused as if the subject token were revoked.
+    // The exchange: the first refused as RFC 8693 §2.2.2 refuses a revoked
+    // subject token, the second as some issuers do; then a scope refusal,
+    // which says nothing of the subject token.
     let endpoint = Endpoint::start(|n| match n {
-        0 => Answer::error(StatusCode::BAD_REQUEST, "invalid_grant"),
+        0 => Answer::error(StatusCode::BAD_REQUEST, "invalid_request"),
+        1 => Answer::error(StatusCode::BAD_REQUEST, "invalid_grant"),
+        2 => Answer::error(StatusCode::BAD_REQUEST, "invalid_scope"),
         n => exchanged(&format!("xtok-{n}"), 600),
     })
     .await;
@@ -146,25 +150,31 @@ async fn the_subject_token_of_another_source_is_renewed_after_invalid_grant() {
         .build()
         .unwrap();
 
-    match tokens.token().await {
-        Err(Error::Refused { status, error, .. }) => {
-            assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    for expected in ["invalid_request", "invalid_grant", "invalid_scope"] {
+        match tokens.token().await {
+            Err(Error::Refused { status, error, .. }) => {
+                assert_eq!((status, error.as_str()), (400, expected));
+            }
+            other => panic!("expected {expected}, got {other:?}"),
         }
-        other => panic!("expected invalid_grant, got {other:?}"),
     }
-    assert_eq!(tokens.token().await.unwrap().secret(), "xtok-1");
+    assert_eq!(tokens.token().await.unwrap().secret(), "xtok-3");
     let subjects: Vec<String> = endpoint
         .recorded()
         .iter()
         .map(|r| r.one("subject_token").to_owned())
         .collect();
-    assert_eq!(subjects, ["org-tok-0", "org-tok-1"], "a new subject token");
-    assert_eq!(org.requests(), 2);
+    assert_eq!(
+        subjects,
+        ["org-tok-0", "org-tok-1", "org-tok-2", "org-tok-2"],
+        "a new subject token after each refusal of it, not after invalid_scope"
+    );
+    assert_eq!(org.requests(), 3);
     // The subject source's cache serves the next exchange's subject.
     tokens.invalidate();
     tokens.token().await.unwrap();
-    assert_eq!(org.requests(), 2);
-    assert_eq!(endpoint.recorded()[2].one("subject_token"), "org-tok-1");
+    assert_eq!(org.requests(), 3);
+    assert_eq!(endpoint.recorded()[4].one("subject_token"), "org-tok-2");
 }
 
 #[tokio::test]
