@@ -123,6 +123,24 @@ pub(crate) enum AuditEvent {
         /// The grant and user, for a user-level client's token.
         grant: Option<(String, UserId)>,
     },
+    /// A token minted by token exchange (RFC 8693): always recorded, in
+    /// every token-audit mode (it says who acts for whom).
+    TokenExchanged {
+        /// The actor.
+        client_id: ClientId,
+        jti: String,
+        /// The subject the token speaks for.
+        sub: String,
+        /// The subject token's `jti` and client.
+        subject_jti: String,
+        subject_client_id: ClientId,
+        /// The actors, the current (outermost) first.
+        chain: Vec<String>,
+        scope: ScopeSet,
+        aud: Audience,
+        exp: u64,
+        kid: String,
+    },
     AuthFailed {
         client_id: Option<ClientId>,
         reason: AuthFailure,
@@ -269,6 +287,27 @@ impl AuditEvent {
                 }
                 record("token.issued", Some(client_id), None, detail)
             }
+            AuditEvent::TokenExchanged {
+                client_id,
+                jti,
+                sub,
+                subject_jti,
+                subject_client_id,
+                chain,
+                scope,
+                aud,
+                exp,
+                kid,
+            } => record(
+                "token.exchanged",
+                Some(client_id),
+                None,
+                json!({
+                    "jti": jti, "sub": sub, "subject_jti": subject_jti,
+                    "subject_client_id": subject_client_id, "act_chain": chain,
+                    "scope": scope.to_string(), "aud": aud, "exp": exp, "kid": kid,
+                }),
+            ),
             AuditEvent::AuthFailed {
                 client_id,
                 reason,
