@@ -286,3 +286,134 @@ fn a_feed_polling_guard_refuses_an_exchanged_token_once_the_grant_is_revoked() {
         "{body}"
     );
 }
+
+fn introspect_active(endpoint: &str, id: &str, secret: &str, token: &str) -> bool {
+    let body = form(&[
+        ("token", token),
+        ("client_id", id),
+        ("client_secret", secret),
+    ]);
+    let (status, _, reply) = http(
+        "POST",
+        &format!("{endpoint}/oauth/introspect"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &body,
+    )
+    .expect("introspect");
+    assert_eq!(status, 200, "{reply}");
+    let reply: Value = serde_json::from_str(&reply).expect("json");
+    reply["active"] == true
+}
+
+#[test]
+fn on_postgres_a_revocation_on_one_replica_reaches_what_another_exchanged() {
+    let Some((url, schema)) = crate::replicas::fresh_schema() else {
+        return;
+    };
+    let key = ("M2M_KEY_ENCRYPTION_KEY".to_owned(), "7c".repeat(32));
+    let issuer = vec!["--issuer".to_owned(), "http://m2m.test".to_owned()];
+    let a_dir = TempDir::new("exchange-a");
+    let a = Server::start(
+        a_dir.path(),
+        Options {
+            database: Some(url.clone()),
+            env: vec![key.clone()],
+            args: issuer.clone(),
+            log_name: Some("a.log".into()),
+        },
+    );
+    let b_dir = TempDir::new("exchange-b");
+    let b = Server::start(
+        b_dir.path(),
+        Options {
+            database: Some(url.clone()),
+            env: vec![key],
+            args: issuer,
+            log_name: Some("b.log".into()),
+        },
+    );
+    let org = a.cli_json(&[
+        "client", "create", "--name", "org", "--kind", "org", "--org-id", "org_9", "--scope",
+        "s:r", "--json",
+    ]);
+    let org_id = org["client_id"].as_str().expect("id").to_owned();
+    let org_secret = org["client_secret"].as_str().expect("secret").to_owned();
+    let agent = a.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "agent",
+        "--kind",
+        "service",
+        "--scope",
+        "s:r",
+        "--audience",
+        API,
+        "--exchange-subject",
+        "org:org_9",
+        "--json",
+    ]);
+    let agent_id = agent["client_id"].as_str().expect("id").to_owned();
+    let agent_secret = agent["client_secret"].as_str().expect("secret").to_owned();
+
+    let (status, body) = token(&a.endpoint, &org_id, &org_secret);
+    assert_eq!(status, 200, "{body}");
+    let subject = body["access_token"].as_str().expect("token").to_owned();
+    let (status, body) = post_token(
+        &a.endpoint,
+        &form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", &subject),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("client_id", &agent_id),
+            ("client_secret", &agent_secret),
+        ]),
+    );
+    assert_eq!(status, 200, "{body}");
+    let exchanged = body["access_token"].as_str().expect("token").to_owned();
+    assert!(introspect_active(
+        &a.endpoint,
+        &agent_id,
+        &agent_secret,
+        &exchanged
+    ));
+
+    // RFC 7009 on B, by the subject token's client.
+    let (status, _, reply) = http(
+        "POST",
+        &format!("{}/oauth/revoke", b.endpoint),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &form(&[
+            ("token", subject.as_str()),
+            ("client_id", org_id.as_str()),
+            ("client_secret", org_secret.as_str()),
+        ]),
+    )
+    .expect("revoke");
+    assert_eq!(status, 200, "{reply}");
+    // A reads the store: inactive at once, before its follower runs.
+    assert!(
+        !introspect_active(&a.endpoint, &agent_id, &agent_secret, &exchanged),
+        "replica A still says the exchanged token is active after B revoked its subject"
+    );
+    let (_, feed) = ureq_get(&format!("{}/oauth/revocations", a.endpoint)).expect("feed");
+    let jti = {
+        use base64::Engine as _;
+        let payload = exchanged.split('.').nth(1).expect("payload");
+        let claims: Value =
+            serde_json::from_slice(&B64.decode(payload).expect("b64")).expect("json");
+        claims["jti"].as_str().expect("jti").to_owned()
+    };
+    assert!(
+        feed.contains(&jti),
+        "A's feed lists the exchanged token: {feed}"
+    );
+    drop((a, b));
+    crate::replicas::drop_schema(&schema);
+}
