@@ -786,3 +786,75 @@ async fn metadata_lists_the_grant() {
         "{metadata}"
     );
 }
+
+#[tokio::test]
+async fn cnf_only_when_this_request_carries_a_dpop_proof() {
+    use m2m_core::{Algorithm, SigningKey, sign_proof};
+    let mut server = server().await;
+    let org = org_client(&mut server, &["invoices:read"]).await;
+    let agent = agent(
+        &mut server,
+        &["invoices:read"],
+        json!({"subjects": ["org:org_1"]}),
+    )
+    .await;
+    // A DPoP-bound subject token: the exchanged one is not bound to its key.
+    let subject_key = SigningKey::generate(Algorithm::ES256).expect("key");
+    let proof = sign_proof(
+        &subject_key,
+        "POST",
+        &server.url("/oauth/token"),
+        server.now(),
+        "subject-proof",
+        None,
+        None,
+    )
+    .expect("proof");
+    let response = server
+        .http
+        .post(server.url("/oauth/token"))
+        .basic_auth(&org.id, Some(&org.secret))
+        .header("DPoP", proof)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    let subject = at(&body).to_owned();
+    let plain = exchanged(&server, &agent, &subject, &[]).await;
+    assert!(claims_of(at(&plain)).get("cnf").is_none());
+
+    // With the actor's own proof: bound to the actor's key.
+    let actor_key = SigningKey::generate(Algorithm::ES256).expect("key");
+    let proof = sign_proof(
+        &actor_key,
+        "POST",
+        &server.url("/oauth/token"),
+        server.now(),
+        "actor-proof",
+        None,
+        None,
+    )
+    .expect("proof");
+    let response = server
+        .http
+        .post(server.url("/oauth/token"))
+        .basic_auth(&agent.id, Some(&agent.secret))
+        .header("DPoP", proof)
+        .form(&[
+            ("grant_type", EXCHANGE),
+            ("subject_token", subject.as_str()),
+            ("subject_token_type", ACCESS_TOKEN),
+        ])
+        .send()
+        .await
+        .expect("token");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    assert_eq!(body["issued_token_type"], ACCESS_TOKEN);
+    assert_eq!(
+        claims_of(at(&body))["cnf"]["jkt"],
+        actor_key.public_jwk().thumbprint().expect("thumbprint")
+    );
+}
