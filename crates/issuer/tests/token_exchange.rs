@@ -858,3 +858,41 @@ async fn cnf_only_when_this_request_carries_a_dpop_proof() {
         actor_key.public_jwk().thumbprint().expect("thumbprint")
     );
 }
+
+#[tokio::test]
+async fn revoking_the_subjects_signing_key_revokes_exchanged_tokens_signed_by_another() {
+    let policy = m2m_core::RotationPolicy {
+        prepublish_secs: 600,
+        ..m2m_core::RotationPolicy::default()
+    };
+    let mut server =
+        TestServer::start_with(|b| b.consent(Arc::new(Grant)).rotation_policy(policy)).await;
+    let org = org_client(&mut server, &["invoices:read"]).await;
+    let agent = agent(
+        &mut server,
+        &["invoices:read"],
+        json!({"subjects": ["org:org_1"]}),
+    )
+    .await;
+    let subject = server.token(&org.id, &org.secret, &[]).await;
+    let old_kid = crate::common::kid_of(&subject);
+    server.issuer.rotate_keys().await.expect("rotate");
+    server.advance(policy.prepublish_secs + 1);
+    let body = exchanged(&server, &agent, &subject, &[]).await;
+    assert_ne!(
+        crate::common::kid_of(at(&body)),
+        old_kid,
+        "the exchanged token is signed by the new key"
+    );
+    assert!(active(&server, &agent, at(&body)).await);
+    let (status, revoked) = server
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/keys/{old_kid}/revoke"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert!(!active(&server, &agent, at(&body)).await);
+    assert!(feed_jtis(&server).await.contains(&jti(at(&body))));
+}

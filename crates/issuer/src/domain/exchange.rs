@@ -24,8 +24,9 @@
 //!
 //! Revocation follows the chain: before the token is signed, the store
 //! records it with its parent ([`Store::record_exchanged_token`]), refusing
-//! when the parent is revoked by then; revoking the parent later revokes it
-//! (`Registry`, through [`Store::revoke_exchanged`]).
+//! when the parent is revoked by then; revoking the parent later (its jti,
+//! grant or client: `Registry`; its signing key: `KeyManager`) revokes it,
+//! through [`Store::revoke_exchanged`].
 
 use std::sync::Arc;
 
@@ -206,6 +207,10 @@ impl TokenExchange {
             parent_jti: subject.jti.clone(),
             parent_client_id: subject.client_id.clone(),
             parent_iat: subject.iat,
+            parent_kid: kid_of(subject_token).ok_or(invalid(
+                "the subject_token is not an active access token of this issuer: \
+                 malformed, not signed by this issuer, expired or revoked",
+            ))?,
         };
         if !self.store.record_exchanged_token(&record, &subject).await? {
             return Err(invalid(
@@ -231,6 +236,18 @@ impl TokenExchange {
             subject_client_id: subject.client_id,
         })
     }
+}
+
+/// The `kid` in the header of a token the verifier accepted (which it
+/// always names: this issuer's keys have one).
+fn kid_of(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let header = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    header.get("kid")?.as_str().map(str::to_owned)
 }
 
 /// Whether `claims` are of a token the actor got for itself.

@@ -195,8 +195,9 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     // ---- token exchange ----
 
     /// Remembers a token about to be minted by token exchange (RFC 8693)
-    /// and the token it comes from (`parent`, whose claims are given),
-    /// unless a logged revocation covers the parent: then it stores nothing
+    /// and the token it comes from (`parent`, whose claims are given; its
+    /// key is `record.parent_kid`), unless a logged revocation covers the
+    /// parent (its jti, its client, its key): then it stores nothing
     /// and returns `false`. The check and the insert are one step ordered
     /// with [`Store::revoke_exchanged`] (both hold the revocation log's
     /// head): a parent revoked concurrently is either seen here, or its

@@ -623,7 +623,10 @@ impl Store for MemoryStore {
     ) -> StoreResult<bool> {
         // The exchanged map's lock, then the log's: one order everywhere.
         let mut exchanged = lock(&self.exchanged);
-        if lock(&self.revocations).index.covers(parent, None) {
+        if lock(&self.revocations)
+            .index
+            .covers(parent, Some(&record.parent_kid))
+        {
             return Ok(false);
         }
         if exchanged.contains_key(&record.jti) {
@@ -652,6 +655,7 @@ impl Store for MemoryStore {
                     client_id,
                     issued_before,
                 } => &e.parent_client_id == client_id && e.parent_iat <= issued_before,
+                ExchangedFrom::Key(kid) => e.parent_kid == kid,
             })
             .collect();
         let mut seen: HashSet<&str> = HashSet::new();

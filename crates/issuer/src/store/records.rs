@@ -625,6 +625,9 @@ pub struct ExchangedTokenRecord {
     /// The subject token's `iat` (a client revocation covers tokens issued
     /// at or before it).
     pub parent_iat: u64,
+    /// The `kid` of the key that signed the subject token (a key revocation
+    /// covers every token it signed).
+    pub parent_kid: String,
 }
 
 /// What [`Store::revoke_exchanged`](super::Store::revoke_exchanged) starts
@@ -641,4 +644,6 @@ pub enum ExchangedFrom<'a> {
         /// The client revocation's `revoked_at`.
         issued_before: u64,
     },
+    /// The tokens signed by the key with this `kid`.
+    Key(&'a str),
 }

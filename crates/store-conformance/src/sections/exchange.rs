@@ -30,6 +30,7 @@ fn record(
         parent_jti: parent.to_owned(),
         parent_client_id: ClientId::new(parent_client),
         parent_iat,
+        parent_kid: "kid-1".to_owned(),
     }
 }
 
@@ -111,7 +112,7 @@ pub async fn token_exchange_policy_round_trip<S: Store>(store: Arc<S>) {
 
 /// `revoke_exchanged` walks the chain: from tokens (children, grandchildren,
 /// not siblings' lines), from a client's tokens issued at or before its
-/// revocation (not after), skipping tokens whose `exp` is before
+/// revocation (not after), from a key's tokens, skipping tokens whose `exp` is before
 /// `live_after`; each covered token enters the log once; the purge drops
 /// expired records.
 pub async fn exchanged_tokens_revoked_with_their_chain<S: Store>(store: Arc<S>) {
@@ -194,6 +195,29 @@ pub async fn exchanged_tokens_revoked_with_their_chain<S: Store>(store: Arc<S>) 
         "a token of the client issued after the revocation is not covered"
     );
 
+    // From a key: the tokens it signed (parent_kid), and their descendants.
+    let mut keyed = record("k1", "m2m_planner", "signed-by-k9", "m2m_app", T0 + 60);
+    keyed.parent_kid = "kid-9".to_owned();
+    assert!(remember(&*store, &keyed).await);
+    assert!(
+        remember(
+            &*store,
+            &record("k2", "m2m_worker", "k1", "m2m_planner", T0 + 61)
+        )
+        .await
+    );
+    let covered = ok(
+        store
+            .revoke_exchanged(ExchangedFrom::Key("kid-9"), T0, T0 + 12)
+            .await,
+        "revoke_exchanged from a key",
+    );
+    assert_eq!(
+        jtis(&covered),
+        set(&["k1", "k2"]),
+        "revoke_exchanged from a key must cover what its tokens led to, and only that"
+    );
+
     // live_after: an expired line is not logged.
     let covered = ok(
         store
@@ -215,7 +239,7 @@ pub async fn exchanged_tokens_revoked_with_their_chain<S: Store>(store: Arc<S>) 
             store.purge_exchanged_tokens(T0 + 901).await,
             "purge_exchanged_tokens"
         ),
-        5,
+        7,
         "purge_exchanged_tokens must drop every record with exp before `before`"
     );
 }

@@ -5,8 +5,9 @@
 -- existing client) means the client may not exchange tokens.
 --
 -- exchanged_tokens: one row per access token minted by token exchange, with
--- the token it came from (its jti, client and iat), so that revoking that
--- token, its grant or its client revokes the exchanged one, transitively
+-- the token it came from (its jti, client, iat and signing key), so that
+-- revoking that token, its grant, its client or its key revokes the
+-- exchanged one, transitively
 -- (parent_jti is followed with WITH RECURSIVE). Purged after exp.
 
 ALTER TABLE clients ADD COLUMN token_exchange TEXT;
@@ -17,9 +18,11 @@ CREATE TABLE exchanged_tokens (
     client_id        TEXT    NOT NULL,
     parent_jti       TEXT    NOT NULL,
     parent_client_id TEXT    NOT NULL,
-    parent_iat       INTEGER NOT NULL
+    parent_iat       INTEGER NOT NULL,
+    parent_kid       TEXT    NOT NULL
 ) STRICT;
 
 CREATE INDEX exchanged_tokens_by_parent ON exchanged_tokens (parent_jti);
 CREATE INDEX exchanged_tokens_by_parent_client ON exchanged_tokens (parent_client_id, parent_iat);
+CREATE INDEX exchanged_tokens_by_parent_kid ON exchanged_tokens (parent_kid);
 CREATE INDEX exchanged_tokens_by_exp ON exchanged_tokens (exp);

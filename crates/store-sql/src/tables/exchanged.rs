@@ -8,8 +8,8 @@
 //!   same lock. So a parent revoked while a child is being minted is either
 //!   seen by the record (no child) or its walk sees the child.
 //! - The walk is one `WITH RECURSIVE` statement over `parent_jti` (both
-//!   dialects), from a set of tokens or from a client's tokens issued at or
-//!   before its revocation.
+//!   dialects), from a set of tokens, from a client's tokens issued at or
+//!   before its revocation, or from the tokens a revoked key signed.
 
 use m2m_core::{AccessTokenClaims, ClientId, RevokedToken};
 use m2m_issuer::store::{ExchangedFrom, ExchangedTokenRecord, StoreResult};
@@ -20,8 +20,8 @@ use crate::rows::{RowExt, clamp_i64, from_db, to_db};
 use crate::tables::revocations::{self, IS_REVOKED};
 
 const INSERT: &str = "INSERT INTO exchanged_tokens \
-    (jti, exp, client_id, parent_jti, parent_client_id, parent_iat) \
-    VALUES ($1, $2, $3, $4, $5, $6)";
+    (jti, exp, client_id, parent_jti, parent_client_id, parent_iat, parent_kid) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 const PURGE: &str = "DELETE FROM exchanged_tokens WHERE exp < $1";
 
@@ -55,7 +55,7 @@ impl<D: Dialect> Backend<D> {
             .bind(parent.jti.as_str())
             .bind(parent.client_id.as_str())
             .bind(clamp_i64(parent.iat))
-            .bind(None::<&str>);
+            .bind(record.parent_kid.as_str());
         if fetch_optional::<D>(&mut tx, covered).await?.is_some() {
             return Ok(false);
         }
@@ -65,7 +65,8 @@ impl<D: Dialect> Backend<D> {
             .bind(record.client_id.as_str())
             .bind(record.parent_jti.as_str())
             .bind(record.parent_client_id.as_str())
-            .bind(to_db(record.parent_iat, "parent_iat")?);
+            .bind(to_db(record.parent_iat, "parent_iat")?)
+            .bind(record.parent_kid.as_str());
         insert::<D>(&mut tx, sql, || {
             format!("exchanged token {} exists", record.jti)
         })
@@ -104,6 +105,10 @@ impl<D: Dialect> Backend<D> {
                     .bind(client_id.as_str())
                     .bind(clamp_i64(issued_before))
                     .bind(live);
+                rows = fetch_all::<D>(&mut tx, sql).await?;
+            }
+            ExchangedFrom::Key(kid) => {
+                let sql = Sql::new(walk("parent_kid = $1", 2)).bind(kid).bind(live);
                 rows = fetch_all::<D>(&mut tx, sql).await?;
             }
         }
