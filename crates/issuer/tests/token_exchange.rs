@@ -615,6 +615,22 @@ async fn revoking_the_subjects_grant_revokes_the_chain() {
     let feed = feed_jtis(&server).await;
     assert!(feed.contains(&jti(at(&first))), "{feed:?}");
     assert!(feed.contains(&jti(at(&second))), "{feed:?}");
+    // Audited: how many went with the grant, and which.
+    let (_, events) = server
+        .admin(
+            reqwest::Method::GET,
+            "/admin/audit?kind=token.exchanged_revoked",
+            None,
+        )
+        .await;
+    let detail = &events["items"][0]["detail"];
+    assert_eq!(detail["count"], 2, "{events}");
+    assert!(
+        detail["jtis"]
+            .as_array()
+            .expect("jtis")
+            .contains(&json!(jti(at(&second))))
+    );
     // Nothing more can be exchanged from the chain.
     refused(
         exchange(&server, &worker, at(&first), &[]).await,

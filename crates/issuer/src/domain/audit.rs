@@ -216,6 +216,12 @@ pub(crate) enum AuditEvent {
         client_id: ClientId,
         jti: String,
     },
+    /// Tokens exchanged (RFC 8693) from a revoked token, grant, client or
+    /// key, revoked with it: how many, and the first of their `jti`s.
+    ExchangedTokensRevoked {
+        count: usize,
+        jtis: Vec<String>,
+    },
     GrantCreated {
         client_id: ClientId,
         grant_id: String,
@@ -446,6 +452,12 @@ impl AuditEvent {
                 Some(actor),
                 json!({"kid": kid, "replacement": replacement}),
             ),
+            AuditEvent::ExchangedTokensRevoked { count, jtis } => record(
+                "token.exchanged_revoked",
+                None,
+                None,
+                json!({"count": count, "jtis": jtis}),
+            ),
             AuditEvent::TokenRevoked { client_id, jti } => record(
                 "token.revoked",
                 Some(client_id.clone()),
@@ -649,6 +661,21 @@ impl AuditSink {
                 tracing::warn!(dropped, "audit queue full: events dropped");
             }
         }
+    }
+
+    /// Records that `tokens`, exchanged from something just revoked, were
+    /// revoked with it (nothing when there are none); names at most 100.
+    pub(crate) fn exchanged_revoked(&self, tokens: &[m2m_core::RevokedToken], at: u64) {
+        if tokens.is_empty() {
+            return;
+        }
+        self.record(
+            at,
+            AuditEvent::ExchangedTokensRevoked {
+                count: tokens.len(),
+                jtis: tokens.iter().take(100).map(|t| t.jti.clone()).collect(),
+            },
+        );
     }
 
     /// Waits until every event queued before this call is in the store,

@@ -414,10 +414,11 @@ impl KeyManager {
                 self.revocations.apply(&revoked.clone().into());
                 // Tokens exchanged (RFC 8693) from the key's tokens were
                 // signed by other keys: revoke them one by one, transitively.
-                for token in store
+                let exchanged = store
                     .revoke_exchanged(ExchangedFrom::Key(kid), 0, now)
-                    .await?
-                {
+                    .await?;
+                self.audit.exchanged_revoked(&exchanged, now);
+                for token in exchanged {
                     self.revocations.apply(&Revocation::Token(token));
                 }
                 tracing::warn!(kid, ?replacement, "signing key revoked");

@@ -828,7 +828,9 @@ impl Registry {
     /// replicas) and in process.
     async fn revoke_exchanged(&self, from: ExchangedFrom<'_>, now: u64) -> Result<(), Internal> {
         let live_after = now.saturating_sub(self.leeway);
-        for token in self.store.revoke_exchanged(from, live_after, now).await? {
+        let tokens = self.store.revoke_exchanged(from, live_after, now).await?;
+        self.audit.exchanged_revoked(&tokens, now);
+        for token in tokens {
             self.revocations.apply(&Revocation::Token(token));
         }
         Ok(())
