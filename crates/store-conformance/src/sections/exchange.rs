@@ -120,7 +120,7 @@ pub async fn exchanged_tokens_revoked_with_their_chain<S: Store>(store: Arc<S>) 
     for r in [
         record("a", "m2m_planner", "root", "m2m_app", T0),
         record("b", "m2m_worker", "a", "m2m_planner", T0 + 1),
-        record("c", "m2m_helper", "b", "m2m_worker", T0 + 2),
+        record("c", "m2m_reviewer", "b", "m2m_worker", T0 + 2),
         record("d", "m2m_planner", "root", "m2m_app", T0),
         record("e", "m2m_planner", "other", "m2m_app", T0 + 50),
     ] {
