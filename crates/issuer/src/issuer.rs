@@ -18,6 +18,7 @@ use crate::domain::client_auth::ClientAuth;
 use crate::domain::client_metadata::{ClientMetadataDocuments, ClientMetadataPolicy};
 use crate::domain::dpop::DpopBinding;
 use crate::domain::dynamic_registration::{DynamicRegistration, RegistrationPolicy};
+use crate::domain::exchange::TokenExchange;
 use crate::domain::federation::{Federation, FederationPolicy};
 use crate::domain::feed::Feed;
 use crate::domain::follower::{self, Follower};
@@ -30,7 +31,7 @@ use crate::domain::private_key_jwt::{AssertionSettings, ClientJwksPolicy, Privat
 use crate::domain::registry::{Registry, RegistryParts};
 use crate::domain::revocation::RevocationState;
 use crate::domain::throttle::{Throttle, ThrottleConfig};
-use crate::domain::token::TokenEndpoint;
+use crate::domain::token::{TokenEndpoint, TokenEndpointParts};
 use crate::error::IssuerError;
 use crate::store::Store;
 
@@ -65,7 +66,7 @@ struct Inner {
     registry: Arc<Registry>,
     grants: Arc<Grants>,
     token_endpoint: TokenEndpoint,
-    own_tokens: OwnTokens,
+    own_tokens: Arc<OwnTokens>,
     feed: Feed,
     follower: Arc<Follower>,
     audit: Arc<AuditSink>,
@@ -599,13 +600,6 @@ impl IssuerBuilder {
                 .as_ref()
                 .map(|(secret, slot)| m2m_core::DpopNonces::new(secret, *slot)),
         ));
-        let token_endpoint = TokenEndpoint::new(
-            Arc::clone(&client_auth),
-            minter,
-            Arc::clone(&grants),
-            Arc::clone(&audit),
-            dpop,
-        );
         let in_process = |builder: GuardBuilder| {
             builder
                 .leeway(self.leeway)
@@ -620,13 +614,21 @@ impl IssuerBuilder {
         let admin_guard = in_process(Guard::builder(&issuer_url, &issuer_url).realm(ADMIN_REALM))
             .await
             .map_err(|e| IssuerError::Config(format!("admin API guard: {e}")))?;
-        let own_tokens = OwnTokens::new(OwnTokensParts {
+        let own_tokens = Arc::new(OwnTokens::new(OwnTokensParts {
             verifier,
             store: Arc::clone(&store),
             cache,
-            client_auth,
+            client_auth: Arc::clone(&client_auth),
             registry: Arc::clone(&registry),
             grants: Arc::clone(&grants),
+        }));
+        let token_endpoint = TokenEndpoint::new(TokenEndpointParts {
+            client_auth,
+            minter: Arc::clone(&minter),
+            grants: Arc::clone(&grants),
+            audit: Arc::clone(&audit),
+            dpop,
+            exchange: TokenExchange::new(Arc::clone(&own_tokens), minter, Arc::clone(&store)),
         });
         let inner = Arc::new(Inner {
             feed: Feed::new(Arc::clone(&store)),
@@ -896,6 +898,8 @@ impl Issuer {
         inner.store.purge_auth_codes(now).await?;
         // A claimed assertion id is kept until its assertion's exp + leeway.
         inner.store.purge_assertion_ids(now).await?;
+        // An exchanged token's record is needed until no verifier accepts it.
+        inner.store.purge_exchanged_tokens(before).await?;
         Ok(rotation)
     }
 

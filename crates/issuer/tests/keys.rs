@@ -46,7 +46,8 @@ async fn jwks_and_metadata() {
         meta["grant_types_supported"],
         serde_json::json!([
             "client_credentials",
-            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
     assert_eq!(

@@ -21,4 +21,5 @@ mod revocation;
 mod slow_store;
 mod throttle;
 mod token;
+mod token_exchange;
 mod user_clients;

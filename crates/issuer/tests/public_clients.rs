@@ -589,7 +589,8 @@ async fn metadata_with_a_consent_handler_offers_public_clients_and_the_configure
             "client_credentials",
             "authorization_code",
             "refresh_token",
-            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
 }

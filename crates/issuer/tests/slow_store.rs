@@ -35,6 +35,27 @@ impl SlowStore {
 
 #[async_trait]
 impl Store for SlowStore {
+    async fn record_exchanged_token(
+        &self,
+        record: &ExchangedTokenRecord,
+        parent: &AccessTokenClaims,
+    ) -> StoreResult<bool> {
+        self.inner.record_exchanged_token(record, parent).await
+    }
+
+    async fn revoke_exchanged(
+        &self,
+        from: ExchangedFrom<'_>,
+        live_after: u64,
+        at: u64,
+    ) -> StoreResult<Vec<RevokedToken>> {
+        self.inner.revoke_exchanged(from, live_after, at).await
+    }
+
+    async fn purge_exchanged_tokens(&self, before: u64) -> StoreResult<u64> {
+        self.inner.purge_exchanged_tokens(before).await
+    }
+
     async fn create_client(
         &self,
         client: &ClientRecord,

@@ -240,7 +240,8 @@ async fn happy_path_end_to_end_to_a_guarded_call_seeing_uid() {
             "client_credentials",
             "authorization_code",
             "refresh_token",
-            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
 
@@ -684,7 +685,8 @@ async fn user_clients_are_off_without_a_consent_handler() {
         metadata["grant_types_supported"],
         json!([
             "client_credentials",
-            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
     assert_eq!(metadata["response_types_supported"], json!([]));

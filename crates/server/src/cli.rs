@@ -476,6 +476,26 @@ pub(crate) struct ClientCreateArgs {
     /// so all its access tokens are bound to a key (`dpop_bound_access_tokens`).
     #[arg(long)]
     pub(crate) dpop_bound: bool,
+    /// Token exchange (RFC 8693): let the client act for this subject, a
+    /// client id or `org:ORG`; repeat. Sets its `token_exchange` policy.
+    #[arg(long = "exchange-subject", value_name = "ID|org:ORG")]
+    pub(crate) exchange_subjects: Vec<String>,
+    /// An audience the client's exchanged tokens may have (default: its
+    /// own audiences); repeat. Needs --exchange-subject.
+    #[arg(
+        long = "exchange-audience",
+        value_name = "URI",
+        requires = "exchange_subjects"
+    )]
+    pub(crate) exchange_audiences: Vec<String>,
+    /// The deepest delegation chain its exchanged tokens may carry, its own
+    /// delegation included (1 to 8; default 1). Needs --exchange-subject.
+    #[arg(
+        long = "exchange-max-depth",
+        value_name = "N",
+        requires = "exchange_subjects"
+    )]
+    pub(crate) exchange_max_depth: Option<u8>,
     /// Print the raw JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -566,6 +586,29 @@ pub(crate) struct ClientUpdateArgs {
     /// Stop requiring DPoP proofs (the client may get Bearer tokens again).
     #[arg(long)]
     pub(crate) no_dpop_bound: bool,
+    /// Token exchange (RFC 8693): let the client act for this subject, a
+    /// client id or `org:ORG`; repeat. Replaces its whole `token_exchange` policy.
+    #[arg(long = "exchange-subject", value_name = "ID|org:ORG")]
+    pub(crate) exchange_subjects: Vec<String>,
+    /// An audience the client's exchanged tokens may have (default: its
+    /// own audiences); repeat. Needs --exchange-subject.
+    #[arg(
+        long = "exchange-audience",
+        value_name = "URI",
+        requires = "exchange_subjects"
+    )]
+    pub(crate) exchange_audiences: Vec<String>,
+    /// The deepest delegation chain its exchanged tokens may carry, its own
+    /// delegation included (1 to 8; default 1). Needs --exchange-subject.
+    #[arg(
+        long = "exchange-max-depth",
+        value_name = "N",
+        requires = "exchange_subjects"
+    )]
+    pub(crate) exchange_max_depth: Option<u8>,
+    /// Remove the client's token-exchange policy (its exchanged tokens are revoked).
+    #[arg(long, conflicts_with = "exchange_subjects")]
+    pub(crate) no_exchange: bool,
     /// Enable the client.
     #[arg(long, conflicts_with = "disable")]
     pub(crate) enable: bool,

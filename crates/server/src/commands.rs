@@ -102,6 +102,13 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
     if args.dpop_bound {
         body.insert("dpop_bound_access_tokens".into(), json!(true));
     }
+    if let Some(policy) = exchange_policy(
+        &args.exchange_subjects,
+        &args.exchange_audiences,
+        args.exchange_max_depth,
+    ) {
+        body.insert("token_exchange".into(), policy);
+    }
     let created = admin
         .call(Method::POST, "/admin/clients", Some(&Value::Object(body)))
         .await?;
@@ -119,6 +126,25 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
     println!("client_secret: {}", text(&created["client_secret"]));
     println!("(shown once: store it now)");
     Ok(())
+}
+
+/// The `token_exchange` policy the `--exchange-*` flags give, if any.
+fn exchange_policy(
+    subjects: &[String],
+    audiences: &[String],
+    max_depth: Option<u8>,
+) -> Option<Value> {
+    if subjects.is_empty() {
+        return None;
+    }
+    let mut policy = json!({"subjects": subjects});
+    if !audiences.is_empty() {
+        policy["audiences"] = json!(audiences);
+    }
+    if let Some(depth) = max_depth {
+        policy["max_depth"] = json!(depth);
+    }
+    Some(policy)
 }
 
 async fn list_clients(admin: &Admin, args: ClientListArgs) -> Result<()> {
@@ -209,6 +235,16 @@ async fn update_client(admin: &Admin, args: ClientUpdateArgs) -> Result<()> {
     if args.no_dpop_bound {
         body.insert("dpop_bound_access_tokens".into(), json!(false));
     }
+    if let Some(policy) = exchange_policy(
+        &args.exchange_subjects,
+        &args.exchange_audiences,
+        args.exchange_max_depth,
+    ) {
+        body.insert("token_exchange".into(), policy);
+    }
+    if args.no_exchange {
+        body.insert("token_exchange".into(), Value::Null);
+    }
     if args.enable {
         body.insert("enabled".into(), json!(true));
     }
@@ -218,7 +254,8 @@ async fn update_client(admin: &Admin, args: ClientUpdateArgs) -> Result<()> {
     if body.is_empty() {
         bail!(
             "nothing to change: give at least one of --name, --scope, --audience, --ttl, \
-             --token-endpoint-auth-method, --dpop-bound, --no-dpop-bound, --enable, --disable"
+             --token-endpoint-auth-method, --dpop-bound, --no-dpop-bound, --exchange-subject, \
+             --no-exchange, --enable, --disable"
         );
     }
     let updated = admin

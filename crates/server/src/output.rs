@@ -53,6 +53,7 @@ pub(crate) fn print_client(client: &Value) {
         "token_endpoint_auth_method",
         "token_ttl_seconds",
         "dpop_bound_access_tokens",
+        "token_exchange",
         "enabled",
         "created_at",
     ];

@@ -18,3 +18,4 @@ mod replicas;
 mod revocation;
 mod startup;
 mod synopsis;
+mod token_exchange;

@@ -657,7 +657,8 @@ fn metadata_names_the_authorization_endpoint_and_the_scopes_supported() {
         metadata["grant_types_supported"],
         serde_json::json!([
             "client_credentials",
-            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
 

@@ -206,6 +206,30 @@ macro_rules! forward_store {
                     .await
             }
 
+            async fn record_exchanged_token(
+                &self,
+                record: &m2m_issuer::store::ExchangedTokenRecord,
+                parent: &m2m_core::AccessTokenClaims,
+            ) -> m2m_issuer::store::StoreResult<bool> {
+                self.$inner().record_exchanged_token(record, parent).await
+            }
+
+            async fn revoke_exchanged(
+                &self,
+                from: m2m_issuer::store::ExchangedFrom<'_>,
+                live_after: u64,
+                at: u64,
+            ) -> m2m_issuer::store::StoreResult<Vec<m2m_core::RevokedToken>> {
+                self.$inner().revoke_exchanged(from, live_after, at).await
+            }
+
+            async fn purge_exchanged_tokens(
+                &self,
+                before: u64,
+            ) -> m2m_issuer::store::StoreResult<u64> {
+                self.$inner().purge_exchanged_tokens(before).await
+            }
+
             async fn purge_assertion_ids(
                 &self,
                 before: u64,

@@ -130,6 +130,7 @@ async fn tables_are_strict_and_the_file_is_in_wal_mode() {
             "audit_events",
             "auth_codes",
             "clients",
+            "exchanged_tokens",
             "federated_credentials",
             "grants",
             "refresh_tokens",

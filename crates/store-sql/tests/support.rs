@@ -27,6 +27,7 @@ pub(crate) fn client(id: &str, kind: ClientKind, org: Option<&str>) -> ClientRec
         token_endpoint_auth_method: TokenEndpointAuthMethod::default(),
         client_keys: None,
         dpop_bound_access_tokens: false,
+        token_exchange: None,
         metadata: serde_json::json!({"team": "billing", "n": [1, 2.5, null], "nested": {"ok": true}}),
         enabled: true,
         created_at: NOW,

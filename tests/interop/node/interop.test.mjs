@@ -314,3 +314,93 @@ test('ES256 issuer with --dpop-nonce: openid-client retries once, then reuses th
     assert.equal(payload.cnf?.jkt, thumbprint);
   }
 });
+
+// Token exchange (RFC 8693): openid-client's genericGrantRequest trades an
+// org's token for one an agent holds on its behalf; jose verifies it and
+// its act claim names the agent.
+for (const [alg, issuer] of Object.entries(issuers)) {
+  test(`${alg}: openid-client genericGrantRequest performs a token exchange`, async () => {
+    const subjectClient = await createClient(issuer);
+    const response = await fetch(`${issuer.endpoint}/admin/clients`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await adminToken(issuer)}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({
+        name: 'node agent',
+        kind: 'service',
+        scopes: ['reports:read'],
+        audiences: ['https://reports.example.com'],
+        token_exchange: { subjects: ['org:org_node'] },
+      }),
+    });
+    assert.equal(response.status, 201, await response.clone().text());
+    const agent = await response.json();
+
+    const subjectConfig = await client.discovery(
+      new URL(issuer.endpoint),
+      subjectClient.client_id,
+      undefined,
+      client.ClientSecretBasic(subjectClient.client_secret),
+      { algorithm: 'oauth2', execute: [client.allowInsecureRequests] },
+    );
+    const subject = await client.clientCredentialsGrant(subjectConfig, { scope: 'reports:read' });
+
+    const config = await client.discovery(
+      new URL(issuer.endpoint),
+      agent.client_id,
+      undefined,
+      client.ClientSecretBasic(agent.client_secret),
+      { algorithm: 'oauth2', execute: [client.allowInsecureRequests] },
+    );
+    const exchange = 'urn:ietf:params:oauth:grant-type:token-exchange';
+    const accessTokenType = 'urn:ietf:params:oauth:token-type:access_token';
+    assert.ok(config.serverMetadata().grant_types_supported.includes(exchange));
+    const tokens = await client.genericGrantRequest(config, exchange, {
+      subject_token: subject.access_token,
+      subject_token_type: accessTokenType,
+      resource: 'https://reports.example.com',
+    });
+    assert.equal(tokens.issued_token_type, accessTokenType);
+    assert.equal(tokens.token_type.toLowerCase(), 'bearer');
+    assert.equal(tokens.refresh_token, undefined);
+
+    const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri));
+    const { payload } = await jwtVerify(tokens.access_token, jwks, {
+      issuer: issuer.endpoint,
+      audience: 'https://reports.example.com',
+      typ: 'at+jwt',
+    });
+    assert.equal(payload.sub, subjectClient.client_id);
+    assert.equal(payload.oid, 'org_node');
+    assert.equal(payload.client_id, agent.client_id);
+    assert.deepEqual(payload.act, { sub: agent.client_id, client_id: agent.client_id });
+
+    // A subject the agent's policy does not list: invalid_request, no token.
+    const otherResponse = await fetch(`${issuer.endpoint}/admin/clients`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await adminToken(issuer)}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ name: 'other org', kind: 'org', org_id: 'org_other', scopes: ['reports:read'] }),
+    });
+    const other = await otherResponse.json();
+    const otherConfig = await client.discovery(
+      new URL(issuer.endpoint),
+      other.client_id,
+      undefined,
+      client.ClientSecretBasic(other.client_secret),
+      { algorithm: 'oauth2', execute: [client.allowInsecureRequests] },
+    );
+    const foreign = await client.clientCredentialsGrant(otherConfig, {});
+    await assert.rejects(
+      client.genericGrantRequest(config, exchange, {
+        subject_token: foreign.access_token,
+        subject_token_type: accessTokenType,
+      }),
+      (e) => e.error === 'invalid_request' && e.status === 400,
+    );
+  });
+}

@@ -538,3 +538,61 @@ def test_rsa_and_ps256_keys_that_cannot_be_registered(why):
     )
     assert response.status_code == 422, (why, response.text)
     assert response.json()["error"] == "validation_failed", why
+
+
+def test_token_exchange_act_checked_with_pyjwt():
+    """RFC 8693: an agent exchanges an org's token; PyJWT verifies the result
+    against the JWKS and finds the agent in `act`, the org as the subject."""
+    subject_client = create_client(["invoices:read"], kind="org")
+    agent = requests.post(
+        f"{ENDPOINT}/admin/clients",
+        json={
+            "name": "python agent",
+            "kind": "service",
+            "scopes": ["invoices:read"],
+            "audiences": [API_AUDIENCE],
+            "token_exchange": {"subjects": ["org:org_py"]},
+        },
+        headers={"Authorization": f"Bearer {admin_token()}"},
+        timeout=10,
+    )
+    assert agent.status_code == 201, agent.text
+    agent = agent.json()
+    token_endpoint = metadata()["token_endpoint"]
+    subject = requests.post(
+        token_endpoint,
+        data={"grant_type": "client_credentials"},
+        auth=(subject_client["client_id"], subject_client["client_secret"]),
+        timeout=10,
+    ).json()["access_token"]
+    response = requests.post(
+        token_endpoint,
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": subject,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        },
+        auth=(agent["client_id"], agent["client_secret"]),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
+    assert "refresh_token" not in body
+    signing_key = jwt.PyJWKClient(metadata()["jwks_uri"]).get_signing_key_from_jwt(
+        body["access_token"]
+    )
+    claims = jwt.decode(
+        body["access_token"],
+        signing_key.key,
+        algorithms=["ES256"],
+        audience=API_AUDIENCE,
+        issuer=ENDPOINT,
+        options={"require": ["exp", "iat", "jti", "sub"]},
+    )
+    assert claims["sub"] == subject_client["client_id"]
+    assert claims["oid"] == "org_py"
+    assert claims["client_id"] == agent["client_id"]
+    assert claims["act"] == {"sub": agent["client_id"], "client_id": agent["client_id"]}
+    subject_claims = jwt.decode(subject, options={"verify_signature": False})
+    assert claims["exp"] <= subject_claims["exp"]

@@ -123,6 +123,24 @@ pub(crate) enum AuditEvent {
         /// The grant and user, for a user-level client's token.
         grant: Option<(String, UserId)>,
     },
+    /// A token minted by token exchange (RFC 8693): always recorded, in
+    /// every token-audit mode (it says who acts for whom).
+    TokenExchanged {
+        /// The actor.
+        client_id: ClientId,
+        jti: String,
+        /// The subject the token speaks for.
+        sub: String,
+        /// The subject token's `jti` and client.
+        subject_jti: String,
+        subject_client_id: ClientId,
+        /// The actors, the current (outermost) first.
+        chain: Vec<String>,
+        scope: ScopeSet,
+        aud: Audience,
+        exp: u64,
+        kid: String,
+    },
     AuthFailed {
         client_id: Option<ClientId>,
         reason: AuthFailure,
@@ -198,6 +216,12 @@ pub(crate) enum AuditEvent {
         client_id: ClientId,
         jti: String,
     },
+    /// Tokens exchanged (RFC 8693) from a revoked token, grant, client or
+    /// key, revoked with it: how many, and the first of their `jti`s.
+    ExchangedTokensRevoked {
+        count: usize,
+        jtis: Vec<String>,
+    },
     GrantCreated {
         client_id: ClientId,
         grant_id: String,
@@ -269,6 +293,27 @@ impl AuditEvent {
                 }
                 record("token.issued", Some(client_id), None, detail)
             }
+            AuditEvent::TokenExchanged {
+                client_id,
+                jti,
+                sub,
+                subject_jti,
+                subject_client_id,
+                chain,
+                scope,
+                aud,
+                exp,
+                kid,
+            } => record(
+                "token.exchanged",
+                Some(client_id),
+                None,
+                json!({
+                    "jti": jti, "sub": sub, "subject_jti": subject_jti,
+                    "subject_client_id": subject_client_id, "act_chain": chain,
+                    "scope": scope.to_string(), "aud": aud, "exp": exp, "kid": kid,
+                }),
+            ),
             AuditEvent::AuthFailed {
                 client_id,
                 reason,
@@ -406,6 +451,12 @@ impl AuditEvent {
                 None,
                 Some(actor),
                 json!({"kid": kid, "replacement": replacement}),
+            ),
+            AuditEvent::ExchangedTokensRevoked { count, jtis } => record(
+                "token.exchanged_revoked",
+                None,
+                None,
+                json!({"count": count, "jtis": jtis}),
             ),
             AuditEvent::TokenRevoked { client_id, jti } => record(
                 "token.revoked",
@@ -610,6 +661,21 @@ impl AuditSink {
                 tracing::warn!(dropped, "audit queue full: events dropped");
             }
         }
+    }
+
+    /// Records that `tokens`, exchanged from something just revoked, were
+    /// revoked with it (nothing when there are none); names at most 100.
+    pub(crate) fn exchanged_revoked(&self, tokens: &[m2m_core::RevokedToken], at: u64) {
+        if tokens.is_empty() {
+            return;
+        }
+        self.record(
+            at,
+            AuditEvent::ExchangedTokensRevoked {
+                count: tokens.len(),
+                jtis: tokens.iter().take(100).map(|t| t.jti.clone()).collect(),
+            },
+        );
     }
 
     /// Waits until every event queued before this call is in the store,

@@ -434,6 +434,7 @@ impl DynamicRegistration {
             token_endpoint_auth_method: method,
             client_keys: None,
             dpop_bound_access_tokens: metadata.dpop_bound_access_tokens.unwrap_or(false),
+            token_exchange: None,
             metadata: serde_json::json!({ "registration": REGISTRATION_MARK }),
             enabled: true,
             created_at: now,

@@ -29,8 +29,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use m2m_core::{
-    Algorithm, ClientId, JwkSet, KeyRing, KeySchedule, RevokedKey, RingEntry, RotationPolicy,
-    SigningKey,
+    Algorithm, ClientId, JwkSet, KeyRing, KeySchedule, Revocation, RevokedKey, RingEntry,
+    RotationPolicy, SigningKey,
 };
 use m2m_guard::InProcessKeys;
 use tokio::sync::{Mutex, watch};
@@ -39,7 +39,7 @@ use super::audit::{AuditEvent, AuditSink};
 use super::keycrypt::KeyCrypt;
 use super::revocation::RevocationState;
 use crate::IssuerError;
-use crate::store::{Store, StoredKey};
+use crate::store::{ExchangedFrom, Store, StoredKey};
 
 /// One consistent view of the ring.
 pub(crate) struct KeySnapshot {
@@ -412,6 +412,15 @@ impl KeyManager {
             {
                 self.install(KeySnapshot { ring, stored }, now);
                 self.revocations.apply(&revoked.clone().into());
+                // Tokens exchanged (RFC 8693) from the key's tokens were
+                // signed by other keys: revoke them one by one, transitively.
+                let exchanged = store
+                    .revoke_exchanged(ExchangedFrom::Key(kid), 0, now)
+                    .await?;
+                self.audit.exchanged_revoked(&exchanged, now);
+                for token in exchanged {
+                    self.revocations.apply(&Revocation::Token(token));
+                }
                 tracing::warn!(kid, ?replacement, "signing key revoked");
                 self.audit.record(
                     now,

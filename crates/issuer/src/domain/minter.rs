@@ -20,8 +20,8 @@
 use std::sync::Arc;
 
 use m2m_core::{
-    AccessTokenClaims, Audience, ClientKind, Confirmation, DEFAULT_MAX_TOKEN_LEN, MAX_ID_LEN,
-    OrgId, ScopeSet, UserId,
+    AccessTokenClaims, Actor, Audience, ClientKind, Confirmation, DEFAULT_MAX_TOKEN_LEN,
+    MAX_ID_LEN, OrgId, ScopeSet, UserId,
 };
 
 use super::error::{GrantError, Internal};
@@ -77,7 +77,16 @@ impl Minter {
         client: &ClientRecord,
         requested: &[&str],
     ) -> Result<Audience, GrantError> {
-        let allowed = self.allowed_audiences(client);
+        Self::audience_within(self.allowed_audiences(client), requested)
+    }
+
+    /// The `aud` of a token allowed `allowed` and asking for `requested`:
+    /// all of `allowed` when nothing is asked, else what is asked if every
+    /// one is allowed, else `invalid_target`.
+    pub(crate) fn audience_within(
+        allowed: &[String],
+        requested: &[&str],
+    ) -> Result<Audience, GrantError> {
         if requested.is_empty() {
             return Ok(Audience::from_list(allowed.to_vec()));
         }
@@ -164,25 +173,69 @@ impl Minter {
         let jti = m2m_core::random_id("")?;
         let mut claims = self.claims(client, subject, scope, aud, jti, now);
         claims.cnf = jkt.map(Confirmation::jkt);
+        let minted = self.sign(claims, now);
+        if let Err(Internal(IssuerError::TokenTooLarge { len })) = &minted {
+            // check_fits makes this impossible for registered clients.
+            tracing::error!(
+                client_id = %client.client_id,
+                len,
+                "a token exceeded the verifiers' size limit; refusing to issue it"
+            );
+        }
+        minted
+    }
+
+    /// Signs `claims` with the ring's signing key at `now`, refusing a token
+    /// over the verifiers' size limit (`IssuerError::TokenTooLarge`): never
+    /// hand out a token that verifiers would refuse.
+    pub(crate) fn sign(&self, claims: AccessTokenClaims, now: u64) -> Result<Minted, Internal> {
         let snapshot = self.keys.snapshot();
         let key = snapshot
             .signing_key(now)
             .ok_or(Internal(IssuerError::NoSigningKey))?;
         let token = m2m_core::sign(key, &claims)?;
         if token.len() > DEFAULT_MAX_TOKEN_LEN {
-            // check_fits makes this impossible for registered clients; never
-            // hand out a token that verifiers would refuse.
-            tracing::error!(
-                client_id = %client.client_id,
-                len = token.len(),
-                "a token exceeded the verifiers' size limit; refusing to issue it"
-            );
             return Err(Internal(IssuerError::TokenTooLarge { len: token.len() }));
         }
         Ok(Minted {
             token,
             kid: key.kid().to_owned(),
             claims,
+        })
+    }
+
+    /// The claims of a token that `actor` gets by exchanging the token with
+    /// `subject`'s claims (RFC 8693): the subject's `sub`, `uid` and `oid`,
+    /// the actor's `client_id`, `act` naming the actor with the subject's
+    /// own `act` nested inside, `exp` no later than the subject's.
+    pub(crate) fn exchanged_claims(
+        &self,
+        actor: &ClientRecord,
+        subject: &AccessTokenClaims,
+        scope: ScopeSet,
+        aud: Audience,
+        jkt: Option<&str>,
+        now: u64,
+    ) -> Result<AccessTokenClaims, Internal> {
+        let mut act = Actor::client(actor.client_id.as_str());
+        if let Some(previous) = &subject.act {
+            act = act.acting_after(previous.clone());
+        }
+        Ok(AccessTokenClaims {
+            iss: self.issuer_url.clone(),
+            sub: subject.sub.clone(),
+            client_id: actor.client_id.clone(),
+            aud,
+            exp: subject.exp.min(now + actor.token_ttl.seconds()),
+            nbf: Some(now),
+            iat: now,
+            jti: m2m_core::random_id("")?,
+            scope,
+            oid: subject.oid.clone(),
+            uid: subject.uid.clone(),
+            cnf: jkt.map(Confirmation::jkt),
+            act: Some(act),
+            may_act: None,
         })
     }
 

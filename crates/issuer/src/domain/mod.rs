@@ -10,6 +10,7 @@
 //! | [`minter::Minter`] | what a token says (audience, scope, claims), the signing key, the size bound |
 //! | [`dpop::DpopBinding`] | DPoP at the token endpoint (RFC 9449): the proof, its `jti` used once across replicas, which key a token is bound to, nonces |
 //! | [`token::TokenEndpoint`] | `POST /oauth/token`: authentication, grant, minting, audit, for every grant |
+//! | [`exchange::TokenExchange`] | the token-exchange grant (RFC 8693): the actor's policy, the subject and actor tokens, `act` chains, scope and audience, the record that makes revocation follow the chain |
 //! | [`grants::Grants`] | user-level clients: authorization and consent, codes, refresh rotation |
 //! | [`client_metadata::ClientMetadataDocuments`] | clients whose `client_id` is a metadata-document URL: SSRF-safe fetch, checks, cache, registration through the registry |
 //! | [`own_tokens::OwnTokens`] | judging this issuer's tokens: introspection, RFC 7009 revocation, the admin API's store check |
@@ -25,7 +26,8 @@
 //! | [`outbound`] | the one https fetcher builder for what the issuer reads from other hosts (metadata documents, `jwks_uri`, federated issuers) |
 //! | [`error`] | the typed errors every unit returns |
 //!
-//! Dependencies run one way: `dynamic_registration` → `registry`; `token` → `dpop`; `token` → `grants` →
+//! Dependencies run one way: `dynamic_registration` → `registry`; `token` → `dpop`;
+//! `token` → `exchange` → `own_tokens`; `token` → `grants` →
 //! `client_metadata` → `registry` → `minter` →
 //! `keys` → `revocation` → `cache`; `own_tokens` and `follower` sit on top;
 //! all of them → `crate::store` → `m2m-core`.
@@ -37,6 +39,7 @@ pub(crate) mod client_metadata;
 pub(crate) mod dpop;
 pub(crate) mod dynamic_registration;
 pub(crate) mod error;
+pub(crate) mod exchange;
 pub(crate) mod federation;
 pub(crate) mod feed;
 pub(crate) mod follower;

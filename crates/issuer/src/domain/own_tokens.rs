@@ -78,7 +78,7 @@ impl OwnTokens {
     }
 
     /// The claims of `token` if it is one of this issuer's and active.
-    async fn active(&self, token: &str) -> Result<Option<AccessTokenClaims>, Internal> {
+    pub(crate) async fn active(&self, token: &str) -> Result<Option<AccessTokenClaims>, Internal> {
         let Ok(auth) = self.verifier.check_token(token) else {
             return Ok(None);
         };

@@ -25,7 +25,10 @@ use m2m_core::{
 use serde::Deserialize;
 
 use super::error::{Internal, RegistryError};
-use crate::store::{ClientKeys, ClientRecord, SecretRecord, TokenEndpointAuthMethod};
+use crate::store::{
+    ClientKeys, ClientRecord, ExchangeSubject, SecretRecord, TokenEndpointAuthMethod,
+    TokenExchangePolicy,
+};
 
 const MAX_NAME: usize = 200;
 const MAX_SCOPES: usize = 100;
@@ -70,6 +73,8 @@ pub(crate) struct NewClient {
     #[serde(default)]
     dpop_bound_access_tokens: bool,
     #[serde(default)]
+    token_exchange: Option<TokenExchangePolicy>,
+    #[serde(default)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -96,10 +101,70 @@ pub(crate) struct ClientChanges {
     jwks_uri: Option<String>,
     #[serde(default)]
     dpop_bound_access_tokens: Option<bool>,
+    /// `null` removes the policy.
+    #[serde(default, deserialize_with = "present")]
+    token_exchange: Option<Option<TokenExchangePolicy>>,
     #[serde(default)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
     pub(crate) enabled: Option<bool>,
+}
+
+/// A member that may be `null`: absent is `None`, `null` is `Some(None)`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Most entries of `token_exchange.subjects`.
+const MAX_EXCHANGE_SUBJECTS: usize = 100;
+
+/// Checks a token-exchange policy: 1 to 100 subjects, each a valid client
+/// or org id; audiences as a client's; `max_depth` 1 to
+/// [`m2m_core::MAX_DELEGATION_DEPTH`].
+fn check_token_exchange(
+    policy: Option<TokenExchangePolicy>,
+) -> Result<Option<TokenExchangePolicy>, RegistryError> {
+    let Some(mut policy) = policy else {
+        return Ok(None);
+    };
+    if policy.subjects.is_empty() || policy.subjects.len() > MAX_EXCHANGE_SUBJECTS {
+        return Err(RegistryError::invalid(format!(
+            "token_exchange.subjects must have 1 to {MAX_EXCHANGE_SUBJECTS} entries"
+        )));
+    }
+    for subject in &policy.subjects {
+        let (what, id) = match subject {
+            ExchangeSubject::Client(id) => ("a client id", id.as_str()),
+            ExchangeSubject::Org(org) => ("an org id", org.as_str()),
+        };
+        validate_id(id).map_err(|e| {
+            RegistryError::invalid(format!(
+                "token_exchange.subjects: {id:?} is not {what}: {e}"
+            ))
+        })?;
+    }
+    policy.subjects.dedup();
+    if let Some(audiences) = &policy.audiences {
+        if audiences.is_empty() {
+            return Err(RegistryError::invalid(
+                "token_exchange.audiences must not be empty: omit it for the client's own",
+            ));
+        }
+        policy.audiences = Some(check_audiences(audiences)?);
+    }
+    if let Some(depth) = policy.max_depth
+        && (depth == 0 || usize::from(depth) > m2m_core::MAX_DELEGATION_DEPTH)
+    {
+        return Err(RegistryError::invalid(format!(
+            "token_exchange.max_depth must be 1 to {}",
+            m2m_core::MAX_DELEGATION_DEPTH
+        )));
+    }
+    Ok(Some(policy))
 }
 
 pub(crate) fn check_name(name: &str) -> Result<String, RegistryError> {
@@ -386,6 +451,12 @@ pub(crate) fn check_binding(client: &ClientRecord) -> Result<(), RegistryError> 
             "token_endpoint_auth_method none (a public client) is for clients of kind user only",
         ));
     }
+    if client.token_exchange.is_some() && client.token_endpoint_auth_method.is_public() {
+        return Err(RegistryError::invalid(
+            "a public client (token_endpoint_auth_method none) cannot have a token_exchange \
+             policy: an actor must authenticate",
+        ));
+    }
     check_keys_fit_method(client)
 }
 
@@ -411,6 +482,7 @@ impl NewClient {
             )?,
             client_keys: check_client_keys(self.jwks.as_ref(), self.jwks_uri.as_deref())?,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            token_exchange: check_token_exchange(self.token_exchange)?,
             metadata: check_metadata(self.metadata.unwrap_or_default())?,
             enabled: true,
             created_at: now,
@@ -469,6 +541,10 @@ impl ClientChanges {
             client.dpop_bound_access_tokens = bound;
             changed.push("dpop_bound_access_tokens");
         }
+        if let Some(policy) = self.token_exchange {
+            client.token_exchange = check_token_exchange(policy)?;
+            changed.push("token_exchange");
+        }
         if let Some(metadata) = self.metadata {
             client.metadata = check_metadata(metadata)?;
             changed.push("metadata");
@@ -487,8 +563,9 @@ impl ClientChanges {
 /// revocation: it was disabled, its scopes or audiences narrowed
 /// (removing `m2m:admin` included), or it now requires DPoP
 /// (`dpop_bound_access_tokens` turned on: its Bearer tokens must not
-/// outlive the requirement). Tokens minted before hold the old grants, so
-/// they must go.
+/// outlive the requirement), or its token-exchange policy narrowed (a
+/// subject or audience removed, a lower `max_depth`, the policy removed).
+/// Tokens minted before hold the old grants, so they must go.
 pub(crate) fn narrows(old: &ClientRecord, new: &ClientRecord) -> bool {
     let disabled = old.enabled && !new.enabled;
     let fewer_scopes = !old.scopes.is_subset(&new.scopes);
@@ -497,7 +574,24 @@ pub(crate) fn narrows(old: &ClientRecord, new: &ClientRecord) -> bool {
     let fewer_audiences = old.audiences.is_empty() != new.audiences.is_empty()
         || old.audiences.iter().any(|a| !new.audiences.contains(a));
     let now_bound = !old.dpop_bound_access_tokens && new.dpop_bound_access_tokens;
-    disabled || fewer_scopes || fewer_audiences || now_bound
+    disabled || fewer_scopes || fewer_audiences || now_bound || exchange_narrows(old, new)
+}
+
+fn exchange_narrows(old: &ClientRecord, new: &ClientRecord) -> bool {
+    let Some(old) = &old.token_exchange else {
+        return false;
+    };
+    let Some(new) = &new.token_exchange else {
+        return true;
+    };
+    let fewer_audiences = match (&old.audiences, &new.audiences) {
+        (_, None) => old.audiences.is_some(),
+        (None, Some(_)) => true,
+        (Some(old), Some(new)) => old.iter().any(|a| !new.contains(a)),
+    };
+    old.subjects.iter().any(|s| !new.subjects.contains(s))
+        || fewer_audiences
+        || new.max_depth() < old.max_depth()
 }
 
 /// A new secret and its stored form.
@@ -537,6 +631,7 @@ mod tests {
             token_endpoint_auth_method: TokenEndpointAuthMethod::default(),
             client_keys: None,
             dpop_bound_access_tokens: false,
+            token_exchange: None,
             metadata: serde_json::json!({}),
             enabled: true,
             created_at: 0,

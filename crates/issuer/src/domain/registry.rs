@@ -15,6 +15,7 @@
 //! | disable, delete, narrow `scopes` or `audiences` (removing `m2m:admin` included) | the client's tokens with `iat <= now + cache window` |
 //! | revoke a grant (admin, a reused code or refresh token, RFC 7009 on a refresh token) | the grant's refresh tokens and its access tokens with `exp >= now - leeway` |
 //! | revoke an access token (RFC 7009) | that token |
+//! | any of the above | every token exchanged (RFC 8693) from a token it revokes, transitively: its children, their children, ... |
 //! | remove a secret | nothing: the secret stops authenticating (other replicas: within the cache window) |
 //! | remove a federated credential | nothing: its issuer's tokens stop authenticating the client at once (entries are read from the store at each use) |
 //!
@@ -38,7 +39,7 @@ use super::federation::{self, NewFederatedCredential};
 use super::minter::Minter;
 use super::registration::{self, ClientChanges, NewClient};
 use super::revocation::RevocationState;
-use crate::store::{AddFederatedCredential, FederatedCredentialRecord};
+use crate::store::{AddFederatedCredential, ExchangedFrom, FederatedCredentialRecord};
 use crate::store::{
     AddSecret, AuditFilter, AuditRecord, ClientFilter, ClientKeys, ClientRecord, GrantRecord,
     GrantRevocation, Page, SecretRecord, Store, TokenEndpointAuthMethod,
@@ -168,6 +169,7 @@ impl Registry {
             token_endpoint_auth_method: TokenEndpointAuthMethod::default(),
             client_keys: None,
             dpop_bound_access_tokens: false,
+            token_exchange: None,
             metadata: serde_json::json!({}),
             enabled: true,
             created_at: now,
@@ -318,6 +320,7 @@ impl Registry {
         self.cache.invalidate(client_id);
         let revoked_at = revocation.as_ref().map(|r| r.revoked_at);
         if let Some(revocation) = revocation {
+            self.revoke_exchanged_from_client(&revocation, now).await?;
             self.revocations.apply(&Revocation::Client(revocation));
         }
         self.audit.record(
@@ -409,6 +412,7 @@ impl Registry {
         self.cache.invalidate(&client_id);
         let revoked_at = revocation.as_ref().map(|r| r.revoked_at);
         if let Some(revocation) = revocation {
+            self.revoke_exchanged_from_client(&revocation, now).await?;
             self.revocations.apply(&Revocation::Client(revocation));
         }
         self.audit.record(
@@ -435,6 +439,7 @@ impl Registry {
         }
         self.cache.invalidate(client_id);
         let revoked_at = revocation.revoked_at;
+        self.revoke_exchanged_from_client(&revocation, now).await?;
         self.revocations.apply(&Revocation::Client(revocation));
         self.audit.record(
             now,
@@ -748,9 +753,12 @@ impl Registry {
         let Some(tokens) = self.store.revoke_grant(&revocation).await? else {
             return Ok(false);
         };
+        let jtis: Vec<String> = tokens.iter().map(|t| t.jti.clone()).collect();
         for token in tokens {
             self.revocations.apply(&Revocation::Token(token));
         }
+        self.revoke_exchanged(ExchangedFrom::Tokens(&jtis), now)
+            .await?;
         self.audit.record(
             now,
             AuditEvent::GrantRevoked {
@@ -795,11 +803,14 @@ impl Registry {
             jti: claims.jti.clone(),
             exp: claims.exp,
         };
-        if self
+        let revoked = self
             .store
             .revoke_token(&token, &claims.client_id, now)
-            .await?
-        {
+            .await?;
+        // Even if it was revoked before: the walk is idempotent.
+        self.revoke_exchanged(ExchangedFrom::Tokens(std::slice::from_ref(&token.jti)), now)
+            .await?;
+        if revoked {
             self.revocations.apply(&Revocation::Token(token));
             self.audit.record(
                 now,
@@ -810,6 +821,34 @@ impl Registry {
             );
         }
         Ok(())
+    }
+
+    /// Revokes every token exchanged from `from`, transitively, that a
+    /// verifier could still accept: in the store (and so the feed and other
+    /// replicas) and in process.
+    async fn revoke_exchanged(&self, from: ExchangedFrom<'_>, now: u64) -> Result<(), Internal> {
+        let live_after = now.saturating_sub(self.leeway);
+        let tokens = self.store.revoke_exchanged(from, live_after, now).await?;
+        self.audit.exchanged_revoked(&tokens, now);
+        for token in tokens {
+            self.revocations.apply(&Revocation::Token(token));
+        }
+        Ok(())
+    }
+
+    /// Revokes the tokens exchanged from the tokens a client revocation
+    /// covers, transitively: revoking a subject's client, or an
+    /// intermediate actor, revokes what was exchanged from their tokens.
+    async fn revoke_exchanged_from_client(
+        &self,
+        revocation: &RevokedClient,
+        now: u64,
+    ) -> Result<(), Internal> {
+        let from = ExchangedFrom::Client {
+            client_id: &revocation.client_id,
+            issued_before: revocation.revoked_at,
+        };
+        self.revoke_exchanged(from, now).await
     }
 
     /// Audit events, newest first, after flushing this node's queue.

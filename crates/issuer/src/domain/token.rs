@@ -19,6 +19,7 @@ use super::audit::{AuditEvent, AuditSink, Endpoint};
 use super::client_auth::{ClientAuth, Credentials};
 use super::dpop::{DpopBinding, DpopRequest};
 use super::error::GrantError;
+use super::exchange::{ACCESS_TOKEN_TYPE, Exchanged, TOKEN_EXCHANGE_GRANT, TokenExchange};
 use super::grants::{CodeExchange, Grants};
 use super::minter::{Minted, Minter, Subject};
 
@@ -39,6 +40,12 @@ pub(crate) struct TokenRequest<'a> {
     pub(crate) refresh_token: Option<&'a str>,
     /// The JWT-bearer grant's `assertion`.
     pub(crate) assertion: Option<&'a str>,
+    /// The token-exchange grant's parameters (RFC 8693 §2.1).
+    pub(crate) subject_token: Option<&'a str>,
+    pub(crate) subject_token_type: Option<&'a str>,
+    pub(crate) actor_token: Option<&'a str>,
+    pub(crate) actor_token_type: Option<&'a str>,
+    pub(crate) requested_token_type: Option<&'a str>,
 }
 
 /// A token response.
@@ -50,6 +57,8 @@ pub(crate) struct Issued {
     pub(crate) refresh_token: Option<String>,
     /// The access token is DPoP-bound (`token_type: DPoP`).
     pub(crate) dpop_bound: bool,
+    /// RFC 8693 §2.2.1 `issued_token_type`, for a token exchange.
+    pub(crate) issued_token_type: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -59,22 +68,36 @@ pub(crate) struct TokenEndpoint {
     grants: Arc<Grants>,
     audit: Arc<AuditSink>,
     dpop: Arc<DpopBinding>,
+    exchange: TokenExchange,
+}
+
+/// What [`TokenEndpoint::new`] is built from.
+pub(crate) struct TokenEndpointParts {
+    pub(crate) client_auth: Arc<ClientAuth>,
+    pub(crate) minter: Arc<Minter>,
+    pub(crate) grants: Arc<Grants>,
+    pub(crate) audit: Arc<AuditSink>,
+    pub(crate) dpop: Arc<DpopBinding>,
+    pub(crate) exchange: TokenExchange,
 }
 
 impl TokenEndpoint {
-    pub(crate) fn new(
-        client_auth: Arc<ClientAuth>,
-        minter: Arc<Minter>,
-        grants: Arc<Grants>,
-        audit: Arc<AuditSink>,
-        dpop: Arc<DpopBinding>,
-    ) -> Self {
+    pub(crate) fn new(parts: TokenEndpointParts) -> Self {
+        let TokenEndpointParts {
+            client_auth,
+            minter,
+            grants,
+            audit,
+            dpop,
+            exchange,
+        } = parts;
         TokenEndpoint {
             client_auth,
             minter,
             grants,
             audit,
             dpop,
+            exchange,
         }
     }
 
@@ -129,6 +152,10 @@ impl TokenEndpoint {
         let jkt = self.dpop.bind(client, proof, now).await?;
         let jkt = jkt.as_deref();
         let (minted, refresh) = match request.grant_type {
+            TOKEN_EXCHANGE_GRANT => {
+                let exchanged = self.exchange.exchange(client, request, jkt, now).await?;
+                return Ok(self.exchanged(exchanged, now));
+            }
             JWT_BEARER_GRANT => {
                 if !client.kind.uses_client_credentials() {
                     return Err(GrantError::UnauthorizedClient(
@@ -199,8 +226,9 @@ impl TokenEndpoint {
             }
             _ => {
                 return Err(GrantError::UnsupportedGrantType(
-                    "grant_type must be client_credentials, authorization_code, refresh_token or \
-                     urn:ietf:params:oauth:grant-type:jwt-bearer",
+                    "grant_type must be client_credentials, authorization_code, refresh_token, \
+                     urn:ietf:params:oauth:grant-type:jwt-bearer or \
+                     urn:ietf:params:oauth:grant-type:token-exchange",
                 ));
             }
         };
@@ -232,6 +260,45 @@ impl TokenEndpoint {
             scope,
             refresh_token: refresh.map(|(token, _)| token),
             dpop_bound: jkt.is_some(),
+            issued_token_type: None,
         })
+    }
+
+    /// The response and audit event of a token exchange.
+    fn exchanged(&self, exchanged: Exchanged, now: u64) -> Issued {
+        let Exchanged {
+            minted: Minted { token, claims, kid },
+            subject_jti,
+            subject_client_id,
+        } = exchanged;
+        let issued = Issued {
+            access_token: token,
+            expires_in: claims.exp.saturating_sub(now),
+            scope: claims.scope.clone(),
+            refresh_token: None,
+            dpop_bound: claims.cnf.is_some(),
+            issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        };
+        let chain = claims
+            .act
+            .as_ref()
+            .map(|act| act.chain().map(|a| a.sub.clone()).collect())
+            .unwrap_or_default();
+        self.audit.record(
+            now,
+            AuditEvent::TokenExchanged {
+                client_id: claims.client_id,
+                jti: claims.jti,
+                sub: claims.sub,
+                subject_jti,
+                subject_client_id,
+                chain,
+                scope: claims.scope,
+                aud: claims.aud,
+                exp: claims.exp,
+                kid,
+            },
+        );
+        issued
     }
 }

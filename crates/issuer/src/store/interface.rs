@@ -12,6 +12,7 @@ use super::records::{
     ClientRecord, ConsumeCode, GrantRecord, GrantRevocation, Page, RefreshTokenRecord,
     RevocationPage, RotateRefresh, SecretRecord, StoredKey, TokenMinute,
 };
+use super::records::{ExchangedFrom, ExchangedTokenRecord};
 
 /// Where the issuer keeps clients, secret hashes, signing keys, revocations
 /// and audit events.
@@ -190,6 +191,39 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
         &self,
         revocation: &GrantRevocation<'_>,
     ) -> StoreResult<Option<Vec<RevokedToken>>>;
+
+    // ---- token exchange ----
+
+    /// Remembers a token about to be minted by token exchange (RFC 8693)
+    /// and the token it comes from (`parent`, whose claims are given; its
+    /// key is `record.parent_kid`), unless a logged revocation covers the
+    /// parent (its jti, its client, its key): then it stores nothing
+    /// and returns `false`. The check and the insert are one step ordered
+    /// with [`Store::revoke_exchanged`] (both hold the revocation log's
+    /// head): a parent revoked concurrently is either seen here, or its
+    /// revocation sees this record. A record with the same `jti` is a
+    /// [`StoreError::Conflict`](super::StoreError::Conflict).
+    async fn record_exchanged_token(
+        &self,
+        record: &ExchangedTokenRecord,
+        parent: &AccessTokenClaims,
+    ) -> StoreResult<bool>;
+
+    /// Revokes, in one transaction, every exchanged token descending from
+    /// `from` (its children, their children, and so on) whose `exp` is at or
+    /// after `live_after`: each enters the revocation log once, as a token
+    /// of its own client revoked at `at`. Returns the tokens covered (the
+    /// issuer tells in-process guards about them).
+    async fn revoke_exchanged(
+        &self,
+        from: ExchangedFrom<'_>,
+        live_after: u64,
+        at: u64,
+    ) -> StoreResult<Vec<RevokedToken>>;
+
+    /// Drops exchanged-token records whose `exp` is before `before`.
+    /// Returns how many.
+    async fn purge_exchanged_tokens(&self, before: u64) -> StoreResult<u64>;
 
     // ---- client assertions ----
 

@@ -24,6 +24,7 @@ use super::{
     LoggedRevocation, Page, RefreshTokenRecord, RevocationPage, RotateRefresh, SecretRecord, Store,
     StoreError, StoreResult, StoredKey, TokenMinute,
 };
+use super::{ExchangedFrom, ExchangedTokenRecord};
 
 struct ClientEntry {
     client: ClientRecord,
@@ -108,6 +109,8 @@ pub struct MemoryStore {
     audit: Mutex<AuditLog>,
     /// `(issuer, jti)` → until when it is refused.
     assertion_ids: DashMap<(String, String), u64>,
+    /// Tokens minted by token exchange, by `jti`.
+    exchanged: Mutex<HashMap<String, ExchangedTokenRecord>>,
 }
 
 impl MemoryStore {
@@ -611,6 +614,76 @@ impl Store for MemoryStore {
                 Ok(true)
             }
         }
+    }
+
+    async fn record_exchanged_token(
+        &self,
+        record: &ExchangedTokenRecord,
+        parent: &AccessTokenClaims,
+    ) -> StoreResult<bool> {
+        // The exchanged map's lock, then the log's: one order everywhere.
+        let mut exchanged = lock(&self.exchanged);
+        if lock(&self.revocations)
+            .index
+            .covers(parent, Some(&record.parent_kid))
+        {
+            return Ok(false);
+        }
+        if exchanged.contains_key(&record.jti) {
+            return Err(StoreError::Conflict(format!(
+                "exchanged token {} exists",
+                record.jti
+            )));
+        }
+        exchanged.insert(record.jti.clone(), record.clone());
+        Ok(true)
+    }
+
+    async fn revoke_exchanged(
+        &self,
+        from: ExchangedFrom<'_>,
+        live_after: u64,
+        _at: u64,
+    ) -> StoreResult<Vec<RevokedToken>> {
+        // The exchanged map's lock, then the log's: one order everywhere.
+        let exchanged = lock(&self.exchanged);
+        let mut frontier: Vec<&ExchangedTokenRecord> = exchanged
+            .values()
+            .filter(|e| match from {
+                ExchangedFrom::Tokens(jtis) => jtis.contains(&e.parent_jti),
+                ExchangedFrom::Client {
+                    client_id,
+                    issued_before,
+                } => &e.parent_client_id == client_id && e.parent_iat <= issued_before,
+                ExchangedFrom::Key(kid) => e.parent_kid == kid,
+            })
+            .collect();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut covered = Vec::new();
+        while let Some(record) = frontier.pop() {
+            if !seen.insert(record.jti.as_str()) {
+                continue;
+            }
+            if record.exp >= live_after {
+                covered.push(RevokedToken {
+                    jti: record.jti.clone(),
+                    exp: record.exp,
+                });
+            }
+            frontier.extend(exchanged.values().filter(|e| e.parent_jti == record.jti));
+        }
+        let mut log = lock(&self.revocations);
+        for token in &covered {
+            log.append_token(token);
+        }
+        Ok(covered)
+    }
+
+    async fn purge_exchanged_tokens(&self, before: u64) -> StoreResult<u64> {
+        let mut exchanged = lock(&self.exchanged);
+        let count = exchanged.len();
+        exchanged.retain(|_, e| e.exp >= before);
+        Ok(count.saturating_sub(exchanged.len()) as u64)
     }
 
     async fn purge_assertion_ids(&self, before: u64) -> StoreResult<u64> {

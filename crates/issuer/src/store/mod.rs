@@ -42,3 +42,4 @@ pub use records::{
     ConsumeCode, GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord,
     RevocationPage, RotateRefresh, SecretRecord, StoredKey, TokenEndpointAuthMethod, TokenMinute,
 };
+pub use records::{ExchangeSubject, ExchangedFrom, ExchangedTokenRecord, TokenExchangePolicy};

@@ -36,6 +36,9 @@ pub struct ClientRecord {
     /// RFC 9449 §5.2 `dpop_bound_access_tokens`: the client's every token
     /// request must carry a DPoP proof (its access tokens are always bound).
     pub dpop_bound_access_tokens: bool,
+    /// Token exchange (RFC 8693): whom the client may act for; `None`: it
+    /// may not exchange tokens.
+    pub token_exchange: Option<TokenExchangePolicy>,
     /// Free-form JSON object kept for the caller.
     pub metadata: serde_json::Value,
     /// A disabled client can get no token.
@@ -533,4 +536,114 @@ pub enum AddFederatedCredential {
     LimitReached,
     /// No such client; nothing was stored.
     NoSuchClient,
+}
+
+/// Whom a token-exchange actor may act for: one entry of a client's
+/// `token_exchange.subjects` (written `m2m_...` or `org:<org_id>`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum ExchangeSubject {
+    /// Tokens whose `client_id` is this client (its user-level grants' too).
+    Client(ClientId),
+    /// Tokens whose `oid` is this organization.
+    Org(OrgId),
+}
+
+impl ExchangeSubject {
+    /// Whether a token with this `client_id` and `oid` is of this subject.
+    pub fn matches(&self, client_id: &ClientId, oid: Option<&OrgId>) -> bool {
+        match self {
+            ExchangeSubject::Client(id) => id == client_id,
+            ExchangeSubject::Org(org) => oid == Some(org),
+        }
+    }
+}
+
+impl From<ExchangeSubject> for String {
+    fn from(subject: ExchangeSubject) -> String {
+        match subject {
+            ExchangeSubject::Client(id) => id.to_string(),
+            ExchangeSubject::Org(org) => format!("org:{org}"),
+        }
+    }
+}
+
+impl TryFrom<String> for ExchangeSubject {
+    type Error = String;
+
+    /// Reads `org:<org_id>` or a client id; the issuer checks their form.
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.strip_prefix("org:") {
+            Some("") => Err("an org subject needs an org id after `org:`".to_owned()),
+            Some(org) => Ok(ExchangeSubject::Org(OrgId::new(org))),
+            None if value.is_empty() => Err("a subject must not be empty".to_owned()),
+            None => Ok(ExchangeSubject::Client(ClientId::new(value))),
+        }
+    }
+}
+
+/// A client's token-exchange policy (RFC 8693; contract section 13): the
+/// client may exchange tokens of these subjects, acting for them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenExchangePolicy {
+    /// Whose tokens the client may exchange.
+    pub subjects: Vec<ExchangeSubject>,
+    /// The audiences an exchanged token may have; `None`: the client's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audiences: Option<Vec<String>>,
+    /// The deepest `act` chain the client's exchanged tokens may carry
+    /// (its own delegation included); `None`: 1, a single delegation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_depth: Option<u8>,
+}
+
+impl TokenExchangePolicy {
+    /// The depth limit when `max_depth` is unset: one delegation, no chain.
+    pub const DEFAULT_MAX_DEPTH: u8 = 1;
+
+    /// The deepest chain allowed.
+    pub fn max_depth(&self) -> u8 {
+        self.max_depth.unwrap_or(Self::DEFAULT_MAX_DEPTH)
+    }
+}
+
+/// An access token minted by token exchange, kept so that revoking the
+/// token it came from (or that token's grant or client) revokes it too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangedTokenRecord {
+    /// The exchanged token's `jti`.
+    pub jti: String,
+    /// Its `exp`.
+    pub exp: u64,
+    /// Its `client_id`: the actor.
+    pub client_id: ClientId,
+    /// The subject token's `jti`.
+    pub parent_jti: String,
+    /// The subject token's `client_id`.
+    pub parent_client_id: ClientId,
+    /// The subject token's `iat` (a client revocation covers tokens issued
+    /// at or before it).
+    pub parent_iat: u64,
+    /// The `kid` of the key that signed the subject token (a key revocation
+    /// covers every token it signed).
+    pub parent_kid: String,
+}
+
+/// What [`Store::revoke_exchanged`](super::Store::revoke_exchanged) starts
+/// from: the tokens whose exchanged descendants it revokes.
+#[derive(Debug, Clone, Copy)]
+pub enum ExchangedFrom<'a> {
+    /// These tokens (by `jti`): one revoked token, or a revoked grant's
+    /// access tokens.
+    Tokens(&'a [String]),
+    /// The tokens of this client issued at or before `issued_before`.
+    Client {
+        /// The client.
+        client_id: &'a ClientId,
+        /// The client revocation's `revoked_at`.
+        issued_before: u64,
+    },
+    /// The tokens signed by the key with this `kid`.
+    Key(&'a str),
 }

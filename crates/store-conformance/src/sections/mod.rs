@@ -13,12 +13,14 @@
 //! | [`assertion_ids_single_use`] … [`client_keys_round_trip`] | an assertion id claimed once while live, under concurrency; `private_key_jwt` clients' keys kept |
 //! | [`federated_credentials`], [`federated_credentials_limit_under_concurrency`] | federated credentials: every field kept, found by exact issuer, at most `max` per client under concurrency, deleted with the client |
 //! | [`dpop_fields_round_trip`] | DPoP: a client's `dpop_bound_access_tokens` and a refresh token's `dpop_jkt` kept |
+//! | [`token_exchange_policy_round_trip`] … [`exchanged_record_races_revocation`] | token exchange: a client's policy kept; exchanged tokens revoked with what they came from, transitively; no record for a revoked parent, even racing |
 //! | [`audit`] … [`audit_purge`] | audit events newest first, by client, kind and time, by page; token aggregates merged per client and minute under concurrency; purge in batches |
 
 mod assertions;
 mod audit;
 mod clients;
 mod dpop;
+mod exchange;
 mod federated;
 mod grants;
 mod keys;
@@ -33,6 +35,10 @@ pub use clients::{
     delete_client_races_add_secret, secrets, secrets_limit_under_concurrency,
 };
 pub use dpop::dpop_fields_round_trip;
+pub use exchange::{
+    exchanged_record_races_revocation, exchanged_tokens_revoked_with_their_chain,
+    token_exchange_policy_round_trip,
+};
 pub use federated::{federated_credentials, federated_credentials_limit_under_concurrency};
 pub use grants::{
     auth_codes, auth_codes_single_use_under_concurrency, grants, refresh_rotation,

@@ -11,6 +11,7 @@
 //! | [`audit`] | `audit_events` | |
 //! | [`assertions`] | `assertion_ids` | an assertion id accepted once while live, across replicas |
 //! | [`federated`] | `federated_credentials` | at most `max` entries per client |
+//! | [`exchanged`] | `exchanged_tokens` | a token exchanged from a revoked token is never recorded, and a revocation reaches every token recorded before it, transitively |
 //!
 //! Row locks are always taken in this order, so no two transactions wait
 //! for each other: a client or grant row, then the `key_ring` lock row, then
@@ -19,6 +20,7 @@
 pub(crate) mod assertions;
 pub(crate) mod audit;
 pub(crate) mod clients;
+pub(crate) mod exchanged;
 pub(crate) mod federated;
 pub(crate) mod grants;
 pub(crate) mod keys;

@@ -42,7 +42,7 @@ const TOKEN_LOGGED: &str = "SELECT 1 AS hit FROM revocation_log WHERE jti = $1";
 /// Each branch is one index lookup: the jti's unique index, the client's
 /// latest revocation (`revocation_log_by_client`), the kid
 /// (`revocation_log_by_kid`).
-const IS_REVOKED: &str = "SELECT 1 AS hit FROM revocation_log WHERE jti = $1 \
+pub(crate) const IS_REVOKED: &str = "SELECT 1 AS hit FROM revocation_log WHERE jti = $1 \
     UNION ALL SELECT 1 FROM revocation_log \
         WHERE kind = 'client' AND client_id = $2 AND revoked_at >= $3 \
     UNION ALL SELECT 1 FROM revocation_log WHERE kind = 'key' AND kid = $4 \

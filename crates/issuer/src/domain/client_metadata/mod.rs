@@ -343,6 +343,7 @@ impl ClientMetadataDocuments {
             token_endpoint_auth_method: TokenEndpointAuthMethod::None,
             client_keys: None,
             dpop_bound_access_tokens: false,
+            token_exchange: None,
             metadata: json!({ METADATA_KEY: { "fetched_at": now } }),
             enabled: true,
             created_at: now,

@@ -7,7 +7,10 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::store::{AuditRecord, ClientKeys, ClientRecord, GrantRecord, SecretRecord, TokenMinute};
+use crate::store::{
+    AuditRecord, ClientKeys, ClientRecord, GrantRecord, SecretRecord, TokenExchangePolicy,
+    TokenMinute,
+};
 
 /// Seconds since the epoch as an RFC 3339 UTC string.
 pub(crate) fn rfc3339(seconds: u64) -> String {
@@ -45,6 +48,8 @@ pub(crate) struct ClientView {
     #[serde(skip_serializing_if = "Option::is_none")]
     jwks_uri: Option<String>,
     dpop_bound_access_tokens: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_exchange: Option<TokenExchangePolicy>,
     metadata: serde_json::Value,
     enabled: bool,
     created_at: String,
@@ -75,6 +80,7 @@ impl ClientView {
                 _ => None,
             },
             dpop_bound_access_tokens: client.dpop_bound_access_tokens,
+            token_exchange: client.token_exchange.clone(),
             metadata: client.metadata.clone(),
             enabled: client.enabled,
             created_at: rfc3339(client.created_at),

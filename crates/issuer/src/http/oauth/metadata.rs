@@ -28,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 
 use crate::Issuer;
+use crate::domain::exchange::TOKEN_EXCHANGE_GRANT;
 use crate::domain::token::JWT_BEARER_GRANT;
 
 /// The algorithms a client assertion may be signed with.
@@ -68,7 +69,7 @@ pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{base}/oauth/introspect"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
-        "grant_types_supported": ["client_credentials", JWT_BEARER_GRANT],
+        "grant_types_supported": ["client_credentials", JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT],
         "token_endpoint_auth_methods_supported": client_methods,
         "introspection_endpoint_auth_methods_supported": secret_methods,
         "revocation_endpoint_auth_methods_supported": client_methods,
@@ -89,7 +90,8 @@ pub(crate) async fn metadata(State(issuer): State<Issuer>) -> Response {
             "client_credentials",
             "authorization_code",
             "refresh_token",
-            JWT_BEARER_GRANT
+            JWT_BEARER_GRANT,
+            TOKEN_EXCHANGE_GRANT
         ]);
         body["response_types_supported"] = serde_json::json!(["code"]);
     }

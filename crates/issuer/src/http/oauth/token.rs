@@ -29,6 +29,8 @@ struct TokenResponse<'a> {
     scope: &'a ScopeSet,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_token_type: Option<&'static str>,
 }
 
 pub(crate) async fn token(
@@ -74,6 +76,11 @@ async fn answer(
         code_verifier: form.get("code_verifier"),
         refresh_token: form.get("refresh_token"),
         assertion: form.get("assertion"),
+        subject_token: form.get("subject_token"),
+        subject_token_type: form.get("subject_token_type"),
+        actor_token: form.get("actor_token"),
+        actor_token_type: form.get("actor_token_type"),
+        requested_token_type: form.get("requested_token_type"),
     };
     let proofs: Vec<&[u8]> = headers.get_all(DPOP).iter().map(|v| v.as_bytes()).collect();
     let url = format!("{}/oauth/token", issuer.issuer_url());
@@ -99,6 +106,7 @@ async fn answer(
         expires_in: issued.expires_in,
         scope: &issued.scope,
         refresh_token: issued.refresh_token.as_deref(),
+        issued_token_type: issued.issued_token_type,
     })
     .into_response();
     no_store(&mut response);
