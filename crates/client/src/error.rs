@@ -22,6 +22,9 @@ pub enum Error {
     },
     /// The issuer answered something that is not a token response.
     InvalidResponse(String),
+    /// A token-exchange source could not get the subject or actor token it
+    /// trades (its own source failed): that source's error.
+    Subject(Box<Error>),
     /// DPoP was asked for and cannot be had: the issuer returned a `Bearer`
     /// token instead of a DPoP-bound one, or a Bearer token was given where a
     /// DPoP-bound one is needed.
@@ -42,6 +45,7 @@ impl fmt::Display for Error {
                 write!(f, "token request refused ({status} {error})")
             }
             Error::InvalidResponse(why) => write!(f, "invalid token response: {why}"),
+            Error::Subject(why) => write!(f, "no token to exchange: {why}"),
             Error::Dpop(why) => write!(f, "DPoP: {why}"),
         }
     }

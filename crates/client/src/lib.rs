@@ -26,6 +26,35 @@
 //! # }
 //! ```
 //!
+//! ## Token exchange: an agent acting for a user or an organization
+//!
+//! [`TokenSource::token_exchange`] (or
+//! [`TokenSourceBuilder::subject_token`] on any source) trades a subject's
+//! access token for one that lets this client act for it (RFC 8693): the
+//! issued token names the subject in `sub`/`uid`/`oid` and this client in
+//! `act`. The subject token is a string, another [`TokenSource`], or a
+//! closure ([`SubjectToken`]); the exchanged token is cached and refreshed
+//! like any other.
+//!
+//! ```no_run
+//! # async fn demo(user_token: String) -> Result<(), m2m_client::Error> {
+//! use m2m_client::TokenSource;
+//!
+//! let for_user = TokenSource::token_exchange(
+//!     "https://auth.example.com/oauth/token",
+//!     "m2m_agent",
+//!     std::env::var("M2M_CLIENT_SECRET").unwrap_or_default(),
+//!     user_token,
+//! )
+//! .resource("https://api.example.com")
+//! .scope("invoices:read")
+//! .build()?;
+//! let authorization = for_user.token().await?.authorization();
+//! # let _ = authorization;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## Lifetimes and failures
 //!
 //! - The issuer's `expires_in` is taken at most as a day (300 s when
@@ -91,8 +120,10 @@
 mod backoff;
 mod dpop;
 mod error;
+mod exchange;
 mod source;
 
 pub use dpop::{DPOP_HEADER, DPOP_NONCE_HEADER, DpopHeaders, DpopKey};
 pub use error::Error;
+pub use exchange::{ACCESS_TOKEN_TYPE, SubjectToken, TOKEN_EXCHANGE_GRANT};
 pub use source::{AccessToken, TokenSource, TokenSourceBuilder};

@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 use crate::backoff::{self, Backoff};
 use crate::dpop::{DpopHeaders, DpopKey};
 use crate::error::Error;
+use crate::exchange::{ACCESS_TOKEN_TYPE, Exchange, SubjectToken, TOKEN_EXCHANGE_GRANT};
 
 /// The largest token response read, in bytes.
 const MAX_RESPONSE: usize = 64 * 1024;
@@ -88,6 +89,11 @@ pub struct TokenSourceBuilder {
     auth: ClientAuth,
     scope: Option<String>,
     resources: Vec<String>,
+    /// Set for a token-exchange source (RFC 8693).
+    exchange: Option<Exchange>,
+    /// An actor token or audiences asked for without a subject token: an
+    /// error at build.
+    orphan_exchange_parts: bool,
     refresh_before: Duration,
     timeout: Duration,
     backoff: Backoff,
@@ -121,12 +127,70 @@ impl fmt::Debug for TokenSourceBuilder {
             .field("token_endpoint", &self.token_endpoint)
             .field("client_id", &self.client_id)
             .field("scope", &self.scope)
+            .field("exchange", &self.exchange)
             .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }
 
 impl TokenSourceBuilder {
+    /// Makes this a token-exchange source (RFC 8693 §2.1): instead of the
+    /// client's own token (client credentials), it asks for a token to act
+    /// for the subject of `subject`, a user's or an organization's access
+    /// token. The client authenticates as before (its secret or its key) and
+    /// is the actor: the token issued names the subject in `sub`, `uid`,
+    /// `oid`, and this client in `client_id` and `act`.
+    ///
+    /// The request carries `grant_type` [`TOKEN_EXCHANGE_GRANT`],
+    /// `subject_token`, `subject_token_type` and `requested_token_type`
+    /// [`ACCESS_TOKEN_TYPE`], with [`scope`](TokenSourceBuilder::scope),
+    /// [`resource`](TokenSourceBuilder::resource),
+    /// [`audience`](TokenSourceBuilder::audience) and
+    /// [`actor_token`](TokenSourceBuilder::actor_token) when set; the
+    /// answer must say `issued_token_type` [`ACCESS_TOKEN_TYPE`]. The token
+    /// is cached and refreshed before it expires like any other (the issuer
+    /// never makes it outlive the subject token); the subject token is read
+    /// afresh for every exchange. See [`TokenSource::token_exchange`].
+    pub fn subject_token(mut self, subject: impl Into<SubjectToken>) -> Self {
+        let subject = subject.into();
+        match &mut self.exchange {
+            Some(exchange) => exchange.subject = subject,
+            None => {
+                self.exchange = Some(Exchange {
+                    subject,
+                    actor: None,
+                    audiences: Vec::new(),
+                })
+            }
+        }
+        self
+    }
+
+    /// For a token-exchange source: sends `actor` as `actor_token` (with
+    /// `actor_token_type` [`ACCESS_TOKEN_TYPE`]), a token identifying the
+    /// actor (RFC 8693 §2.1), when the issuer asks for one. A build error
+    /// without [`subject_token`](TokenSourceBuilder::subject_token).
+    pub fn actor_token(mut self, actor: impl Into<SubjectToken>) -> Self {
+        match &mut self.exchange {
+            Some(exchange) => exchange.actor = Some(actor.into()),
+            None => self.orphan_exchange_parts = true,
+        }
+        self
+    }
+
+    /// For a token-exchange source: asks for a token for this audience
+    /// (RFC 8693 §2.1 `audience`, a logical name of the target service);
+    /// may repeat. [`resource`](TokenSourceBuilder::resource) names it by
+    /// URI instead. A build error without
+    /// [`subject_token`](TokenSourceBuilder::subject_token).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        match &mut self.exchange {
+            Some(exchange) => exchange.audiences.push(audience.into()),
+            None => self.orphan_exchange_parts = true,
+        }
+        self
+    }
+
     /// Asks for these scopes (space-delimited). Default: the client's own.
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = Some(scope.into());
@@ -218,6 +282,11 @@ impl TokenSourceBuilder {
 
     /// Builds the source. Nothing is fetched until the first [`TokenSource::token`].
     pub fn build(self) -> Result<TokenSource, Error> {
+        if self.orphan_exchange_parts {
+            return Err(Error::Config(
+                "actor_token and audience are for a token exchange: set subject_token first".into(),
+            ));
+        }
         let https = self.token_endpoint.starts_with("https://");
         if !https && !self.token_endpoint.starts_with("http://") {
             return Err(Error::Config(format!(
@@ -308,7 +377,8 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Client-credentials tokens, cached and refreshed. Cheap to clone; clones
+/// Access tokens of a client (client credentials) or exchanged for a
+/// subject's (token exchange), cached and refreshed. Cheap to clone; clones
 /// share the cache.
 #[derive(Clone)]
 pub struct TokenSource {
@@ -405,6 +475,8 @@ struct TokenResponse {
     token_type: String,
     expires_in: Option<u64>,
     scope: Option<String>,
+    #[serde(default)]
+    issued_token_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -461,6 +533,50 @@ impl TokenSource {
         )
     }
 
+    /// A token-exchange source (RFC 8693) for the client
+    /// `client_id`/`client_secret`, the actor, trading `subject` (a user's
+    /// or organization's access token) for a token to act for it: the same
+    /// as [`builder`](TokenSource::builder) then
+    /// [`subject_token`](TokenSourceBuilder::subject_token). A
+    /// `private_key_jwt` client calls
+    /// [`private_key_jwt`](TokenSource::private_key_jwt) then `subject_token`.
+    ///
+    /// ```
+    /// use m2m_client::{SubjectToken, TokenSource};
+    ///
+    /// # fn demo(user_token: String) -> Result<(), m2m_client::Error> {
+    /// // The agent's own credentials; the user's token it acts with.
+    /// let tokens = TokenSource::token_exchange(
+    ///     "http://127.0.0.1:8080/oauth/token",
+    ///     "m2m_agent",
+    ///     std::env::var("M2M_CLIENT_SECRET").unwrap_or_default(),
+    ///     user_token,
+    /// )
+    /// .resource("https://api.example.com")
+    /// .scope("invoices:read")
+    /// .build()?;
+    /// // tokens.token().await? is a token for the user, with `act` naming m2m_agent.
+    ///
+    /// // A chain: a second agent trades the first agent's exchanged token.
+    /// let worker = TokenSource::token_exchange(
+    ///     "http://127.0.0.1:8080/oauth/token",
+    ///     "m2m_worker",
+    ///     "worker-secret",
+    ///     SubjectToken::from_source(tokens),
+    /// )
+    /// .build()?;
+    /// # let _ = worker; Ok(()) }
+    /// # demo("eyJ...".into()).unwrap();
+    /// ```
+    pub fn token_exchange(
+        token_endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        subject: impl Into<SubjectToken>,
+    ) -> TokenSourceBuilder {
+        Self::builder(token_endpoint, client_id, client_secret).subject_token(subject)
+    }
+
     fn with_auth(
         token_endpoint: String,
         client_id: String,
@@ -472,6 +588,8 @@ impl TokenSource {
             auth,
             scope: None,
             resources: Vec::new(),
+            exchange: None,
+            orphan_exchange_parts: false,
             refresh_before: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             backoff: Backoff::default(),
@@ -699,11 +817,42 @@ impl TokenSource {
         m2m_core::sign_assertion(key, &claims).map_err(|e| Error::Config(e.to_string()))
     }
 
+    /// The tokens a token-exchange source trades, read once per fetch
+    /// (zeroed when dropped); `None` for a client-credentials source.
+    async fn traded(&self) -> Result<Option<Traded>, Error> {
+        let Some(exchange) = &self.inner.settings.exchange else {
+            return Ok(None);
+        };
+        let subject = Zeroizing::new(exchange.subject.get().await?);
+        let actor = match &exchange.actor {
+            Some(actor) => Some(Zeroizing::new(actor.get().await?)),
+            None => None,
+        };
+        Ok(Some(Traded { subject, actor }))
+    }
+
     /// The body and headers of one token request: a fresh assertion and a
     /// fresh DPoP proof each time, as both are single-use.
-    fn token_request(&self) -> Result<Request<Full<Bytes>>, Error> {
+    fn token_request(&self, traded: Option<&Traded>) -> Result<Request<Full<Bytes>>, Error> {
         let settings = &self.inner.settings;
-        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        let mut form: Vec<(&str, &str)> = match traded {
+            Some(traded) => vec![
+                ("grant_type", TOKEN_EXCHANGE_GRANT),
+                ("subject_token", traded.subject.as_str()),
+                ("subject_token_type", ACCESS_TOKEN_TYPE),
+                ("requested_token_type", ACCESS_TOKEN_TYPE),
+            ],
+            None => vec![("grant_type", "client_credentials")],
+        };
+        if let Some(actor) = traded.and_then(|t| t.actor.as_ref()) {
+            form.push(("actor_token", actor.as_str()));
+            form.push(("actor_token_type", ACCESS_TOKEN_TYPE));
+        }
+        if let Some(exchange) = &settings.exchange {
+            for audience in &exchange.audiences {
+                form.push(("audience", audience));
+            }
+        }
         if let Some(scope) = &settings.scope {
             form.push(("scope", scope));
         }
@@ -754,11 +903,11 @@ impl TokenSource {
     /// One token request, or two when a DPoP issuer asks for a nonce
     /// (RFC 9449 §8): the second carries it; a second `use_dpop_nonce` is
     /// the answer.
-    async fn exchange(&self) -> Result<Sent, Error> {
+    async fn exchange(&self, traded: Option<&Traded>) -> Result<Sent, Error> {
         let settings = &self.inner.settings;
         let mut may_retry = true;
         loop {
-            let sent = self.send(self.token_request()?).await?;
+            let sent = self.send(self.token_request(traded)?).await?;
             let Some(key) = &settings.dpop else {
                 return Ok(sent);
             };
@@ -775,6 +924,8 @@ impl TokenSource {
 
     async fn fetch(&self) -> Result<AccessToken, Failed> {
         let settings = &self.inner.settings;
+        // Before the clock starts: a subject source takes its own time.
+        let traded = self.traded().await?;
         let started = Instant::now();
         // The deadline covers the whole exchange, the body (and a nonce retry) included.
         let Sent {
@@ -782,16 +933,30 @@ impl TokenSource {
             retry_after,
             bytes,
             ..
-        } = tokio::time::timeout(settings.timeout, self.exchange())
+        } = tokio::time::timeout(settings.timeout, self.exchange(traded.as_ref()))
             .await
             .map_err(|_| Error::Transport(format!("no answer within {:?}", settings.timeout)))??;
         if !(200..300).contains(&status) {
             let error = match serde_json::from_slice::<ErrorResponse>(&bytes) {
-                Ok(e) => Error::Refused {
-                    status,
-                    error: e.error,
-                    description: e.error_description,
-                },
+                Ok(e) => {
+                    if matches!(e.error.as_str(), "invalid_request" | "invalid_grant")
+                        && let Some(exchange) = &settings.exchange
+                    {
+                        // The subject (or actor) token may have expired or
+                        // been revoked (RFC 8693 §2.2.2 answers that
+                        // `invalid_request`; some issuers `invalid_grant`):
+                        // the next exchange reads new ones.
+                        exchange.subject.refused();
+                        if let Some(actor) = &exchange.actor {
+                            actor.refused();
+                        }
+                    }
+                    Error::Refused {
+                        status,
+                        error: e.error,
+                        description: e.error_description,
+                    }
+                }
                 Err(_) => Error::InvalidResponse(format!("status {status} without an OAuth error")),
             };
             return Err(Failed { error, retry_after });
@@ -817,6 +982,17 @@ impl TokenSource {
             ))
             .into());
         }
+        if settings.exchange.is_some()
+            && parsed.issued_token_type.as_deref() != Some(ACCESS_TOKEN_TYPE)
+        {
+            // RFC 8693 §2.2.1: required; anything but an access token was
+            // not asked for and cannot be sent to a resource.
+            return Err(Error::InvalidResponse(format!(
+                "issued_token_type {:?} is not {ACCESS_TOKEN_TYPE}",
+                parsed.issued_token_type
+            ))
+            .into());
+        }
         // Without expires_in, assume a short life rather than forever; with
         // one, at most a day, so that no number overflows an Instant.
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(300)).min(MAX_LIFETIME);
@@ -833,6 +1009,12 @@ impl TokenSource {
             scope: parsed.scope.map(Into::into),
         })
     }
+}
+
+/// The subject and actor tokens of one token exchange.
+struct Traded {
+    subject: Zeroizing<String>,
+    actor: Option<Zeroizing<String>>,
 }
 
 /// One answer of the token endpoint, its body read.

@@ -176,7 +176,7 @@ pub const MAX_DELEGATION_DEPTH: usize = 8;
 /// let chain: Vec<&str> = second.chain().map(|a| a.sub.as_str()).collect();
 /// assert_eq!(chain, ["m2m_worker", "m2m_planner"]);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Actor {
     /// The actor's subject: for an m2m-auth client, its client id.
     pub sub: String,
@@ -218,13 +218,78 @@ impl Actor {
 
 /// The `may_act` claim (RFC 8693 §4.4): the party allowed to act for the
 /// token's subject.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MayAct {
     /// The allowed actor's subject (for an m2m-auth client, its client id).
     pub sub: String,
     /// The allowed actor's client id, when it is an OAuth client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<ClientId>,
+}
+
+/// The fields of an [`Actor`] as read.
+#[derive(Deserialize)]
+struct ActorFields {
+    sub: String,
+    #[serde(default)]
+    client_id: Option<ClientId>,
+    #[serde(default)]
+    act: Option<Box<Actor>>,
+}
+
+/// The fields of a [`MayAct`] as read.
+#[derive(Deserialize)]
+struct MayActFields {
+    sub: String,
+    #[serde(default)]
+    client_id: Option<ClientId>,
+}
+
+impl<'de> Deserialize<'de> for Actor {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let ActorFields {
+            sub,
+            client_id,
+            act,
+        } = from_object(deserializer, "`act`")?;
+        Ok(Actor {
+            sub,
+            client_id,
+            act,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for MayAct {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let MayActFields { sub, client_id } = from_object(deserializer, "`may_act`")?;
+        Ok(MayAct { sub, client_id })
+    }
+}
+
+/// Reads `T` from a JSON object only. serde's derived structs also accept
+/// an array of the fields in order (`"act": ["m2m_a"]`), a shape RFC 8693
+/// §4.1 and §4.4 do not allow: such a token is refused as malformed.
+fn from_object<'de, D, T>(deserializer: D, what: &'static str) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct ObjectOnly<T>(std::marker::PhantomData<T>, &'static str);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOnly<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{} as a JSON object", self.1)
+        }
+
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+    }
+
+    deserializer.deserialize_map(ObjectOnly(std::marker::PhantomData, what))
 }
 
 /// The `cnf` claim of a sender-constrained token (RFC 9449 §6.1): the
@@ -435,6 +500,36 @@ mod tests {
             act: None,
             may_act: None,
         }
+    }
+
+    #[test]
+    fn act_and_may_act_must_be_objects() {
+        let mut claims = serde_json::to_value(AccessTokenClaims {
+            act: Some(Actor::client("m2m_b").acting_after(Actor::client("m2m_c"))),
+            may_act: Some(MayAct {
+                sub: "m2m_b".into(),
+                client_id: None,
+            }),
+            ..sample()
+        })
+        .unwrap();
+        assert!(serde_json::from_value::<AccessTokenClaims>(claims.clone()).is_ok());
+        for (field, value) in [
+            ("act", json!(["m2m_b"])),
+            ("act", json!({"sub": "m2m_b", "act": ["m2m_c"]})),
+            ("act", json!("m2m_b")),
+            ("may_act", json!(["m2m_b", "m2m_b"])),
+        ] {
+            let mut bad = claims.clone();
+            bad[field] = value.clone();
+            assert!(
+                serde_json::from_value::<AccessTokenClaims>(bad).is_err(),
+                "{field}: {value}"
+            );
+        }
+        claims["act"] = json!({"sub": "m2m_b", "extra": 1});
+        let read: AccessTokenClaims = serde_json::from_value(claims).unwrap();
+        assert_eq!(read.delegation_depth(), 1, "other members are ignored");
     }
 
     #[test]

@@ -39,6 +39,17 @@ pub enum Rejection {
     /// The DPoP proof of a bound token was refused: answered
     /// `invalid_dpop_proof`, or `use_dpop_nonce` with a `DPoP-Nonce` header.
     Dpop(DpopRejection),
+    /// The token is delegated (it carries an `act` chain, RFC 8693 §4.1)
+    /// more deeply than the route allows:
+    /// [`direct_only`](crate::RequireScopesLayer::direct_only) (`max` 0) or
+    /// [`max_delegation_depth`](crate::RequireScopesLayer::max_delegation_depth).
+    /// Answered 403 `insufficient_scope`, with no `scope` parameter.
+    DelegationTooDeep {
+        /// The token's delegation depth (how many actors its chain names).
+        depth: usize,
+        /// The deepest chain the route accepts (0: direct tokens only).
+        max: usize,
+    },
 }
 
 impl Rejection {
@@ -53,6 +64,8 @@ impl Rejection {
             Rejection::DpopBoundAsBearer => "dpop_bound_as_bearer",
             Rejection::NotDpopBound => "not_dpop_bound",
             Rejection::Dpop(e) => e.reason(),
+            Rejection::DelegationTooDeep { max: 0, .. } => "delegated_token",
+            Rejection::DelegationTooDeep { .. } => "delegation_too_deep",
         }
     }
 
@@ -80,6 +93,7 @@ impl fmt::Display for Rejection {
                 f.write_str("the access token is not DPoP-bound and was presented as DPoP")
             }
             Rejection::Dpop(e) => fmt::Display::fmt(e, f),
+            Rejection::DelegationTooDeep { .. } => f.write_str(&delegation_description(self)),
         }
     }
 }
@@ -266,7 +280,9 @@ impl<'a> ChallengeParams<'a> {
 ///
 /// - missing token: 401, `Bearer realm="..."`, body error `unauthorized`;
 /// - malformed header, invalid or revoked token: 401, `error="invalid_token"`;
-/// - missing scope: 403, `error="insufficient_scope", scope="..."`.
+/// - missing scope: 403, `error="insufficient_scope", scope="..."`;
+/// - a delegated token on a route that refuses it, or a chain deeper than
+///   the route allows: 403, `error="insufficient_scope"` and no `scope`.
 ///
 /// With `verbose` false (the default of [`GuardBuilder`](crate::GuardBuilder)),
 /// an invalid token is described only as expired, revoked or invalid; with
@@ -306,6 +322,11 @@ pub fn challenge(rejection: &Rejection, realm: &str, verbose: bool) -> Challenge
 /// - malformed header, invalid or revoked token: 401, `error="invalid_token"`;
 /// - missing scope: 403, `error="insufficient_scope", scope="..."` (the
 ///   scopes the token lacks, as the policy named them);
+/// - delegation refused: 403, `error="insufficient_scope"`,
+///   `error_description="delegated tokens are not accepted here"` (a
+///   [`direct_only`](crate::RequireScopesLayer::direct_only) route) or
+///   `"delegation depth N exceeds M"`, and no `scope` (no scope would help:
+///   the caller needs a token with a shorter chain);
 /// - every challenge ends with `resource_metadata="..."` when
 ///   [`ChallengeParams::resource_metadata`] gives it.
 ///
@@ -396,6 +417,16 @@ pub fn challenge_with(rejection: &Rejection, params: &ChallengeParams<'_>) -> Ch
                 Some(scope_param(needed)),
             )
         }
+        // RFC 6750 §3.1: "the request requires higher privileges than
+        // provided by the access token". A token held through delegation
+        // carries less privilege than a direct one, and the 403 shape stays
+        // the one clients already handle; no `scope`, since none would help.
+        Rejection::DelegationTooDeep { .. } => (
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            delegation_description(rejection),
+            None,
+        ),
     };
     let metadata = params.resource_metadata.and_then(url_param);
     let mut errors = String::new();
@@ -453,6 +484,20 @@ pub fn challenge_with(rejection: &Rejection, params: &ChallengeParams<'_>) -> Ch
         dpop_nonce,
         error,
         description,
+    }
+}
+
+/// The description of a delegation refusal (the same in the header, the
+/// body and `Display`; numbers only, so header-safe).
+fn delegation_description(rejection: &Rejection) -> String {
+    match rejection {
+        Rejection::DelegationTooDeep { max: 0, .. } => {
+            "delegated tokens are not accepted here".to_owned()
+        }
+        Rejection::DelegationTooDeep { depth, max } => {
+            format!("delegation depth {depth} exceeds {max}")
+        }
+        _ => String::new(),
     }
 }
 

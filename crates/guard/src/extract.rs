@@ -14,7 +14,7 @@ use std::sync::Arc;
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
-use m2m_core::{AccessTokenClaims, ClientId, OrgId, ScopeSet, UserId};
+use m2m_core::{AccessTokenClaims, Actor, ClientId, OrgId, ScopeSet, UserId};
 
 use crate::challenge::{Rejection, challenge};
 
@@ -82,6 +82,51 @@ impl Auth {
         &self.0.scope
     }
 
+    /// The current actor: the outermost `act` (RFC 8693 §4.1) of a token
+    /// obtained by token exchange, the party calling on the subject's
+    /// behalf; `None` for a direct token. The subject stays in
+    /// [`sub`](AccessTokenClaims::sub), [`user_id`](Auth::user_id) and
+    /// [`org_id`](Auth::org_id); [`client_id`](Auth::client_id) is the
+    /// actor's client.
+    ///
+    /// ```
+    /// use m2m_guard::Auth;
+    ///
+    /// async fn invoices(auth: Auth) -> String {
+    ///     match auth.actor() {
+    ///         Some(actor) => format!("{} acting for {}", actor.sub, auth.sub),
+    ///         None => format!("{} itself", auth.sub),
+    ///     }
+    /// }
+    /// ```
+    pub fn actor(&self) -> Option<&Actor> {
+        self.0.act.as_ref()
+    }
+
+    /// The actors of the delegation chain, the current (outermost) first,
+    /// then the one it acts after, down to the first actor; empty for a
+    /// direct token.
+    ///
+    /// ```
+    /// use m2m_guard::Auth;
+    ///
+    /// async fn audit(auth: Auth) -> String {
+    ///     let chain: Vec<&str> = auth.delegation_chain().map(|a| a.sub.as_str()).collect();
+    ///     format!("{} via [{}]", auth.sub, chain.join(" <- "))
+    /// }
+    /// ```
+    pub fn delegation_chain(&self) -> impl Iterator<Item = &Actor> {
+        self.0.act.iter().flat_map(Actor::chain)
+    }
+
+    /// How many actors the chain names: 0 for a direct token, 1 for an
+    /// agent acting for its subject, 2 for an agent acting through another.
+    /// Routes cap it with
+    /// [`max_delegation_depth`](crate::RequireScopesLayer::max_delegation_depth).
+    pub fn delegation_depth(&self) -> usize {
+        self.0.delegation_depth()
+    }
+
     /// The shared claims.
     pub fn into_arc(self) -> Arc<AccessTokenClaims> {
         self.0
@@ -102,6 +147,7 @@ impl fmt::Debug for Auth {
             .field("sub", &self.0.sub)
             .field("scope", &self.0.scope)
             .field("jti", &self.0.jti)
+            .field("delegation_depth", &self.0.delegation_depth())
             .finish_non_exhaustive()
     }
 }

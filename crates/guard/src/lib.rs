@@ -18,6 +18,13 @@
 //! JSON body `{"error","error_description"}`. [`challenge()`] is the one
 //! function that maps a [`Rejection`] to that answer.
 //!
+//! Delegated tokens (RFC 8693 token exchange: an agent acting for a user or
+//! an organization, its chain of actors in `act`) pass like any other
+//! unless a route says otherwise: [`RequireScopesLayer::direct_only`]
+//! refuses them, [`RequireScopesLayer::max_delegation_depth`] caps the
+//! chain, each with a 403 `insufficient_scope` naming why; [`Auth::actor`],
+//! [`Auth::delegation_chain`] and [`Auth::delegation_depth`] read it.
+//!
 //! ```
 //! use axum::{Router, routing::get, body::Body};
 //! use m2m_core::*;
@@ -143,6 +150,7 @@
 mod bearer;
 mod builder;
 mod challenge;
+mod delegation;
 mod dpop;
 mod extract;
 pub mod fetch;

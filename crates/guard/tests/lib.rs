@@ -3,6 +3,7 @@
 mod common;
 
 mod cache;
+mod delegation;
 mod dpop;
 mod keys;
 mod mcp;

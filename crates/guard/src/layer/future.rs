@@ -18,6 +18,7 @@ use super::body::ResponseBody;
 use super::shared::Shared;
 use crate::bearer::{self, Scheme};
 use crate::challenge::Rejection;
+use crate::delegation::DelegationLimit;
 use crate::dpop::DpopRejection;
 use crate::extract::Auth;
 use crate::policy::{Policy, ScopePolicy};
@@ -52,6 +53,7 @@ struct Slow<S, ReqBody, P> {
     request: Option<Request<ReqBody>>,
     service: S,
     shared: Arc<Shared<P>>,
+    delegation: DelegationLimit,
 }
 
 impl<S, ReqBody, P> ResponseFuture<S, ReqBody, P>
@@ -62,12 +64,13 @@ where
     /// The future of a request whose token was judged in `call`.
     pub(super) fn judged(
         shared: &Shared<P>,
+        delegation: DelegationLimit,
         service: &mut S,
         request: Request<ReqBody>,
         judged: Result<Option<Auth>, Rejection>,
     ) -> Self {
         ResponseFuture {
-            state: proceed(shared, service, request, judged),
+            state: proceed(shared, delegation, service, request, judged),
         }
     }
 
@@ -77,6 +80,7 @@ where
         request: Request<ReqBody>,
         service: S,
         shared: Arc<Shared<P>>,
+        delegation: DelegationLimit,
     ) -> Self {
         ResponseFuture {
             state: State::Refetching {
@@ -85,6 +89,7 @@ where
                     request: Some(request),
                     service,
                     shared,
+                    delegation,
                 }),
             },
         }
@@ -92,11 +97,13 @@ where
 }
 
 /// The one place a judged request goes on: the presentation is checked
-/// (Bearer or DPoP with its proof, on every request), the policy decides,
+/// (Bearer or DPoP with its proof, on every request), the route's
+/// delegation limit is held against the token's `act` chain, the policy decides,
 /// then the inner service is called with the claims in the extensions, or
 /// the refusal is answered. Both `call` and the slow path end here.
 fn proceed<S, ReqBody, P>(
     shared: &Shared<P>,
+    delegation: DelegationLimit,
     service: &mut S,
     mut request: Request<ReqBody>,
     judged: Result<Option<Auth>, Rejection>,
@@ -113,6 +120,9 @@ where
             shared
                 .verifier
                 .check_presentation(auth, scheme, token, parts)?;
+        }
+        if let Some(auth) = &auth {
+            delegation.check(auth)?;
         }
         shared.policy.authorize(auth.as_ref(), &request)?;
         Ok(auth)
@@ -180,7 +190,13 @@ where
                         .take()
                         .expect("ResponseFuture polled after completion");
                     let judged = slow.shared.verifier.recheck(&miss).map(Some);
-                    let next = proceed(&slow.shared, &mut slow.service, request, judged);
+                    let next = proceed(
+                        &slow.shared,
+                        slow.delegation,
+                        &mut slow.service,
+                        request,
+                        judged,
+                    );
                     this.state.set(next);
                 }
             }

@@ -12,6 +12,7 @@ use super::future::ResponseFuture;
 use super::shared::Shared;
 use crate::bearer;
 use crate::challenge::Rejection;
+use crate::delegation::DelegationLimit;
 use crate::policy::{Policy, ScopePolicy};
 use crate::verifier::Check;
 
@@ -54,11 +55,16 @@ use crate::verifier::Check;
 pub struct RequireScopes<S, P = ScopePolicy> {
     inner: S,
     shared: Arc<Shared<P>>,
+    delegation: DelegationLimit,
 }
 
 impl<S, P> RequireScopes<S, P> {
-    pub(super) fn new(inner: S, shared: Arc<Shared<P>>) -> Self {
-        RequireScopes { inner, shared }
+    pub(super) fn new(inner: S, shared: Arc<Shared<P>>, delegation: DelegationLimit) -> Self {
+        RequireScopes {
+            inner,
+            shared,
+            delegation,
+        }
     }
 
     /// The inner service.
@@ -82,6 +88,7 @@ impl<S: Clone, P> Clone for RequireScopes<S, P> {
         RequireScopes {
             inner: self.inner.clone(),
             shared: Arc::clone(&self.shared),
+            delegation: self.delegation,
         }
     }
 }
@@ -125,10 +132,17 @@ where
                         request,
                         ready,
                         Arc::clone(&self.shared),
+                        self.delegation,
                     );
                 }
             },
         };
-        ResponseFuture::judged(&self.shared, &mut self.inner, request, judged)
+        ResponseFuture::judged(
+            &self.shared,
+            self.delegation,
+            &mut self.inner,
+            request,
+            judged,
+        )
     }
 }
