@@ -27,6 +27,7 @@ use crate::domain::keys::{KeyManager, KeyRevocation, KeySettings, Rotation};
 use crate::domain::minter::Minter;
 use crate::domain::own_tokens::{OwnTokens, OwnTokensParts};
 use crate::domain::private_key_jwt::{AssertionSettings, ClientJwksPolicy, PrivateKeyJwt};
+use crate::domain::quota::{QuotaConfig, Quotas};
 use crate::domain::registry::{Registry, RegistryParts};
 use crate::domain::revocation::RevocationState;
 use crate::domain::throttle::{Throttle, ThrottleConfig};
@@ -127,6 +128,7 @@ pub struct IssuerBuilder {
     client_jwks: ClientJwksPolicy,
     federation: FederationPolicy,
     dpop_nonce: Option<(zeroize::Zeroizing<Vec<u8>>, u64)>,
+    quotas: QuotaConfig,
 }
 
 impl fmt::Debug for IssuerBuilder {
@@ -179,6 +181,14 @@ impl IssuerBuilder {
     /// Tests inject one to drive expiry and rotation.
     pub fn clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Token quotas: the default per client and per organization, the mode
+    /// and the lease size (default: no quota). Counted in the store, shared
+    /// by every replica; see the issuer docs for the bound leases give.
+    pub fn quotas(mut self, config: QuotaConfig) -> Self {
+        self.quotas = config;
         self
     }
 
@@ -427,6 +437,7 @@ impl IssuerBuilder {
             ));
         }
         let issuer_url = check_issuer_url(&self.issuer_url)?;
+        self.quotas.check().map_err(IssuerError::Config)?;
         if self.policy.prepublish_secs < self.jwks_max_age {
             return Err(IssuerError::Config(format!(
                 "rotation prepublish time ({} s) must be at least the JWKS max-age ({} s)",
@@ -605,6 +616,11 @@ impl IssuerBuilder {
             Arc::clone(&grants),
             Arc::clone(&audit),
             dpop,
+            Arc::new(Quotas::new(
+                self.quotas,
+                Arc::clone(&store),
+                Arc::clone(&audit),
+            )),
         );
         let in_process = |builder: GuardBuilder| {
             builder
@@ -753,6 +769,7 @@ impl Issuer {
             client_jwks: ClientJwksPolicy::default(),
             federation: FederationPolicy::default(),
             dpop_nonce: None,
+            quotas: QuotaConfig::default(),
         }
     }
 
@@ -896,6 +913,8 @@ impl Issuer {
         inner.store.purge_auth_codes(now).await?;
         // A claimed assertion id is kept until its assertion's exp + leeway.
         inner.store.purge_assertion_ids(now).await?;
+        // Quota and throttle counters of windows that have ended.
+        inner.store.purge_usage(now).await?;
         Ok(rotation)
     }
 
@@ -915,6 +934,12 @@ impl Issuer {
         };
         let before = self.now().saturating_sub(retention.as_secs());
         Ok(crate::domain::audit::purge(self.inner.store.as_ref(), before).await?)
+    }
+
+    /// How many token quota windows this replica saw exceeded first (each
+    /// window of each client or organization once, across replicas).
+    pub fn quota_windows_exceeded(&self) -> u64 {
+        self.inner.token_endpoint.quotas().exceeded_windows()
     }
 
     /// How many audit events were dropped because the queue was full.

@@ -57,6 +57,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "dpop bound access tokens",
         include_str!("../migrations/sqlite/0008_dpop_bound_access_tokens.sql"),
     ),
+    (
+        10,
+        "quotas",
+        include_str!("../migrations/sqlite/0010_quotas.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -100,6 +105,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         8,
         "dpop bound access tokens",
         include_str!("../migrations/postgres/0008_dpop_bound_access_tokens.sql"),
+    ),
+    (
+        10,
+        "quotas",
+        include_str!("../migrations/postgres/0010_quotas.sql"),
     ),
 ];
 

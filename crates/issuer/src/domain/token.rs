@@ -21,6 +21,7 @@ use super::dpop::{DpopBinding, DpopRequest};
 use super::error::GrantError;
 use super::grants::{CodeExchange, Grants};
 use super::minter::{Minted, Minter, Subject};
+use super::quota::{QuotaStatus, Quotas};
 
 /// `grant_type` of the RFC 7523 §2.1 JWT-bearer grant.
 pub(crate) const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -50,6 +51,8 @@ pub(crate) struct Issued {
     pub(crate) refresh_token: Option<String>,
     /// The access token is DPoP-bound (`token_type: DPoP`).
     pub(crate) dpop_bound: bool,
+    /// The quotas the token counted against, when quotas are on.
+    pub(crate) quota: Option<QuotaStatus>,
 }
 
 #[derive(Debug)]
@@ -59,6 +62,7 @@ pub(crate) struct TokenEndpoint {
     grants: Arc<Grants>,
     audit: Arc<AuditSink>,
     dpop: Arc<DpopBinding>,
+    quotas: Arc<Quotas>,
 }
 
 impl TokenEndpoint {
@@ -68,6 +72,7 @@ impl TokenEndpoint {
         grants: Arc<Grants>,
         audit: Arc<AuditSink>,
         dpop: Arc<DpopBinding>,
+        quotas: Arc<Quotas>,
     ) -> Self {
         TokenEndpoint {
             client_auth,
@@ -75,7 +80,13 @@ impl TokenEndpoint {
             grants,
             audit,
             dpop,
+            quotas,
         }
+    }
+
+    /// Token quotas.
+    pub(crate) fn quotas(&self) -> &Quotas {
+        &self.quotas
     }
 
     /// DPoP at this endpoint: algorithms and nonces.
@@ -128,6 +139,9 @@ impl TokenEndpoint {
         // Before the grant runs: a replayed proof consumes no code or refresh token.
         let jkt = self.dpop.bind(client, proof, now).await?;
         let jkt = jkt.as_deref();
+        // Authenticated: count the token. Dropped on any error below, the
+        // ticket gives it back, so a failed grant consumes no quota.
+        let quota = self.quotas.admit(client, now).await?;
         let (minted, refresh) = match request.grant_type {
             JWT_BEARER_GRANT => {
                 if !client.kind.uses_client_credentials() {
@@ -204,6 +218,7 @@ impl TokenEndpoint {
                 ));
             }
         };
+        let quota = quota.commit();
         let Minted { token, claims, kid } = minted;
         let grant = refresh.as_ref().map(|(_, grant_id)| {
             let user = claims
@@ -232,6 +247,7 @@ impl TokenEndpoint {
             scope,
             refresh_token: refresh.map(|(token, _)| token),
             dpop_bound: jkt.is_some(),
+            quota,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! | [`grants`] | `auth_codes`, `grants`, `refresh_tokens` | a code used once, a refresh token rotated once, a grant revoked with its access tokens (and before it exists) |
 //! | [`audit`] | `audit_events` | |
 //! | [`assertions`] | `assertion_ids` | an assertion id accepted once while live, across replicas |
+//! | [`usage`] | `usage_counters` | token quotas and failed authentications counted across replicas |
 //! | [`federated`] | `federated_credentials` | at most `max` entries per client |
 //!
 //! Row locks are always taken in this order, so no two transactions wait
@@ -23,3 +24,4 @@ pub(crate) mod federated;
 pub(crate) mod grants;
 pub(crate) mod keys;
 pub(crate) mod revocations;
+pub(crate) mod usage;
