@@ -567,7 +567,7 @@ impl IssuerBuilder {
             Arc::clone(&store),
             Arc::clone(&cache),
             hasher,
-            Throttle::new(self.throttle),
+            Throttle::shared(self.throttle, Arc::clone(&store)),
             Arc::clone(&audit),
             PrivateKeyJwt::new(
                 Arc::clone(&store),

@@ -321,3 +321,87 @@ async fn two_replicas_on_postgres_hold_the_org_quota_within_the_bound() {
     second.token(&a, &a_secret, &[]).await;
     first.token(&b, &b_secret, &[]).await;
 }
+
+async fn postgres_store(tag: &str) -> Option<Arc<dyn Store>> {
+    let url = std::env::var("M2M_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())?;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let schema = format!(
+        "m2m_conformance_{now}_{tag}{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let store = m2m_store_sql::PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap_or_else(|e| panic!("M2M_TEST_POSTGRES_URL is set, but: {e}"));
+    Some(Arc::new(store))
+}
+
+/// Failures spread over two replicas count once: 10 per client id in all,
+/// not 10 per replica; the right secret is still never throttled.
+async fn throttle_across_replicas(store: Arc<dyn Store>) {
+    let limits = |b: IssuerBuilder| {
+        b.throttle(ThrottleConfig {
+            max_failures_per_client: 10,
+            max_failures_per_address: 1000,
+            ..ThrottleConfig::default()
+        })
+    };
+    let mut first = TestServer::start_on(store, limits).await.expect("issuer");
+    // Well inside one shared window.
+    first.advance(60 - T0 % 60);
+    let (id, secret) = client_of(&mut first, "org_throttle").await;
+    let second = first.replica(limits).await;
+    let mut refused = 0;
+    for i in 0..20 {
+        let server = if i % 2 == 0 { &first } else { &second };
+        match server
+            .token_basic(&id, "m2ms_guess", &[])
+            .await
+            .status()
+            .as_u16()
+        {
+            401 => {}
+            429 => refused += 1,
+            status => panic!("unexpected {status}"),
+        }
+    }
+    assert_eq!(
+        refused, 10,
+        "10 failures in all are answered 401, the rest 429"
+    );
+    for server in [&first, &second] {
+        let response = server.token_basic(&id, "m2ms_guess", &[]).await;
+        assert_eq!(response.status(), 429);
+        assert!(header(&response, "retry-after").is_some());
+        assert_eq!(server.token_basic(&id, &secret, &[]).await.status(), 200);
+    }
+    // The next window starts afresh on both.
+    first.advance(61);
+    assert_eq!(
+        first.token_basic(&id, "m2ms_guess", &[]).await.status(),
+        401
+    );
+    assert_eq!(
+        second.token_basic(&id, "m2ms_guess", &[]).await.status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn the_failure_throttle_holds_across_two_replicas_on_one_store() {
+    throttle_across_replicas(Arc::new(m2m_issuer::store::MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn the_failure_throttle_holds_across_two_replicas_on_postgres() {
+    let Some(store) = postgres_store("throttle").await else {
+        eprintln!("skipped: M2M_TEST_POSTGRES_URL not set");
+        return;
+    };
+    throttle_across_replicas(store).await;
+}
