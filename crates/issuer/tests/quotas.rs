@@ -405,3 +405,32 @@ async fn the_failure_throttle_holds_across_two_replicas_on_postgres() {
     };
     throttle_across_replicas(store).await;
 }
+
+/// Concurrent requests race for the last tokens: exactly the quota is
+/// issued, the rest refused, none fails otherwise.
+#[tokio::test]
+async fn concurrent_requests_get_exactly_the_quota() {
+    let config = QuotaConfig {
+        lease: 3,
+        ..per_minute(20)
+    };
+    let mut server = TestServer::start_with(with(config)).await;
+    server.advance(60 - T0 % 60);
+    let (id, secret) = client_of(&mut server, "org_race").await;
+    let server = Arc::new(server);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (server, id, secret) = (Arc::clone(&server), id.clone(), secret.clone());
+            tokio::spawn(async move { server.token_basic(&id, &secret, &[]).await.status() })
+        })
+        .collect();
+    let mut counts = [0; 2];
+    for task in tasks {
+        match task.await.expect("task").as_u16() {
+            200 => counts[0] += 1,
+            429 => counts[1] += 1,
+            status => panic!("unexpected {status}"),
+        }
+    }
+    assert_eq!(counts, [20, 30]);
+}

@@ -55,9 +55,6 @@ pub const MAX_QUOTA_LEASE: u64 = 10_000;
 /// Lease entries one replica keeps before it forgets ended windows.
 const MAX_TRACKED: usize = 100_000;
 
-/// Rounds of refilling one request may do under contention before it gives up.
-const MAX_ROUNDS: usize = 4;
-
 /// Tokens per minute, hour and day; `None` is no limit for that window.
 ///
 /// ```
@@ -338,8 +335,10 @@ impl Quotas {
 
     /// Counts one token for `client` at `now` against its quotas and its
     /// organization's. `Err(GrantError::QuotaExceeded)` when a window is
-    /// exceeded in `enforce` mode; a store failure is an internal error (the
-    /// endpoint fails closed).
+    /// exceeded in `enforce` mode (the tokens taken from the other windows
+    /// go back); a store failure is an internal error (the endpoint fails
+    /// closed). Never waits on another request: a window with nothing leased
+    /// takes a lease for this request itself.
     pub(crate) async fn admit(
         self: &Arc<Self>,
         client: &ClientRecord,
@@ -353,95 +352,101 @@ impl Quotas {
                 status: QuotaStatus::default(),
             });
         }
-        for _ in 0..MAX_ROUNDS {
-            let missing = {
-                let mut leases = self.lock();
-                if leases.len() > MAX_TRACKED {
-                    leases.retain(|(_, secs), lease| lease.start + secs > now);
+        let enforce = self.config.mode == QuotaMode::Enforce;
+        let mut ticket = QuotaTicket {
+            quotas: Some(Arc::clone(self)),
+            taken: Vec::new(),
+            status: QuotaStatus::default(),
+        };
+        let mut need = Vec::new();
+        let mut exhausted = Vec::new();
+        {
+            let mut leases = self.lock();
+            if leases.len() > MAX_TRACKED {
+                leases.retain(|(_, secs), lease| lease.start + secs > now);
+            }
+            for (i, spec) in specs.iter().enumerate() {
+                let secs = spec.window.secs();
+                let start = now - now % secs;
+                let lease = leases
+                    .entry((spec.subject.clone(), secs))
+                    .or_insert_with(|| Lease::fresh(start));
+                if lease.start != start {
+                    *lease = Lease::fresh(start);
                 }
-                let mut missing = Vec::new();
-                let mut refused = false;
-                for (i, spec) in specs.iter().enumerate() {
-                    let secs = spec.window.secs();
-                    let start = now - now % secs;
-                    let lease = leases
-                        .entry((spec.subject.clone(), secs))
-                        .or_insert_with(|| Lease::fresh(start));
-                    if lease.start != start {
-                        *lease = Lease::fresh(start);
-                    }
-                    if lease.local == 0 {
-                        if lease.exhausted {
-                            refused = true;
-                        } else {
-                            missing.push(i);
-                        }
-                    }
+                if lease.local > 0 {
+                    lease.local -= 1;
+                    ticket.taken.push((spec.subject.clone(), secs, start));
+                } else if lease.exhausted {
+                    exhausted.push(i);
+                } else {
+                    need.push(i);
                 }
-                if missing.is_empty() {
-                    return self.settle(&mut leases, &specs, refused, now);
-                }
-                missing
-            };
-            for i in missing {
-                self.refill(client, &specs[i], now).await?;
             }
         }
-        // Other requests took every refill first, round after round.
-        Err(GrantError::QuotaExceeded(QuotaStatus {
-            policies: Vec::new(),
-            retry_after: Some(1),
-        }))
+        if !(enforce && !exhausted.is_empty()) {
+            for i in need {
+                let spec = &specs[i];
+                if self.refill(client, spec, now).await? {
+                    let secs = spec.window.secs();
+                    ticket
+                        .taken
+                        .push((spec.subject.clone(), secs, now - now % secs));
+                } else {
+                    exhausted.push(i);
+                }
+            }
+        }
+        let status = self.status(&specs, &exhausted, now);
+        if enforce && !exhausted.is_empty() {
+            // Dropping the ticket gives back what the other windows lent.
+            drop(ticket);
+            return Err(GrantError::QuotaExceeded(status));
+        }
+        ticket.status = QuotaStatus {
+            retry_after: None,
+            ..status
+        };
+        Ok(ticket)
     }
 
-    /// Every window has a lease or is exhausted: take one token from each
-    /// lease, or refuse.
-    fn settle(
-        self: &Arc<Self>,
-        leases: &mut HashMap<(String, u64), Lease>,
-        specs: &[Spec],
-        refused: bool,
-        now: u64,
-    ) -> Result<QuotaTicket, GrantError> {
-        let enforce = refused && self.config.mode == QuotaMode::Enforce;
-        let mut taken = Vec::new();
+    /// What is left of each quota, as this replica knows it, and the seconds
+    /// until the `exhausted` ones end.
+    fn status(&self, specs: &[Spec], exhausted: &[usize], now: u64) -> QuotaStatus {
+        let leases = self.lock();
         let mut status = QuotaStatus::default();
-        let mut retry_after = 0;
-        for spec in specs {
+        let mut retry_after = None;
+        for (i, spec) in specs.iter().enumerate() {
             let secs = spec.window.secs();
-            let key = (spec.subject.clone(), secs);
-            let Some(lease) = leases.get_mut(&key) else {
-                continue;
-            };
-            if !enforce && lease.local > 0 {
-                lease.local -= 1;
-                taken.push((key.0, secs, lease.start));
-            }
-            let reset = (lease.start + secs).saturating_sub(now).max(1);
-            if lease.exhausted && lease.local == 0 {
-                retry_after = retry_after.max(reset);
+            let start = now - now % secs;
+            let (counted, local) = leases
+                .get(&(spec.subject.clone(), secs))
+                .filter(|lease| lease.start == start)
+                .map_or((0, 0), |lease| (lease.counted, lease.local));
+            let reset = (start + secs).saturating_sub(now).max(1);
+            if exhausted.contains(&i) {
+                retry_after = Some(retry_after.unwrap_or(0).max(reset));
             }
             status.policies.push(PolicyState {
                 name: format!("{}-{}", spec.owner, spec.window.name()),
                 quota: spec.limit,
                 window: secs,
-                remaining: spec.limit - lease.counted.min(spec.limit) + lease.local,
+                remaining: spec.limit - counted.min(spec.limit) + local,
                 reset,
             });
         }
-        if enforce {
-            status.retry_after = Some(retry_after.max(1));
-            return Err(GrantError::QuotaExceeded(status));
-        }
-        Ok(QuotaTicket {
-            quotas: Some(Arc::clone(self)),
-            taken,
-            status,
-        })
+        status.retry_after = retry_after;
+        status
     }
 
-    /// Takes a lease of `spec`'s current window from the shared counter.
-    async fn refill(&self, client: &ClientRecord, spec: &Spec, now: u64) -> Result<(), GrantError> {
+    /// Takes a lease of `spec`'s current window from the shared counter:
+    /// `true` when it had room, one token of it being the caller's.
+    async fn refill(
+        &self,
+        client: &ClientRecord,
+        spec: &Spec,
+        now: u64,
+    ) -> Result<bool, GrantError> {
         let secs = spec.window.secs();
         let start = now - now % secs;
         let want = self.config.lease.min(spec.limit);
@@ -476,12 +481,12 @@ impl Quotas {
             .entry((spec.subject.clone(), secs))
             .or_insert_with(|| Lease::fresh(start));
         if lease.start == start {
-            lease.local += granted;
+            lease.local += granted.saturating_sub(1);
             lease.counted = lease.counted.max(count.min(spec.limit));
             if granted == 0 {
                 lease.exhausted = true;
             }
         }
-        Ok(())
+        Ok(granted > 0)
     }
 }
