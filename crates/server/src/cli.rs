@@ -299,9 +299,9 @@ pub(crate) struct ServeArgs {
     /// `Retry-After`) or `log_only` (issue, audit, count) [default: enforce].
     #[arg(long, env = "M2M_QUOTA_MODE", value_name = "MODE")]
     pub(crate) quota_mode: Option<String>,
-    /// Tokens a replica takes from a shared quota counter at once: with R
-    /// replicas a window issues between limit - R x lease and limit tokens
-    /// [default: 10].
+    /// Tokens a replica takes from a shared quota counter at once (or 1% of
+    /// the limit when that is more): with R replicas a window issues between
+    /// limit - R x lease and limit tokens [default: 10].
     #[arg(long, env = "M2M_QUOTA_LEASE", value_name = "N")]
     pub(crate) quota_lease: Option<u64>,
 }

@@ -17,17 +17,20 @@
 //! # Leases
 //!
 //! The token endpoint does not go to the store per token. A replica takes a
-//! lease of `lease` tokens (default 10, at most the limit) with one atomic
+//! lease of `lease` tokens (default 10), or 1% of the limit when that is
+//! more (so a quota far above the load costs almost no store writes), at
+//! most the limit, with one atomic
 //! addition to the shared counter, and serves tokens from it in memory; only
 //! what the counter had left is granted (`limit - before`, at most the
 //! lease), so the tokens issued by all replicas together never pass the
 //! limit. What a lease costs instead is the other way round: a replica that
 //! found the counter exhausted refuses while another may still hold up to
-//! `lease` unspent tokens of the same window, so with `R` replicas between
-//! `limit - R × lease` and `limit` tokens are issued in a window (tokens
+//! a lease of unspent tokens of the same window, so with `R` replicas
+//! between `limit - R × max(lease, limit / 100)` and `limit` tokens are
+//! issued in a window (tokens
 //! leased by a replica that stops are lost for that window). A replica
-//! serves at most `lease` tokens between store calls, so the store sees one
-//! write per `lease` tokens per replica.
+//! serves at most one lease between store calls, so the store sees one
+//! write per lease per replica and window.
 //!
 //! # Exceeded
 //!
@@ -51,6 +54,16 @@ pub const MAX_QUOTA: u64 = 1_000_000_000;
 
 /// The largest lease a replica may take at once.
 pub const MAX_QUOTA_LEASE: u64 = 10_000;
+
+/// A lease is at least this fraction of the limit (1 / 100), so a busy
+/// replica far below a large quota goes to the store rarely.
+const LEASE_SHARE: u64 = 100;
+
+/// The tokens one lease takes: the configured lease, or 1% of the limit if
+/// that is more; never more than the limit.
+pub(crate) fn lease_size(lease: u64, limit: u64) -> u64 {
+    lease.max(limit / LEASE_SHARE).min(limit).max(1)
+}
 
 /// Lease entries one replica keeps before it forgets ended windows.
 const MAX_TRACKED: usize = 100_000;
@@ -134,8 +147,9 @@ pub struct QuotaConfig {
     /// Enforce or only log. Default enforce.
     pub mode: QuotaMode,
     /// Tokens a replica takes from the shared counter at once (1 to
-    /// [`MAX_QUOTA_LEASE`]). Default 10. With `R` replicas, a window issues
-    /// between `limit - R × lease` and `limit` tokens.
+    /// [`MAX_QUOTA_LEASE`]), or 1% of the limit when that is more. Default
+    /// 10. With `R` replicas, a window issues between
+    /// `limit - R × max(lease, limit / 100)` and `limit` tokens.
     pub lease: u64,
 }
 
@@ -189,11 +203,24 @@ impl Window {
     }
 }
 
+/// The policy name in the `RateLimit` headers.
+fn policy_name(owner: &str, window: Window) -> &'static str {
+    match (owner, window) {
+        ("client", Window::Minute) => "client-minute",
+        ("client", Window::Hour) => "client-hour",
+        ("client", Window::Day) => "client-day",
+        (_, Window::Minute) => "org-minute",
+        (_, Window::Hour) => "org-hour",
+        (_, Window::Day) => "org-day",
+    }
+}
+
 /// One quota a request counts against.
 #[derive(Debug)]
 struct Spec {
-    /// The counter's subject in the store (`quota:client:ID`, `quota:org:OID`).
-    subject: String,
+    /// The counter's subject in the store (`quota:client:ID`, `quota:org:OID`),
+    /// shared by its windows.
+    subject: Arc<str>,
     /// `"client"` or `"org"`.
     owner: &'static str,
     window: Window,
@@ -227,7 +254,7 @@ impl Lease {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PolicyState {
     /// `client-minute`, `org-day`, ...
-    pub(crate) name: String,
+    pub(crate) name: &'static str,
     pub(crate) quota: u64,
     pub(crate) window: u64,
     /// Tokens left as this replica knows it (other replicas' use shows at
@@ -249,7 +276,7 @@ pub(crate) struct QuotaStatus {
 #[derive(Debug)]
 pub(crate) struct QuotaTicket {
     quotas: Option<Arc<Quotas>>,
-    taken: Vec<(String, u64, u64)>,
+    taken: Vec<(Arc<str>, u64, u64)>,
     status: QuotaStatus,
 }
 
@@ -284,7 +311,7 @@ pub(crate) struct Quotas {
     config: QuotaConfig,
     store: Arc<dyn Store>,
     audit: Arc<AuditSink>,
-    leases: Mutex<HashMap<(String, u64), Lease>>,
+    leases: Mutex<HashMap<(Arc<str>, u64), Lease>>,
     exceeded: AtomicU64,
 }
 
@@ -304,7 +331,7 @@ impl Quotas {
         self.exceeded.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<(String, u64), Lease>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<(Arc<str>, u64), Lease>> {
         self.leases
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -312,18 +339,22 @@ impl Quotas {
 
     fn specs(&self, client: &ClientRecord) -> Vec<Spec> {
         let mut specs = Vec::new();
+        let subject: Arc<str> = format!("quota:client:{}", client.client_id.as_str()).into();
         for (window, limit) in self.config.client.windows() {
             specs.push(Spec {
-                subject: format!("quota:client:{}", client.client_id.as_str()),
+                subject: Arc::clone(&subject),
                 owner: "client",
                 window,
                 limit,
             });
         }
-        if let Some(org) = &client.org_id {
+        if let Some(org) = &client.org_id
+            && !self.config.org.is_empty()
+        {
+            let subject: Arc<str> = format!("quota:org:{}", org.as_str()).into();
             for (window, limit) in self.config.org.windows() {
                 specs.push(Spec {
-                    subject: format!("quota:org:{}", org.as_str()),
+                    subject: Arc::clone(&subject),
                     owner: "org",
                     window,
                     limit,
@@ -369,14 +400,14 @@ impl Quotas {
                 let secs = spec.window.secs();
                 let start = now - now % secs;
                 let lease = leases
-                    .entry((spec.subject.clone(), secs))
+                    .entry((Arc::clone(&spec.subject), secs))
                     .or_insert_with(|| Lease::fresh(start));
                 if lease.start != start {
                     *lease = Lease::fresh(start);
                 }
                 if lease.local > 0 {
                     lease.local -= 1;
-                    ticket.taken.push((spec.subject.clone(), secs, start));
+                    ticket.taken.push((Arc::clone(&spec.subject), secs, start));
                 } else if lease.exhausted {
                     exhausted.push(i);
                 } else {
@@ -391,7 +422,7 @@ impl Quotas {
                     let secs = spec.window.secs();
                     ticket
                         .taken
-                        .push((spec.subject.clone(), secs, now - now % secs));
+                        .push((Arc::clone(&spec.subject), secs, now - now % secs));
                 } else {
                     exhausted.push(i);
                 }
@@ -420,7 +451,7 @@ impl Quotas {
             let secs = spec.window.secs();
             let start = now - now % secs;
             let (counted, local) = leases
-                .get(&(spec.subject.clone(), secs))
+                .get(&(Arc::clone(&spec.subject), secs))
                 .filter(|lease| lease.start == start)
                 .map_or((0, 0), |lease| (lease.counted, lease.local));
             let reset = (start + secs).saturating_sub(now).max(1);
@@ -428,7 +459,7 @@ impl Quotas {
                 retry_after = Some(retry_after.unwrap_or(0).max(reset));
             }
             status.policies.push(PolicyState {
-                name: format!("{}-{}", spec.owner, spec.window.name()),
+                name: policy_name(spec.owner, spec.window),
                 quota: spec.limit,
                 window: secs,
                 remaining: spec.limit - counted.min(spec.limit) + local,
@@ -449,7 +480,7 @@ impl Quotas {
     ) -> Result<bool, GrantError> {
         let secs = spec.window.secs();
         let start = now - now % secs;
-        let want = self.config.lease.min(spec.limit);
+        let want = lease_size(self.config.lease, spec.limit);
         let count = self
             .store
             .add_usage(&spec.subject, secs, start, want)
@@ -478,7 +509,7 @@ impl Quotas {
         }
         let mut leases = self.lock();
         let lease = leases
-            .entry((spec.subject.clone(), secs))
+            .entry((Arc::clone(&spec.subject), secs))
             .or_insert_with(|| Lease::fresh(start));
         if lease.start == start {
             lease.local += granted.saturating_sub(1);
