@@ -459,6 +459,59 @@ pub(crate) fn sqlite_path(database: &str) -> Option<PathBuf> {
     Some(PathBuf::from(path))
 }
 
+/// `--quota-*` (flags beat the file's keys): checked here so a bad value
+/// stops `serve` with the flag's name.
+fn quotas(args: &ServeArgs, file: &FileConfig) -> Result<m2m_issuer::QuotaConfig> {
+    use m2m_issuer::{MAX_QUOTA, MAX_QUOTA_LEASE, QuotaConfig, QuotaLimits, QuotaMode};
+    let limit = |flag: &str, arg: Option<u64>, key: Option<u64>| -> Result<Option<u64>> {
+        match arg.or(key) {
+            Some(n) if !(1..=MAX_QUOTA).contains(&n) => {
+                bail!("--{flag} must be between 1 and {MAX_QUOTA}, got {n}")
+            }
+            n => Ok(n),
+        }
+    };
+    let mode = match args.quota_mode.as_deref().or(file.quota_mode.as_deref()) {
+        None | Some("enforce") => QuotaMode::Enforce,
+        Some("log_only") => QuotaMode::LogOnly,
+        Some(other) => bail!("--quota-mode must be enforce or log_only, got {other:?}"),
+    };
+    let lease = args.quota_lease.or(file.quota_lease).unwrap_or(10);
+    if !(1..=MAX_QUOTA_LEASE).contains(&lease) {
+        bail!("--quota-lease must be between 1 and {MAX_QUOTA_LEASE}, got {lease}");
+    }
+    Ok(QuotaConfig {
+        client: QuotaLimits {
+            per_minute: limit(
+                "quota-per-minute",
+                args.quota_per_minute,
+                file.quota_per_minute,
+            )?,
+            per_hour: limit("quota-per-hour", args.quota_per_hour, file.quota_per_hour)?,
+            per_day: limit("quota-per-day", args.quota_per_day, file.quota_per_day)?,
+        },
+        org: QuotaLimits {
+            per_minute: limit(
+                "org-quota-per-minute",
+                args.org_quota_per_minute,
+                file.org_quota_per_minute,
+            )?,
+            per_hour: limit(
+                "org-quota-per-hour",
+                args.org_quota_per_hour,
+                file.org_quota_per_hour,
+            )?,
+            per_day: limit(
+                "org-quota-per-day",
+                args.org_quota_per_day,
+                file.org_quota_per_day,
+            )?,
+        },
+        mode,
+        lease,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -612,57 +665,4 @@ mod tests {
         let bound_default: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         assert_eq!(default.issuer_url(bound_default), "http://127.0.0.1:8080");
     }
-}
-
-/// `--quota-*` (flags beat the file's keys): checked here so a bad value
-/// stops `serve` with the flag's name.
-fn quotas(args: &ServeArgs, file: &FileConfig) -> Result<m2m_issuer::QuotaConfig> {
-    use m2m_issuer::{MAX_QUOTA, MAX_QUOTA_LEASE, QuotaConfig, QuotaLimits, QuotaMode};
-    let limit = |flag: &str, arg: Option<u64>, key: Option<u64>| -> Result<Option<u64>> {
-        match arg.or(key) {
-            Some(n) if !(1..=MAX_QUOTA).contains(&n) => {
-                bail!("--{flag} must be between 1 and {MAX_QUOTA}, got {n}")
-            }
-            n => Ok(n),
-        }
-    };
-    let mode = match args.quota_mode.as_deref().or(file.quota_mode.as_deref()) {
-        None | Some("enforce") => QuotaMode::Enforce,
-        Some("log_only") => QuotaMode::LogOnly,
-        Some(other) => bail!("--quota-mode must be enforce or log_only, got {other:?}"),
-    };
-    let lease = args.quota_lease.or(file.quota_lease).unwrap_or(10);
-    if !(1..=MAX_QUOTA_LEASE).contains(&lease) {
-        bail!("--quota-lease must be between 1 and {MAX_QUOTA_LEASE}, got {lease}");
-    }
-    Ok(QuotaConfig {
-        client: QuotaLimits {
-            per_minute: limit(
-                "quota-per-minute",
-                args.quota_per_minute,
-                file.quota_per_minute,
-            )?,
-            per_hour: limit("quota-per-hour", args.quota_per_hour, file.quota_per_hour)?,
-            per_day: limit("quota-per-day", args.quota_per_day, file.quota_per_day)?,
-        },
-        org: QuotaLimits {
-            per_minute: limit(
-                "org-quota-per-minute",
-                args.org_quota_per_minute,
-                file.org_quota_per_minute,
-            )?,
-            per_hour: limit(
-                "org-quota-per-hour",
-                args.org_quota_per_hour,
-                file.org_quota_per_hour,
-            )?,
-            per_day: limit(
-                "org-quota-per-day",
-                args.org_quota_per_day,
-                file.org_quota_per_day,
-            )?,
-        },
-        mode,
-        lease,
-    })
 }

@@ -415,7 +415,7 @@ impl Quotas {
                 }
             }
         }
-        if !(enforce && !exhausted.is_empty()) {
+        if !enforce || exhausted.is_empty() {
             for i in need {
                 let spec = &specs[i];
                 if self.refill(client, spec, now).await? {
