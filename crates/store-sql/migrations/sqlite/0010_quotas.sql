@@ -14,5 +14,5 @@ CREATE TABLE usage_counters (
     window_start INTEGER NOT NULL,
     count INTEGER NOT NULL,
     PRIMARY KEY (subject, window_secs, window_start)
-);
+) STRICT;
 CREATE INDEX usage_counters_window_start ON usage_counters (window_start);
