@@ -421,6 +421,8 @@ fn claims(client_id: &str, iat: u64, jti: &str) -> AccessTokenClaims {
         oid: None,
         uid: None,
         cnf: None,
+        act: None,
+        may_act: None,
     }
 }
 

@@ -56,9 +56,55 @@ pub(crate) fn retry_after(value: &http::HeaderValue) -> Option<Duration> {
     )
 }
 
+/// The seconds until the issuer's quota has room again, from a `RateLimit`
+/// header (draft-ietf-httpapi-ratelimit-headers: a list of
+/// `"policy";r=REMAINING;t=RESET`): the longest `t` of a policy with `r=0`,
+/// or `None` when every policy has tokens left (or the header is not
+/// understood, which never delays anything). At most [`MAX_RETRY_AFTER`].
+pub(crate) fn quota_exhausted_for(value: &http::HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?;
+    let mut wait: Option<u64> = None;
+    for item in text.split(',') {
+        let (mut remaining, mut reset) = (None, None);
+        for param in item.split(';').skip(1) {
+            let Some((key, value)) = param.trim().split_once('=') else {
+                continue;
+            };
+            let value = value.trim().parse::<u64>().ok();
+            match key.trim() {
+                "r" => remaining = value,
+                "t" => reset = value,
+                _ => {}
+            }
+        }
+        if let (Some(0), Some(reset)) = (remaining, reset) {
+            wait = Some(wait.map_or(reset, |w| w.max(reset)));
+        }
+    }
+    wait.map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exhausted_quota_policy_says_how_long() {
+        let parse = |s: &'static str| quota_exhausted_for(&http::HeaderValue::from_static(s));
+        assert_eq!(parse("\"client-minute\";r=3;t=40"), None);
+        assert_eq!(
+            parse("\"client-minute\";r=0;t=40, \"org-hour\";r=5;t=900"),
+            Some(Duration::from_secs(40))
+        );
+        assert_eq!(
+            parse("\"a\";r=0;t=4, \"b\";r=0;t=9"),
+            Some(Duration::from_secs(9))
+        );
+        assert_eq!(parse("\"a\";r=0;t=999999"), Some(MAX_RETRY_AFTER));
+        for junk in ["", "garbage", "\"a\";r=x;t=1", "\"a\";r=0", "\"a\";t=5"] {
+            assert_eq!(parse(junk), None, "{junk}");
+        }
+    }
 
     #[test]
     fn doubles_up_to_the_cap() {

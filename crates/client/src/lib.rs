@@ -66,6 +66,13 @@
 //!   longer if a `429`/`503` says `Retry-After: <seconds>` (up to five
 //!   minutes). Meanwhile [`TokenSource::token`] answers at once: with the
 //!   cached token while it has not expired, else with the last error.
+//! - Token quotas: the cache is what keeps a client inside an issuer's
+//!   quota (one request per token lifetime, not one per call, however many
+//!   tasks share the source). When a token response's `RateLimit` header
+//!   (draft-ietf-httpapi-ratelimit-headers) says a quota has nothing left
+//!   (`r=0`), the next refresh waits until that window ends (`t`), while
+//!   the cached token still has a quarter of the refresh margin; a `429
+//!   slow_down` with `Retry-After` is backed off as above.
 //!
 //! ```
 //! use std::time::Duration;

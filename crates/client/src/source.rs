@@ -776,6 +776,12 @@ impl TokenSource {
                 .headers()
                 .get(http::header::RETRY_AFTER)
                 .and_then(backoff::retry_after),
+            // A token, and the issuer's quota says it was the last one of
+            // its window: the next refresh waits for the window to end.
+            200..300 => response
+                .headers()
+                .get("ratelimit")
+                .and_then(backoff::quota_exhausted_for),
             _ => None,
         };
         let (parts, body) = response.into_parts();
@@ -1000,7 +1006,16 @@ impl TokenSource {
         let expires_at = started
             .checked_add(lifetime)
             .ok_or_else(|| Error::InvalidResponse("expires_in is out of range".into()))?;
-        let refresh_at = expires_at.checked_sub(margin).unwrap_or(started);
+        let mut refresh_at = expires_at.checked_sub(margin).unwrap_or(started);
+        // The quota is spent (`RateLimit` with `r=0`): refreshing before its
+        // window ends would only be refused, so wait for it, while the
+        // token still has a quarter of the margin left.
+        if let Some(wait) = retry_after
+            && let Some(reset_at) = started.checked_add(wait)
+        {
+            let latest = expires_at.checked_sub(margin / 4).unwrap_or(started);
+            refresh_at = refresh_at.max(reset_at.min(latest));
+        }
         Ok(AccessToken {
             value: parsed.access_token.into(),
             dpop,

@@ -21,6 +21,17 @@
 //! ```sh
 //! M2M_BENCH_AUDIT=1 M2M_BENCH_SECS=10 cargo bench -p m2m-issuer --bench token_load
 //! ```
+//!
+//! With `M2M_BENCH_QUOTAS=1` it measures what token quotas cost: ES256 with
+//! quotas off and on (per client and per org, every window, limits far above
+//! the load, the default lease of 10), on a SQLite file and, when
+//! `M2M_TEST_POSTGRES_URL` is set, on PostgreSQL; off and on alternate for
+//! `M2M_BENCH_ROUNDS` rounds (default 3) on each backend, so a busy machine
+//! weighs on both alike, and it prints each round and the ratio of the sums.
+//!
+//! ```sh
+//! M2M_BENCH_QUOTAS=1 M2M_TEST_POSTGRES_URL=postgres://... cargo bench -p m2m-issuer --bench token_load
+//! ```
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -34,7 +45,7 @@ use m2m_core::{AccessTokenClaims, Algorithm, Audience, SigningKey};
 use std::sync::Arc;
 
 use m2m_issuer::store::{MemoryStore, Store};
-use m2m_issuer::{Issuer, TokenAudit};
+use m2m_issuer::{Issuer, QuotaConfig, QuotaLimits, TokenAudit};
 use m2m_store_sql::SqliteStore;
 
 /// Where the issuer keeps its records during a run.
@@ -164,6 +175,16 @@ struct Running {
 /// Starts an issuer on `store` signing with `alg`, with the token audit in
 /// `audit` (`None`: the builder's default), and bootstraps its admin client.
 async fn start(alg: Algorithm, store: Arc<dyn Store>, audit: Option<TokenAudit>) -> Running {
+    start_with(alg, store, audit, QuotaConfig::default()).await
+}
+
+/// [`start`] with token quotas.
+async fn start_with(
+    alg: Algorithm,
+    store: Arc<dyn Store>,
+    audit: Option<TokenAudit>,
+    quotas: QuotaConfig,
+) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -173,6 +194,7 @@ async fn start(alg: Algorithm, store: Arc<dyn Store>, audit: Option<TokenAudit>)
     if let Some(mode) = audit {
         builder = builder.token_audit(mode);
     }
+    builder = builder.quotas(quotas);
     let issuer = builder.build().await.expect("issuer");
     let (client_id, secret) = issuer
         .bootstrap_admin()
@@ -338,6 +360,124 @@ fn audit_cost(runtime: &tokio::runtime::Runtime, secs: u64, concurrency: u64) {
     }
 }
 
+/// A store for one quota run: a fresh SQLite file, or a fresh schema on
+/// `M2M_TEST_POSTGRES_URL`.
+async fn quota_store(postgres: bool, dir: &std::path::Path, n: u32) -> Arc<dyn Store> {
+    if postgres {
+        let url = std::env::var("M2M_TEST_POSTGRES_URL").expect("postgres url");
+        let now = m2m_core::now_unix();
+        // Named like m2m-store-sql's conformance schemas, which its runs drop.
+        let schema = format!("m2m_conformance_{now}_bench{}_{n}", std::process::id());
+        Arc::new(
+            m2m_store_sql::PostgresStore::connect_with_schema(&url, &schema)
+                .await
+                .expect("postgres"),
+        )
+    } else {
+        Arc::new(
+            SqliteStore::open(dir.join(format!("m2m-{n}.db")))
+                .await
+                .expect("sqlite"),
+        )
+    }
+}
+
+/// Creates an org-level client through the admin API; returns its Basic header.
+async fn org_client(running: &Running) -> String {
+    let http = reqwest::Client::new();
+    let base = format!("http://{}/auth", running.addr);
+    let token: serde_json::Value = http
+        .post(format!("{base}/oauth/token"))
+        .header("authorization", &running.authorization)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("admin token")
+        .json()
+        .await
+        .expect("json");
+    let created: serde_json::Value = http
+        .post(format!("{base}/admin/clients"))
+        .bearer_auth(token["access_token"].as_str().expect("token"))
+        .json(&serde_json::json!({
+            "name": "bench", "kind": "org", "org_id": "org_bench", "scopes": ["invoices:read"]
+        }))
+        .send()
+        .await
+        .expect("create client")
+        .json()
+        .await
+        .expect("json");
+    let id = created["client_id"].as_str().expect("client_id");
+    let secret = created["client_secret"].as_str().expect("client_secret");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+/// `M2M_BENCH_QUOTAS=1`: quotas off and on, alternating, per backend.
+fn quota_cost(runtime: &tokio::runtime::Runtime, secs: u64, concurrency: u64) {
+    let rounds = env_or("M2M_BENCH_ROUNDS", 3) as u32;
+    let far = Some(1_000_000_000);
+    let on = QuotaConfig {
+        client: QuotaLimits {
+            per_minute: far,
+            per_hour: far,
+            per_day: far,
+        },
+        org: QuotaLimits {
+            per_minute: far,
+            per_hour: far,
+            per_day: far,
+        },
+        ..QuotaConfig::default()
+    };
+    let postgres = std::env::var("M2M_TEST_POSTGRES_URL").is_ok_and(|u| !u.is_empty());
+    println!(
+        "token quota cost, ES256, concurrency {concurrency}, {secs} s per run, {rounds} rounds of off/on per backend"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut n = 0;
+    for (name, pg) in [("SQLite", false), ("PostgreSQL", true)] {
+        if pg && !postgres {
+            println!("PostgreSQL: skipped (M2M_TEST_POSTGRES_URL not set)");
+            continue;
+        }
+        let (mut off_sum, mut on_sum) = (0.0, 0.0);
+        for round in 1..=rounds {
+            let mut rates = [0.0; 2];
+            for (i, quotas) in [QuotaConfig::default(), on].into_iter().enumerate() {
+                n += 1;
+                let rate = runtime.block_on(async {
+                    let store = quota_store(pg, dir.path(), n).await;
+                    let mut running = start_with(Algorithm::ES256, store, None, quotas).await;
+                    // The bootstrap admin has no org: load an org client, so
+                    // that the org's windows are counted too.
+                    running.authorization = org_client(&running).await;
+                    let (outcome, measured) = load(&running, secs, concurrency).await;
+                    running.server.abort();
+                    assert_eq!(outcome.errors, 0, "no request may fail");
+                    outcome.ok as f64 / measured
+                });
+                rates[i] = rate;
+            }
+            off_sum += rates[0];
+            on_sum += rates[1];
+            println!(
+                "{name:<10} round {round}: off {:>8.0} tokens/s, on {:>8.0} tokens/s ({:.3}x)",
+                rates[0],
+                rates[1],
+                rates[1] / rates[0]
+            );
+        }
+        println!(
+            "{name:<10} quotas on / off, sum of {rounds} rounds: {:.3}x (target >= 0.9x)",
+            on_sum / off_sum
+        );
+    }
+}
+
 fn main() {
     let secs = env_or("M2M_BENCH_SECS", 5);
     let concurrency = env_or("M2M_BENCH_CONCURRENCY", 64);
@@ -349,6 +489,10 @@ fn main() {
         .expect("runtime");
     if std::env::var_os("M2M_BENCH_AUDIT").is_some_and(|v| v == "1") {
         audit_cost(&runtime, secs, concurrency);
+        return;
+    }
+    if std::env::var_os("M2M_BENCH_QUOTAS").is_some_and(|v| v == "1") {
+        quota_cost(&runtime, secs, concurrency);
         return;
     }
     println!(

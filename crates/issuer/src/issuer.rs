@@ -28,6 +28,7 @@ use crate::domain::keys::{KeyManager, KeyRevocation, KeySettings, Rotation};
 use crate::domain::minter::Minter;
 use crate::domain::own_tokens::{OwnTokens, OwnTokensParts};
 use crate::domain::private_key_jwt::{AssertionSettings, ClientJwksPolicy, PrivateKeyJwt};
+use crate::domain::quota::{QuotaConfig, Quotas};
 use crate::domain::registry::{Registry, RegistryParts};
 use crate::domain::revocation::RevocationState;
 use crate::domain::throttle::{Throttle, ThrottleConfig};
@@ -128,6 +129,7 @@ pub struct IssuerBuilder {
     client_jwks: ClientJwksPolicy,
     federation: FederationPolicy,
     dpop_nonce: Option<(zeroize::Zeroizing<Vec<u8>>, u64)>,
+    quotas: QuotaConfig,
 }
 
 impl fmt::Debug for IssuerBuilder {
@@ -180,6 +182,14 @@ impl IssuerBuilder {
     /// Tests inject one to drive expiry and rotation.
     pub fn clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Token quotas: the default per client and per organization, the mode
+    /// and the lease size (default: no quota). Counted in the store, shared
+    /// by every replica; see the issuer docs for the bound leases give.
+    pub fn quotas(mut self, config: QuotaConfig) -> Self {
+        self.quotas = config;
         self
     }
 
@@ -428,6 +438,7 @@ impl IssuerBuilder {
             ));
         }
         let issuer_url = check_issuer_url(&self.issuer_url)?;
+        self.quotas.check().map_err(IssuerError::Config)?;
         if self.policy.prepublish_secs < self.jwks_max_age {
             return Err(IssuerError::Config(format!(
                 "rotation prepublish time ({} s) must be at least the JWKS max-age ({} s)",
@@ -557,7 +568,7 @@ impl IssuerBuilder {
             Arc::clone(&store),
             Arc::clone(&cache),
             hasher,
-            Throttle::new(self.throttle),
+            Throttle::shared(self.throttle, Arc::clone(&store)),
             Arc::clone(&audit),
             PrivateKeyJwt::new(
                 Arc::clone(&store),
@@ -629,6 +640,11 @@ impl IssuerBuilder {
             audit: Arc::clone(&audit),
             dpop,
             exchange: TokenExchange::new(Arc::clone(&own_tokens), minter, Arc::clone(&store)),
+            quotas: Arc::new(Quotas::new(
+                self.quotas,
+                Arc::clone(&store),
+                Arc::clone(&audit),
+            )),
         });
         let inner = Arc::new(Inner {
             feed: Feed::new(Arc::clone(&store)),
@@ -755,6 +771,7 @@ impl Issuer {
             client_jwks: ClientJwksPolicy::default(),
             federation: FederationPolicy::default(),
             dpop_nonce: None,
+            quotas: QuotaConfig::default(),
         }
     }
 
@@ -900,6 +917,8 @@ impl Issuer {
         inner.store.purge_assertion_ids(now).await?;
         // An exchanged token's record is needed until no verifier accepts it.
         inner.store.purge_exchanged_tokens(before).await?;
+        // Quota and throttle counters of windows that have ended.
+        inner.store.purge_usage(now).await?;
         Ok(rotation)
     }
 
@@ -919,6 +938,12 @@ impl Issuer {
         };
         let before = self.now().saturating_sub(retention.as_secs());
         Ok(crate::domain::audit::purge(self.inner.store.as_ref(), before).await?)
+    }
+
+    /// How many token quota windows this replica saw exceeded first (each
+    /// window of each client or organization once, across replicas).
+    pub fn quota_windows_exceeded(&self) -> u64 {
+        self.inner.token_endpoint.quotas().exceeded_windows()
     }
 
     /// How many audit events were dropped because the queue was full.

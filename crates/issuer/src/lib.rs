@@ -54,6 +54,7 @@ pub use domain::dynamic_registration::RegistrationPolicy;
 pub use domain::federation::{DEFAULT_FEDERATED_MAX_LIFETIME_SECS, FederationPolicy};
 pub use domain::keys::{KeyRevocation, Rotation};
 pub use domain::private_key_jwt::ClientJwksPolicy;
+pub use domain::quota::{MAX_QUOTA, MAX_QUOTA_LEASE, QuotaConfig, QuotaLimits, QuotaMode};
 pub use domain::throttle::ThrottleConfig;
 pub use error::IssuerError;
 pub use issuer::{ADMIN_SCOPE, DEFAULT_AUDIT_RETENTION, Issuer, IssuerBuilder};

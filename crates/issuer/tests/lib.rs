@@ -16,6 +16,7 @@ mod keys;
 mod path_ids;
 mod private_key_jwt;
 mod public_clients;
+mod quotas;
 mod registration_endpoint;
 mod revocation;
 mod slow_store;

@@ -187,6 +187,22 @@ impl Store for SlowStore {
         self.inner.purge_assertion_ids(before).await
     }
 
+    async fn add_usage(
+        &self,
+        subject: &str,
+        window_secs: u64,
+        window_start: u64,
+        amount: u64,
+    ) -> StoreResult<u64> {
+        self.inner
+            .add_usage(subject, window_secs, window_start, amount)
+            .await
+    }
+
+    async fn purge_usage(&self, before: u64) -> StoreResult<u64> {
+        self.inner.purge_usage(before).await
+    }
+
     async fn create_grant(
         &self,
         grant: &GrantRecord,

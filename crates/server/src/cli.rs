@@ -275,6 +275,35 @@ pub(crate) struct ServeArgs {
     /// each other's; each is valid for 5 to 10 minutes [default: off].
     #[arg(long, env = "M2M_DPOP_NONCE")]
     pub(crate) dpop_nonce: bool,
+    /// Tokens each client may get per clock minute, counted across replicas
+    /// in the database [default: no limit].
+    #[arg(long, env = "M2M_QUOTA_PER_MINUTE", value_name = "N")]
+    pub(crate) quota_per_minute: Option<u64>,
+    /// Tokens each client may get per clock hour [default: no limit].
+    #[arg(long, env = "M2M_QUOTA_PER_HOUR", value_name = "N")]
+    pub(crate) quota_per_hour: Option<u64>,
+    /// Tokens each client may get per UTC day [default: no limit].
+    #[arg(long, env = "M2M_QUOTA_PER_DAY", value_name = "N")]
+    pub(crate) quota_per_day: Option<u64>,
+    /// Tokens the clients of each organization (`oid`) may get together per
+    /// clock minute [default: no limit].
+    #[arg(long, env = "M2M_ORG_QUOTA_PER_MINUTE", value_name = "N")]
+    pub(crate) org_quota_per_minute: Option<u64>,
+    /// Tokens per organization per clock hour [default: no limit].
+    #[arg(long, env = "M2M_ORG_QUOTA_PER_HOUR", value_name = "N")]
+    pub(crate) org_quota_per_hour: Option<u64>,
+    /// Tokens per organization per UTC day [default: no limit].
+    #[arg(long, env = "M2M_ORG_QUOTA_PER_DAY", value_name = "N")]
+    pub(crate) org_quota_per_day: Option<u64>,
+    /// What an exceeded quota does: `enforce` (429 `slow_down` with
+    /// `Retry-After`) or `log_only` (issue, audit, count) [default: enforce].
+    #[arg(long, env = "M2M_QUOTA_MODE", value_name = "MODE")]
+    pub(crate) quota_mode: Option<String>,
+    /// Tokens a replica takes from a shared quota counter at once (or 1% of
+    /// the limit when that is more): with R replicas a window issues between
+    /// limit - R x lease and limit tokens [default: 10].
+    #[arg(long, env = "M2M_QUOTA_LEASE", value_name = "N")]
+    pub(crate) quota_lease: Option<u64>,
 }
 
 /// Log output format.

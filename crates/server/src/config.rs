@@ -120,6 +120,8 @@ pub(crate) struct ServeConfig {
     pub(crate) dev_consent: bool,
     /// `--dpop-nonce`: DPoP server nonces at the token endpoint.
     pub(crate) dpop_nonce: bool,
+    /// `--quota-*`: token quotas.
+    pub(crate) quotas: m2m_issuer::QuotaConfig,
     pub(crate) scopes_supported: Option<Vec<String>>,
     pub(crate) trusted_proxies: Vec<Cidr>,
     pub(crate) token_audit: m2m_issuer::TokenAudit,
@@ -246,6 +248,14 @@ struct FileConfig {
     key_refresh_interval: Option<u64>,
     dev_consent: Option<bool>,
     dpop_nonce: Option<bool>,
+    quota_per_minute: Option<u64>,
+    quota_per_hour: Option<u64>,
+    quota_per_day: Option<u64>,
+    org_quota_per_minute: Option<u64>,
+    org_quota_per_hour: Option<u64>,
+    org_quota_per_day: Option<u64>,
+    quota_mode: Option<String>,
+    quota_lease: Option<u64>,
     scopes_supported: Option<Vec<String>>,
     trusted_proxy: Option<Vec<String>>,
     token_audit: Option<String>,
@@ -271,6 +281,7 @@ impl ServeConfig {
             None => FileConfig::default(),
         };
         let registration = resolve_registration(args, &mut file)?;
+        let quotas = quotas(args, &file)?;
         let client_metadata = resolve_client_metadata(args)?;
         let federation = resolve_federation(args)?;
         let listen = args
@@ -383,6 +394,7 @@ impl ServeConfig {
                 .max(1),
             dev_consent: args.dev_consent || file.dev_consent.unwrap_or(false),
             dpop_nonce: args.dpop_nonce || file.dpop_nonce.unwrap_or(false),
+            quotas,
             scopes_supported: if args.scopes_supported.is_empty() {
                 file.scopes_supported
             } else {
@@ -445,6 +457,59 @@ pub(crate) fn sqlite_path(database: &str) -> Option<PathBuf> {
         return None;
     }
     Some(PathBuf::from(path))
+}
+
+/// `--quota-*` (flags beat the file's keys): checked here so a bad value
+/// stops `serve` with the flag's name.
+fn quotas(args: &ServeArgs, file: &FileConfig) -> Result<m2m_issuer::QuotaConfig> {
+    use m2m_issuer::{MAX_QUOTA, MAX_QUOTA_LEASE, QuotaConfig, QuotaLimits, QuotaMode};
+    let limit = |flag: &str, arg: Option<u64>, key: Option<u64>| -> Result<Option<u64>> {
+        match arg.or(key) {
+            Some(n) if !(1..=MAX_QUOTA).contains(&n) => {
+                bail!("--{flag} must be between 1 and {MAX_QUOTA}, got {n}")
+            }
+            n => Ok(n),
+        }
+    };
+    let mode = match args.quota_mode.as_deref().or(file.quota_mode.as_deref()) {
+        None | Some("enforce") => QuotaMode::Enforce,
+        Some("log_only") => QuotaMode::LogOnly,
+        Some(other) => bail!("--quota-mode must be enforce or log_only, got {other:?}"),
+    };
+    let lease = args.quota_lease.or(file.quota_lease).unwrap_or(10);
+    if !(1..=MAX_QUOTA_LEASE).contains(&lease) {
+        bail!("--quota-lease must be between 1 and {MAX_QUOTA_LEASE}, got {lease}");
+    }
+    Ok(QuotaConfig {
+        client: QuotaLimits {
+            per_minute: limit(
+                "quota-per-minute",
+                args.quota_per_minute,
+                file.quota_per_minute,
+            )?,
+            per_hour: limit("quota-per-hour", args.quota_per_hour, file.quota_per_hour)?,
+            per_day: limit("quota-per-day", args.quota_per_day, file.quota_per_day)?,
+        },
+        org: QuotaLimits {
+            per_minute: limit(
+                "org-quota-per-minute",
+                args.org_quota_per_minute,
+                file.org_quota_per_minute,
+            )?,
+            per_hour: limit(
+                "org-quota-per-hour",
+                args.org_quota_per_hour,
+                file.org_quota_per_hour,
+            )?,
+            per_day: limit(
+                "org-quota-per-day",
+                args.org_quota_per_day,
+                file.org_quota_per_day,
+            )?,
+        },
+        mode,
+        lease,
+    })
 }
 
 #[cfg(test)]

@@ -52,9 +52,18 @@ pub(crate) struct Metrics {
     guard_rejections: Mutex<BTreeMap<u16, u64>>,
     /// Requests by route template and status.
     requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// The issuer, for its count of exceeded token quota windows.
+    issuer: std::sync::OnceLock<m2m_issuer::Issuer>,
 }
 
 impl Metrics {
+    /// Metrics that also report `issuer`'s exceeded quota windows.
+    pub(crate) fn for_issuer(issuer: &m2m_issuer::Issuer) -> Self {
+        let metrics = Metrics::default();
+        let _ = metrics.issuer.set(issuer.clone());
+        metrics
+    }
+
     fn observe_token(&self, status: StatusCode, error: Option<&'static str>, seconds: f64) {
         if status.is_success() {
             self.tokens_issued.fetch_add(1, Ordering::Relaxed);
@@ -124,6 +133,20 @@ impl Metrics {
                 "m2m_token_failures_total{{status=\"{status}\",reason=\"{reason}\"}} {n}"
             );
         }
+
+        let _ = writeln!(
+            out,
+            "# HELP m2m_quota_windows_exceeded_total Token quota windows (per client or \
+             organization, per minute, hour or day) this replica saw exceeded first."
+        );
+        let _ = writeln!(out, "# TYPE m2m_quota_windows_exceeded_total counter");
+        let _ = writeln!(
+            out,
+            "m2m_quota_windows_exceeded_total {}",
+            self.issuer
+                .get()
+                .map_or(0, m2m_issuer::Issuer::quota_windows_exceeded)
+        );
 
         let _ = writeln!(
             out,

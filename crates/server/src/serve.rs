@@ -301,6 +301,7 @@ async fn start_on(
     if config.dpop_nonce {
         builder = builder.dpop_nonce(dpop_nonce_secret(&master.0), DPOP_NONCE_SLOT_SECS);
     }
+    builder = builder.quotas(config.quotas);
     if let Some(registration) = &config.registration {
         builder = builder.dynamic_registration(registration_policy(config, registration)?);
     }
@@ -333,7 +334,7 @@ async fn start_on(
         tracing::info!("database has clients already: bootstrap skipped");
     }
 
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::for_issuer(&issuer));
     let app = Router::new()
         .merge(issuer.router())
         .route("/healthz", get(|| async { "ok" }))

@@ -163,6 +163,8 @@ macro_rules! suite {
             audit_purge,
             federated_credentials,
             federated_credentials_limit_under_concurrency,
+            usage_counters,
+            usage_counters_under_concurrency,
         }
     };
     (optional = $make:expr $(,)?) => {

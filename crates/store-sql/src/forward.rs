@@ -194,6 +194,22 @@ macro_rules! forward_store {
                 self.$inner().purge_auth_codes(before).await
             }
 
+            async fn add_usage(
+                &self,
+                subject: &str,
+                window_secs: u64,
+                window_start: u64,
+                amount: u64,
+            ) -> m2m_issuer::store::StoreResult<u64> {
+                self.$inner()
+                    .add_usage(subject, window_secs, window_start, amount)
+                    .await
+            }
+
+            async fn purge_usage(&self, before: u64) -> m2m_issuer::store::StoreResult<u64> {
+                self.$inner().purge_usage(before).await
+            }
+
             async fn claim_assertion_id(
                 &self,
                 issuer: &str,

@@ -62,6 +62,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "token exchange",
         include_str!("../migrations/sqlite/0009_token_exchange.sql"),
     ),
+    (
+        10,
+        "quotas",
+        include_str!("../migrations/sqlite/0010_quotas.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -110,6 +115,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         9,
         "token exchange",
         include_str!("../migrations/postgres/0009_token_exchange.sql"),
+    ),
+    (
+        10,
+        "quotas",
+        include_str!("../migrations/postgres/0010_quotas.sql"),
     ),
 ];
 

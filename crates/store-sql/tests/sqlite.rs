@@ -138,7 +138,8 @@ async fn tables_are_strict_and_the_file_is_in_wal_mode() {
             "revocation_log",
             "secrets",
             "signing_keys",
-            "store_locks"
+            "store_locks",
+            "usage_counters"
         ],
         "the tables of the schema"
     );

@@ -167,6 +167,20 @@ pub(crate) enum AuditEvent {
         source: Option<IpAddr>,
         retry_after: u64,
     },
+    /// A token quota window was exceeded: recorded once per window and
+    /// quota (the first request past it, on whichever replica), not per
+    /// refused request. `log_only`: the token was issued anyway.
+    QuotaExceeded {
+        client_id: ClientId,
+        /// `"client"` or `"org"`: whose quota.
+        subject: &'static str,
+        org_id: Option<OrgId>,
+        /// `"minute"`, `"hour"` or `"day"`.
+        window: &'static str,
+        limit: u64,
+        window_start: u64,
+        log_only: bool,
+    },
     ClientUpdated {
         client_id: ClientId,
         actor: ClientId,
@@ -367,6 +381,27 @@ impl AuditEvent {
                 json!({
                     "source": source.map(|a| a.to_string()),
                     "retry_after": retry_after,
+                }),
+            ),
+            AuditEvent::QuotaExceeded {
+                client_id,
+                subject,
+                org_id,
+                window,
+                limit,
+                window_start,
+                log_only,
+            } => record(
+                "token.quota_exceeded",
+                Some(client_id),
+                None,
+                json!({
+                    "subject": subject,
+                    "oid": org_id,
+                    "window": window,
+                    "limit": limit,
+                    "window_start": window_start,
+                    "mode": if log_only { "log_only" } else { "enforce" },
                 }),
             ),
             AuditEvent::ClientUpdated {

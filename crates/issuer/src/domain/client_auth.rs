@@ -205,7 +205,9 @@ impl ClientAuth {
             Credentials::BearerGrant { client_id, .. } => {
                 let claimed = client_id.as_deref().unwrap_or_default();
                 let reason = AuthFailure::Assertion("bearer_grant_is_not_client_auth");
-                return Err(self.failed(claimed, None, reason, source, endpoint, now));
+                return Err(self
+                    .failed(claimed, None, reason, source, endpoint, now)
+                    .await);
             }
         };
         let found = self
@@ -240,14 +242,16 @@ impl ClientAuth {
             }
             (outcome, found) => {
                 let reason = outcome.err().unwrap_or(AuthFailure::UnknownClient);
-                Err(self.failed(client_id, found.as_ref(), reason, source, endpoint, now))
+                Err(self
+                    .failed(client_id, found.as_ref(), reason, source, endpoint, now)
+                    .await)
             }
         }
     }
 
     /// A failure: throttled past the limits (neither counted nor audited),
     /// else counted, audited with its real reason, and `invalid_client`.
-    fn failed(
+    async fn failed(
         &self,
         claimed_id: &str,
         found: Option<&CachedClient>,
@@ -256,7 +260,7 @@ impl ClientAuth {
         endpoint: Endpoint,
         now: u64,
     ) -> AuthError {
-        if let Some(retry_after) = self.throttle.failed(claimed_id, source, now) {
+        if let Some(retry_after) = self.throttle.failed_shared(claimed_id, source, now).await {
             return AuthError::Throttled { retry_after };
         }
         self.audit.record(
@@ -286,7 +290,9 @@ impl ClientAuth {
             Err(e) => {
                 let claimed = form_client_id.unwrap_or_default();
                 let reason = AuthFailure::Assertion(e.reason());
-                return Err(self.failed(claimed, None, reason, source, endpoint, now));
+                return Err(self
+                    .failed(claimed, None, reason, source, endpoint, now)
+                    .await);
             }
         };
         // RFC 7523 §3: for client authentication `sub` is the client id; a
@@ -322,7 +328,9 @@ impl ClientAuth {
                     Err(Refused::Failure(reason)) => reason,
                     _ => AuthFailure::UnknownClient,
                 };
-                Err(self.failed(claimed, found.as_ref(), reason, source, endpoint, now))
+                Err(self
+                    .failed(claimed, found.as_ref(), reason, source, endpoint, now)
+                    .await)
             }
         }
     }
@@ -387,15 +395,17 @@ impl ClientAuth {
     ) -> Result<Authenticated, GrantError> {
         let endpoint = Endpoint::Token;
         let claimed = form_client_id.unwrap_or_default();
-        let fail =
-            |reason: AuthFailure, found: Option<&CachedClient>, answer: GrantError| match self
+        let fail = async |reason: AuthFailure, found: Option<&CachedClient>, answer: GrantError| {
+            match self
                 .failed(claimed, found, reason, source, endpoint, now)
+                .await
             {
                 AuthError::Throttled { retry_after } => {
                     GrantError::Auth(AuthError::Throttled { retry_after })
                 }
                 _ => answer,
-            };
+            }
+        };
         let invalid = |why: &'static str| GrantError::InvalidGrant(why);
         let peeked = match peek_assertion(assertion, m2m_core::DEFAULT_MAX_ASSERTION_LEN) {
             Ok(peeked) => peeked,
@@ -404,7 +414,8 @@ impl ClientAuth {
                     AuthFailure::Assertion(e.reason()),
                     None,
                     invalid("the assertion is not a JWT"),
-                ));
+                )
+                .await);
             }
         };
         let iss = peeked.claims.iss.as_str();
@@ -429,14 +440,16 @@ impl ClientAuth {
                         GrantError::UnauthorizedClient(
                             "this client has no federated credential for the jwt-bearer grant",
                         ),
-                    ));
+                    )
+                    .await);
                 }
             }
             return Err(fail(
                 AuthFailure::Assertion("untrusted_issuer"),
                 None,
                 invalid("the assertion's issuer is not trusted for this client"),
-            ));
+            )
+            .await);
         }
         let (matched, claims) = match self
             .federation
@@ -449,7 +462,8 @@ impl ClientAuth {
                     AuthFailure::Assertion(reason),
                     None,
                     invalid("the assertion is invalid, expired or not trusted"),
-                ));
+                )
+                .await);
             }
         };
         let mut clients: Vec<&ClientId> = matched.iter().map(|e| &e.client_id).collect();
@@ -467,21 +481,24 @@ impl ClientAuth {
                 AuthFailure::UnknownClient,
                 None,
                 invalid("the assertion is invalid, expired or not trusted"),
-            ));
+            )
+            .await);
         };
         if !entry.client.enabled {
             return Err(fail(
                 AuthFailure::DisabledClient,
                 Some(&entry),
                 GrantError::UnauthorizedClient("this client is disabled"),
-            ));
+            )
+            .await);
         }
         if !self.federation.claim_jti(&claims, now).await? {
             return Err(fail(
                 AuthFailure::Assertion("replayed_jti"),
                 Some(&entry),
                 invalid("the assertion was used before"),
-            ));
+            )
+            .await);
         }
         Ok(Authenticated { entry })
     }

@@ -87,6 +87,8 @@ pub(crate) enum GrantError {
     Dpop(m2m_core::DpopError),
     /// The DPoP proof's `jti` was used before, within its `iat` window.
     DpopReplayed,
+    /// A token quota window is exceeded (enforce mode): retry once it ends.
+    QuotaExceeded(super::quota::QuotaStatus),
     Internal(Internal),
 }
 

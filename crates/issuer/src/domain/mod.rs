@@ -11,6 +11,7 @@
 //! | [`dpop::DpopBinding`] | DPoP at the token endpoint (RFC 9449): the proof, its `jti` used once across replicas, which key a token is bound to, nonces |
 //! | [`token::TokenEndpoint`] | `POST /oauth/token`: authentication, grant, minting, audit, for every grant |
 //! | [`exchange::TokenExchange`] | the token-exchange grant (RFC 8693): the actor's policy, the subject and actor tokens, `act` chains, scope and audience, the record that makes revocation follow the chain |
+//! | [`quota::Quotas`] | token quotas per client and per organization, per minute, hour and day, counted in the store across replicas with small in-memory leases |
 //! | [`grants::Grants`] | user-level clients: authorization and consent, codes, refresh rotation |
 //! | [`client_metadata::ClientMetadataDocuments`] | clients whose `client_id` is a metadata-document URL: SSRF-safe fetch, checks, cache, registration through the registry |
 //! | [`own_tokens::OwnTokens`] | judging this issuer's tokens: introspection, RFC 7009 revocation, the admin API's store check |
@@ -50,6 +51,7 @@ pub(crate) mod minter;
 pub(crate) mod outbound;
 pub(crate) mod own_tokens;
 pub(crate) mod private_key_jwt;
+pub(crate) mod quota;
 pub(crate) mod registration;
 pub(crate) mod registry;
 pub(crate) mod revocation;

@@ -12,8 +12,11 @@
 //! once a key has `limit` failures in its window, its further failures are
 //! answered 429 `slow_down` with `Retry-After` until the window ends. A
 //! throttled failure is not counted again and writes nothing, so a flood of
-//! them costs a lookup each. With several replicas each counts on its own:
-//! the limits are per replica.
+//! them costs a lookup each. With several replicas sharing a store
+//! ([`Throttle::shared`], what the issuer builds), each failure is also
+//! added to a count in the store (windows aligned to the clock), so the
+//! limits hold for all replicas together: ten failures per client id is ten
+//! in all, not ten per replica.
 //!
 //! Source addresses are keyed by [`address_key`]: IPv4 per address, IPv6 per
 //! /64 (one customer's network, which can hold any number of addresses),
@@ -36,7 +39,9 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::store::Store;
 
 /// Throttling limits for failed client authentication.
 ///
@@ -89,6 +94,22 @@ pub(crate) fn address_key(address: IpAddr) -> IpAddr {
 pub(crate) struct Throttle {
     by_client: Mutex<Windows<String>>,
     by_address: Mutex<Windows<IpAddr>>,
+    /// The shared counts, when the throttle is shared by replicas.
+    shared: Option<Shared>,
+}
+
+/// The failure counts every replica adds to (`Store::add_usage`, subjects
+/// `fail:client:ID` and `fail:addr:ADDRESS`, windows aligned to the clock),
+/// and the keys this replica saw over a shared limit, so their further
+/// failures are answered from memory.
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn Store>,
+    limit_client: u32,
+    limit_address: u32,
+    window_secs: u64,
+    blocked_clients: Mutex<Windows<String>>,
+    blocked_addresses: Mutex<Windows<IpAddr>>,
 }
 
 impl Throttle {
@@ -104,7 +125,84 @@ impl Throttle {
                 config.window_secs,
                 config.max_entries,
             )),
+            shared: None,
         }
+    }
+
+    /// A throttle whose counts are also kept in `store`, so that the limits
+    /// hold for all replicas together (see [`Throttle::failed_shared`]).
+    pub(crate) fn shared(config: ThrottleConfig, store: Arc<dyn Store>) -> Self {
+        let window = config.window_secs.max(1);
+        Throttle {
+            shared: Some(Shared {
+                store,
+                limit_client: config.max_failures_per_client,
+                limit_address: config.max_failures_per_address,
+                window_secs: window,
+                blocked_clients: Mutex::new(Windows::new(1, window, config.max_entries)),
+                blocked_addresses: Mutex::new(Windows::new(1, window, config.max_entries)),
+            }),
+            ..Throttle::new(config)
+        }
+    }
+
+    /// [`Throttle::failed`] across replicas: a key this replica knows is
+    /// throttled (by its own count, or by a shared count it saw over the
+    /// limit) is answered from memory; else the failure is counted here and
+    /// added to the shared counts, and if either is past its limit the
+    /// failure is answered with the seconds until that shared window ends
+    /// (and the key remembered). One store write per key per failure that
+    /// is not throttled; a throttled failure writes nothing. If the store
+    /// fails, the replica's own count still holds (logged).
+    pub(crate) async fn failed_shared(
+        &self,
+        client_id: &str,
+        address: Option<IpAddr>,
+        now: u64,
+    ) -> Option<u64> {
+        let Some(shared) = &self.shared else {
+            return self.failed(client_id, address, now);
+        };
+        let address = address.map(address_key);
+        {
+            let clients = lock(&shared.blocked_clients);
+            let addresses = lock(&shared.blocked_addresses);
+            let client = clients.retry_after(client_id, now);
+            let source = address.and_then(|a| addresses.retry_after(&a, now));
+            if client.is_some() || source.is_some() {
+                return client.max(source);
+            }
+        }
+        if let Some(wait) = self.failed(client_id, address, now) {
+            return Some(wait);
+        }
+        let secs = shared.window_secs;
+        let start = now - now % secs;
+        let wait = (start + secs).saturating_sub(now).max(1);
+        let count = |subject: String| {
+            let store = Arc::clone(&shared.store);
+            async move {
+                store
+                    .add_usage(&subject, secs, start, 1)
+                    .await
+                    .inspect_err(|error| {
+                        tracing::warn!(%error, "failure throttle: the shared count failed");
+                    })
+                    .unwrap_or(0)
+            }
+        };
+        let mut throttled = false;
+        if count(format!("fail:client:{client_id}")).await > u64::from(shared.limit_client) {
+            lock(&shared.blocked_clients).record(client_id, now);
+            throttled = true;
+        }
+        if let Some(address) = address
+            && count(format!("fail:addr:{address}")).await > u64::from(shared.limit_address)
+        {
+            lock(&shared.blocked_addresses).record(&address, now);
+            throttled = true;
+        }
+        throttled.then_some(wait)
     }
 
     /// A failed authentication for `client_id` from `address` at `now`: the

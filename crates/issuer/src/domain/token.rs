@@ -22,6 +22,7 @@ use super::error::GrantError;
 use super::exchange::{ACCESS_TOKEN_TYPE, Exchanged, TOKEN_EXCHANGE_GRANT, TokenExchange};
 use super::grants::{CodeExchange, Grants};
 use super::minter::{Minted, Minter, Subject};
+use super::quota::{QuotaStatus, Quotas};
 
 /// `grant_type` of the RFC 7523 §2.1 JWT-bearer grant.
 pub(crate) const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -59,6 +60,8 @@ pub(crate) struct Issued {
     pub(crate) dpop_bound: bool,
     /// RFC 8693 §2.2.1 `issued_token_type`, for a token exchange.
     pub(crate) issued_token_type: Option<&'static str>,
+    /// The quotas the token counted against, when quotas are on.
+    pub(crate) quota: Option<QuotaStatus>,
 }
 
 #[derive(Debug)]
@@ -69,6 +72,7 @@ pub(crate) struct TokenEndpoint {
     audit: Arc<AuditSink>,
     dpop: Arc<DpopBinding>,
     exchange: TokenExchange,
+    quotas: Arc<Quotas>,
 }
 
 /// What [`TokenEndpoint::new`] is built from.
@@ -79,6 +83,7 @@ pub(crate) struct TokenEndpointParts {
     pub(crate) audit: Arc<AuditSink>,
     pub(crate) dpop: Arc<DpopBinding>,
     pub(crate) exchange: TokenExchange,
+    pub(crate) quotas: Arc<Quotas>,
 }
 
 impl TokenEndpoint {
@@ -90,6 +95,7 @@ impl TokenEndpoint {
             audit,
             dpop,
             exchange,
+            quotas,
         } = parts;
         TokenEndpoint {
             client_auth,
@@ -98,7 +104,13 @@ impl TokenEndpoint {
             audit,
             dpop,
             exchange,
+            quotas,
         }
+    }
+
+    /// Token quotas.
+    pub(crate) fn quotas(&self) -> &Quotas {
+        &self.quotas
     }
 
     /// DPoP at this endpoint: algorithms and nonces.
@@ -151,10 +163,14 @@ impl TokenEndpoint {
         // Before the grant runs: a replayed proof consumes no code or refresh token.
         let jkt = self.dpop.bind(client, proof, now).await?;
         let jkt = jkt.as_deref();
+        // Authenticated: count the token. Dropped on any error below, the
+        // ticket gives it back, so a failed grant consumes no quota.
+        let quota = self.quotas.admit(client, now).await?;
         let (minted, refresh) = match request.grant_type {
             TOKEN_EXCHANGE_GRANT => {
                 let exchanged = self.exchange.exchange(client, request, jkt, now).await?;
-                return Ok(self.exchanged(exchanged, now));
+                // An exchanged token counts against the actor's quota too.
+                return Ok(self.exchanged(exchanged, quota.commit(), now));
             }
             JWT_BEARER_GRANT => {
                 if !client.kind.uses_client_credentials() {
@@ -232,6 +248,7 @@ impl TokenEndpoint {
                 ));
             }
         };
+        let quota = quota.commit();
         let Minted { token, claims, kid } = minted;
         let grant = refresh.as_ref().map(|(_, grant_id)| {
             let user = claims
@@ -261,11 +278,12 @@ impl TokenEndpoint {
             refresh_token: refresh.map(|(token, _)| token),
             dpop_bound: jkt.is_some(),
             issued_token_type: None,
+            quota,
         })
     }
 
     /// The response and audit event of a token exchange.
-    fn exchanged(&self, exchanged: Exchanged, now: u64) -> Issued {
+    fn exchanged(&self, exchanged: Exchanged, quota: Option<QuotaStatus>, now: u64) -> Issued {
         let Exchanged {
             minted: Minted { token, claims, kid },
             subject_jti,
@@ -278,6 +296,7 @@ impl TokenEndpoint {
             refresh_token: None,
             dpop_bound: claims.cnf.is_some(),
             issued_token_type: Some(ACCESS_TOKEN_TYPE),
+            quota,
         };
         let chain = claims
             .act

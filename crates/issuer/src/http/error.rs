@@ -161,6 +161,13 @@ pub(crate) fn oauth_error(error: GrantError, basic: bool) -> OAuthError {
                 "too many failed authentications; retry later",
             )
         },
+        GrantError::QuotaExceeded(status) => OAuthError {
+            retry_after: status.retry_after,
+            ..OAuthError::new(
+                OAuthCode::SlowDown,
+                "the token quota of this client or its organization is exhausted; retry later",
+            )
+        },
         GrantError::Auth(AuthError::InvalidClient) => OAuthError::invalid_client(basic),
         GrantError::Auth(AuthError::Internal(error)) | GrantError::Internal(error) => {
             log_internal(&error);

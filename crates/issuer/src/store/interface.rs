@@ -246,6 +246,26 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// Drops assertion-id claims whose `exp` is before `before`. Returns how many.
     async fn purge_assertion_ids(&self, before: u64) -> StoreResult<u64>;
 
+    // ---- usage counters (quotas, failure throttle) ----
+
+    /// Adds `amount` to the shared counter of `(subject, window_secs,
+    /// window_start)` (created at 0 when absent) and returns the counter's
+    /// new value. One atomic statement: of concurrent calls on any number of
+    /// replicas, each sees the sum of its own amount and every amount added
+    /// before it, so `new - amount` is what was counted before this call.
+    /// Counters of quotas and of the failure throttle both live here (their
+    /// subjects differ by prefix).
+    async fn add_usage(
+        &self,
+        subject: &str,
+        window_secs: u64,
+        window_start: u64,
+        amount: u64,
+    ) -> StoreResult<u64>;
+
+    /// Drops counters whose window ended before `before`. Returns how many.
+    async fn purge_usage(&self, before: u64) -> StoreResult<u64>;
+
     // ---- federated credentials ----
 
     /// A client's federated credentials, oldest first.

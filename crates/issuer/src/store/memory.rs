@@ -111,6 +111,8 @@ pub struct MemoryStore {
     assertion_ids: DashMap<(String, String), u64>,
     /// Tokens minted by token exchange, by `jti`.
     exchanged: Mutex<HashMap<String, ExchangedTokenRecord>>,
+    /// `(subject, window_secs, window_start)` → the count.
+    usage: DashMap<(String, u64, u64), u64>,
 }
 
 impl MemoryStore {
@@ -590,6 +592,36 @@ impl Store for MemoryStore {
             revoked.push(access);
         }
         Ok(Some(revoked))
+    }
+
+    async fn add_usage(
+        &self,
+        subject: &str,
+        window_secs: u64,
+        window_start: u64,
+        amount: u64,
+    ) -> StoreResult<u64> {
+        // The entry's shard lock makes the read and the write one step.
+        let mut count = self
+            .usage
+            .entry((subject.to_owned(), window_secs, window_start))
+            .or_insert(0);
+        *count = count.saturating_add(amount);
+        Ok(*count)
+    }
+
+    async fn purge_usage(&self, before: u64) -> StoreResult<u64> {
+        let stale: Vec<_> = self
+            .usage
+            .iter()
+            .filter(|e| e.key().2.saturating_add(e.key().1) < before)
+            .map(|e| e.key().clone())
+            .collect();
+        let mut removed = 0;
+        for key in stale {
+            removed += u64::from(self.usage.remove(&key).is_some());
+        }
+        Ok(removed)
     }
 
     async fn claim_assertion_id(

@@ -14,6 +14,7 @@
 //! | [`federated_credentials`], [`federated_credentials_limit_under_concurrency`] | federated credentials: every field kept, found by exact issuer, at most `max` per client under concurrency, deleted with the client |
 //! | [`dpop_fields_round_trip`] | DPoP: a client's `dpop_bound_access_tokens` and a refresh token's `dpop_jkt` kept |
 //! | [`token_exchange_policy_round_trip`] … [`exchanged_record_races_revocation`] | token exchange: a client's policy kept; exchanged tokens revoked with what they came from, transitively; no record for a revoked parent, even racing |
+//! | [`usage_counters`], [`usage_counters_under_concurrency`] | quota and throttle counters: additions atomic across callers, windows apart, ended windows purged |
 //! | [`audit`] … [`audit_purge`] | audit events newest first, by client, kind and time, by page; token aggregates merged per client and minute under concurrency; purge in batches |
 
 mod assertions;
@@ -25,6 +26,7 @@ mod federated;
 mod grants;
 mod keys;
 mod revocations;
+mod usage;
 
 pub use assertions::{
     assertion_ids_single_use, assertion_ids_single_use_under_concurrency, client_keys_round_trip,
@@ -54,3 +56,4 @@ pub use revocations::{
     revocation_log_head_survives_purge, revocation_log_order_and_paging,
     revocation_purge_drops_every_kind_by_exp,
 };
+pub use usage::{usage_counters, usage_counters_under_concurrency};

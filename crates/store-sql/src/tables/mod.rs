@@ -10,6 +10,7 @@
 //! | [`grants`] | `auth_codes`, `grants`, `refresh_tokens` | a code used once, a refresh token rotated once, a grant revoked with its access tokens (and before it exists) |
 //! | [`audit`] | `audit_events` | |
 //! | [`assertions`] | `assertion_ids` | an assertion id accepted once while live, across replicas |
+//! | [`usage`] | `usage_counters` | token quotas and failed authentications counted across replicas |
 //! | [`federated`] | `federated_credentials` | at most `max` entries per client |
 //! | [`exchanged`] | `exchanged_tokens` | a token exchanged from a revoked token is never recorded, and a revocation reaches every token recorded before it, transitively |
 //!
@@ -25,3 +26,4 @@ pub(crate) mod federated;
 pub(crate) mod grants;
 pub(crate) mod keys;
 pub(crate) mod revocations;
+pub(crate) mod usage;

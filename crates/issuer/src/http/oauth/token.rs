@@ -12,6 +12,8 @@ use serde::Serialize;
 
 use crate::Issuer;
 use crate::domain::dpop::DpopRequest;
+use crate::domain::error::GrantError;
+use crate::domain::quota::QuotaStatus;
 use crate::domain::token::TokenRequest;
 use crate::http::error::{OAuthError, no_store, oauth_error};
 use crate::http::extract::ClientRequest;
@@ -20,6 +22,10 @@ use crate::http::extract::ClientRequest;
 const DPOP: &str = "dpop";
 /// The `DPoP-Nonce` response header (RFC 9449 §8).
 const DPOP_NONCE: &str = "dpop-nonce";
+/// The quota policies a token request counts against.
+const RATELIMIT_POLICY: &str = "ratelimit-policy";
+/// What is left of each of those quotas.
+const RATELIMIT: &str = "ratelimit";
 
 #[derive(Serialize)]
 struct TokenResponse<'a> {
@@ -99,7 +105,17 @@ async fn answer(
             now,
         )
         .await
-        .map_err(|e| oauth_error(e, request.basic).into_response())?;
+        .map_err(|e| {
+            let quota = match &e {
+                GrantError::QuotaExceeded(status) => Some(status.clone()),
+                _ => None,
+            };
+            let mut response = oauth_error(e, request.basic).into_response();
+            if let Some(status) = quota {
+                rate_limit_headers(&mut response, &status);
+            }
+            response
+        })?;
     let mut response = Json(TokenResponse {
         access_token: &issued.access_token,
         token_type: if issued.dpop_bound { "DPoP" } else { "Bearer" },
@@ -110,5 +126,36 @@ async fn answer(
     })
     .into_response();
     no_store(&mut response);
+    if let Some(status) = &issued.quota {
+        rate_limit_headers(&mut response, status);
+    }
     Ok(response)
+}
+
+/// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers,
+/// structured-field lists): each quota the request counted against as
+/// `"client-hour";q=1000;w=3600` and `"client-hour";r=998;t=1834`, where `r`
+/// is what this replica knows is left and `t` the seconds until the window
+/// ends. Policy names are fixed strings, so no request text reaches them.
+fn rate_limit_headers(response: &mut Response, status: &QuotaStatus) {
+    if status.policies.is_empty() {
+        return;
+    }
+    let policy = status
+        .policies
+        .iter()
+        .map(|p| format!("\"{}\";q={};w={}", p.name, p.quota, p.window))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let limit = status
+        .policies
+        .iter()
+        .map(|p| format!("\"{}\";r={};t={}", p.name, p.remaining, p.reset))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, limit)] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
 }

@@ -1,0 +1,436 @@
+//! Token quotas: reached exactly on one node, with `Retry-After` and the
+//! `RateLimit` / `RateLimit-Policy` headers; windows rolling over on the
+//! fake clock; log-only issuing and recording once per window; failed
+//! requests consuming nothing; counters kept across a restart on a SQLite
+//! file; and two replicas on one PostgreSQL holding an org quota within the
+//! documented bound. Every test runs over a real TCP listener.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use m2m_issuer::store::{AuditFilter, Store};
+use m2m_issuer::{IssuerBuilder, QuotaConfig, QuotaLimits, QuotaMode, ThrottleConfig};
+use serde_json::{Value, json};
+
+use crate::common::{T0, TestServer};
+
+fn per_minute(n: u64) -> QuotaConfig {
+    QuotaConfig {
+        client: QuotaLimits {
+            per_minute: Some(n),
+            ..QuotaLimits::default()
+        },
+        ..QuotaConfig::default()
+    }
+}
+
+fn with(config: QuotaConfig) -> impl FnOnce(IssuerBuilder) -> IssuerBuilder + Copy {
+    move |b: IssuerBuilder| {
+        b.quotas(config).throttle(ThrottleConfig {
+            max_failures_per_client: 1000,
+            max_failures_per_address: 1000,
+            ..ThrottleConfig::default()
+        })
+    }
+}
+
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .map(|v| v.to_str().expect("ascii").to_owned())
+}
+
+async fn quota_events(server: &TestServer, client_id: &str) -> Vec<Value> {
+    server.issuer.flush_audit().await;
+    let filter = AuditFilter {
+        kind: Some("token.quota_exceeded".into()),
+        ..AuditFilter::default()
+    };
+    server
+        .store
+        .list_audit(&filter, None, 1000)
+        .await
+        .expect("audit")
+        .items
+        .into_iter()
+        .filter(|e| e.client_id.as_ref().map(|c| c.as_str()) == Some(client_id))
+        .map(|e| e.detail)
+        .collect()
+}
+
+/// A client of its own org, created through the admin API.
+async fn client_of(server: &mut TestServer, org: &str) -> (String, String) {
+    let (id, secret, _) = server
+        .create_client(json!({"name": "worker", "kind": "org", "org_id": org, "scopes": ["a"]}))
+        .await;
+    (id, secret)
+}
+
+#[tokio::test]
+async fn a_quota_is_reached_exactly_with_retry_after_and_ratelimit_headers() {
+    // Start at a minute boundary so the window is the whole test.
+    let mut server = TestServer::start_with(with(per_minute(5))).await;
+    server.advance(60 - T0 % 60);
+    let (id, secret) = client_of(&mut server, "org_exact").await;
+    for i in 0..5u64 {
+        let response = server.token_basic(&id, &secret, &[]).await;
+        assert_eq!(response.status(), 200, "token {i}");
+        assert_eq!(
+            header(&response, "ratelimit-policy").as_deref(),
+            Some("\"client-minute\";q=5;w=60")
+        );
+        assert_eq!(
+            header(&response, "ratelimit").as_deref(),
+            Some(format!("\"client-minute\";r={};t=60", 4 - i).as_str())
+        );
+    }
+    server.advance(18);
+    let refused = server.token_basic(&id, &secret, &[]).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(header(&refused, "retry-after").as_deref(), Some("42"));
+    assert_eq!(
+        header(&refused, "ratelimit").as_deref(),
+        Some("\"client-minute\";r=0;t=42")
+    );
+    assert!(header(&refused, "ratelimit-policy").is_some());
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"], "slow_down");
+    // Refused again, but recorded once for the window.
+    let again = server.token_basic(&id, &secret, &[]).await;
+    assert_eq!(again.status(), 429);
+    let events = quota_events(&server, &id).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["window"], "minute");
+    assert_eq!(events[0]["mode"], "enforce");
+    assert_eq!(server.issuer.quota_windows_exceeded(), 1);
+
+    // Another client has its own quota.
+    let (other, other_secret) = client_of(&mut server, "org_other").await;
+    server.token(&other, &other_secret, &[]).await;
+
+    // The window rolls over on the clock.
+    server.advance(42);
+    for _ in 0..5 {
+        server.token(&id, &secret, &[]).await;
+    }
+    assert_eq!(server.token_basic(&id, &secret, &[]).await.status(), 429);
+    assert_eq!(quota_events(&server, &id).await.len(), 2);
+}
+
+#[tokio::test]
+async fn failed_requests_consume_no_quota() {
+    let mut server = TestServer::start_with(with(per_minute(3))).await;
+    server.advance(60 - T0 % 60);
+    let (id, secret) = client_of(&mut server, "org_fail").await;
+    for _ in 0..10 {
+        // A wrong secret, a scope it may not have, an unknown grant.
+        assert_eq!(server.token_basic(&id, "wrong", &[]).await.status(), 401);
+        assert_eq!(
+            server
+                .token_basic(&id, &secret, &[("scope", "admin")])
+                .await
+                .status(),
+            400
+        );
+        let response = server
+            .http
+            .post(server.url("/oauth/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", "nope")])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 400);
+    }
+    for _ in 0..3 {
+        server.token(&id, &secret, &[]).await;
+    }
+    assert_eq!(server.token_basic(&id, &secret, &[]).await.status(), 429);
+}
+
+#[tokio::test]
+async fn log_only_issues_past_the_quota_and_records_once_per_window() {
+    let config = QuotaConfig {
+        mode: QuotaMode::LogOnly,
+        ..per_minute(2)
+    };
+    let mut server = TestServer::start_with(with(config)).await;
+    server.advance(60 - T0 % 60);
+    let (id, secret) = client_of(&mut server, "org_log").await;
+    for _ in 0..6 {
+        let response = server.token_basic(&id, &secret, &[]).await;
+        assert_eq!(response.status(), 200);
+        assert!(header(&response, "ratelimit").is_some());
+    }
+    let events = quota_events(&server, &id).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["mode"], "log_only");
+    server.advance(60);
+    for _ in 0..3 {
+        server.token(&id, &secret, &[]).await;
+    }
+    assert_eq!(quota_events(&server, &id).await.len(), 2);
+}
+
+#[tokio::test]
+async fn hostile_quota_configuration_is_refused() {
+    for config in [
+        per_minute(0),
+        per_minute(m2m_issuer::MAX_QUOTA + 1),
+        QuotaConfig {
+            lease: 0,
+            ..per_minute(5)
+        },
+        QuotaConfig {
+            lease: m2m_issuer::MAX_QUOTA_LEASE + 1,
+            ..per_minute(5)
+        },
+    ] {
+        let store: Arc<dyn Store> = Arc::new(m2m_issuer::store::MemoryStore::new());
+        let built = TestServer::start_on(store, with(config)).await;
+        assert!(built.is_err(), "{config:?} must be refused");
+    }
+}
+
+#[tokio::test]
+async fn a_restart_on_sqlite_keeps_the_counters() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("m2m.db");
+    let store: Arc<dyn Store> = Arc::new(
+        m2m_store_sql::SqliteStore::open(&path)
+            .await
+            .expect("sqlite"),
+    );
+    let config = QuotaConfig {
+        lease: 2,
+        ..per_minute(5)
+    };
+    let mut first = TestServer::start_on(Arc::clone(&store), with(config))
+        .await
+        .expect("issuer");
+    first.advance(60 - T0 % 60);
+    let (id, secret) = client_of(&mut first, "org_restart").await;
+    for _ in 0..3 {
+        first.token(&id, &secret, &[]).await;
+    }
+    drop(first.issuer);
+    drop(store);
+    // A new process over the same file: the count is where it was (the
+    // unspent token of the first lease is lost for this window).
+    let reopened: Arc<dyn Store> = Arc::new(
+        m2m_store_sql::SqliteStore::open(&path)
+            .await
+            .expect("sqlite"),
+    );
+    let second = TestServer::start_on(reopened, with(config))
+        .await
+        .expect("issuer");
+    second.advance(60 - T0 % 60);
+    second.token(&id, &secret, &[]).await;
+    assert_eq!(second.token_basic(&id, &secret, &[]).await.status(), 429);
+}
+
+/// Two replicas over one PostgreSQL database, one org of two clients, 100
+/// tokens an hour with leases of 10: requests spread over both replicas get
+/// at most 100 tokens, and at least 100 - 2 × 10. Skipped when
+/// `M2M_TEST_POSTGRES_URL` is unset.
+#[tokio::test]
+async fn two_replicas_on_postgres_hold_the_org_quota_within_the_bound() {
+    let Some(url) = std::env::var("M2M_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        eprintln!("skipped: M2M_TEST_POSTGRES_URL not set");
+        return;
+    };
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let schema = format!(
+        "m2m_conformance_{now}_quota{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let store = m2m_store_sql::PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap_or_else(|e| panic!("M2M_TEST_POSTGRES_URL is set, but: {e}"));
+    let config = QuotaConfig {
+        org: QuotaLimits {
+            per_hour: Some(100),
+            ..QuotaLimits::default()
+        },
+        lease: 10,
+        ..QuotaConfig::default()
+    };
+    let mut first = TestServer::start_on(Arc::new(store), with(config))
+        .await
+        .expect("issuer");
+    first.advance(3600 - T0 % 3600);
+    let (a, a_secret) = client_of(&mut first, "org_shared").await;
+    let (b, b_secret) = client_of(&mut first, "org_shared").await;
+    let second = first.replica(with(config)).await;
+
+    let mut issued = 0;
+    let mut refused_in_a_row = 0;
+    for i in 0..400 {
+        let server = if i % 2 == 0 { &first } else { &second };
+        let (id, secret) = if i % 3 == 0 {
+            (&a, &a_secret)
+        } else {
+            (&b, &b_secret)
+        };
+        let response = server.token_basic(id, secret, &[]).await;
+        match response.status().as_u16() {
+            200 => {
+                issued += 1;
+                refused_in_a_row = 0;
+            }
+            429 => {
+                assert!(header(&response, "retry-after").is_some());
+                refused_in_a_row += 1;
+                if refused_in_a_row > 8 {
+                    break;
+                }
+            }
+            status => panic!("unexpected {status}"),
+        }
+    }
+    assert!(
+        (80..=100).contains(&issued),
+        "issued {issued}, bound [100 - 2 x 10, 100]"
+    );
+    // Recorded once for the org's window, whichever replica saw it first.
+    first.issuer.flush_audit().await;
+    second.issuer.flush_audit().await;
+    let filter = AuditFilter {
+        kind: Some("token.quota_exceeded".into()),
+        ..AuditFilter::default()
+    };
+    let events = first
+        .store
+        .list_audit(&filter, None, 100)
+        .await
+        .expect("audit")
+        .items;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].detail["oid"], "org_shared");
+    // The next hour is a new window on both replicas.
+    first.advance(3600);
+    second.token(&a, &a_secret, &[]).await;
+    first.token(&b, &b_secret, &[]).await;
+}
+
+async fn postgres_store(tag: &str) -> Option<Arc<dyn Store>> {
+    let url = std::env::var("M2M_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())?;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let schema = format!(
+        "m2m_conformance_{now}_{tag}{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let store = m2m_store_sql::PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap_or_else(|e| panic!("M2M_TEST_POSTGRES_URL is set, but: {e}"));
+    Some(Arc::new(store))
+}
+
+/// Failures spread over two replicas count once: 10 per client id in all,
+/// not 10 per replica; the right secret is still never throttled.
+async fn throttle_across_replicas(store: Arc<dyn Store>) {
+    let limits = |b: IssuerBuilder| {
+        b.throttle(ThrottleConfig {
+            max_failures_per_client: 10,
+            max_failures_per_address: 1000,
+            ..ThrottleConfig::default()
+        })
+    };
+    let mut first = TestServer::start_on(store, limits).await.expect("issuer");
+    // Well inside one shared window.
+    first.advance(60 - T0 % 60);
+    let (id, secret) = client_of(&mut first, "org_throttle").await;
+    let second = first.replica(limits).await;
+    let mut refused = 0;
+    for i in 0..20 {
+        let server = if i % 2 == 0 { &first } else { &second };
+        match server
+            .token_basic(&id, "m2ms_guess", &[])
+            .await
+            .status()
+            .as_u16()
+        {
+            401 => {}
+            429 => refused += 1,
+            status => panic!("unexpected {status}"),
+        }
+    }
+    assert_eq!(
+        refused, 10,
+        "10 failures in all are answered 401, the rest 429"
+    );
+    for server in [&first, &second] {
+        let response = server.token_basic(&id, "m2ms_guess", &[]).await;
+        assert_eq!(response.status(), 429);
+        assert!(header(&response, "retry-after").is_some());
+        assert_eq!(server.token_basic(&id, &secret, &[]).await.status(), 200);
+    }
+    // The next window starts afresh on both.
+    first.advance(61);
+    assert_eq!(
+        first.token_basic(&id, "m2ms_guess", &[]).await.status(),
+        401
+    );
+    assert_eq!(
+        second.token_basic(&id, "m2ms_guess", &[]).await.status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn the_failure_throttle_holds_across_two_replicas_on_one_store() {
+    throttle_across_replicas(Arc::new(m2m_issuer::store::MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn the_failure_throttle_holds_across_two_replicas_on_postgres() {
+    let Some(store) = postgres_store("throttle").await else {
+        eprintln!("skipped: M2M_TEST_POSTGRES_URL not set");
+        return;
+    };
+    throttle_across_replicas(store).await;
+}
+
+/// Concurrent requests race for the last tokens: exactly the quota is
+/// issued, the rest refused, none fails otherwise.
+#[tokio::test]
+async fn concurrent_requests_get_exactly_the_quota() {
+    let config = QuotaConfig {
+        lease: 3,
+        ..per_minute(20)
+    };
+    let mut server = TestServer::start_with(with(config)).await;
+    server.advance(60 - T0 % 60);
+    let (id, secret) = client_of(&mut server, "org_race").await;
+    let server = Arc::new(server);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (server, id, secret) = (Arc::clone(&server), id.clone(), secret.clone());
+            tokio::spawn(async move { server.token_basic(&id, &secret, &[]).await.status() })
+        })
+        .collect();
+    let mut counts = [0; 2];
+    for task in tasks {
+        match task.await.expect("task").as_u16() {
+            200 => counts[0] += 1,
+            429 => counts[1] += 1,
+            status => panic!("unexpected {status}"),
+        }
+    }
+    assert_eq!(counts, [20, 30]);
+}

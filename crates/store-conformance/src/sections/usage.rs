@@ -1,0 +1,85 @@
+//! Usage counters (token quotas, the failure throttle): additions per
+//! (subject, window length, window start), atomic under concurrency, and the
+//! purge of ended windows.
+
+use std::sync::Arc;
+
+use m2m_issuer::store::Store;
+
+use crate::check::{joined, ok};
+use crate::fixtures::T0;
+
+/// Each addition returns the count including itself; counters of another
+/// subject, window length or window start are apart; purge drops exactly the
+/// windows that ended before its time.
+pub async fn usage_counters<S: Store>(store: Arc<S>) {
+    let add = |subject: &'static str, secs: u64, start: u64, amount: u64| {
+        let store = Arc::clone(&store);
+        async move {
+            ok(
+                store.add_usage(subject, secs, start, amount).await,
+                "add_usage",
+            )
+        }
+    };
+    assert_eq!(
+        add("quota:client:a", 60, T0, 10).await,
+        10,
+        "add_usage of a new counter"
+    );
+    assert_eq!(
+        add("quota:client:a", 60, T0, 10).await,
+        20,
+        "add_usage adds"
+    );
+    assert_eq!(add("quota:client:b", 60, T0, 1).await, 1, "another subject");
+    assert_eq!(
+        add("quota:client:a", 3600, T0, 1).await,
+        1,
+        "another window length"
+    );
+    assert_eq!(
+        add("quota:client:a", 60, T0 + 60, 1).await,
+        1,
+        "another window"
+    );
+    // T0 + 60 has ended by T0 + 121; T0 + 3600 of 3600 s has not.
+    let purged = ok(store.purge_usage(T0 + 121).await, "purge_usage");
+    assert_eq!(purged, 3, "purge_usage drops the ended 60 s windows only");
+    assert_eq!(
+        add("quota:client:a", 3600, T0, 1).await,
+        2,
+        "a live window is kept"
+    );
+    assert_eq!(
+        add("quota:client:a", 60, T0, 1).await,
+        1,
+        "a purged window starts again"
+    );
+}
+
+/// Concurrent additions to one counter, as replicas make them: every
+/// addition is counted and the returned counts are all different.
+pub async fn usage_counters_under_concurrency<S: Store>(store: Arc<S>) {
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                ok(
+                    store.add_usage("quota:org:o", 60, T0, 10).await,
+                    "add_usage",
+                )
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(joined(task.await, "add_usage"));
+    }
+    seen.sort_unstable();
+    let expected: Vec<u64> = (1..=32).map(|n| n * 10).collect();
+    assert_eq!(
+        seen, expected,
+        "add_usage under concurrency: each caller sees the sum up to its own addition"
+    );
+}
