@@ -12,7 +12,9 @@ use m2m_core::{OrgId, UserId};
 use m2m_issuer::consent::{ConsentDecision, ConsentHandler, ConsentRequest};
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, claims_of, expect_oauth_error};
+use m2m_issuer::{QuotaConfig, QuotaLimits};
+
+use crate::common::{T0, TestServer, claims_of, expect_oauth_error};
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -911,4 +913,35 @@ async fn revoking_the_subjects_signing_key_revokes_exchanged_tokens_signed_by_an
     assert_eq!(status, 200, "{revoked}");
     assert!(!active(&server, &agent, at(&body)).await);
     assert!(feed_jtis(&server).await.contains(&jti(at(&body))));
+}
+
+#[tokio::test]
+async fn an_exchanged_token_counts_against_the_actors_quota() {
+    let quotas = QuotaConfig {
+        client: QuotaLimits {
+            per_minute: Some(3),
+            ..QuotaLimits::default()
+        },
+        ..QuotaConfig::default()
+    };
+    let mut server = TestServer::start_with(move |b| b.quotas(quotas)).await;
+    // Start at a minute boundary so the window is the whole test.
+    server.advance(60 - T0 % 60);
+    let org = org_client(&mut server, &["invoices:read"]).await;
+    let agent = agent(
+        &mut server,
+        &["invoices:read"],
+        json!({"subjects": ["org:org_1"]}),
+    )
+    .await;
+    let subject = server.token(&org.id, &org.secret, &[]).await;
+    for _ in 0..3 {
+        exchanged(&server, &agent, &subject, &[]).await;
+    }
+    let response = exchange(&server, &agent, &subject, &[]).await;
+    assert!(response.headers().get("retry-after").is_some());
+    refused(response, 429, "slow_down").await;
+    // The next window admits the agent again.
+    server.advance(60);
+    exchanged(&server, &agent, &subject, &[]).await;
 }
