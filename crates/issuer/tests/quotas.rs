@@ -434,3 +434,169 @@ async fn concurrent_requests_get_exactly_the_quota() {
     }
     assert_eq!(counts, [20, 30]);
 }
+
+/// Tokens `id` gets in a row before the first 429.
+async fn issued_until_refused(server: &TestServer, id: &str, secret: &str, cap: u64) -> u64 {
+    for n in 0..cap {
+        let response = server.token_basic(id, secret, &[]).await;
+        match response.status().as_u16() {
+            200 => {}
+            429 => return n,
+            other => panic!("token {n}: status {other}"),
+        }
+    }
+    cap
+}
+
+#[tokio::test]
+async fn a_client_override_below_the_default_is_reached_exactly_and_removing_it_falls_back() {
+    let mut server = TestServer::start_with(with(per_minute(10))).await;
+    server.advance(60 - T0 % 60);
+    let (id, secret, created) = server
+        .create_client(json!({
+            "name": "tight", "kind": "org", "org_id": "org_tight", "scopes": ["a"],
+            "quota": {"per_minute": 3}
+        }))
+        .await;
+    assert_eq!(created["quota"], json!({"per_minute": 3}));
+    let first = server.token_basic(&id, &secret, &[]).await;
+    assert_eq!(
+        header(&first, "ratelimit-policy").as_deref(),
+        Some("\"client-minute\";q=3;w=60")
+    );
+    assert_eq!(issued_until_refused(&server, &id, &secret, 20).await, 2);
+
+    // Removed: the default (10 a minute) counts from the next window.
+    let (status, body) = server
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/admin/clients/{id}"),
+            Some(json!({"quota": null})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("quota").is_none(), "{body}");
+    server.advance(60);
+    assert_eq!(issued_until_refused(&server, &id, &secret, 20).await, 10);
+}
+
+#[tokio::test]
+async fn a_client_override_above_the_default_lets_more_through_and_keeps_other_windows() {
+    let config = QuotaConfig {
+        client: QuotaLimits {
+            per_minute: Some(2),
+            per_hour: Some(6),
+            ..QuotaLimits::default()
+        },
+        ..QuotaConfig::default()
+    };
+    let mut server = TestServer::start_with(with(config)).await;
+    server.advance(3_600 - T0 % 3_600);
+    let (id, secret) = client_of(&mut server, "org_wide").await;
+    let (status, body) = server
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/admin/clients/{id}"),
+            Some(json!({"quota": {"per_minute": 5}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["quota"], json!({"per_minute": 5}));
+    assert_eq!(issued_until_refused(&server, &id, &secret, 20).await, 5);
+    // The hour the override leaves out keeps the default: 6 in all.
+    server.advance(60);
+    assert_eq!(issued_until_refused(&server, &id, &secret, 20).await, 1);
+    // Another client still has the default.
+    let (other, other_secret) = client_of(&mut server, "org_wide").await;
+    assert_eq!(
+        issued_until_refused(&server, &other, &other_secret, 20).await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_log_only_override_on_an_enforce_default_issues_and_records() {
+    let mut server = TestServer::start_with(with(per_minute(2))).await;
+    server.advance(60 - T0 % 60);
+    let (id, secret, _) = server
+        .create_client(json!({
+            "name": "observed", "kind": "org", "org_id": "org_observed", "scopes": ["a"],
+            "quota": {"mode": "log_only"}
+        }))
+        .await;
+    for _ in 0..5 {
+        server.token(&id, &secret, &[]).await;
+    }
+    let events = quota_events(&server, &id).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["mode"], "log_only");
+    assert_eq!(events[0]["limit"], 2);
+    // The default stays enforced for everyone else.
+    let (other, other_secret) = client_of(&mut server, "org_observed").await;
+    assert_eq!(
+        issued_until_refused(&server, &other, &other_secret, 20).await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn hostile_quota_overrides_are_refused_and_change_nothing() {
+    // No default: the admin's own token requests must not run out.
+    let mut server = TestServer::start_with(with(QuotaConfig::default())).await;
+    let (id, _, _) = server
+        .create_client(json!({
+            "name": "target", "kind": "org", "org_id": "org_target", "scopes": ["a"],
+            "quota": {"per_hour": 50, "mode": "enforce"}
+        }))
+        .await;
+    let path = format!("/admin/clients/{id}");
+    let hostile = [
+        json!({"per_minute": -1}),
+        json!({"per_minute": 0}),
+        json!({"per_hour": 1_000_000_001u64}),
+        json!({"per_day": u64::MAX}),
+        json!({"per_day": 1e30}),
+        json!({"per_minute": 1.5}),
+        json!({"per_minute": "10"}),
+        json!({"per_minute": 5, "per_week": 5}),
+        json!({"mode": "block"}),
+        json!({"mode": "Enforce"}),
+        json!({"mode": null, "lease": 1}),
+        json!("10/minute"),
+        json!([10]),
+        json!(10),
+    ];
+    for body in hostile {
+        let (status, error) = server
+            .admin(
+                reqwest::Method::PATCH,
+                &path,
+                Some(json!({"quota": body, "name": "renamed"})),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}: {error}");
+        assert!(error["error"].is_string(), "{body}: {error}");
+        let (status, created) = server
+            .admin(
+                reqwest::Method::POST,
+                "/admin/clients",
+                Some(json!({"name": "new", "kind": "org", "org_id": "org_target", "scopes": ["a"], "quota": body})),
+            )
+            .await;
+        assert_eq!(status, 422, "create with {body}: {created}");
+    }
+    let (status, client) = server.admin(reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(client["quota"], json!({"per_hour": 50, "mode": "enforce"}));
+    assert_eq!(client["name"], "target");
+    // The largest quota the server accepts is accepted.
+    let (status, body) = server
+        .admin(
+            reqwest::Method::PATCH,
+            &path,
+            Some(json!({"quota": {"per_day": 1_000_000_000u64}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["quota"], json!({"per_day": 1_000_000_000u64}));
+}

@@ -165,6 +165,7 @@ macro_rules! suite {
             federated_credentials_limit_under_concurrency,
             usage_counters,
             usage_counters_under_concurrency,
+            client_quota_round_trip,
         }
     };
     (optional = $make:expr $(,)?) => {

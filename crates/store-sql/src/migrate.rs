@@ -67,6 +67,11 @@ pub(crate) const SQLITE: &[Step] = &[
         "quotas",
         include_str!("../migrations/sqlite/0010_quotas.sql"),
     ),
+    (
+        11,
+        "quota overrides",
+        include_str!("../migrations/sqlite/0011_quota_overrides.sql"),
+    ),
 ];
 
 #[cfg(feature = "postgres")]
@@ -120,6 +125,11 @@ pub(crate) const POSTGRES: &[Step] = &[
         10,
         "quotas",
         include_str!("../migrations/postgres/0010_quotas.sql"),
+    ),
+    (
+        11,
+        "quota overrides",
+        include_str!("../migrations/postgres/0011_quota_overrides.sql"),
     ),
 ];
 

@@ -28,6 +28,7 @@ pub(crate) fn client(id: &str, kind: ClientKind, org: Option<&str>) -> ClientRec
         client_keys: None,
         dpop_bound_access_tokens: false,
         token_exchange: None,
+        quota: None,
         metadata: serde_json::json!({"team": "billing", "n": [1, 2.5, null], "nested": {"ok": true}}),
         enabled: true,
         created_at: NOW,

@@ -435,6 +435,7 @@ impl DynamicRegistration {
             client_keys: None,
             dpop_bound_access_tokens: metadata.dpop_bound_access_tokens.unwrap_or(false),
             token_exchange: None,
+            quota: None,
             metadata: serde_json::json!({ "registration": REGISTRATION_MARK }),
             enabled: true,
             created_at: now,

@@ -47,7 +47,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::domain::audit::{AuditEvent, AuditSink};
 use crate::domain::error::GrantError;
-use crate::store::{ClientRecord, Store};
+pub use crate::store::QuotaMode;
+use crate::store::{ClientQuota, ClientRecord, Store};
 
 /// The largest quota a window may have.
 pub const MAX_QUOTA: u64 = 1_000_000_000;
@@ -102,6 +103,15 @@ impl QuotaLimits {
         .filter_map(|(window, limit)| limit.map(|limit| (window, limit)))
     }
 
+    /// These limits with each window `quota` sets replacing this one's.
+    fn overridden(&self, quota: &ClientQuota) -> QuotaLimits {
+        QuotaLimits {
+            per_minute: quota.per_minute.or(self.per_minute),
+            per_hour: quota.per_hour.or(self.per_hour),
+            per_day: quota.per_day.or(self.per_day),
+        }
+    }
+
     /// Every set limit is between 1 and [`MAX_QUOTA`].
     fn check(&self, what: &str) -> Result<(), String> {
         for (window, limit) in self.windows() {
@@ -114,16 +124,6 @@ impl QuotaLimits {
         }
         Ok(())
     }
-}
-
-/// What a quota does once exceeded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum QuotaMode {
-    /// Refuse with 429 `slow_down` until the window ends.
-    #[default]
-    Enforce,
-    /// Issue anyway; record the audit event and the metric.
-    LogOnly,
 }
 
 /// Token quotas: the default for every client and for every organization,
@@ -162,6 +162,17 @@ impl Default for QuotaConfig {
             lease: 10,
         }
     }
+}
+
+/// A client's quota override's error, if any: a limit outside 1 to
+/// [`MAX_QUOTA`], the range the server's configuration accepts.
+pub(crate) fn check_client_quota(quota: &ClientQuota) -> Result<(), String> {
+    QuotaLimits {
+        per_minute: quota.per_minute,
+        per_hour: quota.per_hour,
+        per_day: quota.per_day,
+    }
+    .check("quota")
 }
 
 impl QuotaConfig {
@@ -225,6 +236,8 @@ struct Spec {
     owner: &'static str,
     window: Window,
     limit: u64,
+    /// The mode of this quota: the override's, else the server's.
+    mode: QuotaMode,
 }
 
 /// This replica's lease of one (subject, window).
@@ -340,12 +353,20 @@ impl Quotas {
     fn specs(&self, client: &ClientRecord) -> Vec<Spec> {
         let mut specs = Vec::new();
         let subject: Arc<str> = format!("quota:client:{}", client.client_id.as_str()).into();
-        for (window, limit) in self.config.client.windows() {
+        let (limits, mode) = match &client.quota {
+            Some(quota) => (
+                self.config.client.overridden(quota),
+                quota.mode.unwrap_or(self.config.mode),
+            ),
+            None => (self.config.client, self.config.mode),
+        };
+        for (window, limit) in limits.windows() {
             specs.push(Spec {
                 subject: Arc::clone(&subject),
                 owner: "client",
                 window,
                 limit,
+                mode,
             });
         }
         if let Some(org) = &client.org_id
@@ -358,6 +379,7 @@ impl Quotas {
                     owner: "org",
                     window,
                     limit,
+                    mode: self.config.mode,
                 });
             }
         }
@@ -383,7 +405,6 @@ impl Quotas {
                 status: QuotaStatus::default(),
             });
         }
-        let enforce = self.config.mode == QuotaMode::Enforce;
         let mut ticket = QuotaTicket {
             quotas: Some(Arc::clone(self)),
             taken: Vec::new(),
@@ -415,7 +436,12 @@ impl Quotas {
                 }
             }
         }
-        if !enforce || exhausted.is_empty() {
+        let enforced = |exhausted: &[usize]| {
+            exhausted
+                .iter()
+                .any(|&i| specs[i].mode == QuotaMode::Enforce)
+        };
+        if !enforced(&exhausted) {
             for i in need {
                 let spec = &specs[i];
                 if self.refill(client, spec, now).await? {
@@ -429,7 +455,7 @@ impl Quotas {
             }
         }
         let status = self.status(&specs, &exhausted, now);
-        if enforce && !exhausted.is_empty() {
+        if enforced(&exhausted) {
             // Dropping the ticket gives back what the other windows lent.
             drop(ticket);
             return Err(GrantError::QuotaExceeded(status));
@@ -503,7 +529,7 @@ impl Quotas {
                     window: spec.window.name(),
                     limit: spec.limit,
                     window_start: start,
-                    log_only: self.config.mode == QuotaMode::LogOnly,
+                    log_only: spec.mode == QuotaMode::LogOnly,
                 },
             );
         }

@@ -26,7 +26,7 @@ use serde::Deserialize;
 
 use super::error::{Internal, RegistryError};
 use crate::store::{
-    ClientKeys, ClientRecord, ExchangeSubject, SecretRecord, TokenEndpointAuthMethod,
+    ClientKeys, ClientQuota, ClientRecord, ExchangeSubject, SecretRecord, TokenEndpointAuthMethod,
     TokenExchangePolicy,
 };
 
@@ -74,6 +74,8 @@ pub(crate) struct NewClient {
     dpop_bound_access_tokens: bool,
     #[serde(default)]
     token_exchange: Option<TokenExchangePolicy>,
+    #[serde(default, deserialize_with = "quota_member")]
+    quota: Option<ClientQuota>,
     #[serde(default)]
     metadata: Option<serde_json::Value>,
 }
@@ -104,6 +106,9 @@ pub(crate) struct ClientChanges {
     /// `null` removes the policy.
     #[serde(default, deserialize_with = "present")]
     token_exchange: Option<Option<TokenExchangePolicy>>,
+    /// `null` removes the override.
+    #[serde(default, deserialize_with = "changed_quota")]
+    quota: Option<Option<ClientQuota>>,
     #[serde(default)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
@@ -117,6 +122,39 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// `quota`: a JSON object or `null` (serde would also take an array for a
+/// struct, `[10]` for `{"per_minute": 10}`: refused here).
+fn quota_member<'de, D>(deserializer: D) -> Result<Option<ClientQuota>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    match Option::<serde_json::Value>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(object @ serde_json::Value::Object(_)) => serde_json::from_value(object)
+            .map(Some)
+            .map_err(|e| D::Error::custom(format!("quota: {e}"))),
+        Some(_) => Err(D::Error::custom("quota must be an object or null")),
+    }
+}
+
+/// `quota` in a change: absent is `None`, `null` is `Some(None)`.
+fn changed_quota<'de, D>(deserializer: D) -> Result<Option<Option<ClientQuota>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    quota_member(deserializer).map(Some)
+}
+
+/// A quota override: every limit in the range the server's configuration
+/// accepts.
+fn check_quota(quota: Option<ClientQuota>) -> Result<Option<ClientQuota>, RegistryError> {
+    if let Some(quota) = &quota {
+        crate::domain::quota::check_client_quota(quota).map_err(RegistryError::invalid)?;
+    }
+    Ok(quota)
 }
 
 /// Most entries of `token_exchange.subjects`.
@@ -483,6 +521,7 @@ impl NewClient {
             client_keys: check_client_keys(self.jwks.as_ref(), self.jwks_uri.as_deref())?,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             token_exchange: check_token_exchange(self.token_exchange)?,
+            quota: check_quota(self.quota)?,
             metadata: check_metadata(self.metadata.unwrap_or_default())?,
             enabled: true,
             created_at: now,
@@ -544,6 +583,10 @@ impl ClientChanges {
         if let Some(policy) = self.token_exchange {
             client.token_exchange = check_token_exchange(policy)?;
             changed.push("token_exchange");
+        }
+        if let Some(quota) = self.quota {
+            client.quota = check_quota(quota)?;
+            changed.push("quota");
         }
         if let Some(metadata) = self.metadata {
             client.metadata = check_metadata(metadata)?;
@@ -632,6 +675,7 @@ mod tests {
             client_keys: None,
             dpop_bound_access_tokens: false,
             token_exchange: None,
+            quota: None,
             metadata: serde_json::json!({}),
             enabled: true,
             created_at: 0,

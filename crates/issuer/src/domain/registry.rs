@@ -170,6 +170,7 @@ impl Registry {
             client_keys: None,
             dpop_bound_access_tokens: false,
             token_exchange: None,
+            quota: None,
             metadata: serde_json::json!({}),
             enabled: true,
             created_at: now,

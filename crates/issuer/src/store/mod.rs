@@ -42,4 +42,6 @@ pub use records::{
     ConsumeCode, GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord,
     RevocationPage, RotateRefresh, SecretRecord, StoredKey, TokenEndpointAuthMethod, TokenMinute,
 };
-pub use records::{ExchangeSubject, ExchangedFrom, ExchangedTokenRecord, TokenExchangePolicy};
+pub use records::{
+    ClientQuota, ExchangeSubject, ExchangedFrom, ExchangedTokenRecord, QuotaMode, TokenExchangePolicy,
+};

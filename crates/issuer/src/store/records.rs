@@ -39,6 +39,9 @@ pub struct ClientRecord {
     /// Token exchange (RFC 8693): whom the client may act for; `None`: it
     /// may not exchange tokens.
     pub token_exchange: Option<TokenExchangePolicy>,
+    /// The client's own token quota, overriding the server's default per
+    /// window; `None`: the default.
+    pub quota: Option<ClientQuota>,
     /// Free-form JSON object kept for the caller.
     pub metadata: serde_json::Value,
     /// A disabled client can get no token.
@@ -580,6 +583,38 @@ impl TryFrom<String> for ExchangeSubject {
             None => Ok(ExchangeSubject::Client(ClientId::new(value))),
         }
     }
+}
+
+/// What a quota does once exceeded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaMode {
+    /// Refuse with 429 `slow_down` until the window ends.
+    #[default]
+    Enforce,
+    /// Issue anyway; record the audit event and the metric.
+    LogOnly,
+}
+
+/// A client's quota override (contract section 14): each window set here
+/// replaces the server's default for that window; a window left out keeps
+/// the default. `mode`, when set, replaces the server's mode for this
+/// client's windows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientQuota {
+    /// Tokens per clock minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_minute: Option<u64>,
+    /// Tokens per clock hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_hour: Option<u64>,
+    /// Tokens per UTC day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_day: Option<u64>,
+    /// Enforce or only log; `None`: the server's mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<QuotaMode>,
 }
 
 /// A client's token-exchange policy (RFC 8693; contract section 13): the

@@ -4,10 +4,53 @@
 
 use std::sync::Arc;
 
-use m2m_issuer::store::Store;
+use m2m_core::ClientKind;
+use m2m_issuer::store::{ClientQuota, QuotaMode, Store};
 
 use crate::check::{joined, ok};
-use crate::fixtures::T0;
+use crate::fixtures::{T0, client};
+
+/// A client's `quota` override survives create, update (set, changed,
+/// removed) and get.
+pub async fn client_quota_round_trip<S: Store>(store: Arc<S>) {
+    let mut app = client("m2m_quota_app", ClientKind::Service, None);
+    app.quota = Some(ClientQuota {
+        per_minute: Some(5),
+        per_hour: None,
+        per_day: Some(1_000_000_000),
+        mode: Some(QuotaMode::LogOnly),
+    });
+    ok(store.create_client(&app, None).await, "create_client");
+    assert_eq!(
+        ok(store.get_client(&app.client_id).await, "get_client"),
+        Some(app.clone()),
+        "get_client must return quota as created"
+    );
+    let mut changed = app.clone();
+    changed.quota = Some(ClientQuota {
+        per_hour: Some(7),
+        ..ClientQuota::default()
+    });
+    assert!(ok(
+        store.update_client(&changed, None).await,
+        "update_client"
+    ));
+    assert_eq!(
+        ok(store.get_client(&app.client_id).await, "get_client"),
+        Some(changed.clone()),
+        "update_client must replace quota"
+    );
+    changed.quota = None;
+    assert!(ok(
+        store.update_client(&changed, None).await,
+        "update_client"
+    ));
+    assert_eq!(
+        ok(store.get_client(&app.client_id).await, "get_client"),
+        Some(changed),
+        "update_client must clear quota"
+    );
+}
 
 /// Each addition returns the count including itself; counters of another
 /// subject, window length or window start are apart; purge drops exactly the

@@ -26,18 +26,18 @@ use crate::tables::revocations;
 
 const CLIENT_COLUMNS: &str = "client_id, name, kind, org_id, user_id, scopes, audiences, \
     token_ttl, redirect_uris, metadata, enabled, created_at, updated_at, \
-    token_endpoint_auth_method, jwks, jwks_uri, dpop_bound_access_tokens, token_exchange";
+    token_endpoint_auth_method, jwks, jwks_uri, dpop_bound_access_tokens, token_exchange, quota";
 
 const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, name, kind, org_id, user_id, \
     scopes, audiences, token_ttl, redirect_uris, metadata, enabled, created_at, updated_at, \
-    token_endpoint_auth_method, jwks, jwks_uri, dpop_bound_access_tokens, token_exchange) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+    token_endpoint_auth_method, jwks, jwks_uri, dpop_bound_access_tokens, token_exchange, quota) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
 
 const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, kind = $3, org_id = $4, \
     user_id = $5, scopes = $6, audiences = $7, token_ttl = $8, redirect_uris = $9, \
     metadata = $10, enabled = $11, created_at = $12, updated_at = $13, \
     token_endpoint_auth_method = $14, jwks = $15, jwks_uri = $16, \
-    dpop_bound_access_tokens = $17, token_exchange = $18 WHERE client_id = $1";
+    dpop_bound_access_tokens = $17, token_exchange = $18, quota = $19 WHERE client_id = $1";
 
 const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 
@@ -70,6 +70,7 @@ struct ClientParams<'a> {
     updated_at: i64,
     jwks: Option<String>,
     token_exchange: Option<String>,
+    quota: Option<String>,
 }
 
 impl<'a> ClientParams<'a> {
@@ -92,10 +93,15 @@ impl<'a> ClientParams<'a> {
                 .as_ref()
                 .map(|policy| json_text(policy, "token_exchange"))
                 .transpose()?,
+            quota: client
+                .quota
+                .as_ref()
+                .map(|quota| json_text(quota, "quota"))
+                .transpose()?,
         })
     }
 
-    /// `sql` (an insert or update) with `$1`..`$18` bound.
+    /// `sql` (an insert or update) with `$1`..`$19` bound.
     fn bind(&'a self, sql: &'static str) -> Sql<'a> {
         let c = self.client;
         Sql::new(sql)
@@ -120,6 +126,7 @@ impl<'a> ClientParams<'a> {
             })
             .bind(c.dpop_bound_access_tokens)
             .bind(self.token_exchange.as_deref())
+            .bind(self.quota.as_deref())
     }
 }
 
@@ -158,6 +165,10 @@ fn client_from_row(row: &impl RowExt) -> StoreResult<ClientRecord> {
         token_exchange: row
             .opt_text("token_exchange")?
             .map(|text| parse_json(&text, &what("token_exchange")))
+            .transpose()?,
+        quota: row
+            .opt_text("quota")?
+            .map(|text| parse_json(&text, &what("quota")))
             .transpose()?,
         name: row.text("name")?,
         kind,

@@ -344,6 +344,7 @@ impl ClientMetadataDocuments {
             client_keys: None,
             dpop_bound_access_tokens: false,
             token_exchange: None,
+            quota: None,
             metadata: json!({ METADATA_KEY: { "fetched_at": now } }),
             enabled: true,
             created_at: now,

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::store::{
-    AuditRecord, ClientKeys, ClientRecord, GrantRecord, SecretRecord, TokenExchangePolicy,
+    AuditRecord, ClientKeys, ClientQuota, ClientRecord, GrantRecord, SecretRecord, TokenExchangePolicy,
     TokenMinute,
 };
 
@@ -50,6 +50,8 @@ pub(crate) struct ClientView {
     dpop_bound_access_tokens: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     token_exchange: Option<TokenExchangePolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quota: Option<ClientQuota>,
     metadata: serde_json::Value,
     enabled: bool,
     created_at: String,
@@ -81,6 +83,7 @@ impl ClientView {
             },
             dpop_bound_access_tokens: client.dpop_bound_access_tokens,
             token_exchange: client.token_exchange.clone(),
+            quota: client.quota,
             metadata: client.metadata.clone(),
             enabled: client.enabled,
             created_at: rfc3339(client.created_at),
