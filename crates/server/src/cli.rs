@@ -525,9 +525,30 @@ pub(crate) struct ClientCreateArgs {
         requires = "exchange_subjects"
     )]
     pub(crate) exchange_max_depth: Option<u8>,
+    #[command(flatten)]
+    pub(crate) quota: ClientQuotaArgs,
     /// Print the raw JSON.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// A client's own token quota (its `quota` field): each window given
+/// replaces the server's default for that window; the others keep it.
+#[derive(Debug, Args)]
+pub(crate) struct ClientQuotaArgs {
+    /// The client's tokens per minute (1 to 1000000000).
+    #[arg(long, value_name = "N")]
+    pub(crate) quota_per_minute: Option<u64>,
+    /// The client's tokens per hour (1 to 1000000000).
+    #[arg(long, value_name = "N")]
+    pub(crate) quota_per_hour: Option<u64>,
+    /// The client's tokens per UTC day (1 to 1000000000).
+    #[arg(long, value_name = "N")]
+    pub(crate) quota_per_day: Option<u64>,
+    /// What the client's exceeded quota does: `enforce` or `log_only`
+    /// (default: the server's --quota-mode).
+    #[arg(long, value_name = "enforce|log_only")]
+    pub(crate) quota_mode: Option<String>,
 }
 
 /// The paging and output flags of the list commands (`client list`, `audit`).
@@ -638,6 +659,13 @@ pub(crate) struct ClientUpdateArgs {
     /// Remove the client's token-exchange policy (its exchanged tokens are revoked).
     #[arg(long, conflicts_with = "exchange_subjects")]
     pub(crate) no_exchange: bool,
+    /// The client's quota override; on update it replaces the whole
+    /// override.
+    #[command(flatten)]
+    pub(crate) quota: ClientQuotaArgs,
+    /// Remove the client's quota override: the server's defaults apply.
+    #[arg(long, conflicts_with_all = ["quota_per_minute", "quota_per_hour", "quota_per_day", "quota_mode"])]
+    pub(crate) no_quota: bool,
     /// Enable the client.
     #[arg(long, conflicts_with = "disable")]
     pub(crate) enable: bool,

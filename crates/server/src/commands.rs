@@ -5,9 +5,9 @@ use http::Method;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{
-    AuditArgs, ClientCommand, ClientCreateArgs, ClientKeyCommand, ClientListArgs, ClientUpdateArgs,
-    FederationAddArgs, FederationCommand, GrantCommand, KeyCommand, PageArgs, SecretCommand,
-    TokenArgs, VerifyArgs,
+    AuditArgs, ClientCommand, ClientCreateArgs, ClientKeyCommand, ClientListArgs, ClientQuotaArgs,
+    ClientUpdateArgs, FederationAddArgs, FederationCommand, GrantCommand, KeyCommand, PageArgs,
+    SecretCommand, TokenArgs, VerifyArgs,
 };
 use crate::http::{Admin, Http, fetch_token, url};
 use crate::output::{print_client, print_json, print_table};
@@ -109,6 +109,9 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
     ) {
         body.insert("token_exchange".into(), policy);
     }
+    if let Some(quota) = quota_body(&args.quota) {
+        body.insert("quota".into(), quota);
+    }
     let created = admin
         .call(Method::POST, "/admin/clients", Some(&Value::Object(body)))
         .await?;
@@ -126,6 +129,25 @@ async fn create_client(admin: &Admin, args: ClientCreateArgs) -> Result<()> {
     println!("client_secret: {}", text(&created["client_secret"]));
     println!("(shown once: store it now)");
     Ok(())
+}
+
+/// The `quota` override the `--quota-*` flags give, if any (checked by the
+/// server).
+fn quota_body(args: &ClientQuotaArgs) -> Option<Value> {
+    let mut quota = Map::new();
+    for (name, value) in [
+        ("per_minute", args.quota_per_minute),
+        ("per_hour", args.quota_per_hour),
+        ("per_day", args.quota_per_day),
+    ] {
+        if let Some(value) = value {
+            quota.insert(name.into(), json!(value));
+        }
+    }
+    if let Some(mode) = &args.quota_mode {
+        quota.insert("mode".into(), json!(mode));
+    }
+    (!quota.is_empty()).then_some(Value::Object(quota))
 }
 
 /// The `token_exchange` policy the `--exchange-*` flags give, if any.
@@ -244,6 +266,12 @@ async fn update_client(admin: &Admin, args: ClientUpdateArgs) -> Result<()> {
     }
     if args.no_exchange {
         body.insert("token_exchange".into(), Value::Null);
+    }
+    if let Some(quota) = quota_body(&args.quota) {
+        body.insert("quota".into(), quota);
+    }
+    if args.no_quota {
+        body.insert("quota".into(), Value::Null);
     }
     if args.enable {
         body.insert("enabled".into(), json!(true));

@@ -54,6 +54,7 @@ pub(crate) fn print_client(client: &Value) {
         "token_ttl_seconds",
         "dpop_bound_access_tokens",
         "token_exchange",
+        "quota",
         "enabled",
         "created_at",
     ];

@@ -755,3 +755,71 @@ fn client_key_add_list_remove_rotates_a_private_key_jwt_client() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("404"));
 }
+
+/// `m2m client create|update --quota-*` and `update --no-quota` set, replace
+/// and remove a client's quota override; a bad one is the server's 422.
+#[test]
+fn client_quota_flags_set_replace_and_remove_the_override() {
+    let dir = TempDir::new("cli-client-quota");
+    let server = Server::start(dir.path(), Options::default());
+    let created = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "batch",
+        "--kind",
+        "org",
+        "--org-id",
+        "org_quota",
+        "--scope",
+        "read",
+        "--quota-per-minute",
+        "5",
+        "--quota-mode",
+        "log_only",
+        "--json",
+    ]);
+    assert_eq!(
+        created["quota"],
+        serde_json::json!({"per_minute": 5, "mode": "log_only"})
+    );
+    let client_id = created["client_id"].as_str().expect("client_id").to_owned();
+
+    let updated = server.cli_json(&[
+        "client",
+        "update",
+        &client_id,
+        "--quota-per-hour",
+        "7",
+        "--quota-per-day",
+        "9",
+        "--json",
+    ]);
+    assert_eq!(
+        updated["quota"],
+        serde_json::json!({"per_hour": 7, "per_day": 9})
+    );
+
+    let refused = server.cli(&["client", "update", &client_id, "--quota-per-minute", "0"]);
+    assert!(!refused.status.success());
+    let shown = server.cli_json(&["client", "show", &client_id, "--json"]);
+    assert_eq!(
+        shown["quota"],
+        serde_json::json!({"per_hour": 7, "per_day": 9})
+    );
+
+    let table = stdout(&server.cli(&["client", "show", &client_id]));
+    assert!(table.contains("quota"), "{table}");
+
+    let removed = server.cli_json(&["client", "update", &client_id, "--no-quota", "--json"]);
+    assert!(removed.get("quota").is_none(), "{removed}");
+    let conflicting = server.cli(&[
+        "client",
+        "update",
+        &client_id,
+        "--no-quota",
+        "--quota-per-day",
+        "3",
+    ]);
+    assert!(!conflicting.status.success());
+}

@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::store::{
-    AuditRecord, ClientKeys, ClientQuota, ClientRecord, GrantRecord, SecretRecord, TokenExchangePolicy,
-    TokenMinute,
+    AuditRecord, ClientKeys, ClientQuota, ClientRecord, GrantRecord, SecretRecord,
+    TokenExchangePolicy, TokenMinute,
 };
 
 /// Seconds since the epoch as an RFC 3339 UTC string.
