@@ -342,13 +342,13 @@ impl From<SigningAlgorithm> for m2m_core::Algorithm {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ClientCommand {
     /// Register a client; prints its secret once.
-    Create(ClientCreateArgs),
+    Create(Box<ClientCreateArgs>),
     /// List clients.
     List(ClientListArgs),
     /// Show one client and its secrets' ids and dates.
     Show(ClientIdArgs),
     /// Change a client.
-    Update(ClientUpdateArgs),
+    Update(Box<ClientUpdateArgs>),
     /// Delete a client: it gets no new token and its live tokens are revoked.
     Delete(ClientIdArgs),
     /// Manage a client's federated credentials (workload identity

@@ -32,7 +32,7 @@ fn encode(value: &str) -> String {
 /// `m2m client ...`.
 pub(crate) async fn client(admin: &Admin, command: ClientCommand) -> Result<()> {
     match command {
-        ClientCommand::Create(args) => create_client(admin, args).await,
+        ClientCommand::Create(args) => create_client(admin, *args).await,
         ClientCommand::List(args) => list_clients(admin, args).await,
         ClientCommand::Show(args) => {
             let client = admin
@@ -49,7 +49,7 @@ pub(crate) async fn client(admin: &Admin, command: ClientCommand) -> Result<()> 
                 Ok(())
             }
         }
-        ClientCommand::Update(args) => update_client(admin, args).await,
+        ClientCommand::Update(args) => update_client(admin, *args).await,
         ClientCommand::Federation(command) => federation(admin, command).await,
         ClientCommand::Key(command) => client_keys(admin, command).await,
         ClientCommand::Delete(args) => {

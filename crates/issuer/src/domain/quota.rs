@@ -48,7 +48,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::domain::audit::{AuditEvent, AuditSink};
 use crate::domain::error::GrantError;
 pub use crate::store::QuotaMode;
-use crate::store::{ClientQuota, ClientRecord, Store};
+use crate::store::{ClientRecord, QuotaOverride, Store};
 
 /// The largest quota a window may have.
 pub const MAX_QUOTA: u64 = 1_000_000_000;
@@ -104,7 +104,7 @@ impl QuotaLimits {
     }
 
     /// These limits with each window `quota` sets replacing this one's.
-    fn overridden(&self, quota: &ClientQuota) -> QuotaLimits {
+    fn overridden(&self, quota: &QuotaOverride) -> QuotaLimits {
         QuotaLimits {
             per_minute: quota.per_minute.or(self.per_minute),
             per_hour: quota.per_hour.or(self.per_hour),
@@ -166,7 +166,7 @@ impl Default for QuotaConfig {
 
 /// A client's quota override's error, if any: a limit outside 1 to
 /// [`MAX_QUOTA`], the range the server's configuration accepts.
-pub(crate) fn check_client_quota(quota: &ClientQuota) -> Result<(), String> {
+pub(crate) fn check_quota_override(quota: &QuotaOverride) -> Result<(), String> {
     QuotaLimits {
         per_minute: quota.per_minute,
         per_hour: quota.per_hour,

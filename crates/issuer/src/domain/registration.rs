@@ -26,8 +26,8 @@ use serde::Deserialize;
 
 use super::error::{Internal, RegistryError};
 use crate::store::{
-    ClientKeys, ClientQuota, ClientRecord, ExchangeSubject, SecretRecord, TokenEndpointAuthMethod,
-    TokenExchangePolicy,
+    ClientKeys, ClientRecord, ExchangeSubject, QuotaOverride, SecretRecord,
+    TokenEndpointAuthMethod, TokenExchangePolicy,
 };
 
 const MAX_NAME: usize = 200;
@@ -75,7 +75,7 @@ pub(crate) struct NewClient {
     #[serde(default)]
     token_exchange: Option<TokenExchangePolicy>,
     #[serde(default, deserialize_with = "quota_member")]
-    quota: Option<ClientQuota>,
+    quota: Option<QuotaOverride>,
     #[serde(default)]
     metadata: Option<serde_json::Value>,
 }
@@ -108,7 +108,7 @@ pub(crate) struct ClientChanges {
     token_exchange: Option<Option<TokenExchangePolicy>>,
     /// `null` removes the override.
     #[serde(default, deserialize_with = "changed_quota")]
-    quota: Option<Option<ClientQuota>>,
+    quota: Option<Option<QuotaOverride>>,
     #[serde(default)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
@@ -126,7 +126,7 @@ where
 
 /// `quota`: a JSON object or `null` (serde would also take an array for a
 /// struct, `[10]` for `{"per_minute": 10}`: refused here).
-fn quota_member<'de, D>(deserializer: D) -> Result<Option<ClientQuota>, D::Error>
+fn quota_member<'de, D>(deserializer: D) -> Result<Option<QuotaOverride>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
@@ -141,7 +141,7 @@ where
 }
 
 /// `quota` in a change: absent is `None`, `null` is `Some(None)`.
-fn changed_quota<'de, D>(deserializer: D) -> Result<Option<Option<ClientQuota>>, D::Error>
+fn changed_quota<'de, D>(deserializer: D) -> Result<Option<Option<QuotaOverride>>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
@@ -150,9 +150,9 @@ where
 
 /// A quota override: every limit in the range the server's configuration
 /// accepts.
-fn check_quota(quota: Option<ClientQuota>) -> Result<Option<ClientQuota>, RegistryError> {
+fn check_quota(quota: Option<QuotaOverride>) -> Result<Option<QuotaOverride>, RegistryError> {
     if let Some(quota) = &quota {
-        crate::domain::quota::check_client_quota(quota).map_err(RegistryError::invalid)?;
+        crate::domain::quota::check_quota_override(quota).map_err(RegistryError::invalid)?;
     }
     Ok(quota)
 }

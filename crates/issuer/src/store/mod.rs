@@ -43,6 +43,6 @@ pub use records::{
     RevocationPage, RotateRefresh, SecretRecord, StoredKey, TokenEndpointAuthMethod, TokenMinute,
 };
 pub use records::{
-    ClientQuota, ExchangeSubject, ExchangedFrom, ExchangedTokenRecord, QuotaMode,
+    ExchangeSubject, ExchangedFrom, ExchangedTokenRecord, QuotaMode, QuotaOverride,
     TokenExchangePolicy,
 };

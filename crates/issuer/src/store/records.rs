@@ -41,7 +41,7 @@ pub struct ClientRecord {
     pub token_exchange: Option<TokenExchangePolicy>,
     /// The client's own token quota, overriding the server's default per
     /// window; `None`: the default.
-    pub quota: Option<ClientQuota>,
+    pub quota: Option<QuotaOverride>,
     /// Free-form JSON object kept for the caller.
     pub metadata: serde_json::Value,
     /// A disabled client can get no token.
@@ -602,7 +602,7 @@ pub enum QuotaMode {
 /// client's windows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ClientQuota {
+pub struct QuotaOverride {
     /// Tokens per clock minute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_minute: Option<u64>,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use m2m_core::ClientKind;
-use m2m_issuer::store::{ClientQuota, QuotaMode, Store};
+use m2m_issuer::store::{QuotaMode, QuotaOverride, Store};
 
 use crate::check::{joined, ok};
 use crate::fixtures::{T0, client};
@@ -14,7 +14,7 @@ use crate::fixtures::{T0, client};
 /// removed) and get.
 pub async fn client_quota_round_trip<S: Store>(store: Arc<S>) {
     let mut app = client("m2m_quota_app", ClientKind::Service, None);
-    app.quota = Some(ClientQuota {
+    app.quota = Some(QuotaOverride {
         per_minute: Some(5),
         per_hour: None,
         per_day: Some(1_000_000_000),
@@ -27,9 +27,9 @@ pub async fn client_quota_round_trip<S: Store>(store: Arc<S>) {
         "get_client must return quota as created"
     );
     let mut changed = app.clone();
-    changed.quota = Some(ClientQuota {
+    changed.quota = Some(QuotaOverride {
         per_hour: Some(7),
-        ..ClientQuota::default()
+        ..QuotaOverride::default()
     });
     assert!(ok(
         store.update_client(&changed, None).await,

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::store::{
-    AuditRecord, ClientKeys, ClientQuota, ClientRecord, GrantRecord, SecretRecord,
+    AuditRecord, ClientKeys, ClientRecord, GrantRecord, QuotaOverride, SecretRecord,
     TokenExchangePolicy, TokenMinute,
 };
 
@@ -51,7 +51,7 @@ pub(crate) struct ClientView {
     #[serde(skip_serializing_if = "Option::is_none")]
     token_exchange: Option<TokenExchangePolicy>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    quota: Option<ClientQuota>,
+    quota: Option<QuotaOverride>,
     metadata: serde_json::Value,
     enabled: bool,
     created_at: String,
