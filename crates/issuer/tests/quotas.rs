@@ -600,3 +600,36 @@ async fn hostile_quota_overrides_are_refused_and_change_nothing() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["quota"], json!({"per_day": 1_000_000_000u64}));
 }
+
+/// A client override set through one replica holds on another (one
+/// PostgreSQL) once the other's client cache window (2 s here) has passed.
+#[tokio::test]
+async fn a_second_replica_on_postgres_applies_a_client_override_within_the_cache_window() {
+    let Some(store) = postgres_store("override").await else {
+        eprintln!("skipped: M2M_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let config = QuotaConfig {
+        lease: 1,
+        ..per_minute(2)
+    };
+    let mut first = TestServer::start_on(store, with(config))
+        .await
+        .expect("issuer");
+    first.advance(60 - T0 % 60);
+    let (id, secret) = client_of(&mut first, "org_replicated").await;
+    let second = first.replica(with(config)).await;
+    second.token(&id, &secret, &[]).await;
+    let (status, body) = first
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/admin/clients/{id}"),
+            Some(json!({"quota": {"per_minute": 5}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    // 5 in the minute across both replicas: 1 already issued.
+    assert_eq!(issued_until_refused(&second, &id, &secret, 20).await, 4);
+    assert_eq!(issued_until_refused(&first, &id, &secret, 20).await, 0);
+}
