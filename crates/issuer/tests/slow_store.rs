@@ -187,6 +187,26 @@ impl Store for SlowStore {
         self.inner.purge_assertion_ids(before).await
     }
 
+    async fn get_org_quota(
+        &self,
+        org_id: &m2m_core::OrgId,
+    ) -> StoreResult<Option<m2m_issuer::store::QuotaOverride>> {
+        self.inner.get_org_quota(org_id).await
+    }
+
+    async fn put_org_quota(
+        &self,
+        org_id: &m2m_core::OrgId,
+        quota: &m2m_issuer::store::QuotaOverride,
+        now: u64,
+    ) -> StoreResult<()> {
+        self.inner.put_org_quota(org_id, quota, now).await
+    }
+
+    async fn delete_org_quota(&self, org_id: &m2m_core::OrgId) -> StoreResult<bool> {
+        self.inner.delete_org_quota(org_id).await
+    }
+
     async fn add_usage(
         &self,
         subject: &str,

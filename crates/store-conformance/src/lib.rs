@@ -166,6 +166,7 @@ macro_rules! suite {
             usage_counters,
             usage_counters_under_concurrency,
             client_quota_round_trip,
+            org_quota_round_trip,
         }
     };
     (optional = $make:expr $(,)?) => {

@@ -210,6 +210,29 @@ macro_rules! forward_store {
                 self.$inner().purge_usage(before).await
             }
 
+            async fn get_org_quota(
+                &self,
+                org_id: &m2m_core::OrgId,
+            ) -> m2m_issuer::store::StoreResult<Option<m2m_issuer::store::QuotaOverride>> {
+                self.$inner().get_org_quota(org_id).await
+            }
+
+            async fn put_org_quota(
+                &self,
+                org_id: &m2m_core::OrgId,
+                quota: &m2m_issuer::store::QuotaOverride,
+                now: u64,
+            ) -> m2m_issuer::store::StoreResult<()> {
+                self.$inner().put_org_quota(org_id, quota, now).await
+            }
+
+            async fn delete_org_quota(
+                &self,
+                org_id: &m2m_core::OrgId,
+            ) -> m2m_issuer::store::StoreResult<bool> {
+                self.$inner().delete_org_quota(org_id).await
+            }
+
             async fn claim_assertion_id(
                 &self,
                 issuer: &str,

@@ -133,6 +133,7 @@ async fn tables_are_strict_and_the_file_is_in_wal_mode() {
             "exchanged_tokens",
             "federated_credentials",
             "grants",
+            "org_quotas",
             "refresh_tokens",
             "revocation_head",
             "revocation_log",

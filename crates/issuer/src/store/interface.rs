@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use m2m_core::{
-    AccessTokenClaims, ClientId, Revocation, RevokedClient, RevokedKey, RevokedToken, UserId,
+    AccessTokenClaims, ClientId, OrgId, Revocation, RevokedClient, RevokedKey, RevokedToken, UserId,
 };
 
 use super::error::StoreResult;
@@ -12,7 +12,7 @@ use super::records::{
     ClientRecord, ConsumeCode, GrantRecord, GrantRevocation, Page, RefreshTokenRecord,
     RevocationPage, RotateRefresh, SecretRecord, StoredKey, TokenMinute,
 };
-use super::records::{ExchangedFrom, ExchangedTokenRecord};
+use super::records::{ExchangedFrom, ExchangedTokenRecord, QuotaOverride};
 
 /// Where the issuer keeps clients, secret hashes, signing keys, revocations
 /// and audit events.
@@ -265,6 +265,22 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
 
     /// Drops counters whose window ended before `before`. Returns how many.
     async fn purge_usage(&self, before: u64) -> StoreResult<u64>;
+
+    // ---- organization quota overrides ----
+
+    /// The quota override of organization `org_id`, if one is set.
+    async fn get_org_quota(&self, org_id: &OrgId) -> StoreResult<Option<QuotaOverride>>;
+
+    /// Sets (or replaces) the quota override of `org_id`.
+    async fn put_org_quota(
+        &self,
+        org_id: &OrgId,
+        quota: &QuotaOverride,
+        now: u64,
+    ) -> StoreResult<()>;
+
+    /// Removes the quota override of `org_id`; `false` when it had none.
+    async fn delete_org_quota(&self, org_id: &OrgId) -> StoreResult<bool>;
 
     // ---- federated credentials ----
 

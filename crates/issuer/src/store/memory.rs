@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use m2m_core::{
-    AccessTokenClaims, ClientId, Revocation, RevokedClient, RevokedKey, RevokedToken, UserId,
+    AccessTokenClaims, ClientId, OrgId, Revocation, RevokedClient, RevokedKey, RevokedToken, UserId,
 };
 
 use super::{
@@ -24,7 +24,7 @@ use super::{
     LoggedRevocation, Page, RefreshTokenRecord, RevocationPage, RotateRefresh, SecretRecord, Store,
     StoreError, StoreResult, StoredKey, TokenMinute,
 };
-use super::{ExchangedFrom, ExchangedTokenRecord};
+use super::{ExchangedFrom, ExchangedTokenRecord, QuotaOverride};
 
 struct ClientEntry {
     client: ClientRecord,
@@ -113,6 +113,7 @@ pub struct MemoryStore {
     exchanged: Mutex<HashMap<String, ExchangedTokenRecord>>,
     /// `(subject, window_secs, window_start)` → the count.
     usage: DashMap<(String, u64, u64), u64>,
+    org_quotas: DashMap<OrgId, QuotaOverride>,
 }
 
 impl MemoryStore {
@@ -608,6 +609,24 @@ impl Store for MemoryStore {
             .or_insert(0);
         *count = count.saturating_add(amount);
         Ok(*count)
+    }
+
+    async fn get_org_quota(&self, org_id: &OrgId) -> StoreResult<Option<QuotaOverride>> {
+        Ok(self.org_quotas.get(org_id).map(|q| *q))
+    }
+
+    async fn put_org_quota(
+        &self,
+        org_id: &OrgId,
+        quota: &QuotaOverride,
+        _now: u64,
+    ) -> StoreResult<()> {
+        self.org_quotas.insert(org_id.clone(), *quota);
+        Ok(())
+    }
+
+    async fn delete_org_quota(&self, org_id: &OrgId) -> StoreResult<bool> {
+        Ok(self.org_quotas.remove(org_id).is_some())
     }
 
     async fn purge_usage(&self, before: u64) -> StoreResult<u64> {

@@ -15,7 +15,7 @@
 //! | [`dpop_fields_round_trip`] | DPoP: a client's `dpop_bound_access_tokens` and a refresh token's `dpop_jkt` kept |
 //! | [`token_exchange_policy_round_trip`] … [`exchanged_record_races_revocation`] | token exchange: a client's policy kept; exchanged tokens revoked with what they came from, transitively; no record for a revoked parent, even racing |
 //! | [`usage_counters`], [`usage_counters_under_concurrency`] | quota and throttle counters: additions atomic across callers, windows apart, ended windows purged |
-//! | [`client_quota_round_trip`] | a client's quota override kept, replaced and cleared |
+//! | [`client_quota_round_trip`], [`org_quota_round_trip`] | quota overrides of a client and of an organization kept, replaced and cleared |
 //! | [`audit`] … [`audit_purge`] | audit events newest first, by client, kind and time, by page; token aggregates merged per client and minute under concurrency; purge in batches |
 
 mod assertions;
@@ -57,4 +57,6 @@ pub use revocations::{
     revocation_log_head_survives_purge, revocation_log_order_and_paging,
     revocation_purge_drops_every_kind_by_exp,
 };
-pub use usage::{client_quota_round_trip, usage_counters, usage_counters_under_concurrency};
+pub use usage::{
+    client_quota_round_trip, org_quota_round_trip, usage_counters, usage_counters_under_concurrency,
+};

@@ -4,11 +4,47 @@
 
 use std::sync::Arc;
 
-use m2m_core::ClientKind;
+use m2m_core::{ClientKind, OrgId};
 use m2m_issuer::store::{QuotaMode, QuotaOverride, Store};
 
 use crate::check::{joined, ok};
 use crate::fixtures::{T0, client};
+
+/// An organization's quota override: absent, set, replaced, deleted once;
+/// other organizations apart.
+pub async fn org_quota_round_trip<S: Store>(store: Arc<S>) {
+    let org = OrgId::new("org_quota");
+    let other = OrgId::new("org_quota_other");
+    assert_eq!(ok(store.get_org_quota(&org).await, "get_org_quota"), None);
+    let first = QuotaOverride {
+        per_hour: Some(100),
+        mode: Some(QuotaMode::LogOnly),
+        ..QuotaOverride::default()
+    };
+    ok(store.put_org_quota(&org, &first, T0).await, "put_org_quota");
+    assert_eq!(
+        ok(store.get_org_quota(&org).await, "get_org_quota"),
+        Some(first),
+        "get_org_quota must return what was put"
+    );
+    assert_eq!(ok(store.get_org_quota(&other).await, "get_org_quota"), None);
+    let second = QuotaOverride {
+        per_minute: Some(3),
+        ..QuotaOverride::default()
+    };
+    ok(
+        store.put_org_quota(&org, &second, T0 + 1).await,
+        "put_org_quota",
+    );
+    assert_eq!(
+        ok(store.get_org_quota(&org).await, "get_org_quota"),
+        Some(second),
+        "put_org_quota must replace"
+    );
+    assert!(ok(store.delete_org_quota(&org).await, "delete_org_quota"));
+    assert!(!ok(store.delete_org_quota(&org).await, "delete_org_quota"));
+    assert_eq!(ok(store.get_org_quota(&org).await, "get_org_quota"), None);
+}
 
 /// A client's `quota` override survives create, update (set, changed,
 /// removed) and get.

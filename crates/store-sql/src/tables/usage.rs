@@ -7,11 +7,20 @@
 //! on SQLite writers take turns. Either way each caller sees the sum of
 //! every addition up to and including its own.
 
-use m2m_issuer::store::StoreResult;
+use m2m_core::OrgId;
+use m2m_issuer::store::{QuotaOverride, StoreResult};
 
-use crate::backend::{Backend, execute, fetch_one};
+use crate::backend::{Backend, execute, fetch_one, fetch_optional};
 use crate::dialect::{Dialect, Sql};
-use crate::rows::{RowExt, clamp_i64, from_db, to_db};
+use crate::rows::{RowExt, clamp_i64, from_db, json_text, parse_json, to_db};
+
+const GET_ORG_QUOTA: &str = "SELECT quota FROM org_quotas WHERE org_id = $1";
+
+const PUT_ORG_QUOTA: &str = "INSERT INTO org_quotas (org_id, quota, updated_at) \
+    VALUES ($1, $2, $3) \
+    ON CONFLICT (org_id) DO UPDATE SET quota = excluded.quota, updated_at = excluded.updated_at";
+
+const DELETE_ORG_QUOTA: &str = "DELETE FROM org_quotas WHERE org_id = $1";
 
 const ADD: &str = "INSERT INTO usage_counters (subject, window_secs, window_start, count) \
     VALUES ($1, $2, $3, $4) \
@@ -38,6 +47,40 @@ impl<D: Dialect> Backend<D> {
         let mut conn = self.conn().await?;
         let row = fetch_one::<D>(&mut conn, sql).await?;
         from_db(row.int("count")?, "usage count")
+    }
+
+    pub(crate) async fn get_org_quota(&self, org_id: &OrgId) -> StoreResult<Option<QuotaOverride>> {
+        let mut conn = self.conn().await?;
+        let row =
+            fetch_optional::<D>(&mut conn, Sql::new(GET_ORG_QUOTA).bind(org_id.as_str())).await?;
+        row.map(|row| {
+            parse_json(
+                &row.text("quota")?,
+                &format!("org_quotas.quota of {org_id}"),
+            )
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn put_org_quota(
+        &self,
+        org_id: &OrgId,
+        quota: &QuotaOverride,
+        now: u64,
+    ) -> StoreResult<()> {
+        let text = json_text(quota, "quota")?;
+        let sql = Sql::new(PUT_ORG_QUOTA)
+            .bind(org_id.as_str())
+            .bind(text.as_str())
+            .bind(to_db(now, "updated_at")?);
+        let mut conn = self.conn().await?;
+        execute::<D>(&mut conn, sql).await.map(|_| ())
+    }
+
+    pub(crate) async fn delete_org_quota(&self, org_id: &OrgId) -> StoreResult<bool> {
+        let mut conn = self.conn().await?;
+        let sql = Sql::new(DELETE_ORG_QUOTA).bind(org_id.as_str());
+        Ok(execute::<D>(&mut conn, sql).await? > 0)
     }
 
     pub(crate) async fn purge_usage(&self, before: u64) -> StoreResult<u64> {
