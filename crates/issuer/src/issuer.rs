@@ -507,6 +507,7 @@ impl IssuerBuilder {
         let store = self.store;
 
         let cache = Arc::new(ClientCache::new(self.client_cache_ttl));
+        let org_refresh = cache.window_secs();
         let audit = Arc::new(AuditSink::start(
             Arc::clone(&store),
             self.audit_capacity,
@@ -644,6 +645,7 @@ impl IssuerBuilder {
                 self.quotas,
                 Arc::clone(&store),
                 Arc::clone(&audit),
+                org_refresh,
             )),
         });
         let inner = Arc::new(Inner {
@@ -955,6 +957,10 @@ impl Issuer {
 
     pub(crate) fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    pub(crate) fn quotas(&self) -> &Quotas {
+        self.inner.token_endpoint.quotas()
     }
 
     pub(crate) fn token_endpoint(&self) -> &TokenEndpoint {

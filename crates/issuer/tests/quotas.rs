@@ -633,3 +633,176 @@ async fn a_second_replica_on_postgres_applies_a_client_override_within_the_cache
     assert_eq!(issued_until_refused(&second, &id, &secret, 20).await, 4);
     assert_eq!(issued_until_refused(&first, &id, &secret, 20).await, 0);
 }
+
+#[tokio::test]
+async fn an_org_override_is_reached_by_two_clients_of_the_org_together() {
+    // No default: the override alone limits the org.
+    let mut server = TestServer::start_with(with(QuotaConfig::default())).await;
+    server.advance(60 - T0 % 60);
+    let (a, a_secret) = client_of(&mut server, "org_team").await;
+    let (b, b_secret) = client_of(&mut server, "org_team").await;
+    let (outsider, outsider_secret) = client_of(&mut server, "org_elsewhere").await;
+    let (status, body) = server
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/orgs/org_team/quota",
+            Some(json!({"per_minute": 5})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"per_minute": 5}));
+    let (status, shown) = server
+        .admin(reqwest::Method::GET, "/admin/orgs/org_team/quota", None)
+        .await;
+    assert_eq!((status, shown), (200, json!({"per_minute": 5})));
+    let mut issued = 0;
+    for i in 0..20 {
+        let (id, secret) = if i % 2 == 0 {
+            (&a, &a_secret)
+        } else {
+            (&b, &b_secret)
+        };
+        let response = server.token_basic(id, secret, &[]).await;
+        match response.status().as_u16() {
+            200 => issued += 1,
+            429 => {
+                assert_eq!(
+                    header(&response, "ratelimit-policy").as_deref(),
+                    Some("\"org-minute\";q=5;w=60")
+                );
+            }
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(issued, 5);
+    // Another organization is not limited.
+    for _ in 0..10 {
+        server.token(&outsider, &outsider_secret, &[]).await;
+    }
+    // Cleared: no limit again (this replica at once).
+    let (status, _) = server
+        .admin(reqwest::Method::DELETE, "/admin/orgs/org_team/quota", None)
+        .await;
+    assert_eq!(status, 204);
+    server.token(&a, &a_secret, &[]).await;
+    let (status, error) = server
+        .admin(reqwest::Method::GET, "/admin/orgs/org_team/quota", None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(error["error"], "not_found");
+    // Set and cleared are audited.
+    server.issuer.flush_audit().await;
+    for kind in ["org.quota_set", "org.quota_cleared"] {
+        let filter = AuditFilter {
+            kind: Some(kind.into()),
+            ..AuditFilter::default()
+        };
+        let events = server
+            .store
+            .list_audit(&filter, None, 10)
+            .await
+            .expect("audit")
+            .items;
+        assert_eq!(events.len(), 1, "{kind}: {events:?}");
+        assert_eq!(events[0].detail["oid"], "org_team");
+    }
+}
+
+#[tokio::test]
+async fn org_quota_admin_refuses_hostile_bodies_unknown_orgs_and_bad_ids() {
+    let mut server = TestServer::start_with(with(QuotaConfig::default())).await;
+    let path = "/admin/orgs/org_h/quota";
+    let (status, _) = server.admin(reqwest::Method::GET, path, None).await;
+    assert_eq!(status, 404);
+    let (status, error) = server.admin(reqwest::Method::DELETE, path, None).await;
+    assert_eq!(status, 404);
+    assert_eq!(error["error"], "not_found");
+    let (status, _) = server
+        .admin(
+            reqwest::Method::PUT,
+            path,
+            Some(json!({"per_day": 70, "mode": "log_only"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for body in [
+        json!({"per_minute": -1}),
+        json!({"per_minute": 0}),
+        json!({"per_hour": 1_000_000_001u64}),
+        json!({"per_day": 1e30}),
+        json!({"per_minute": "10"}),
+        json!({"per_week": 5}),
+        json!({"mode": "block"}),
+        json!([10]),
+        json!(null),
+        json!("x"),
+    ] {
+        let (status, error) = server
+            .admin(reqwest::Method::PUT, path, Some(body.clone()))
+            .await;
+        assert_eq!(status, 422, "{body}: {error}");
+    }
+    let (status, shown) = server.admin(reqwest::Method::GET, path, None).await;
+    assert_eq!(
+        (status, shown),
+        (200, json!({"per_day": 70, "mode": "log_only"}))
+    );
+    // A path id that cannot be an org id is refused before the store.
+    let (status, _) = server
+        .admin(reqwest::Method::GET, "/admin/orgs/a%20b/quota", None)
+        .await;
+    assert_eq!(status, 400);
+    // Admin scope required.
+    let (id, secret) = client_of(&mut server, "org_h").await;
+    let token = server.token(&id, &secret, &[]).await;
+    let response = server
+        .http
+        .put(server.url(path))
+        .bearer_auth(token)
+        .json(&json!({"per_day": 1}))
+        .send()
+        .await
+        .expect("request");
+    assert!(
+        [401, 403].contains(&response.status().as_u16()),
+        "{}",
+        response.status()
+    );
+}
+
+/// An org override set through one replica holds on a second one (one
+/// PostgreSQL) once the second's refresh window has passed on the clock.
+#[tokio::test]
+async fn a_second_replica_on_postgres_sees_an_org_override_within_the_refresh_window() {
+    let Some(store) = postgres_store("orgoverride").await else {
+        eprintln!("skipped: M2M_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let config = QuotaConfig {
+        lease: 1,
+        ..QuotaConfig::default()
+    };
+    let mut first = TestServer::start_on(store, with(config))
+        .await
+        .expect("issuer");
+    first.advance(3_600 - T0 % 3_600);
+    let (id, secret) = client_of(&mut first, "org_spread").await;
+    let second = first.replica(with(config)).await;
+    // The second replica has read "no override" for the org.
+    second.token(&id, &secret, &[]).await;
+    let (status, _) = first
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/orgs/org_spread/quota",
+            Some(json!({"per_hour": 3})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The client cache window of the test servers is 2 s: 3 s later the
+    // second replica reads the override again.
+    first.advance(3);
+    // 3 an hour across both replicas; the first token before the override
+    // was not counted against it (no org quota then).
+    assert_eq!(issued_until_refused(&second, &id, &secret, 20).await, 3);
+    assert_eq!(issued_until_refused(&first, &id, &secret, 20).await, 0);
+}

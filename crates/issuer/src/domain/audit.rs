@@ -27,7 +27,7 @@ use m2m_core::{Audience, ClientId, ClientKind, OrgId, ScopeSet, UserId};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{AuditRecord, Store, TokenMinute};
+use crate::store::{AuditRecord, QuotaOverride, Store, TokenMinute};
 
 /// Events appended per store call at most.
 const BATCH: usize = 256;
@@ -192,6 +192,15 @@ pub(crate) enum AuditEvent {
         client_id: ClientId,
         actor: ClientId,
         revoked_at: u64,
+    },
+    OrgQuotaSet {
+        org_id: OrgId,
+        actor: ClientId,
+        quota: QuotaOverride,
+    },
+    OrgQuotaCleared {
+        org_id: OrgId,
+        actor: ClientId,
     },
     SecretCreated {
         client_id: ClientId,
@@ -424,6 +433,22 @@ impl AuditEvent {
                 Some(client_id),
                 Some(actor),
                 json!({"revoked_at": revoked_at}),
+            ),
+            AuditEvent::OrgQuotaSet {
+                org_id,
+                actor,
+                quota,
+            } => record(
+                "org.quota_set",
+                None,
+                Some(actor),
+                json!({"oid": org_id, "quota": quota}),
+            ),
+            AuditEvent::OrgQuotaCleared { org_id, actor } => record(
+                "org.quota_cleared",
+                None,
+                Some(actor),
+                json!({"oid": org_id}),
             ),
             AuditEvent::SecretCreated {
                 client_id,

@@ -112,6 +112,7 @@ pub(crate) enum Missing {
     Grant,
     Key,
     FederatedCredential,
+    OrgQuota,
 }
 
 /// An admin operation on the registry failed.

@@ -41,12 +41,13 @@
 //! same lease size. `enforce` answers 429 with the seconds until the window
 //! ends; `log_only` issues the token anyway.
 
+use m2m_core::{ClientId, OrgId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::domain::audit::{AuditEvent, AuditSink};
-use crate::domain::error::GrantError;
+use crate::domain::error::{GrantError, Missing, RegistryError};
 pub use crate::store::QuotaMode;
 use crate::store::{ClientRecord, QuotaOverride, Store};
 
@@ -326,17 +327,114 @@ pub(crate) struct Quotas {
     audit: Arc<AuditSink>,
     leases: Mutex<HashMap<(Arc<str>, u64), Lease>>,
     exceeded: AtomicU64,
+    /// Organizations' overrides as read from the store, and when (issuer
+    /// clock): read again after `org_refresh` seconds.
+    orgs: Mutex<HashMap<OrgId, (u64, Option<QuotaOverride>)>>,
+    org_refresh: u64,
 }
 
 impl Quotas {
-    pub(crate) fn new(config: QuotaConfig, store: Arc<dyn Store>, audit: Arc<AuditSink>) -> Self {
+    /// `org_refresh`: seconds an organization's override is served from
+    /// memory before it is read from the store again (the client cache's
+    /// window).
+    pub(crate) fn new(
+        config: QuotaConfig,
+        store: Arc<dyn Store>,
+        audit: Arc<AuditSink>,
+        org_refresh: u64,
+    ) -> Self {
         Quotas {
             config,
             store,
             audit,
             leases: Mutex::new(HashMap::new()),
             exceeded: AtomicU64::new(0),
+            orgs: Mutex::new(HashMap::new()),
+            org_refresh,
         }
+    }
+
+    /// `org_id`'s override as of at most `org_refresh` seconds ago: one
+    /// store read per organization and refresh window, not per token.
+    async fn org_override(
+        &self,
+        org_id: &OrgId,
+        now: u64,
+    ) -> Result<Option<QuotaOverride>, GrantError> {
+        {
+            let orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((read_at, quota)) = orgs.get(org_id)
+                && now < read_at.saturating_add(self.org_refresh)
+            {
+                return Ok(*quota);
+            }
+        }
+        let quota = self.store.get_org_quota(org_id).await?;
+        let mut orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
+        if orgs.len() > MAX_TRACKED {
+            orgs.clear();
+        }
+        orgs.insert(org_id.clone(), (now, quota));
+        Ok(quota)
+    }
+
+    /// `org_id`'s override, read from the store (the admin API's view).
+    pub(crate) async fn org_quota(&self, org_id: &OrgId) -> Result<QuotaOverride, RegistryError> {
+        self.store
+            .get_org_quota(org_id)
+            .await?
+            .ok_or(RegistryError::NotFound(Missing::OrgQuota))
+    }
+
+    /// Sets `org_id`'s override, checked like a client's; this replica uses
+    /// it at once, the others within their refresh window.
+    pub(crate) async fn set_org_quota(
+        &self,
+        actor: &ClientId,
+        org_id: &OrgId,
+        quota: QuotaOverride,
+        now: u64,
+    ) -> Result<QuotaOverride, RegistryError> {
+        check_quota_override(&quota).map_err(RegistryError::invalid)?;
+        self.store.put_org_quota(org_id, &quota, now).await?;
+        self.forget_org(org_id);
+        self.audit.record(
+            now,
+            AuditEvent::OrgQuotaSet {
+                org_id: org_id.clone(),
+                actor: actor.clone(),
+                quota,
+            },
+        );
+        Ok(quota)
+    }
+
+    /// Removes `org_id`'s override: the default applies again.
+    pub(crate) async fn clear_org_quota(
+        &self,
+        actor: &ClientId,
+        org_id: &OrgId,
+        now: u64,
+    ) -> Result<(), RegistryError> {
+        if !self.store.delete_org_quota(org_id).await? {
+            return Err(RegistryError::NotFound(Missing::OrgQuota));
+        }
+        self.forget_org(org_id);
+        self.audit.record(
+            now,
+            AuditEvent::OrgQuotaCleared {
+                org_id: org_id.clone(),
+                actor: actor.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    fn forget_org(&self, org_id: &OrgId) {
+        self.orgs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(org_id);
     }
 
     /// Windows this replica saw exceeded first, since it started.
@@ -350,7 +448,7 @@ impl Quotas {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn specs(&self, client: &ClientRecord) -> Vec<Spec> {
+    fn specs(&self, client: &ClientRecord, org_quota: Option<&QuotaOverride>) -> Vec<Spec> {
         let mut specs = Vec::new();
         let subject: Arc<str> = format!("quota:client:{}", client.client_id.as_str()).into();
         let (limits, mode) = match &client.quota {
@@ -369,17 +467,22 @@ impl Quotas {
                 mode,
             });
         }
-        if let Some(org) = &client.org_id
-            && !self.config.org.is_empty()
-        {
+        if let Some(org) = &client.org_id {
+            let (limits, mode) = match org_quota {
+                Some(quota) => (
+                    self.config.org.overridden(quota),
+                    quota.mode.unwrap_or(self.config.mode),
+                ),
+                None => (self.config.org, self.config.mode),
+            };
             let subject: Arc<str> = format!("quota:org:{}", org.as_str()).into();
-            for (window, limit) in self.config.org.windows() {
+            for (window, limit) in limits.windows() {
                 specs.push(Spec {
                     subject: Arc::clone(&subject),
                     owner: "org",
                     window,
                     limit,
-                    mode: self.config.mode,
+                    mode,
                 });
             }
         }
@@ -397,7 +500,11 @@ impl Quotas {
         client: &ClientRecord,
         now: u64,
     ) -> Result<QuotaTicket, GrantError> {
-        let specs = self.specs(client);
+        let org_quota = match &client.org_id {
+            Some(org) => self.org_override(org, now).await?,
+            None => None,
+        };
+        let specs = self.specs(client, org_quota.as_ref());
         if specs.is_empty() {
             return Ok(QuotaTicket {
                 quotas: None,

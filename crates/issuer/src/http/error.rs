@@ -344,6 +344,7 @@ impl AdminError {
             Missing::Grant => "no such grant",
             Missing::Key => "no such key",
             Missing::FederatedCredential => "no such federated credential",
+            Missing::OrgQuota => "this organization has no quota override",
         };
         Self::new(StatusCode::NOT_FOUND, "not_found", description)
     }

@@ -9,7 +9,7 @@
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use http::request::Parts;
 use http::{StatusCode, header};
-use m2m_core::ClientId;
+use m2m_core::{ClientId, OrgId};
 use serde::de::DeserializeOwned;
 
 use crate::http::error::AdminError;
@@ -150,6 +150,22 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientPath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match <[String; 1]>::try_from(path_ids(parts, state).await?) {
             Ok([id]) => Ok(ClientPath(ClientId::new(id))),
+            // The routes give this extractor exactly one parameter.
+            Err(_) => Err(AdminError::server_error()),
+        }
+    }
+}
+
+/// `/admin/orgs/{org_id}/...`: the id checked like every path id.
+#[derive(Debug)]
+pub(crate) struct OrgPath(pub(crate) OrgId);
+
+impl<S: Send + Sync> FromRequestParts<S> for OrgPath {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match <[String; 1]>::try_from(path_ids(parts, state).await?) {
+            Ok([id]) => Ok(OrgPath(OrgId::new(id))),
             // The routes give this extractor exactly one parameter.
             Err(_) => Err(AdminError::server_error()),
         }

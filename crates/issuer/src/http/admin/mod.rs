@@ -6,7 +6,7 @@
 //! bytes, spaces, non-ASCII, over 256 bytes) are 400; a wrong content type 415; JSON
 //! that breaks a rule (unknown field, TTL out of range, bad scope, kind
 //! rules, a token that would be too large) 422; an unknown client, secret,
-//! grant, key or federated credential 404; a sixth live secret or a 21st
+//! grant, key, federated credential or organization quota override 404; a sixth live secret or a 21st
 //! federated credential 409. Listings page with opaque
 //! cursors (`next_cursor`, `null` on the last page); `limit` defaults to 50
 //! and may be 1 to 200.
@@ -24,6 +24,7 @@ mod extract;
 mod federated;
 mod grants;
 mod keys;
+mod org_quotas;
 mod secrets;
 mod views;
 
@@ -61,6 +62,12 @@ pub(crate) fn router(issuer: &Issuer) -> Router<Issuer> {
         )
         .route("/admin/keys/rotate", post(keys::rotate))
         .route("/admin/keys/{kid}/revoke", post(keys::revoke))
-        .route("/admin/audit", get(audit::list));
+        .route("/admin/audit", get(audit::list))
+        .route(
+            "/admin/orgs/{org_id}/quota",
+            get(org_quotas::show)
+                .put(org_quotas::put)
+                .delete(org_quotas::clear),
+        );
     auth::protect(routes, issuer)
 }
