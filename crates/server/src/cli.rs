@@ -56,6 +56,9 @@ pub(crate) enum Command {
     /// List and revoke users' grants to user-level clients.
     #[command(subcommand)]
     Grant(GrantCommand),
+    /// Manage an organization's settings (its quota override).
+    #[command(subcommand)]
+    Org(OrgCommand),
     /// List audit events and token aggregates, newest first.
     Audit(AuditArgs),
     /// Get an access token with client credentials and print it.
@@ -827,4 +830,57 @@ mod tests {
         );
         assert_eq!(revoked_kid(&["--", kid]).unwrap(), (kid.to_owned(), false));
     }
+}
+
+/// `m2m org ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum OrgCommand {
+    /// An organization's token quota override.
+    #[command(subcommand)]
+    Quota(OrgQuotaCommand),
+}
+
+/// `m2m org quota ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum OrgQuotaCommand {
+    /// Set (replace) the organization's quota override: each window given
+    /// replaces the server's default org quota for that window.
+    Set(OrgQuotaSetArgs),
+    /// Show the organization's quota override.
+    Show(OrgIdArgs),
+    /// Remove the organization's quota override: the default applies.
+    Clear(OrgIdArgs),
+}
+
+/// `m2m org quota set`.
+#[derive(Debug, Args)]
+pub(crate) struct OrgQuotaSetArgs {
+    /// The organization id.
+    pub(crate) org_id: String,
+    /// Tokens per minute for the organization's clients together.
+    #[arg(long, value_name = "N")]
+    pub(crate) per_minute: Option<u64>,
+    /// Tokens per hour for the organization's clients together.
+    #[arg(long, value_name = "N")]
+    pub(crate) per_hour: Option<u64>,
+    /// Tokens per UTC day for the organization's clients together.
+    #[arg(long, value_name = "N")]
+    pub(crate) per_day: Option<u64>,
+    /// What the exceeded quota does: `enforce` or `log_only` (default: the
+    /// server's --quota-mode).
+    #[arg(long, value_name = "enforce|log_only")]
+    pub(crate) mode: Option<String>,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// An organization id, and the output flag.
+#[derive(Debug, Args)]
+pub(crate) struct OrgIdArgs {
+    /// The organization id.
+    pub(crate) org_id: String,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

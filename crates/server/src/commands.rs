@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::{
     AuditArgs, ClientCommand, ClientCreateArgs, ClientKeyCommand, ClientListArgs, ClientQuotaArgs,
-    ClientUpdateArgs, FederationAddArgs, FederationCommand, GrantCommand, KeyCommand, PageArgs,
-    SecretCommand, TokenArgs, VerifyArgs,
+    ClientUpdateArgs, FederationAddArgs, FederationCommand, GrantCommand, KeyCommand, OrgCommand,
+    OrgQuotaCommand, PageArgs, SecretCommand, TokenArgs, VerifyArgs,
 };
 use crate::http::{Admin, Http, fetch_token, url};
 use crate::output::{print_client, print_json, print_table};
@@ -27,6 +27,58 @@ fn encode(value: &str) -> String {
     serde_urlencoded::to_string([("", value)])
         .map(|pair| pair.trim_start_matches('=').to_owned())
         .unwrap_or_default()
+}
+
+/// `m2m org ...`.
+pub(crate) async fn org(admin: &Admin, command: OrgCommand) -> Result<()> {
+    let OrgCommand::Quota(command) = command;
+    match command {
+        OrgQuotaCommand::Set(args) => {
+            let quota = quota_body(&ClientQuotaArgs {
+                quota_per_minute: args.per_minute,
+                quota_per_hour: args.per_hour,
+                quota_per_day: args.per_day,
+                quota_mode: args.mode,
+            })
+            .unwrap_or_else(|| json!({}));
+            let path = format!("/admin/orgs/{}/quota", encode(&args.org_id));
+            let stored = admin.call(Method::PUT, &path, Some(&quota)).await?;
+            print_quota(&stored, args.json)
+        }
+        OrgQuotaCommand::Show(args) => {
+            let path = format!("/admin/orgs/{}/quota", encode(&args.org_id));
+            let stored = admin.call(Method::GET, &path, None).await?;
+            print_quota(&stored, args.json)
+        }
+        OrgQuotaCommand::Clear(args) => {
+            let path = format!("/admin/orgs/{}/quota", encode(&args.org_id));
+            admin.call(Method::DELETE, &path, None).await?;
+            if args.json {
+                print_json(&json!({"cleared": args.org_id}))
+            } else {
+                println!("cleared the quota override of {}", args.org_id);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A quota override as `name: value` lines, or its JSON.
+fn print_quota(quota: &Value, json: bool) -> Result<()> {
+    if json {
+        return print_json(quota);
+    }
+    if let Some(members) = quota.as_object() {
+        for (name, value) in members {
+            println!(
+                "{name}: {}",
+                value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `m2m client ...`.

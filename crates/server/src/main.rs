@@ -69,6 +69,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let admin = http::Admin::login(endpoint, &cli.admin_file).await?;
             commands::audit(&admin, args).await
         }
+        Command::Org(command) => {
+            let admin = http::Admin::login(endpoint, &cli.admin_file).await?;
+            commands::org(&admin, command).await
+        }
         Command::Grant(command) => {
             let admin = http::Admin::login(endpoint, &cli.admin_file).await?;
             commands::grant(&admin, command).await

@@ -823,3 +823,54 @@ fn client_quota_flags_set_replace_and_remove_the_override() {
     ]);
     assert!(!conflicting.status.success());
 }
+
+/// `m2m org quota set|show|clear` against the admin API.
+#[test]
+fn org_quota_set_show_clear() {
+    let dir = TempDir::new("cli-org-quota");
+    let server = Server::start(dir.path(), Options::default());
+    let set = server.cli_json(&[
+        "org",
+        "quota",
+        "set",
+        "org_cli",
+        "--per-minute",
+        "50",
+        "--per-day",
+        "9000",
+        "--mode",
+        "log_only",
+        "--json",
+    ]);
+    assert_eq!(
+        set,
+        serde_json::json!({"per_minute": 50, "per_day": 9000, "mode": "log_only"})
+    );
+    let shown = server.cli_json(&["org", "quota", "show", "org_cli", "--json"]);
+    assert_eq!(shown, set);
+    let table = stdout(&server.cli(&["org", "quota", "show", "org_cli"]));
+    assert!(table.contains("per_minute: 50"), "{table}");
+    assert!(table.contains("mode: log_only"), "{table}");
+    // Replaced as a whole.
+    let replaced = server.cli_json(&[
+        "org",
+        "quota",
+        "set",
+        "org_cli",
+        "--per-hour",
+        "7",
+        "--json",
+    ]);
+    assert_eq!(replaced, serde_json::json!({"per_hour": 7}));
+    // Refused by the server: nothing changes.
+    let refused = server.cli(&["org", "quota", "set", "org_cli", "--per-hour", "0"]);
+    assert!(!refused.status.success());
+    let shown = server.cli_json(&["org", "quota", "show", "org_cli", "--json"]);
+    assert_eq!(shown, serde_json::json!({"per_hour": 7}));
+    let cleared = server.cli(&["org", "quota", "clear", "org_cli"]);
+    assert!(cleared.status.success(), "{cleared:?}");
+    let missing = server.cli(&["org", "quota", "show", "org_cli"]);
+    assert!(!missing.status.success());
+    let again = server.cli(&["org", "quota", "clear", "org_cli"]);
+    assert!(!again.status.success());
+}
