@@ -32,6 +32,17 @@
 //! serves at most one lease between store calls, so the store sees one
 //! write per lease per replica and window.
 //!
+//! # Overrides
+//!
+//! A client's `quota` ([`QuotaOverride`], on its record) and an
+//! organization's (the store's `org_quotas`) replace the default window by
+//! window; a window they leave out keeps the default, and their `mode`
+//! replaces the server's for their windows. A request is refused when a
+//! window in `enforce` mode is exhausted. An organization's override is read
+//! from the store at most once per refresh window (the client cache's) per
+//! organization and replica, its absence too; a store failure there fails
+//! the request closed like one in a lease.
+//!
 //! # Exceeded
 //!
 //! The first request past a window's quota (on any replica) records one
