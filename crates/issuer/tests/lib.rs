@@ -12,6 +12,7 @@ mod form_props;
 mod headers;
 mod interop;
 mod introspect_revoke;
+mod key_list;
 mod keys;
 mod path_ids;
 mod private_key_jwt;

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use m2m_core::{
-    Algorithm, ClientId, JwkSet, KeyRing, KeySchedule, Revocation, RevokedKey, RingEntry,
+    Algorithm, ClientId, JwkSet, KeyRing, KeySchedule, KeyState, Revocation, RevokedKey, RingEntry,
     RotationPolicy, SigningKey,
 };
 use m2m_guard::InProcessKeys;
@@ -103,6 +103,20 @@ pub struct KeyRevocation {
     /// The key made to sign at once because the revoked one was the only
     /// signer, if one was needed.
     pub replacement: Option<String>,
+}
+
+/// One signing key of the ring and where it is in its life
+/// ([`KeyManager::timeline`]): what the admin API's `GET /admin/keys` lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyStatus {
+    /// The key id.
+    pub(crate) kid: String,
+    /// The algorithm it signs with.
+    pub(crate) alg: Algorithm,
+    /// Its state at the time asked.
+    pub(crate) state: KeyState,
+    /// When it was made, signs, stops signing and leaves the JWKS.
+    pub(crate) schedule: KeySchedule,
 }
 
 /// What a rotation scheduled.
@@ -437,6 +451,31 @@ impl KeyManager {
             }
         }
         Err(IssuerError::KeyRingBusy)
+    }
+
+    /// The keys of the ring as stored (so another replica's rotation shows
+    /// at once), in the order they sign, with their state at `now`. A revoked key has
+    /// left the ring (its revocation is in the audit log and the feed); a
+    /// dropped one that the next refresh has not pruned yet is left out.
+    pub(crate) async fn timeline(&self, now: u64) -> Result<Vec<KeyStatus>, IssuerError> {
+        let mut keys: Vec<KeyStatus> = self
+            .store
+            .list_keys()
+            .await?
+            .into_iter()
+            .map(|key| KeyStatus {
+                state: key.schedule.state_at(now),
+                kid: key.kid,
+                alg: key.alg,
+                schedule: key.schedule,
+            })
+            .filter(|key| key.state != KeyState::Dropped)
+            .collect();
+        keys.sort_by(|a, b| {
+            let order = |k: &KeyStatus| (k.schedule.signs_from, k.schedule.created_at);
+            order(a).cmp(&order(b)).then_with(|| a.kid.cmp(&b.kid))
+        });
+        Ok(keys)
     }
 
     /// The periodic check: reload, rotate if due, prune dropped keys.

@@ -23,6 +23,7 @@ mod clients;
 mod extract;
 mod federated;
 mod grants;
+mod key_list;
 mod keys;
 mod org_quotas;
 mod secrets;
@@ -60,6 +61,7 @@ pub(crate) fn router(issuer: &Issuer) -> Router<Issuer> {
             "/admin/clients/{client_id}/grants/{grant_id}",
             delete(grants::revoke),
         )
+        .route("/admin/keys", get(key_list::list))
         .route("/admin/keys/rotate", post(keys::rotate))
         .route("/admin/keys/{kid}/revoke", post(keys::revoke))
         .route("/admin/audit", get(audit::list))
