@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod conn;
+mod console;
 mod http;
 mod masterkey;
 mod metrics;

@@ -337,6 +337,7 @@ async fn start_on(
     let metrics = Arc::new(Metrics::for_issuer(&issuer));
     let app = Router::new()
         .merge(issuer.router())
+        .merge(crate::console::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready).with_state(store.clone()))
         .route(

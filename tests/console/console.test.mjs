@@ -1,0 +1,312 @@
+// The operator console in Chromium: sign in, create a client and copy its
+// secret, get a token with it over HTTP, rotate the secret, disable the
+// client and see its token refused, rotate the signing keys, find the events
+// in the audit view; API errors shown as their error_description; a client
+// name that is HTML shown as text. A screenshot of each page goes to
+// $M2M_SCREENSHOTS.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const endpoint = process.env.M2M_ENDPOINT;
+const admin = JSON.parse(readFileSync(process.env.M2M_ADMIN_FILE, "utf8"));
+const shots = process.env.M2M_SCREENSHOTS;
+const profile = process.env.CONSOLE_PROFILE;
+assert.ok(endpoint && shots && profile, "run through tests/console/run.sh");
+
+let context;
+let page;
+const problems = []; // page errors, CSP violations, dialogs nobody expected
+
+async function token(clientId, secret, extra = {}) {
+  const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString("base64");
+  const response = await fetch(`${endpoint}/oauth/token`, {
+    method: "POST",
+    headers: { Authorization: `Basic ${basic}`, "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "client_credentials", ...extra }),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+async function adminCall(method, path, body) {
+  const t = await token(admin.client_id, admin.client_secret, { scope: "m2m:admin" });
+  assert.equal(t.status, 200, JSON.stringify(t.body));
+  const response = await fetch(`${endpoint}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${t.body.access_token}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: response.status === 204 ? null : await response.json() };
+}
+
+async function shot(name) {
+  await page.screenshot({ path: `${shots}/${name}.png` });
+}
+
+// Confirms the next confirmation dialog, after checking what it says.
+async function confirm(expected) {
+  const dialog = page.locator("dialog#confirm");
+  await dialog.waitFor({ state: "visible" });
+  assert.match(await dialog.locator("#confirm-text").textContent(), expected);
+  await dialog.locator("#confirm-ok").click();
+  await dialog.waitFor({ state: "hidden" });
+}
+
+async function errorBanner() {
+  const banner = page.locator("#error");
+  await banner.waitFor({ state: "visible" });
+  return banner.textContent();
+}
+
+before(async () => {
+  rmSync(profile, { recursive: true, force: true });
+  mkdirSync(profile, { recursive: true });
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+    viewport: { width: 1280, height: 800 },
+    locale: "en-US",
+    timezoneId: "UTC",
+  });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: endpoint });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(15000);
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+  });
+  page.on("dialog", async (d) => {
+    problems.push(`unexpected ${d.type()} dialog: ${d.message()}`);
+    await d.dismiss();
+  });
+});
+
+after(async () => {
+  await context?.close();
+});
+
+// A step whose failure also says where the page was and what it showed.
+async function step(t, name, body) {
+  await t.test(name, async () => {
+    try {
+      await body();
+    } catch (error) {
+      const state = await page
+        .evaluate(() => `at ${location.hash || "/"}; error banner: ${document.getElementById("error")?.textContent || "none"}; page: ${document.querySelector("main")?.innerText.slice(0, 400)}`)
+        .catch((e) => `page state unknown: ${e.message}`);
+      console.log(`-- ${name}: ${state}`);
+      throw error;
+    }
+  });
+}
+
+test("the console, end to end", async (t) => {
+  let clientId;
+  let firstSecret;
+  let secondSecret;
+  let clientToken;
+
+  await step(t, "a wrong secret shows the token endpoint's error_description", async () => {
+    await page.goto(`${endpoint}/console`);
+    await page.locator("h1", { hasText: "Sign in" }).waitFor();
+    await shot("sign-in");
+    const expected = await token(admin.client_id, "m2ms_wrong");
+    assert.equal(expected.status, 401);
+    await page.fill("input[name=client_id]", admin.client_id);
+    await page.fill("input[name=client_secret]", "m2ms_wrong");
+    await page.click("button[type=submit]");
+    assert.equal(await errorBanner(), expected.body.error_description);
+  });
+
+  await step(t, "sign in with the bootstrap admin credentials", async () => {
+    await page.fill("input[name=client_secret]", admin.client_secret);
+    await page.click("button[type=submit]");
+    await page.locator("h1", { hasText: "Clients" }).waitFor();
+    assert.ok(await page.locator("#error").isHidden());
+    // Nothing of the session is stored where another page could read it.
+    const stored = await page.evaluate(() => [document.cookie, localStorage.length, sessionStorage.length]);
+    assert.deepEqual(stored, ["", 0, 0]);
+  });
+
+  await step(t, "create a client; its secret is shown once and copied", async () => {
+    await page.click("a:has-text('New client')");
+    await page.fill("input[name=name]", "billing-agent");
+    await page.selectOption("select[name=kind]", "org");
+    await page.fill("input[name=org_id]", "acme");
+    await page.fill("input[name=scopes]", "invoices:read invoices:write");
+    await page.fill("textarea[name=metadata]", '{"team": "billing"}');
+    await page.click("button:has-text('Create client')");
+    firstSecret = (await page.locator("[data-testid=new-secret]").textContent()).trim();
+    clientId = (await page.locator("[data-testid=new-client-id]").textContent()).trim();
+    assert.match(firstSecret, /^m2ms_/);
+    assert.match(clientId, /^m2m_/);
+    await page.click("[data-testid=copy-secret]");
+    await page.locator("[data-testid=copy-secret]", { hasText: "Copied" }).waitFor();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), firstSecret);
+    await shot("new-client");
+  });
+
+  await step(t, "the copied secret gets a token over HTTP", async () => {
+    const answer = await token(clientId, firstSecret);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal(answer.body.scope, "invoices:read invoices:write");
+  });
+
+  await step(t, "an invalid client shows the admin API's error_description", async () => {
+    await page.click("a:has-text('Clients')");
+    await page.click("a:has-text('New client')");
+    await page.fill("input[name=name]", "too-short");
+    await page.fill("input[name=scopes]", "a:b");
+    await page.fill("input[name=token_ttl_seconds]", "10");
+    // The number input's own bounds would stop the form before the API: lift them.
+    await page.evaluate(() => document.querySelector("input[name=token_ttl_seconds]").removeAttribute("min"));
+    await page.click("button:has-text('Create client')");
+    const expected = await adminCall("POST", "/admin/clients", { name: "too-short", kind: "service", scopes: ["a:b"], token_ttl_seconds: 10 });
+    assert.equal(expected.status, 422);
+    assert.equal(await errorBanner(), expected.body.error_description);
+    assert.ok(await page.locator("button:has-text('Create client')").isVisible(), "the form stays");
+  });
+
+  await step(t, "a client name that is HTML shows as text and runs nothing", async () => {
+    const name = "<img src=x onerror=alert(1)>";
+    await page.click("a:has-text('Clients')");
+    await page.click("a:has-text('New client')");
+    await page.fill("input[name=name]", name);
+    await page.selectOption("select[name=kind]", "org");
+    await page.fill("input[name=org_id]", "globex");
+    await page.fill("input[name=scopes]", "a:b");
+    await page.click("button:has-text('Create client')");
+    await page.locator("[data-testid=new-secret]").waitFor();
+    await page.click("nav a:has-text('Clients')");
+    const link = page.locator("main table a", { hasText: name });
+    await link.waitFor();
+    assert.equal(await link.textContent(), name);
+    await link.click();
+    await page.locator("h1", { hasText: name }).waitFor();
+    assert.equal(await page.locator("main img").count(), 0, "no element was made from the name");
+  });
+
+  await step(t, "the clients list searches and filters", async () => {
+    await page.click("nav a:has-text('Clients')");
+    await page.locator("main table").waitFor();
+    await page.fill("input[name=q]", "billing");
+    await page.selectOption("select[name=kind]", "org");
+    await page.click("button:has-text('Filter')");
+    await page.locator("h2", { hasText: "1 of 2 clients" }).waitFor();
+    assert.equal(await page.locator("main tbody tr").count(), 1);
+    await page.fill("input[name=q]", "");
+    await page.selectOption("select[name=kind]", "");
+    await page.click("button:has-text('Filter')");
+    await page.locator("h2", { hasText: "3 of 3 clients" }).waitFor();
+    await shot("clients");
+  });
+
+  await step(t, "rotate the client's secret: add a new one, remove the old", async () => {
+    await page.click(`main a:has-text('billing-agent')`);
+    await page.locator("h1", { hasText: "billing-agent" }).waitFor();
+    assert.match(await page.locator("h2", { hasText: "Secrets" }).textContent(), /1 of 5/);
+    // The token got above is in the chart.
+    assert.match(await page.locator("svg.chart title").first().textContent(), /^1 tokens issued/);
+    const inTwoDays = new Date(Date.now() + 2 * 86400 * 1000);
+    const local = inTwoDays.toISOString().slice(0, 16);
+    await page.fill("input[name=expires_at]", local);
+    await page.click("button:has-text('Add secret')");
+    secondSecret = (await page.locator("[data-testid=new-secret]").textContent()).trim();
+    assert.match(secondSecret, /^m2ms_/);
+    assert.notEqual(secondSecret, firstSecret);
+    await page.locator("h2", { hasText: "2 of 5" }).waitFor();
+    assert.equal(await page.locator("main .badge", { hasText: "expires soon" }).count(), 1, "the new secret expires within a week");
+    await shot("client");
+
+    const rows = page.locator("main tr[data-secret]");
+    // The old secret has no expiry: remove that one.
+    const old = rows.filter({ hasNotText: "expires soon" });
+    const oldId = await old.getAttribute("data-secret");
+    await old.locator("button:has-text('Remove')").click();
+    await confirm(new RegExp(`Remove secret ${oldId} of billing-agent`));
+    await page.locator("h2", { hasText: "1 of 5" }).waitFor();
+
+    assert.equal((await token(clientId, firstSecret)).status, 401, "the removed secret is refused");
+    const fresh = await token(clientId, secondSecret);
+    assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
+    clientToken = fresh.body.access_token;
+  });
+
+  await step(t, "disable the client: its token is refused", async () => {
+    const introspect = async () => {
+      const t = await token(admin.client_id, admin.client_secret, { scope: "m2m:admin" });
+      const response = await fetch(`${endpoint}/oauth/introspect`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${t.body.access_token}`, "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token: clientToken }),
+      });
+      if (response.status === 200) return (await response.json()).active;
+      // Introspection by client credentials when the bearer form is not accepted.
+      const basic = Buffer.from(`${encodeURIComponent(admin.client_id)}:${encodeURIComponent(admin.client_secret)}`).toString("base64");
+      const again = await fetch(`${endpoint}/oauth/introspect`, {
+        method: "POST",
+        headers: { Authorization: `Basic ${basic}`, "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token: clientToken }),
+      });
+      assert.equal(again.status, 200);
+      return (await again.json()).active;
+    };
+    assert.equal(await introspect(), true, "live before");
+    await page.click("[data-testid=toggle-enabled]");
+    await confirm(/Disable billing-agent\?/);
+    await page.locator("[data-testid=toggle-enabled]", { hasText: "Enable" }).waitFor();
+    assert.equal(await page.locator("main .badge", { hasText: "disabled" }).count(), 1);
+    assert.equal(await introspect(), false, "revoked by the disable");
+    const refused = await token(clientId, secondSecret);
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body.error, "invalid_client");
+  });
+
+  await step(t, "keys: the timeline, a rotation", async () => {
+    await page.click("nav a:has-text('Keys')");
+    await page.locator("main tr[data-kid]").first().waitFor();
+    assert.equal(await page.locator("main tr[data-kid]").count(), 1);
+    await page.click("button:has-text('Rotate')");
+    await page.locator("#notice", { hasText: "is published and signs from" }).waitFor();
+    await page.locator("main tr[data-kid]").nth(1).waitFor();
+    const states = await page.locator("main tr[data-kid] td:first-child").allTextContents();
+    assert.deepEqual(states, ["current", "next"]);
+    const api = await adminCall("GET", "/admin/keys");
+    assert.deepEqual(
+      await page.locator("main tr[data-kid]").evaluateAll((rows) => rows.map((r) => r.dataset.kid)),
+      api.body.items.map((k) => k.kid),
+    );
+    await shot("keys");
+  });
+
+  await step(t, "audit: the client's events, by client and by kind", async () => {
+    await page.click("nav a:has-text('Audit')");
+    await page.fill("input[name=client_id]", clientId);
+    await page.click("button:has-text('Filter')");
+    await page.locator("main tr[data-kind]").first().waitFor();
+    const kinds = await page.locator("main tr[data-kind]").evaluateAll((rows) => rows.map((r) => r.dataset.kind));
+    for (const kind of ["client.created", "tokens.issued", "secret.created", "secret.deleted", "client.updated", "auth.failed"]) {
+      assert.ok(kinds.includes(kind), `${kind} in ${kinds}`);
+    }
+    assert.match(await page.locator("svg.chart title").first().textContent(), /^2 tokens issued/);
+    await shot("audit");
+    await page.selectOption("select[name=kind]", "secret.deleted");
+    await page.click("button:has-text('Filter')");
+    await page.waitForFunction(() => [...document.querySelectorAll("main tr[data-kind]")].every((r) => r.dataset.kind === "secret.deleted"));
+    assert.equal(await page.locator("main tr[data-kind]").count(), 1);
+  });
+
+  await step(t, "sign out forgets the token", async () => {
+    await page.click("#sign-out");
+    await page.locator("h1", { hasText: "Sign in" }).waitFor();
+    await page.goto(`${endpoint}/console#/clients`);
+    await page.locator("h1", { hasText: "Sign in" }).waitFor();
+  });
+
+  assert.deepEqual(problems, [], "no page error, CSP violation or dialog");
+});
