@@ -170,7 +170,7 @@ export function newClientView(ui) {
   const org = h("input", { name: "org_id" });
   const user = h("input", { name: "user_id" });
   const scopes = h("input", { name: "scopes", placeholder: "invoices:read invoices:write" });
-  const audiences = h("input", { name: "audiences", placeholder: "https://api.example.com" });
+  const audiences = h("input", { name: "audiences", placeholder: "the API's URI" });
   const ttl = h("input", { name: "token_ttl_seconds", type: "number", min: 300, max: 86400, placeholder: "3600" });
   const redirects = h("input", { name: "redirect_uris" });
   const metadata = h("textarea", { name: "metadata", rows: 3, placeholder: '{"team": "billing"}' });

@@ -133,4 +133,17 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn every_file_of_the_console_folder_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+        for entry in std::fs::read_dir(&dir).expect("console folder") {
+            let name = entry.expect("entry").file_name();
+            let name = name.to_str().expect("UTF-8 name");
+            assert!(
+                ASSETS.iter().any(|a| a.name == name),
+                "console/{name} is not in ASSETS"
+            );
+        }
+    }
 }

@@ -5,6 +5,7 @@ mod harness;
 
 mod cli;
 mod client_metadata;
+mod console;
 mod dpop;
 mod durability;
 mod env;
