@@ -25,8 +25,16 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 
 fn assert_security_headers(path: &str, head: &str) {
     assert_eq!(header(head, "content-security-policy"), Some(CSP), "{path}");
-    assert_eq!(header(head, "x-content-type-options"), Some("nosniff"), "{path}");
-    assert_eq!(header(head, "referrer-policy"), Some("no-referrer"), "{path}");
+    assert_eq!(
+        header(head, "x-content-type-options"),
+        Some("nosniff"),
+        "{path}"
+    );
+    assert_eq!(
+        header(head, "referrer-policy"),
+        Some("no-referrer"),
+        "{path}"
+    );
     assert_eq!(header(head, "x-frame-options"), Some("DENY"), "{path}");
     assert!(header(head, "set-cookie").is_none(), "{path}: no cookie");
 }
@@ -113,9 +121,11 @@ fn the_console_is_served_without_auth_with_a_strict_csp_and_no_third_party_url()
         todo.extend(references(&body));
     }
     assert!(
-        ["app.js", "api.js", "dom.js", "views.js", "chart.js", "app.css"]
-            .iter()
-            .all(|n| seen.contains(*n)),
+        [
+            "app.js", "api.js", "dom.js", "views.js", "chart.js", "app.css"
+        ]
+        .iter()
+        .all(|n| seen.contains(*n)),
         "{seen:?}"
     );
 }
