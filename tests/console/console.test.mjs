@@ -282,6 +282,17 @@ test("the console, end to end", async (t) => {
       api.body.items.map((k) => k.kid),
     );
     await shot("keys");
+
+    // Revoking the key that waits to sign: confirmed, and it leaves the timeline.
+    const next = page.locator("main tr[data-kid]").nth(1);
+    const kid = await next.getAttribute("data-kid");
+    await next.locator("button:has-text('Revoke')").click();
+    await confirm(new RegExp(`Revoke key ${kid}\\?`));
+    await page.locator("#notice", { hasText: "Key revoked." }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll("main tr[data-kid]").length === 1);
+    const after = await adminCall("GET", "/admin/keys");
+    assert.deepEqual(after.body.items.map((k) => k.state), ["current"]);
+    assert.ok(!after.body.items.some((k) => k.kid === kid));
   });
 
   await step(t, "audit: the client's events, by client and by kind", async () => {
@@ -299,6 +310,32 @@ test("the console, end to end", async (t) => {
     await page.click("button:has-text('Filter')");
     await page.waitForFunction(() => [...document.querySelectorAll("main tr[data-kind]")].every((r) => r.dataset.kind === "secret.deleted"));
     assert.equal(await page.locator("main tr[data-kind]").count(), 1);
+  });
+
+  await step(t, "a 401 from the admin API forgets the token and asks to sign in again", async () => {
+    // A second admin client signs in; disabling it revokes the console's token.
+    const second = await adminCall("POST", "/admin/clients", {
+      name: "second admin", kind: "service", scopes: ["m2m:admin"], audiences: [endpoint],
+    });
+    assert.equal(second.status, 201, JSON.stringify(second.body));
+    await page.click("#sign-out");
+    await page.fill("input[name=client_id]", second.body.client_id);
+    await page.fill("input[name=client_secret]", second.body.client_secret);
+    await page.click("button[type=submit]");
+    await page.locator("h1", { hasText: "Clients" }).waitFor();
+    const disabled = await adminCall("PATCH", `/admin/clients/${second.body.client_id}`, { enabled: false });
+    assert.equal(disabled.status, 200, JSON.stringify(disabled.body));
+    await page.click("nav a:has-text('Keys')");
+    await page.locator("h1", { hasText: "Sign in" }).waitFor();
+    assert.match(await page.locator("main .warn").textContent(), /^Signed out: /);
+    assert.match(await errorBanner(), /\S/);
+    await page.goto(`${endpoint}/console#/keys`);
+    await page.locator("h1", { hasText: "Sign in" }).waitFor();
+    // Back in as the bootstrap admin for the last step.
+    await page.fill("input[name=client_id]", admin.client_id);
+    await page.fill("input[name=client_secret]", admin.client_secret);
+    await page.click("button[type=submit]");
+    await page.locator("h1", { hasText: "Signing keys" }).waitFor();
   });
 
   await step(t, "sign out forgets the token", async () => {
