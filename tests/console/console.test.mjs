@@ -267,6 +267,47 @@ test("the console, end to end", async (t) => {
     assert.equal(refused.body.error, "invalid_client");
   });
 
+  await step(t, "grants of a user-level client: listed and revoked", async () => {
+    const redirect = "https://agent.example.com/callback";
+    const user = await adminCall("POST", "/admin/clients", {
+      name: "crm-agent", kind: "user", org_id: "acme", scopes: ["crm:read"], redirect_uris: [redirect],
+    });
+    assert.equal(user.status, 201, JSON.stringify(user.body));
+    // Authorization code + PKCE; the server's development consent consents as alice.
+    const { createHash, randomBytes } = await import("node:crypto");
+    const verifier = randomBytes(32).toString("base64url");
+    const challenge = createHash("sha256").update(verifier).digest("base64url");
+    const authorize = await fetch(
+      `${endpoint}/oauth/authorize?${new URLSearchParams({
+        response_type: "code", client_id: user.body.client_id, redirect_uri: redirect, state: "s1",
+        scope: "crm:read", code_challenge: challenge, code_challenge_method: "S256", login_hint: "alice",
+      })}`,
+      { redirect: "manual" },
+    );
+    const code = new URL(authorize.headers.get("location")).searchParams.get("code");
+    assert.ok(code, `no code: ${authorize.status} ${authorize.headers.get("location")}`);
+    const tokens = await token(user.body.client_id, user.body.client_secret, {
+      grant_type: "authorization_code", code, redirect_uri: redirect, code_verifier: verifier,
+    });
+    assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
+
+    await page.goto(`${endpoint}/console#/clients/${user.body.client_id}`);
+    await page.locator("h2", { hasText: "Grants" }).waitFor();
+    const row = page.locator("main tr", { hasText: "alice" });
+    await row.waitFor();
+    await row.scrollIntoViewIfNeeded();
+    await shot("grants");
+    await row.locator("button:has-text('Revoke')").click();
+    await confirm(/Revoke the grant of user alice to crm-agent\?/);
+    await page.locator("#notice", { hasText: "Grant revoked." }).waitFor();
+    await page.waitForFunction(() => ![...document.querySelectorAll("main tr")].some((r) => r.textContent.includes("alice") && r.querySelector("button")));
+    const refreshed = await token(user.body.client_id, user.body.client_secret, {
+      grant_type: "refresh_token", refresh_token: tokens.body.refresh_token,
+    });
+    assert.equal(refreshed.status, 400, JSON.stringify(refreshed.body));
+    assert.equal(refreshed.body.error, "invalid_grant");
+  });
+
   await step(t, "keys: the timeline, a rotation", async () => {
     await page.click("nav a:has-text('Keys')");
     await page.locator("main tr[data-kid]").first().waitFor();

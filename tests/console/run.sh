@@ -5,6 +5,7 @@
 # fresh SQLite database on 127.0.0.1. Writes a screenshot of each page to
 # docs/console/*.png.
 #
+# The server runs with --dev-consent so the test can make a user-level grant.
 # Installs Chromium with apt-get when /usr/bin/chromium is missing (CI runs
 # as root on Debian).
 set -euo pipefail
@@ -35,7 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-target/debug/m2m serve --listen 127.0.0.1:0 --ready-file "$work/ready" \
+# --dev-consent: the test makes a grant of a user-level client (consent at once, as login_hint).
+target/debug/m2m serve --listen 127.0.0.1:0 --ready-file "$work/ready" --dev-consent \
   --database "sqlite://$work/m2m.db?mode=rwc" \
   --bootstrap-admin-file "$work/admin.json" >"$work/server.log" 2>&1 &
 server=$!
