@@ -237,6 +237,20 @@ test("the console, end to end", async (t) => {
     clientToken = fresh.body.access_token;
   });
 
+  // Widening only: narrowing would revoke the client's tokens (contract
+  // section 7), the one the next step checks included.
+  await step(t, "edit scopes and TTL: new tokens follow", async () => {
+    await page.fill("input[name=scopes]", "invoices:read invoices:write reports:read");
+    await page.fill("input[name=token_ttl_seconds]", "600");
+    await page.click("button:has-text('Save')");
+    await page.locator("#notice", { hasText: "Saved." }).waitFor();
+    await page.waitForFunction(() => document.querySelector("input[name=token_ttl_seconds]")?.value === "600");
+    const widened = await token(clientId, secondSecret);
+    assert.equal(widened.status, 200, JSON.stringify(widened.body));
+    assert.equal(widened.body.scope, "invoices:read invoices:write reports:read");
+    assert.equal(widened.body.expires_in, 600);
+  });
+
   await step(t, "disable the client: its token is refused", async () => {
     const introspect = async () => {
       const t = await token(admin.client_id, admin.client_secret, { scope: "m2m:admin" });
@@ -345,12 +359,31 @@ test("the console, end to end", async (t) => {
     for (const kind of ["client.created", "tokens.issued", "secret.created", "secret.deleted", "client.updated", "auth.failed"]) {
       assert.ok(kinds.includes(kind), `${kind} in ${kinds}`);
     }
-    assert.match(await page.locator("svg.chart title").first().textContent(), /^2 tokens issued/);
+    assert.match(await page.locator("svg.chart title").first().textContent(), /^3 tokens issued/);
     await shot("audit");
     await page.selectOption("select[name=kind]", "secret.deleted");
     await page.click("button:has-text('Filter')");
     await page.waitForFunction(() => [...document.querySelectorAll("main tr[data-kind]")].every((r) => r.dataset.kind === "secret.deleted"));
     assert.equal(await page.locator("main tr[data-kind]").count(), 1);
+    // A time range after every event: nothing.
+    const tomorrow = new Date(Date.now() + 86400 * 1000).toISOString().slice(0, 16);
+    await page.selectOption("select[name=kind]", "");
+    await page.fill("input[name=since]", tomorrow);
+    await page.click("button:has-text('Filter')");
+    await page.locator("main .empty", { hasText: "No event matches." }).waitFor();
+    assert.match(await page.evaluate(() => location.hash), /since=/);
+  });
+
+  await step(t, "delete a client: the confirmation names it", async () => {
+    const name = "<img src=x onerror=alert(1)>";
+    await page.click("nav a:has-text('Clients')");
+    await page.locator("main table a", { hasText: name }).click();
+    await page.locator("h1", { hasText: name }).waitFor();
+    const id = decodeURIComponent((await page.evaluate(() => location.hash)).split("/").pop());
+    await page.click("main button:has-text('Delete')");
+    await confirm(new RegExp(`^Delete the client "${name.replace(/[()]/g, "\\$&")}" \\(${id}\\)\\?`));
+    await page.locator("h1", { hasText: "Clients" }).waitFor();
+    assert.equal((await adminCall("GET", `/admin/clients/${id}`)).status, 404);
   });
 
   await step(t, "a 401 from the admin API forgets the token and asks to sign in again", async () => {

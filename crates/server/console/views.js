@@ -281,7 +281,7 @@ export async function clientView(ui, id) {
             audiences: words(audiences.value),
             token_ttl_seconds: Number(ttl.value),
           });
-          ui.notice("Saved. Narrowing scopes or audiences revoked the client's earlier tokens.");
+          ui.notice("Saved. (Narrowing scopes or audiences revokes the client's earlier tokens.)");
           ui.refresh();
         }),
       },
