@@ -123,6 +123,28 @@ test("the console, end to end", async (t) => {
     assert.equal(await errorBanner(), expected.body.error_description);
   });
 
+  await step(t, "the browser enforces the CSP: injected inline code does not run", async () => {
+    const ran = await page.evaluate(async () => {
+      window.injected = false;
+      const script = document.createElement("script");
+      script.textContent = "window.injected = true";
+      document.body.append(script);
+      const img = document.createElement("img");
+      img.setAttribute("src", "data:,x");
+      img.setAttribute("onerror", "window.injected = true");
+      document.body.append(img);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      script.remove();
+      img.remove();
+      return window.injected;
+    });
+    assert.equal(ran, false);
+    // The violations were reported (which is how the last check sees any).
+    const reported = problems.filter((p) => p.startsWith("CSP: "));
+    assert.ok(reported.length >= 1, "CSP violations are reported to the console");
+    problems.splice(0, problems.length, ...problems.filter((p) => !p.startsWith("CSP: ")));
+  });
+
   await step(t, "sign in with the bootstrap admin credentials", async () => {
     await page.fill("input[name=client_secret]", admin.client_secret);
     await page.click("button[type=submit]");
