@@ -1,4 +1,4 @@
-// DOM helpers. Text is always set with text nodes, never parsed as HTML:
+// Building the DOM. Text is always set with text nodes, never parsed as HTML:
 // client names, metadata and audit details come from API callers.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
