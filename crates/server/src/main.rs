@@ -8,6 +8,7 @@ mod conn;
 mod http;
 mod masterkey;
 mod metrics;
+mod openapi;
 mod output;
 mod serve;
 
