@@ -7,8 +7,8 @@
 use std::sync::OnceLock;
 
 use axum::http::header;
-use serde_json::Value;
 use axum::response::IntoResponse;
+use serde_json::Value;
 use utoipa::OpenApi;
 
 /// The whole document, pretty-printed (built once).

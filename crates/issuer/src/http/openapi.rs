@@ -24,8 +24,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::link::Link;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{self, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -186,6 +186,39 @@ impl Modify for ClientLinks {
         created
             .links
             .insert("RemoveSecret".to_owned(), RefOr::T(link));
+        // A federated credential and a client key: add, then remove.
+        for (path, link_name, operation_id, parameter, pointer) in [
+            (
+                "/admin/clients/{client_id}/federated-credentials",
+                "RemoveFederatedCredential",
+                "remove_federated_credential",
+                "id",
+                "$response.body#/id",
+            ),
+            (
+                "/admin/clients/{client_id}/jwks",
+                "RemoveClientKey",
+                "remove_client_key",
+                "kid",
+                "$response.body#/kid",
+            ),
+        ] {
+            let Some(RefOr::T(added)) = api
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|post| post.responses.responses.get_mut("201"))
+            else {
+                continue;
+            };
+            let link = Link::builder()
+                .operation_id(operation_id)
+                .parameter("client_id", "$request.path.client_id")
+                .parameter(parameter, pointer)
+                .build();
+            added.links.insert(link_name.to_owned(), RefOr::T(link));
+        }
     }
 }
 
@@ -194,6 +227,7 @@ impl Modify for ClientLinks {
 /// The error object of every 4xx answer: `error` a code of RFC 6749 §5.2,
 /// RFC 6750 §3.1, RFC 7591 §3.2.2, RFC 9449 or contract section 7.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = Error)]
 pub(crate) struct ErrorBody {
     /// The error code, e.g. `invalid_request`, `invalid_client`, `not_found`.
@@ -251,6 +285,7 @@ pub(crate) struct TokenForm {
 
 /// The successful answer of the token endpoint (RFC 6749 §5.1).
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct TokenResponse {
     /// The signed JWT access token.
     access_token: String,
@@ -338,6 +373,7 @@ pub(crate) struct Introspection {
 
 /// A Dynamic Client Registration answer (RFC 7591 §3.2.1).
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Registered {
     /// The new client's id.
     client_id: String,
@@ -459,6 +495,7 @@ pub(crate) struct ServerMetadata {
 
 /// A revoked token in the feed.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RevokedToken {
     /// The token's `jti`.
     jti: String,
@@ -469,6 +506,7 @@ pub(crate) struct RevokedToken {
 /// A revoked client in the feed: its tokens issued at or before
 /// `revoked_at` are refused.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RevokedClient {
     /// The client.
     client_id: String,
@@ -480,6 +518,7 @@ pub(crate) struct RevokedClient {
 
 /// A revoked signing key in the feed.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RevokedKey {
     /// The key's `kid`.
     kid: String,
@@ -491,6 +530,7 @@ pub(crate) struct RevokedKey {
 
 /// A page of the revocation feed (contract section 6).
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RevocationFeed {
     /// Revoked tokens.
     revoked_jtis: Vec<RevokedToken>,
@@ -565,14 +605,17 @@ pub(crate) struct TokenExchange {
 
 /// A secret's id and dates (never the secret or its hash).
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Secret {
     /// The secret's id.
     secret_id: String,
     /// RFC 3339.
     created_at: String,
     /// RFC 3339, or `null`: never.
+    #[schema(required = true)]
     expires_at: Option<String>,
     /// RFC 3339 (coarse), or `null`: never used.
+    #[schema(required = true)]
     last_used_at: Option<String>,
 }
 
@@ -586,8 +629,10 @@ pub(crate) struct Client {
     /// Its kind.
     kind: Kind,
     /// Its organization.
+    #[schema(required = true)]
     org_id: Option<String>,
     /// Its user (user-level clients).
+    #[schema(required = true)]
     user_id: Option<String>,
     /// The scopes it may get.
     scopes: Vec<String>,
@@ -638,7 +683,7 @@ pub(crate) struct Client {
 pub(crate) struct CreatedClient {
     #[serde(flatten)]
     client: Client,
-    /// The secret (absent for public and private_key_jwt clients).
+    /// The secret (absent for a client that has none: public, private_key_jwt).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     client_secret: Option<String>,
@@ -650,10 +695,12 @@ pub(crate) struct CreatedClient {
 
 /// A page of clients.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ClientPage {
     /// The clients.
     items: Vec<Client>,
     /// The next page's cursor, `null` on the last page.
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
@@ -759,6 +806,7 @@ pub(crate) struct NewSecret {
 
 /// A secret just added (shown this once).
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CreatedSecret {
     /// The secret's id.
     secret_id: String,
@@ -793,6 +841,7 @@ pub(crate) struct NewFederatedCredential {
 
 /// A federated credential.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct FederatedCredential {
     /// Its id.
     id: String,
@@ -816,6 +865,7 @@ pub(crate) struct FederatedCredential {
 
 /// A client's federated credentials.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct FederatedCredentialList {
     /// The entries.
     items: Vec<FederatedCredential>,
@@ -823,6 +873,7 @@ pub(crate) struct FederatedCredentialList {
 
 /// A user's grant to a user-level client.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Grant {
     /// Its id.
     grant_id: String,
@@ -837,11 +888,13 @@ pub(crate) struct Grant {
     /// RFC 3339.
     created_at: String,
     /// RFC 3339, or `null`: live.
+    #[schema(required = true)]
     revoked_at: Option<String>,
 }
 
 /// A client's grants.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct GrantList {
     /// The grants, oldest first.
     items: Vec<Grant>,
@@ -849,6 +902,7 @@ pub(crate) struct GrantList {
 
 /// A key rotation.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Rotation {
     /// The new key.
     kid: String,
@@ -857,20 +911,24 @@ pub(crate) struct Rotation {
     /// The same, seconds since the epoch.
     signs_from_unix: u64,
     /// The key it replaces, if any.
+    #[schema(required = true)]
     superseded: Option<String>,
 }
 
 /// An emergency key revocation.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct KeyRevocation {
     /// The revoked key.
     kid: String,
     /// The key that signs now, if the revoked one was signing.
+    #[schema(required = true)]
     replacement: Option<String>,
 }
 
 /// An audit event (or a `tokens.issued` aggregate).
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct AuditEvent {
     /// Its id (a cursor position).
     id: String,
@@ -879,8 +937,10 @@ pub(crate) struct AuditEvent {
     /// E.g. `client.created`, `auth.failed`, `tokens.issued`.
     kind: String,
     /// The client it concerns.
+    #[schema(required = true)]
     client_id: Option<String>,
     /// The admin who acted.
+    #[schema(required = true)]
     actor: Option<String>,
     /// Kind-specific details.
     #[schema(value_type = Object)]
@@ -889,10 +949,12 @@ pub(crate) struct AuditEvent {
 
 /// A page of audit events, newest first.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct AuditPage {
     /// The events.
     items: Vec<AuditEvent>,
     /// The next page's cursor, `null` on the last page.
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
@@ -1368,8 +1430,14 @@ mod tests {
     fn path_parameters_use_the_id_pattern() {
         let json = document().to_string();
         assert!(json.contains(&ID_PATTERN.replace('\\', "\\\\")));
-        assert!(!json.contains("\"servers\""), "no port-dependent server URL");
-        assert!(json.contains("\"operationId\":\"show_client\""), "links in camel case");
+        assert!(
+            !json.contains("\"servers\""),
+            "no port-dependent server URL"
+        );
+        assert!(
+            json.contains("\"operationId\":\"show_client\""),
+            "links in camel case"
+        );
         assert!(!json.contains("operation_id"));
     }
 }
