@@ -567,6 +567,7 @@ pub(crate) enum Mode {
 
 /// A token quota override (contract section 14): absent members fall back.
 #[derive(Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"per_minute": 60, "per_hour": 1000, "mode": "enforce"}))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Quota {
     /// Tokens per clock minute.
@@ -706,6 +707,7 @@ pub(crate) struct ClientPage {
 
 /// The body of `POST /admin/clients`.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"name": "invoices-agent", "kind": "service", "scopes": ["invoices:read"], "audiences": ["https://api.example.com"]}))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewClient {
     /// A name.
@@ -754,6 +756,7 @@ pub(crate) struct NewClient {
 /// The body of `PATCH /admin/clients/{client_id}`: each member present is
 /// changed.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"name": "invoices-agent-2", "scopes": ["invoices:read", "invoices:write"]}))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ClientChanges {
     /// A new name.
@@ -797,6 +800,7 @@ pub(crate) struct ClientChanges {
 
 /// The body of `POST /admin/clients/{client_id}/secrets` (optional).
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"expires_at": "2030-01-01T00:00:00Z"}))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewSecret {
     /// RFC 3339: when the secret stops working.
@@ -822,6 +826,7 @@ pub(crate) struct CreatedSecret {
 
 /// The body of `POST /admin/clients/{client_id}/federated-credentials`.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"issuer": "https://token.actions.example.com", "subject": "repo:acme/app:ref:refs/heads/main"}))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewFederatedCredential {
     /// The external issuer (https URL).
