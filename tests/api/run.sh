@@ -12,6 +12,7 @@
 # requirements.in) into tests/api/.venv.
 #
 # Usage: tests/api/run.sh [extra schemathesis arguments]
+#        (a longer run: M2M_API_TIMEOUT=900 tests/api/run.sh --max-time 600 --max-examples 100)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -68,7 +69,7 @@ curl -fsS -o /dev/null -u "$M2M_API_ADMIN_ID:$M2M_API_ADMIN_SECRET" -d grant_typ
 # temporary folder, so that schemathesis' cache stays out of the tree.
 status=0
 (cd "$work" && PYTHONPATH="$here" SCHEMATHESIS_HOOKS=hooks \
-  timeout 300 "$here/.venv/bin/schemathesis" run "$endpoint/openapi.json" \
+  timeout "${M2M_API_TIMEOUT:-300}" "$here/.venv/bin/schemathesis" run "$endpoint/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --phases examples,coverage,fuzzing,stateful \
   --max-examples 25 --max-time 120 --seed 18 --workers 1 \
