@@ -58,4 +58,12 @@ pub use domain::quota::{MAX_QUOTA, MAX_QUOTA_LEASE, QuotaConfig, QuotaLimits, Qu
 pub use domain::throttle::ThrottleConfig;
 pub use error::IssuerError;
 pub use issuer::{ADMIN_SCOPE, DEFAULT_AUDIT_RETENTION, Issuer, IssuerBuilder};
+
+/// The OpenAPI 3.1 description of every route of [`Issuer::router`], as
+/// JSON (feature `openapi`): paths relative to the mount, no `servers`, the
+/// same document on every call.
+#[cfg(feature = "openapi")]
+pub fn openapi() -> serde_json::Value {
+    http::openapi::document()
+}
 pub use m2m_guard::net::{Cidr, InvalidCidr};

@@ -9,6 +9,7 @@ mod console;
 mod http;
 mod masterkey;
 mod metrics;
+mod openapi;
 mod output;
 mod serve;
 

@@ -344,6 +344,7 @@ async fn start_on(
             "/metrics",
             get(metrics::serve).with_state(Arc::clone(&metrics)),
         )
+        .route("/openapi.json", get(crate::openapi::serve))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&metrics),
             metrics::record,

@@ -14,6 +14,7 @@ mod grants;
 mod libraries;
 mod limits;
 mod oidc_issuer;
+mod openapi;
 mod registration;
 mod replicas;
 mod revocation;

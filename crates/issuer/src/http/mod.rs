@@ -29,6 +29,8 @@ mod admin;
 pub(crate) mod error;
 mod extract;
 mod oauth;
+#[cfg(feature = "openapi")]
+pub(crate) mod openapi;
 mod source;
 
 use error::AdminError;
