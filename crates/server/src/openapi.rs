@@ -44,8 +44,11 @@ pub(crate) async fn serve() -> impl IntoResponse {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(healthz, readyz, metrics, openapi_json),
-    tags((name = "server", description = "The standalone server's own endpoints"))
+    paths(healthz, readyz, metrics, openapi_json, console, console_slash, console_asset),
+    tags(
+        (name = "server", description = "The standalone server's own endpoints"),
+        (name = "console", description = "The operator console's embedded files (docs/console.md)"),
+    )
 )]
 struct ServerApi;
 
@@ -83,3 +86,43 @@ fn metrics() {}
 )]
 #[allow(dead_code)] // A description only.
 fn openapi_json() {}
+
+#[utoipa::path(
+    get, path = "/console", tag = "console", operation_id = "console",
+    summary = "The operator console's page (no authentication: it signs in with admin credentials itself)",
+    responses((status = 200, description = "The console", body = String, content_type = "text/html"))
+)]
+#[allow(dead_code)] // A description only; the route is in `console`.
+fn console() {}
+
+#[utoipa::path(
+    get, path = "/console/", tag = "console", operation_id = "console_slash",
+    summary = "The operator console's page",
+    responses((status = 200, description = "The console", body = String, content_type = "text/html"))
+)]
+#[allow(dead_code)] // A description only.
+fn console_slash() {}
+
+/// The console's 404 body, the error object of every other 4xx.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A description only.
+struct ConsoleError {
+    /// `not_found`.
+    error: String,
+    /// What was wrong, for a human.
+    error_description: String,
+}
+
+#[utoipa::path(
+    get, path = "/console/{asset}", tag = "console", operation_id = "console_asset",
+    summary = "One of the console's embedded files (a fixed list)",
+    params(("asset" = String, Path, description = "A file name, e.g. `app.js`")),
+    responses(
+        (status = 200, description = "The file", content(
+            (String = "text/html"), (String = "text/css"),
+            (String = "text/javascript"), (String = "image/svg+xml"))),
+        (status = 404, description = "No such console file", body = ConsoleError),
+    )
+)]
+#[allow(dead_code)] // A description only.
+fn console_asset() {}
