@@ -10,6 +10,12 @@
 //! path), `verify-es256` and `verify-eddsa` (the bare ring verification of
 //! the same tokens, no guard). Tokens are signed before the loop.
 //!
+//! One more mode, `rss`, is not for callgrind: it fills a guard's cache with
+//! `N` fresh EdDSA tokens, three times over or as many as a third argument
+//! says (the cache holds 100,000 by default), signing them in batches of 10,000 so the harness's own tokens
+//! do not pile up, and prints the process's resident set size after each
+//! round and the number of cached tokens.
+//!
 //! Run: `cargo bench -p m2m-guard --bench guard_ir -- MODE N` (it also
 //! prints the wall time per request, which is only indicative).
 
@@ -86,6 +92,50 @@ fn measured_verify(key: &VerifyingKey, parts: &[(&[u8], Vec<u8>)]) {
     }
 }
 
+/// The resident set size of this process, in KiB (Linux).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?.to_owned();
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// The `rss` mode: see the module documentation.
+fn rss(rt: &tokio::runtime::Runtime, n: usize, rounds: usize) {
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let guard = rt
+        .block_on(
+            Guard::builder(ISS, AUD)
+                .jwk_set(JwkSet {
+                    keys: vec![key.public_jwk().clone()],
+                })
+                .build(),
+        )
+        .expect("guard");
+    let app = route().route_layer(guard.require(["invoices:read"]));
+    println!("before: RSS {} KiB", rss_kib());
+    let mut next = 0;
+    for round in 1..=rounds {
+        let mut done = 0;
+        while done < n {
+            let batch: Vec<String> = (next..next + 10_000.min(n - done))
+                .map(|i| sign(&key, &claims(i)).expect("sign"))
+                .collect();
+            next += batch.len();
+            done += batch.len();
+            measured(rt, &app, &batch);
+        }
+        println!(
+            "round {round}: {next} tokens verified, {} cached, RSS {} KiB",
+            guard.cached_tokens(),
+            rss_kib()
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -100,6 +150,7 @@ fn main() {
     };
     let key = SigningKey::generate(alg).expect("key");
     let tokens: Vec<String> = match mode.as_str() {
+        "rss" => Vec::new(),
         "unguarded" | "hit" => vec![sign(&key, &claims(usize::MAX)).expect("sign"); n],
         _ => (0..n)
             .map(|i| sign(&key, &claims(i)).expect("sign"))
@@ -109,6 +160,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if mode == "rss" {
+        let rounds = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(3);
+        rss(&rt, n, rounds);
+        return;
+    }
     let start = Instant::now();
     if mode.starts_with("verify") {
         let parts: Vec<(&[u8], Vec<u8>)> = tokens
