@@ -7,7 +7,7 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ClientId, OrgId, UserId};
-use crate::scope::{Scope, ScopeSet};
+use crate::scope::{ScopeSet, Text};
 
 /// The `aud` claim: one audience or several (RFC 7519 §4.1.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -413,7 +413,7 @@ impl Serialize for AccessTokenClaims {
 }
 
 #[derive(Deserialize)]
-struct WireIn {
+struct WireIn<'a> {
     iss: String,
     sub: String,
     client_id: ClientId,
@@ -424,8 +424,11 @@ struct WireIn {
     iat: u64,
     jti: String,
     scope: ScopeSet,
-    #[serde(default)]
-    scopes: Option<Vec<Scope>>,
+    /// Only compared with `scope`, whose members are valid scopes, so it
+    /// is read borrowed: a member that is not a valid scope is not in
+    /// `scope` and fails the comparison.
+    #[serde(default, borrow)]
+    scopes: Option<Vec<Text<'a>>>,
     #[serde(default)]
     oid: Option<OrgId>,
     #[serde(default)]
@@ -443,7 +446,7 @@ impl<'de> Deserialize<'de> for AccessTokenClaims {
         let wire = WireIn::deserialize(deserializer)?;
         if let Some(scopes) = wire.scopes {
             let agrees = scopes.len() == wire.scope.len()
-                && scopes.iter().all(|s| wire.scope.contains(s.as_str()));
+                && scopes.iter().all(|s| wire.scope.contains(&s.0));
             if !agrees {
                 return Err(de::Error::custom(
                     "the `scopes` array does not match the `scope` string",

@@ -58,7 +58,9 @@ pub const DEFAULT_LEEWAY_SECS: u64 = 60;
 /// # Ok::<(), m2m_core::KeyError>(())
 /// ```
 pub fn sign(key: &SigningKey, claims: &AccessTokenClaims) -> Result<String, KeyError> {
-    let payload = serde_json::to_vec(claims).map_err(|_| KeyError::CryptoFailure)?;
+    // Sized for a typical token's claims, so serde_json does not regrow it.
+    let mut payload = Vec::with_capacity(512);
+    serde_json::to_writer(&mut payload, claims).map_err(|_| KeyError::CryptoFailure)?;
     let header = key.header_b64();
     let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 360);
     token.push_str(header);

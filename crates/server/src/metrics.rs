@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -50,8 +50,10 @@ pub(crate) struct Metrics {
     token_failures: Mutex<BTreeMap<(u16, &'static str), u64>>,
     /// Rejections on guarded routes, by status (401 or 403).
     guard_rejections: Mutex<BTreeMap<u16, u64>>,
-    /// Requests by route template and status.
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// Requests by route template, then status. A request bumps its
+    /// counter under the read lock, with no allocation; only the first
+    /// request of a (route, status) pair takes the write lock to add it.
+    requests: RwLock<BTreeMap<String, BTreeMap<u16, AtomicU64>>>,
     /// The issuer, for its count of exceeded token quota windows.
     issuer: std::sync::OnceLock<m2m_issuer::Issuer>,
 }
@@ -162,16 +164,37 @@ impl Metrics {
             "# HELP m2m_http_requests_total HTTP requests by route and status."
         );
         let _ = writeln!(out, "# TYPE m2m_http_requests_total counter");
-        if let Ok(requests) = self.requests.lock() {
-            for ((route, status), n) in requests.iter() {
-                let _ = writeln!(
-                    out,
-                    "m2m_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
-                    route.replace(['"', '\\', '\n'], "_")
-                );
+        if let Ok(requests) = self.requests.read() {
+            for (route, statuses) in requests.iter() {
+                let route = route.replace(['"', '\\', '\n'], "_");
+                for (status, n) in statuses {
+                    let _ = writeln!(
+                        out,
+                        "m2m_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {}",
+                        n.load(Ordering::Relaxed)
+                    );
+                }
             }
         }
         out
+    }
+
+    /// Counts a request to `route` (a template) answered `status`.
+    fn count_request(&self, route: &str, status: u16) {
+        if let Ok(requests) = self.requests.read()
+            && let Some(n) = requests.get(route).and_then(|s| s.get(&status))
+        {
+            n.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if let Ok(mut requests) = self.requests.write() {
+            requests
+                .entry(route.to_owned())
+                .or_default()
+                .entry(status)
+                .or_default()
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -193,15 +216,15 @@ pub(crate) async fn record(
     request: Request<Body>,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let path = request.uri().path().to_owned();
+    // A clone of the template is a reference count, not a copy.
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let path = request.uri().path();
+    let token_endpoint = path.ends_with("/oauth/token");
+    let admin = path.starts_with("/admin/");
     let started = Instant::now();
     let mut response = next.run(request).await;
     let status = response.status();
-    if path.ends_with("/oauth/token") {
+    if token_endpoint {
         let seconds = started.elapsed().as_secs_f64();
         let mut error = None;
         if !status.is_success() {
@@ -211,15 +234,14 @@ pub(crate) async fn record(
         }
         metrics.observe_token(status, error, seconds);
     }
-    if path.starts_with("/admin/")
-        && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-    {
+    if admin && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
         bump(&metrics.guard_rejections, status.as_u16());
     }
-    if let Ok(mut requests) = metrics.requests.lock() {
-        // Route templates, not raw paths, so the label set stays bounded.
-        *requests.entry((route, status.as_u16())).or_default() += 1;
-    }
+    // Route templates, not raw paths, so the label set stays bounded.
+    metrics.count_request(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        status.as_u16(),
+    );
     response
 }
 
@@ -255,4 +277,78 @@ pub(crate) async fn serve(State(metrics): State<Arc<Metrics>>) -> impl IntoRespo
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::routing::get;
+    use tower_service::Service as _;
+
+    async fn call(app: &Router, path: &str) -> StatusCode {
+        let request = Request::get(path).body(Body::empty()).expect("request");
+        // A Router is always ready.
+        app.clone()
+            .call(request)
+            .await
+            .expect("infallible")
+            .status()
+    }
+
+    #[tokio::test]
+    async fn requests_are_counted_by_route_template_and_status() {
+        let metrics = Arc::new(Metrics::default());
+        let app = Router::new()
+            .route("/items/{id}", get(|| async { "ok" }))
+            .route("/gone", get(|| async { StatusCode::GONE }))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&metrics),
+                record,
+            ));
+        for path in ["/items/1", "/items/2", "/items/3", "/gone", "/nowhere"] {
+            call(&app, path).await;
+        }
+        assert_eq!(call(&app, "/gone").await, StatusCode::GONE);
+        let text = metrics.render();
+        for line in [
+            "m2m_http_requests_total{route=\"/items/{id}\",status=\"200\"} 3",
+            "m2m_http_requests_total{route=\"/gone\",status=\"410\"} 2",
+            "m2m_http_requests_total{route=\"unmatched\",status=\"404\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
+        assert_eq!(
+            text.matches("m2m_http_requests_total{").count(),
+            3,
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn token_and_admin_paths_are_still_told_apart() {
+        let metrics = Arc::new(Metrics::default());
+        let app = Router::new()
+            .route("/oauth/token", get(|| async { "ok" }))
+            .route("/admin/clients", get(|| async { StatusCode::UNAUTHORIZED }))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&metrics),
+                record,
+            ));
+        call(&app, "/oauth/token").await;
+        call(&app, "/admin/clients").await;
+        let text = metrics.render();
+        assert!(text.contains("m2m_tokens_issued_total 1\n"), "{text}");
+        assert!(
+            text.contains("m2m_token_request_duration_seconds_count 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("m2m_guard_rejections_total{status=\"401\"} 1\n"),
+            "{text}"
+        );
+    }
 }

@@ -54,6 +54,7 @@ struct Slow<S, ReqBody, P> {
     service: S,
     shared: Arc<Shared<P>>,
     delegation: DelegationLimit,
+    scheme: Option<Scheme>,
 }
 
 impl<S, ReqBody, P> ResponseFuture<S, ReqBody, P>
@@ -61,16 +62,17 @@ where
     S: Service<Request<ReqBody>>,
     P: Policy<ReqBody>,
 {
-    /// The future of a request whose token was judged in `call`.
+    /// The future of a request whose token, presented with `scheme`, was
+    /// judged in `call`.
     pub(super) fn judged(
         shared: &Shared<P>,
         delegation: DelegationLimit,
         service: &mut S,
         request: Request<ReqBody>,
-        judged: Result<Option<Auth>, Rejection>,
+        (scheme, judged): (Option<Scheme>, Result<Option<Auth>, Rejection>),
     ) -> Self {
         ResponseFuture {
-            state: proceed(shared, delegation, service, request, judged),
+            state: proceed(shared, delegation, service, request, scheme, judged),
         }
     }
 
@@ -81,6 +83,7 @@ where
         service: S,
         shared: Arc<Shared<P>>,
         delegation: DelegationLimit,
+        scheme: Scheme,
     ) -> Self {
         ResponseFuture {
             state: State::Refetching {
@@ -90,6 +93,7 @@ where
                     service,
                     shared,
                     delegation,
+                    scheme: Some(scheme),
                 }),
             },
         }
@@ -106,14 +110,22 @@ fn proceed<S, ReqBody, P>(
     delegation: DelegationLimit,
     service: &mut S,
     mut request: Request<ReqBody>,
+    scheme: Option<Scheme>,
     judged: Result<Option<Auth>, Rejection>,
 ) -> State<S, ReqBody, P>
 where
     S: Service<Request<ReqBody>>,
     P: Policy<ReqBody>,
 {
-    // Read again (a header lookup): the token was judged from these headers.
-    let credential = bearer::credential(request.headers()).ok().flatten();
+    // The token itself is read again (from the headers it was judged from)
+    // only for a DPoP proof, which is bound to it (`ath`); a Bearer
+    // presentation's check does not look at the token, so it is not
+    // scanned a second time.
+    let credential = match scheme {
+        Some(Scheme::Dpop) => bearer::credential(request.headers()).ok().flatten(),
+        Some(Scheme::Bearer) => Some((Scheme::Bearer, "")),
+        None => None,
+    };
     let allowed = judged.and_then(|auth| {
         if let (Some(auth), Some((scheme, token))) = (&auth, credential) {
             let parts = (request.headers(), request.method(), request.uri());
@@ -195,6 +207,7 @@ where
                         slow.delegation,
                         &mut slow.service,
                         request,
+                        slow.scheme,
                         judged,
                     );
                     this.state.set(next);

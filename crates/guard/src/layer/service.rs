@@ -117,10 +117,10 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let judged = match bearer::credential(request.headers()) {
-            Ok(None) => Ok(None),
-            Err(bearer::Malformed) => Err(Rejection::MalformedHeader),
-            Ok(Some((_, token))) => match self.shared.verifier.check(token) {
-                Check::Done(judged) => judged.map(Some),
+            Ok(None) => (None, Ok(None)),
+            Err(bearer::Malformed) => (None, Err(Rejection::MalformedHeader)),
+            Ok(Some((scheme, token))) => match self.shared.verifier.check(token) {
+                Check::Done(judged) => (Some(scheme), judged.map(Some)),
                 Check::NeedsKeys(miss) => {
                     // The call happens later, in the future: take the service
                     // that was polled ready and leave a clone in its place.
@@ -133,6 +133,7 @@ where
                         ready,
                         Arc::clone(&self.shared),
                         self.delegation,
+                        scheme,
                     );
                 }
             },
