@@ -69,7 +69,12 @@ fn claims(jti: &str) -> AccessTokenClaims {
 }
 
 /// Writes `count` distinct tokens signed by `key`, one a line.
-fn write_tokens(path: &std::path::Path, key: &SigningKey, prefix: &str, count: usize) -> Result<(), Error> {
+fn write_tokens(
+    path: &std::path::Path,
+    key: &SigningKey,
+    prefix: &str,
+    count: usize,
+) -> Result<(), Error> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     for i in 0..count {
         writeln!(out, "{}", sign(key, &claims(&format!("{prefix}-{i:08}")))?)?;
@@ -83,7 +88,10 @@ async fn serve(dir: &str, count: usize) -> Result<(), Error> {
     let eddsa = SigningKey::generate(Algorithm::EdDSA)?;
     let dir = std::path::Path::new(dir);
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("hit.txt"), format!("{}\n", sign(&es256, &claims("hit"))?))?;
+    std::fs::write(
+        dir.join("hit.txt"),
+        format!("{}\n", sign(&es256, &claims("hit"))?),
+    )?;
     write_tokens(&dir.join("es256.txt"), &es256, "es", count)?;
     write_tokens(&dir.join("eddsa.txt"), &eddsa, "ed", count)?;
     write_tokens(&dir.join("rss.txt"), &es256, "rss", RSS_TOKENS)?;
@@ -182,6 +190,8 @@ async fn main() -> Result<(), Error> {
         ["serve", dir, count] => serve(dir, count.parse()?).await,
         ["measure"] => measure(),
         ["catch-up", issuer, audience] => catch_up(issuer, audience).await,
-        _ => Err("usage: load_target serve DIR [COUNT] | measure | catch-up ISSUER AUDIENCE".into()),
+        _ => {
+            Err("usage: load_target serve DIR [COUNT] | measure | catch-up ISSUER AUDIENCE".into())
+        }
     }
 }
