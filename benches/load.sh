@@ -39,7 +39,9 @@ Environment:
   LOAD_NO_BUILD=1         use the release binaries already built
   LOAD_KEEP=1             keep the temporary directory (logs, databases, tokens)
 
-Installs wrk from Debian (apt-get) if it is missing.
+Installs wrk from Debian (apt-get) if it is missing. The tokens, databases
+and logs go to a temporary directory under TMPDIR (about 500 MB for targets
+with the defaults), removed at the end.
 EOF
 }
 
