@@ -83,6 +83,13 @@ macro_rules! forward_store {
                 self.$inner().touch_secret(client_id, secret_id, at).await
             }
 
+            async fn touch_secrets(
+                &self,
+                touches: &[m2m_issuer::store::SecretTouch],
+            ) -> m2m_issuer::store::StoreResult<()> {
+                self.$inner().touch_secrets(touches).await
+            }
+
             async fn list_federated_credentials(
                 &self,
                 client_id: &m2m_core::ClientId,

@@ -36,7 +36,7 @@ mod records;
 pub use error::{StoreError, StoreResult};
 pub use interface::Store;
 pub use memory::MemoryStore;
-pub use records::{AddFederatedCredential, FederatedCredentialRecord};
+pub use records::{AddFederatedCredential, FederatedCredentialRecord, SecretTouch};
 pub use records::{
     AddSecret, AuditFilter, AuditRecord, AuthCodeRecord, ClientFilter, ClientKeys, ClientRecord,
     ConsumeCode, GrantRecord, GrantRevocation, LoggedRevocation, Page, RefreshTokenRecord,

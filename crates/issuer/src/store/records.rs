@@ -223,6 +223,17 @@ impl AuditFilter {
     }
 }
 
+/// One use of a client secret, for [`Store::touch_secrets`](super::Store::touch_secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretTouch {
+    /// The client whose secret it is.
+    pub client_id: ClientId,
+    /// The secret that authenticated a request.
+    pub secret_id: String,
+    /// When (seconds since the epoch): the new `last_used_at`.
+    pub at: u64,
+}
+
 /// The tokens one client was issued in one minute: the audit log's record of
 /// token issuance unless per-token events are on. Stored as an
 /// [`AuditRecord`] of kind [`TokenMinute::KIND`] whose `at` is the minute;

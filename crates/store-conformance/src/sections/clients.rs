@@ -6,7 +6,7 @@ use m2m_core::{
     ClientId, ClientKind, OrgId, Revocation, RevokedClient, ScopeSet, TokenTtl, UserId,
 };
 use m2m_issuer::store::{
-    AddSecret, ClientFilter, ClientRecord, Store, StoreError, TokenEndpointAuthMethod,
+    AddSecret, ClientFilter, ClientRecord, SecretTouch, Store, StoreError, TokenEndpointAuthMethod,
 };
 
 use crate::check::{joined, ok, whole_log};
@@ -551,6 +551,48 @@ pub async fn secrets<S: Store>(store: Arc<S>) {
         None,
         "touch_secret must match the client id too"
     );
+
+    // A batch: several secrets at once, the unknown ones skipped.
+    ok(
+        store
+            .touch_secrets(&[
+                SecretTouch {
+                    client_id: c.client_id.clone(),
+                    secret_id: "s1".into(),
+                    at: T0 + 60,
+                },
+                SecretTouch {
+                    client_id: ClientId::new("m2m_other"),
+                    secret_id: "s2".into(),
+                    at: T0 + 60,
+                },
+                SecretTouch {
+                    client_id: c.client_id.clone(),
+                    secret_id: "nope".into(),
+                    at: T0 + 60,
+                },
+                SecretTouch {
+                    client_id: c.client_id.clone(),
+                    secret_id: "s3".into(),
+                    at: T0 + 61,
+                },
+            ])
+            .await,
+        "touch_secrets",
+    );
+    let batch = ok(store.list_secrets(&c.client_id).await, "list_secrets");
+    let used = |id: &str| {
+        batch
+            .iter()
+            .find(|s| s.secret_id == id)
+            .and_then(|s| s.last_used_at)
+    };
+    assert_eq!(
+        (used("s1"), used("s2"), used("s3")),
+        (Some(T0 + 60), None, Some(T0 + 61)),
+        "touch_secrets must set each named secret of its client, and only those"
+    );
+    ok(store.touch_secrets(&[]).await, "touch_secrets of nothing");
 
     assert!(
         !ok(

@@ -12,8 +12,8 @@
 
 use m2m_core::{ClientId, ClientKind, OrgId, RevokedClient, SecretHash, TokenTtl, UserId};
 use m2m_issuer::store::{
-    AddSecret, ClientFilter, ClientKeys, ClientRecord, Page, SecretRecord, StoreError, StoreResult,
-    TokenEndpointAuthMethod,
+    AddSecret, ClientFilter, ClientKeys, ClientRecord, Page, SecretRecord, SecretTouch, StoreError,
+    StoreResult, TokenEndpointAuthMethod,
 };
 
 use crate::backend::{Backend, commit, execute, fetch_all, fetch_one, fetch_optional, insert};
@@ -401,5 +401,22 @@ impl<D: Dialect> Backend<D> {
         let mut conn = self.conn().await?;
         execute::<D>(&mut conn, sql).await?;
         Ok(())
+    }
+
+    /// Every touch of the batch in one write transaction (one commit, so
+    /// one sync of the SQLite journal, for the whole batch).
+    pub(crate) async fn touch_secrets(&self, touches: &[SecretTouch]) -> StoreResult<()> {
+        if touches.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        for touch in touches {
+            let sql = Sql::new(TOUCH_SECRET)
+                .bind(touch.client_id.as_str())
+                .bind(touch.secret_id.as_str())
+                .bind(to_db(touch.at, "last_used_at")?);
+            execute::<D>(&mut tx, sql).await?;
+        }
+        commit(tx).await
     }
 }
