@@ -48,13 +48,13 @@ mod issuer;
 pub mod store;
 
 pub use domain::audit::TokenAudit;
-pub use domain::client_auth::LAST_USED_GRANULARITY_SECS;
 pub use domain::client_metadata::ClientMetadataPolicy;
 pub use domain::dynamic_registration::RegistrationPolicy;
 pub use domain::federation::{DEFAULT_FEDERATED_MAX_LIFETIME_SECS, FederationPolicy};
 pub use domain::keys::{KeyRevocation, Rotation};
 pub use domain::private_key_jwt::ClientJwksPolicy;
 pub use domain::quota::{MAX_QUOTA, MAX_QUOTA_LEASE, QuotaConfig, QuotaLimits, QuotaMode};
+pub use domain::secret_use::LAST_USED_GRANULARITY_SECS;
 pub use domain::throttle::ThrottleConfig;
 pub use error::IssuerError;
 pub use issuer::{ADMIN_SCOPE, DEFAULT_AUDIT_RETENTION, Issuer, IssuerBuilder};

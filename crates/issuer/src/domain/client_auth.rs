@@ -9,9 +9,9 @@
 //! or from its address. A failure is [`AuthError::InvalidClient`], counted
 //! by the throttle and audited with its real reason, or, past the limits,
 //! [`AuthError::Throttled`], neither counted nor audited (a flood of them
-//! writes nothing). A success records the secret's `last_used_at`, at most
-//! once per [`LAST_USED_GRANULARITY_SECS`] per secret on this node, off the
-//! request path, whatever the endpoint and grant.
+//! writes nothing). A success records the secret's `last_used_at` through
+//! [`SecretUses`] (at most once a minute per secret on this node, in
+//! batches, off the request path), whatever the endpoint and grant.
 //!
 //! A public client (`token_endpoint_auth_method: none`) authenticates with
 //! its `client_id` alone, at the token and revocation endpoints (RFC 6749
@@ -32,7 +32,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use dashmap::DashMap;
 use m2m_core::dangerous::{UnverifiedAssertion, peek_assertion};
 use m2m_core::{ClientId, ClientSecret, SecretHash, SecretHasher};
 
@@ -41,14 +40,9 @@ use super::cache::{CachedClient, ClientCache};
 use super::error::{AuthError, GrantError};
 use super::federation::Federation;
 use super::private_key_jwt::PrivateKeyJwt;
+use super::secret_use::SecretUses;
 use super::throttle::Throttle;
 use crate::store::{SecretRecord, Store, TokenEndpointAuthMethod};
-
-/// How often `last_used_at` is written per secret at most, in seconds.
-pub const LAST_USED_GRANULARITY_SECS: u64 = 60;
-
-/// Secrets whose last write this node remembers at most; past it, it starts over.
-const MAX_TOUCHED: usize = 100_000;
 
 /// How a client says who it is, as the request carried it.
 pub(crate) enum Credentials {
@@ -152,8 +146,8 @@ pub(crate) struct ClientAuth {
     dummy_hash: SecretHash,
     throttle: Throttle,
     audit: Arc<AuditSink>,
-    /// secret id → when this node last wrote its `last_used_at`.
-    last_touch: DashMap<String, u64>,
+    /// Secrets' `last_used_at`, written in batches off the request path.
+    uses: SecretUses,
     private_key_jwt: PrivateKeyJwt,
     federation: Arc<Federation>,
 }
@@ -171,13 +165,13 @@ impl ClientAuth {
         let dummy_hash = hasher.hash("m2ms_dummy-secret-for-unknown-clients");
         ClientAuth {
             private_key_jwt,
-            store,
+            store: Arc::clone(&store),
             cache,
             hasher,
             dummy_hash,
             throttle,
             audit,
-            last_touch: DashMap::new(),
+            uses: SecretUses::start(Arc::clone(&store)),
             federation,
         }
     }
@@ -236,7 +230,7 @@ impl ClientAuth {
         match (outcome, found) {
             (Ok(secret_id), Some(entry)) => {
                 if let Some(secret_id) = secret_id {
-                    self.touch(&entry.client.client_id, &secret_id, now);
+                    self.uses.record(&entry.client.client_id, &secret_id, now);
                 }
                 Ok(Authenticated { entry })
             }
@@ -523,30 +517,6 @@ impl ClientAuth {
             Some(_) if !entry.client.enabled => Err(AuthFailure::DisabledClient),
             Some(record) => Ok(record.secret_id.clone()),
         }
-    }
-
-    /// Records that a secret authenticated a request, at most once per
-    /// [`LAST_USED_GRANULARITY_SECS`] per secret on this node, off the request path.
-    fn touch(&self, client_id: &ClientId, secret_id: &str, now: u64) {
-        let due = self
-            .last_touch
-            .get(secret_id)
-            .is_none_or(|last| now.saturating_sub(*last) >= LAST_USED_GRANULARITY_SECS);
-        if !due {
-            return;
-        }
-        if self.last_touch.len() > MAX_TOUCHED {
-            self.last_touch.clear();
-        }
-        self.last_touch.insert(secret_id.to_owned(), now);
-        let store = Arc::clone(&self.store);
-        let client_id = client_id.clone();
-        let secret_id = secret_id.to_owned();
-        tokio::spawn(async move {
-            if let Err(error) = store.touch_secret(&client_id, &secret_id, now).await {
-                tracing::warn!(%error, "could not record a secret's last use");
-            }
-        });
     }
 }
 

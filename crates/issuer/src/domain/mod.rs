@@ -55,5 +55,6 @@ pub(crate) mod quota;
 pub(crate) mod registration;
 pub(crate) mod registry;
 pub(crate) mod revocation;
+pub(crate) mod secret_use;
 pub(crate) mod throttle;
 pub(crate) mod token;
