@@ -1,8 +1,11 @@
 //! The verified-token cache: a token that verified before costs a lookup, not
 //! a signature check.
 //!
-//! - Keyed on the exact token string: a hit is an exact match of the whole
-//!   token, never of a hash or a prefix.
+//! - Keyed on the SHA-256 digest of the whole token: a hit is an exact match
+//!   of a collision-resistant digest of every byte of the token (header,
+//!   payload and signature), never of a prefix, a hash of part of it, or the
+//!   signature alone. A 32-byte key instead of the ~620-byte token text is
+//!   most of what keeps a full cache small.
 //! - An entry holds the claims (behind an `Arc`, cloned into the request's
 //!   extensions), `exp` and the `kid` that verified it.
 //! - On a hit the verifier re-checks `exp` (with the leeway), that the `kid`
@@ -17,16 +20,15 @@
 //!   eighth of the entries is dropped (they verify again on their next use).
 //!   Inserts happen only after a signature check, so an attacker cannot fill
 //!   the cache without valid tokens.
-//! - Hashing: the map's hasher is SipHash with a random key (std's
-//!   `RandomState`) over the token's length and its last 32 bytes, which are
-//!   signature bytes, unpredictable for every token the issuer signs. Equality
-//!   still compares the whole token. Hashing all of a ~600-byte token was the
-//!   largest cost of a cache hit.
+//! - Hashing: the map's hasher takes the digest's first 8 bytes as they are
+//!   (SipHash over them would add nothing): SHA-256 output is uniformly
+//!   distributed, and since only signed tokens are inserted an attacker
+//!   cannot choose the digests of the entries to crowd one bucket.
 
-use std::collections::hash_map::{DefaultHasher, RandomState};
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use dashmap::DashMap;
+use ring::digest::{SHA256, digest};
 
 use crate::extract::Auth;
 
@@ -39,39 +41,59 @@ pub(crate) struct Entry {
 
 #[derive(Debug)]
 pub(crate) struct TokenCache {
-    map: DashMap<Box<str>, Entry, TailState>,
+    map: DashMap<Key, Entry, BuildHasherDefault<PrefixHasher>>,
     max_entries: usize,
 }
 
-/// Builds [`TailHasher`]s keyed like std's `RandomState`.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct TailState(RandomState);
+/// The SHA-256 digest of a whole token: the cache's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key([u8; 32]);
 
-impl BuildHasher for TailState {
-    type Hasher = TailHasher;
-    fn build_hasher(&self) -> TailHasher {
-        TailHasher(self.0.build_hasher())
+impl Key {
+    /// The key of `token`.
+    #[inline]
+    pub(crate) fn of(token: &str) -> Self {
+        let mut key = [0; 32];
+        key.copy_from_slice(digest(&SHA256, token.as_bytes()).as_ref());
+        Key(key)
     }
 }
 
-/// SipHash over the length and the last 32 bytes of what is written.
-#[derive(Debug)]
-pub(crate) struct TailHasher(DefaultHasher);
-
-impl Hasher for TailHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.write(&bytes[bytes.len().saturating_sub(32)..]);
-        self.0.write_usize(bytes.len());
+impl Hash for Key {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut prefix = [0; 8];
+        prefix.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_ne_bytes(prefix));
     }
+}
+
+/// Passes on the `u64` a [`Key`] writes: the first 8 bytes of a digest.
+#[derive(Debug, Default)]
+pub(crate) struct PrefixHasher(u64);
+
+impl Hasher for PrefixHasher {
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    /// Only [`Key`] is hashed here, and it writes one `u64`; anything else
+    /// is folded in so the hasher stays total.
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    #[inline]
     fn finish(&self) -> u64 {
-        self.0.finish()
+        self.0
     }
 }
 
 impl TokenCache {
     pub(crate) fn new(max_entries: usize) -> Self {
         TokenCache {
-            map: DashMap::with_hasher(TailState::default()),
+            map: DashMap::default(),
             max_entries,
         }
     }
@@ -87,12 +109,13 @@ impl TokenCache {
         if self.max_entries == 0 {
             return None;
         }
+        let key = Key::of(token);
         let valid = {
-            let entry = self.map.get(token)?;
+            let entry = self.map.get(&key)?;
             still_valid(&entry).then(|| entry.auth.clone())
         };
         if valid.is_none() {
-            self.map.remove(token);
+            self.map.remove(&key);
         }
         valid
     }
@@ -106,7 +129,7 @@ impl TokenCache {
         if self.map.len() >= self.max_entries {
             self.evict(now, leeway);
         }
-        self.map.insert(token.into(), entry);
+        self.map.insert(Key::of(token), entry);
     }
 
     fn evict(&self, now: u64, leeway: u64) {
@@ -190,6 +213,46 @@ mod tests {
         assert!(cache.get(&format!("b{tail}"), |_| true).is_none());
         cache.insert(&format!("b{tail}"), entry(1000), 0, 0);
         assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn same_signature_different_tokens_are_different_entries() {
+        let cache = TokenCache::new(8);
+        cache.insert("h1.p1.sig", entry(1000), 0, 0);
+        assert!(cache.get("h2.p2.sig", |_| true).is_none());
+        assert!(cache.get("sig", |_| true).is_none());
+    }
+
+    #[test]
+    fn one_byte_changed_anywhere_misses() {
+        // Header, payload and signature each have bytes changed in turn.
+        let token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJtMm0ifQ.c2lnbmF0dXJlLWJ5dGVz";
+        let cache = TokenCache::new(4);
+        cache.insert(token, entry(1000), 0, 0);
+        for at in 0..token.len() {
+            let mut bytes = token.as_bytes().to_vec();
+            bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+            let other = String::from_utf8(bytes).expect("ascii");
+            assert!(
+                cache.get(&other, |_| true).is_none(),
+                "a token differing at byte {at} hit"
+            );
+        }
+        assert!(cache.get(&token[..token.len() - 1], |_| true).is_none());
+        assert!(cache.get(&format!("{token}A"), |_| true).is_none());
+        assert!(cache.get(token, |_| true).is_some(), "the token itself hits");
+    }
+
+    #[test]
+    fn key_is_the_digest_of_the_whole_token() {
+        let a = Key::of("abc.def.ghi");
+        assert_eq!(a, Key::of("abc.def.ghi"));
+        assert_ne!(a, Key::of("abc.def.ghj"));
+        assert_ne!(a, Key::of("abd.def.ghi"));
+        // Hashing passes the digest's first 8 bytes through.
+        let mut hasher = PrefixHasher::default();
+        a.hash(&mut hasher);
+        assert_eq!(hasher.finish().to_ne_bytes(), a.0[..8]);
     }
 
     #[test]
