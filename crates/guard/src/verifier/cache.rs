@@ -26,23 +26,43 @@
 //!   cannot choose the digests of the entries to crowd one bucket.
 
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use dashmap::DashMap;
 use ring::digest::{SHA256, digest};
 
 use crate::extract::Auth;
 
+/// The most entries the map is sized for up front: a larger bound grows the
+/// map as it fills instead.
+const PRESIZE_MAX: usize = 1 << 20;
+
+/// The most distinct kids shared between entries; past it a kid is copied
+/// per entry (a key set rarely holds more than a few keys).
+const INTERNED_KIDS_MAX: usize = 16;
+
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) auth: Auth,
-    pub(crate) exp: u64,
-    pub(crate) kid: Option<Box<str>>,
+    /// The kid of the key that verified the token, shared by the entries
+    /// of that key.
+    pub(crate) kid: Arc<str>,
+}
+
+impl Entry {
+    /// The token's `exp`.
+    #[inline]
+    pub(crate) fn exp(&self) -> u64 {
+        self.auth.claims().exp
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct TokenCache {
     map: DashMap<Key, Entry, BuildHasherDefault<PrefixHasher>>,
     max_entries: usize,
+    /// The kids of the entries, one allocation per kid.
+    kids: Mutex<Vec<Arc<str>>>,
 }
 
 /// The SHA-256 digest of a whole token: the cache's key.
@@ -93,8 +113,15 @@ impl Hasher for PrefixHasher {
 impl TokenCache {
     pub(crate) fn new(max_entries: usize) -> Self {
         TokenCache {
-            map: DashMap::default(),
+            // Sized once for the bound: growing would free every smaller
+            // table on the way, memory the allocator keeps. Untouched
+            // buckets cost address space, not resident memory.
+            map: DashMap::with_capacity_and_hasher(
+                max_entries.min(PRESIZE_MAX),
+                BuildHasherDefault::default(),
+            ),
             max_entries,
+            kids: Mutex::new(Vec::new()),
         }
     }
 
@@ -120,20 +147,34 @@ impl TokenCache {
         valid
     }
 
-    /// Caches a verified token; `now` and `leeway` decide what is expired when
-    /// the cache is full.
-    pub(crate) fn insert(&self, token: &str, entry: Entry, now: u64, leeway: u64) {
+    /// Caches a token `kid`'s key verified; `now` and `leeway` decide what is
+    /// expired when the cache is full.
+    pub(crate) fn insert(&self, token: &str, auth: Auth, kid: &str, now: u64, leeway: u64) {
         if self.max_entries == 0 {
             return;
         }
         if self.map.len() >= self.max_entries {
             self.evict(now, leeway);
         }
-        self.map.insert(Key::of(token), entry);
+        let kid = self.intern(kid);
+        self.map.insert(Key::of(token), Entry { auth, kid });
+    }
+
+    /// The shared copy of `kid` (a new one while there are few).
+    fn intern(&self, kid: &str) -> Arc<str> {
+        let mut kids = self.kids.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = kids.iter().find(|known| ***known == *kid) {
+            return known.clone();
+        }
+        let kid: Arc<str> = kid.into();
+        if kids.len() < INTERNED_KIDS_MAX {
+            kids.push(kid.clone());
+        }
+        kid
     }
 
     fn evict(&self, now: u64, leeway: u64) {
-        self.map.retain(|_, e| e.exp.saturating_add(leeway) > now);
+        self.map.retain(|_, e| e.exp().saturating_add(leeway) > now);
         let len = self.map.len();
         if len + self.max_entries / 8 > self.max_entries {
             let mut drop = (len / 8).max(1);
@@ -150,7 +191,11 @@ impl TokenCache {
 
     /// Keeps only the entries whose kid `keep` accepts (after a key change).
     pub(crate) fn retain_kids(&self, keep: impl Fn(&str) -> bool) {
-        self.map.retain(|_, e| e.kid.as_deref().is_none_or(&keep));
+        self.kids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|kid| keep(kid));
+        self.map.retain(|_, e| keep(&e.kid));
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -161,9 +206,8 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
-    fn entry(exp: u64) -> Entry {
+    fn auth(exp: u64) -> Auth {
         let claims = m2m_core::AccessTokenClaims {
             iss: "i".into(),
             sub: "s".into(),
@@ -180,23 +224,19 @@ mod tests {
             act: None,
             may_act: None,
         };
-        Entry {
-            auth: Auth::new(Arc::new(claims)),
-            exp,
-            kid: Some("k".into()),
-        }
+        Auth::new(Arc::new(claims))
     }
 
     #[test]
     fn bounded_expired_first() {
         let cache = TokenCache::new(8);
         for i in 0..8 {
-            cache.insert(&format!("old{i}"), entry(10), 0, 0);
+            cache.insert(&format!("old{i}"), auth(10), "k", 0, 0);
         }
-        cache.insert("fresh", entry(1000), 100, 0);
+        cache.insert("fresh", auth(1000), "k", 100, 0);
         assert_eq!(cache.len(), 1, "the expired entries went first");
         for i in 0..20 {
-            cache.insert(&format!("t{i}"), entry(1000), 100, 0);
+            cache.insert(&format!("t{i}"), auth(1000), "k", 100, 0);
             assert!(cache.len() <= 8);
         }
         assert!(
@@ -209,16 +249,16 @@ mod tests {
     fn same_tail_different_tokens_are_different_entries() {
         let cache = TokenCache::new(8);
         let tail = "x".repeat(40);
-        cache.insert(&format!("a{tail}"), entry(1000), 0, 0);
+        cache.insert(&format!("a{tail}"), auth(1000), "k", 0, 0);
         assert!(cache.get(&format!("b{tail}"), |_| true).is_none());
-        cache.insert(&format!("b{tail}"), entry(1000), 0, 0);
+        cache.insert(&format!("b{tail}"), auth(1000), "k", 0, 0);
         assert_eq!(cache.len(), 2);
     }
 
     #[test]
     fn same_signature_different_tokens_are_different_entries() {
         let cache = TokenCache::new(8);
-        cache.insert("h1.p1.sig", entry(1000), 0, 0);
+        cache.insert("h1.p1.sig", auth(1000), "k", 0, 0);
         assert!(cache.get("h2.p2.sig", |_| true).is_none());
         assert!(cache.get("sig", |_| true).is_none());
     }
@@ -228,7 +268,7 @@ mod tests {
         // Header, payload and signature each have bytes changed in turn.
         let token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJtMm0ifQ.c2lnbmF0dXJlLWJ5dGVz";
         let cache = TokenCache::new(4);
-        cache.insert(token, entry(1000), 0, 0);
+        cache.insert(token, auth(1000), "k", 0, 0);
         for at in 0..token.len() {
             let mut bytes = token.as_bytes().to_vec();
             bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
@@ -258,10 +298,25 @@ mod tests {
     #[test]
     fn exact_token_only() {
         let cache = TokenCache::new(8);
-        cache.insert("abc.def.ghi", entry(1000), 0, 0);
+        cache.insert("abc.def.ghi", auth(1000), "k", 0, 0);
         assert!(cache.get("abc.def.gh", |_| true).is_none());
         assert!(cache.get("abc.def.ghi", |_| true).is_some());
         assert!(cache.get("abc.def.ghi", |_| false).is_none());
         assert_eq!(cache.len(), 0, "a refused entry is removed");
+    }
+
+    #[test]
+    fn entries_share_their_kid_and_a_key_change_drops_them() {
+        let cache = TokenCache::new(8);
+        cache.insert("a.b.c", auth(1000), "k1", 0, 0);
+        cache.insert("a.b.d", auth(1000), "k1", 0, 0);
+        cache.insert("a.b.e", auth(1000), "k2", 0, 0);
+        let kid = |token: &str| cache.map.get(&Key::of(token)).expect("cached").kid.clone();
+        assert!(Arc::ptr_eq(&kid("a.b.c"), &kid("a.b.d")));
+        assert_eq!(&*kid("a.b.e"), "k2");
+        cache.retain_kids(|kid| kid == "k2");
+        assert_eq!(cache.len(), 1);
+        assert!(cache.get("a.b.e", |_| true).is_some());
+        assert_eq!(cache.kids.lock().expect("kids").len(), 1, "k1 is forgotten");
     }
 }
