@@ -16,8 +16,10 @@
 //!   that left. A revocation never scans the cache: the entry of a revoked
 //!   token leaves on its next hit, or when the cache makes room.
 //! - Bounded (default 100,000 entries). When an insert finds the cache full,
-//!   expired entries go first; if that frees less than an eighth, an arbitrary
-//!   eighth of the entries is dropped (they verify again on their next use).
+//!   expired entries go first; if that frees less than an eighth, every
+//!   eighth entry of each shard is dropped (they verify again on their next
+//!   use), which keeps the shards even and the map within the size it was
+//!   given up front: a full cache holds its memory flat.
 //!   Inserts happen only after a signature check, so an attacker cannot fill
 //!   the cache without valid tokens.
 //! - Hashing: the map's hasher takes the digest's first 8 bytes as they are
@@ -177,14 +179,13 @@ impl TokenCache {
         self.map.retain(|_, e| e.exp().saturating_add(leeway) > now);
         let len = self.map.len();
         if len + self.max_entries / 8 > self.max_entries {
-            let mut drop = (len / 8).max(1);
+            // Every eighth entry, so each shard loses its share: dropping
+            // the first eighth would empty whole shards while the others
+            // keep filling, until one outgrows its table and doubles it.
+            let mut seen = 0usize;
             self.map.retain(|_, _| {
-                if drop > 0 {
-                    drop -= 1;
-                    false
-                } else {
-                    true
-                }
+                seen += 1;
+                seen % 8 != 1
             });
         }
     }
