@@ -281,7 +281,10 @@ mod tests {
         }
         assert!(cache.get(&token[..token.len() - 1], |_| true).is_none());
         assert!(cache.get(&format!("{token}A"), |_| true).is_none());
-        assert!(cache.get(token, |_| true).is_some(), "the token itself hits");
+        assert!(
+            cache.get(token, |_| true).is_some(),
+            "the token itself hits"
+        );
     }
 
     #[test]
