@@ -178,7 +178,8 @@ impl TokenCache {
     fn evict(&self, now: u64, leeway: u64) {
         self.map.retain(|_, e| e.exp().saturating_add(leeway) > now);
         let len = self.map.len();
-        if len + self.max_entries / 8 > self.max_entries {
+        // At least one slot, however small the bound.
+        if len + (self.max_entries / 8).max(1) > self.max_entries {
             // Every eighth entry, so each shard loses its share: dropping
             // the first eighth would empty whole shards while the others
             // keep filling, until one outgrows its table and doubles it.
@@ -322,5 +323,34 @@ mod tests {
         assert_eq!(cache.len(), 1);
         assert!(cache.get("a.b.e", |_| true).is_some());
         assert_eq!(cache.kids.lock().expect("kids").len(), 1, "k1 is forgotten");
+    }
+
+    #[test]
+    fn a_bound_under_eight_holds() {
+        for max in 1..8 {
+            let cache = TokenCache::new(max);
+            for i in 0..20 {
+                cache.insert(&format!("t{i}"), auth(1000), "k", 100, 0);
+                assert!(
+                    cache.len() <= max,
+                    "{} entries in a cache of {max}",
+                    cache.len()
+                );
+            }
+            assert!(
+                cache.get("t19", |_| true).is_some(),
+                "the newest entry is kept"
+            );
+        }
+    }
+
+    #[test]
+    fn a_full_cache_loses_every_eighth_entry() {
+        let cache = TokenCache::new(8_000);
+        for i in 0..8_000 {
+            cache.insert(&format!("t{i}"), auth(1000), "k", 100, 0);
+        }
+        cache.insert("one more", auth(1000), "k", 100, 0);
+        assert_eq!(cache.len(), 8_000 - 1_000 + 1);
     }
 }
