@@ -42,7 +42,6 @@ use crate::bearer::Scheme;
 use crate::challenge::Rejection;
 use crate::dpop::{Dpop, DpopRejection};
 use crate::extract::Auth;
-use cache::Entry;
 
 pub(crate) use cache::TokenCache;
 pub(crate) use clock::{Clock, system as system_clock};
@@ -178,11 +177,11 @@ impl Verifier {
         // A hit is re-checked: not expired, its key still trusted, and not
         // revoked since it was cached (revoking never scans the cache).
         let hit = self.cache.get(token, |entry| {
-            entry.exp.saturating_add(leeway) > now
-                && entry.kid.as_deref().is_some_and(|kid| keys.contains(kid))
+            entry.exp().saturating_add(leeway) > now
+                && keys.contains(&entry.kid)
                 && !self
                     .revocations
-                    .is_revoked(entry.auth.claims(), entry.kid.as_deref())
+                    .is_revoked(entry.auth.claims(), Some(&entry.kid))
         });
         if let Some(auth) = hit {
             return Ok(auth);
@@ -211,15 +210,9 @@ impl Verifier {
         {
             return Err(Rejection::Revoked);
         }
-        let exp = verified.claims.exp;
         let auth = Auth::new(Arc::new(verified.claims));
-        if let Some(kid) = verified.kid {
-            let entry = Entry {
-                auth: auth.clone(),
-                exp,
-                kid: Some(kid.into_boxed_str()),
-            };
-            self.cache.insert(token, entry, now, leeway);
+        if let Some(kid) = &verified.kid {
+            self.cache.insert(token, auth.clone(), kid, now, leeway);
         }
         Ok(auth)
     }
