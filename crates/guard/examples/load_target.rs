@@ -7,7 +7,7 @@
 //! - `serve DIR [COUNT]`: makes an ES256 and an EdDSA signing key, writes to
 //!   `DIR` the tokens the load generator sends (`hit.txt`: one token, sent
 //!   again and again; `es256.txt` and `eddsa.txt`: `COUNT` distinct tokens
-//!   each, default 150,000, so the cache misses; `rss.txt`: 200,000 more
+//!   each, default 150,000, so the cache misses; `rss.txt`: 300,000 more
 //!   distinct ES256 tokens for the memory run), then serves
 //!   `GET /unguarded` (no guard) and `GET /guarded` (guarded by
 //!   `guard.require(["invoices:read"])`, trusting both keys) on
@@ -43,7 +43,7 @@ use m2m_guard::Guard;
 const ISS: &str = "https://auth.example.com";
 const AUD: &str = "https://api.example.com";
 /// Distinct ES256 tokens for the memory run: twice the default cache.
-const RSS_TOKENS: usize = 200_000;
+const RSS_TOKENS: usize = 300_000;
 
 type Error = Box<dyn std::error::Error>;
 
