@@ -22,13 +22,24 @@
 //!   given up front: a full cache holds its memory flat.
 //!   Inserts happen only after a signature check, so an attacker cannot fill
 //!   the cache without valid tokens.
+//! - In front of the map, a small hot tier (1,024 slots) keyed by the token
+//!   text itself: a token that hits the map is copied into its slot (chosen
+//!   by SipHash with a random key over the token's length and last 32
+//!   bytes, which are signature bytes), and its next hits compare the whole
+//!   token there, byte for byte, without computing the digest. The digest
+//!   of a 620-byte token is most of what a hit costs; a few agents with hot
+//!   tokens are the common case; and 1,024 copies of a token are about
+//!   1 MiB. A hot entry is checked exactly as a map entry is (`exp`, kid,
+//!   revocation) on every hit, and a key change clears the slots of the
+//!   keys that left.
 //! - Hashing: the map's hasher takes the digest's first 8 bytes as they are
 //!   (SipHash over them would add nothing): SHA-256 output is uniformly
 //!   distributed, and since only signed tokens are inserted an attacker
 //!   cannot choose the digests of the entries to crowd one bucket.
 
-use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use dashmap::DashMap;
 use ring::digest::{SHA256, digest};
@@ -43,7 +54,17 @@ const PRESIZE_MAX: usize = 1 << 20;
 /// per entry (a key set rarely holds more than a few keys).
 const INTERNED_KIDS_MAX: usize = 16;
 
+/// Slots of the hot tier (a power of two).
+const HOT_SLOTS: usize = 1024;
+
+/// A token of the hot tier, with a copy of its map entry.
 #[derive(Debug)]
+struct Hot {
+    token: Box<str>,
+    entry: Entry,
+}
+
+#[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub(crate) auth: Auth,
     /// The kid of the key that verified the token, shared by the entries
@@ -65,6 +86,10 @@ pub(crate) struct TokenCache {
     max_entries: usize,
     /// The kids of the entries, one allocation per kid.
     kids: Mutex<Vec<Arc<str>>>,
+    /// The hot tier: [`HOT_SLOTS`] slots keyed by the token text.
+    hot: Box<[RwLock<Option<Hot>>]>,
+    /// Picks a token's hot slot.
+    hot_hasher: RandomState,
 }
 
 /// The SHA-256 digest of a whole token: the cache's key.
@@ -124,29 +149,65 @@ impl TokenCache {
             ),
             max_entries,
             kids: Mutex::new(Vec::new()),
+            hot: (0..HOT_SLOTS).map(|_| RwLock::new(None)).collect(),
+            hot_hasher: RandomState::new(),
         }
+    }
+
+    /// The hot slot of `token`.
+    #[inline]
+    fn hot_slot(&self, token: &str) -> &RwLock<Option<Hot>> {
+        let bytes = token.as_bytes();
+        let mut hasher = self.hot_hasher.build_hasher();
+        hasher.write(&bytes[bytes.len().saturating_sub(32)..]);
+        hasher.write_usize(bytes.len());
+        // HOT_SLOTS is a power of two; the truncation keeps the low bits.
+        &self.hot[(hasher.finish() as usize) & (HOT_SLOTS - 1)]
     }
 
     /// The cached claims of `token` if `still_valid` accepts its entry; an
     /// entry it refuses is removed.
     #[inline]
-    pub(crate) fn get(
-        &self,
-        token: &str,
-        still_valid: impl FnOnce(&Entry) -> bool,
-    ) -> Option<Auth> {
+    pub(crate) fn get(&self, token: &str, still_valid: impl Fn(&Entry) -> bool) -> Option<Auth> {
         if self.max_entries == 0 {
             return None;
+        }
+        let slot = self.hot_slot(token);
+        let hot = {
+            let hot = slot.read().unwrap_or_else(PoisonError::into_inner);
+            match &*hot {
+                Some(hot) if *hot.token == *token => {
+                    Some(still_valid(&hot.entry).then(|| hot.entry.auth.clone()))
+                }
+                _ => None,
+            }
+        };
+        match hot {
+            Some(Some(auth)) => return Some(auth),
+            Some(None) => {
+                // Refused: out of the hot tier, and the map decides below.
+                let mut hot = slot.write().unwrap_or_else(PoisonError::into_inner);
+                if hot.as_ref().is_some_and(|hot| *hot.token == *token) {
+                    *hot = None;
+                }
+            }
+            None => {}
         }
         let key = Key::of(token);
         let valid = {
             let entry = self.map.get(&key)?;
-            still_valid(&entry).then(|| entry.auth.clone())
+            still_valid(&entry).then(|| entry.clone())
         };
-        if valid.is_none() {
+        let Some(entry) = valid else {
             self.map.remove(&key);
-        }
-        valid
+            return None;
+        };
+        let auth = entry.auth.clone();
+        *slot.write().unwrap_or_else(PoisonError::into_inner) = Some(Hot {
+            token: token.into(),
+            entry,
+        });
+        Some(auth)
     }
 
     /// Caches a token `kid`'s key verified; `now` and `leeway` decide what is
@@ -198,6 +259,12 @@ impl TokenCache {
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|kid| keep(kid));
         self.map.retain(|_, e| keep(&e.kid));
+        for slot in &self.hot {
+            let mut hot = slot.write().unwrap_or_else(PoisonError::into_inner);
+            if hot.as_ref().is_some_and(|hot| !keep(&hot.entry.kid)) {
+                *hot = None;
+            }
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -352,5 +419,86 @@ mod tests {
         }
         cache.insert("one more", auth(1000), "k", 100, 0);
         assert_eq!(cache.len(), 8_000 - 1_000 + 1);
+    }
+
+    /// A token of the hot tier's shape: 600 bytes, the last 86 its "signature".
+    fn hot_token(tag: &str) -> String {
+        format!("{}.{}{tag}", "h".repeat(500), "s".repeat(99 - tag.len()))
+    }
+
+    #[test]
+    fn a_second_hit_comes_from_the_hot_tier_and_matches_the_whole_token() {
+        let cache = TokenCache::new(100);
+        let token = hot_token("1");
+        cache.insert(&token, auth(1000), "k", 0, 0);
+        assert!(cache.get(&token, |_| true).is_some(), "map hit");
+        let slot = cache.hot_slot(&token).read().unwrap();
+        assert_eq!(
+            slot.as_ref().map(|hot| &*hot.token),
+            Some(token.as_str()),
+            "promoted"
+        );
+        drop(slot);
+        assert!(cache.get(&token, |_| true).is_some(), "hot hit");
+        // Same length and last 32 bytes (so the same slot), another token.
+        let mut lookalike = token.clone().into_bytes();
+        lookalike[0] = b'x';
+        let lookalike = String::from_utf8(lookalike).unwrap();
+        assert!(std::ptr::eq(
+            cache.hot_slot(&token),
+            cache.hot_slot(&lookalike)
+        ));
+        assert!(
+            cache.get(&lookalike, |_| true).is_none(),
+            "the hot tier compares every byte"
+        );
+        let mut last = token.clone();
+        last.pop();
+        last.push('2');
+        assert!(cache.get(&last, |_| true).is_none());
+    }
+
+    #[test]
+    fn a_refused_hot_entry_leaves_both_tiers() {
+        let cache = TokenCache::new(100);
+        let token = hot_token("1");
+        cache.insert(&token, auth(1000), "k", 0, 0);
+        assert!(cache.get(&token, |_| true).is_some());
+        let calls = std::cell::Cell::new(0);
+        assert!(
+            cache
+                .get(&token, |_| {
+                    calls.set(calls.get() + 1);
+                    false
+                })
+                .is_none()
+        );
+        assert_eq!(calls.get(), 2, "judged in the hot tier, then in the map");
+        assert!(cache.hot_slot(&token).read().unwrap().is_none());
+        assert_eq!(cache.len(), 0);
+        assert!(cache.get(&token, |_| true).is_none(), "gone for good");
+    }
+
+    #[test]
+    fn a_key_change_empties_the_hot_slots_of_its_keys() {
+        let cache = TokenCache::new(100);
+        let (old, kept) = (hot_token("1"), hot_token("2"));
+        cache.insert(&old, auth(1000), "old", 0, 0);
+        cache.insert(&kept, auth(1000), "kept", 0, 0);
+        assert!(cache.get(&old, |_| true).is_some());
+        assert!(cache.get(&kept, |_| true).is_some());
+        cache.retain_kids(|kid| kid == "kept");
+        assert!(cache.hot_slot(&old).read().unwrap().is_none());
+        assert!(cache.get(&old, |_| true).is_none());
+        assert!(cache.get(&kept, |_| true).is_some());
+    }
+
+    #[test]
+    fn a_disabled_cache_has_no_hot_tier() {
+        let cache = TokenCache::new(0);
+        let token = hot_token("1");
+        cache.insert(&token, auth(1000), "k", 0, 0);
+        assert!(cache.get(&token, |_| true).is_none());
+        assert!(cache.get(&token, |_| true).is_none());
     }
 }
